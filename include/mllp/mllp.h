@@ -1,0 +1,15 @@
+/* libmllp: umbrella header. Include this, or the one header per concept. */
+#ifndef MLLP_MLLP_H
+#define MLLP_MLLP_H
+
+#include <mllp/ack.h>
+#include <mllp/alloc.h>
+#include <mllp/backoff.h>
+#include <mllp/error.h>
+#include <mllp/export.h>
+#include <mllp/framer.h>
+#include <mllp/hl7.h>
+#include <mllp/tls.h>
+#include <mllp/version.h>
+
+#endif

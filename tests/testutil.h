@@ -1,0 +1,47 @@
+/* Shared helpers for the test programs: corpus access and guard pages.
+ * Every helper aborts the test (cmocka fail) on an unexpected error. */
+#ifndef MLLP_TESTUTIL_H
+#define MLLP_TESTUTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+/* Read a whole file; returns malloc'd bytes (plus a NUL not counted in
+ * *len). Fails the test if it cannot be read. */
+unsigned char *tu_read_file(const char *path, size_t *len);
+
+/* Read a corpus file by its path relative to the corpus directory, e.g.
+ * "messages/adt_a01.hl7". */
+unsigned char *tu_corpus(const char *rel, size_t *len);
+
+/* The regular files of a corpus subdirectory ("messages", "acks"), sorted
+ * by name; *names is a malloc'd array of malloc'd relative paths
+ * ("messages/adt_a01.hl7"). Free with tu_free_names. */
+size_t tu_corpus_list(const char *subdir, char ***names);
+void tu_free_names(char **names, size_t n);
+
+/* One row of vectors.tsv. */
+struct tu_vector {
+	char *message;	/* relative path */
+	char *ack;	/* relative path */
+	char *expected; /* verdict name, e.g. "application_accept" */
+};
+/* All rows (header skipped); free with tu_free_vectors. Fails the test
+ * when the file has no rows. */
+size_t tu_vectors(struct tu_vector **rows);
+void tu_free_vectors(struct tu_vector *rows, size_t n);
+
+/* A copy of len bytes placed so that its last byte sits right before an
+ * inaccessible page: reading one byte past the end faults. */
+struct tu_guard {
+	void *map;
+	size_t map_len;
+	unsigned char *data;
+};
+unsigned char *tu_guard_copy(struct tu_guard *g, const void *src, size_t len);
+void tu_guard_free(struct tu_guard *g);
+
+#endif
