@@ -5,10 +5,14 @@
 #include <mllp/ack.h>
 #include <mllp/alloc.h>
 #include <mllp/backoff.h>
+#include <mllp/client.h>
 #include <mllp/error.h>
 #include <mllp/export.h>
 #include <mllp/framer.h>
+#include <mllp/future.h>
 #include <mllp/hl7.h>
+#include <mllp/pool.h>
+#include <mllp/telemetry.h>
 #include <mllp/tls.h>
 #include <mllp/version.h>
 

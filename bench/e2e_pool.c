@@ -1,0 +1,341 @@
+/* End-to-end loopback benchmark of the pool engine (issue 3).
+ *
+ * A minimal epoll ACK receiver runs in a forked child process (so the
+ * parent's CPU time is the client's alone). For each connection count the
+ * parent runs, for `seconds` each:
+ *   raw  — a raw epoll ping-pong client: one message in flight per
+ *          connection, one thread (the physical-limit proxy);
+ *   pool — mllp_pool with that many connections, one producer thread
+ *          keeping the queue full (blocking sends), futures completed by
+ *          callback.
+ * It prints ACKed messages/s and client CPU microseconds per message.
+ *
+ * usage: e2e_pool [seconds=2] [conns list, default 1,16,64,256]
+ *        e2e_pool --idle N   user-space RSS per idle pool connection */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mllp/mllp.h>
+
+static const char msg[] =
+    "MSH|^~\\&|SND|SFAC|RCV|RFAC|20240101120000||ADT^A01|CTRL1|P|2.5\r"
+    "EVN|A01|20240101120000\rPID|1||12345||DOE^JOHN||19700101|M\r";
+static unsigned char frame[512];
+static size_t frame_len;
+static unsigned char ack_frame[1024];
+static size_t ack_len;
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double cpu_s(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	       ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+/* ---- receiver (child process) ---------------------------------------- */
+
+struct rconn {
+	int fd;
+	int state; /* 0 outside/inside frame, 1 saw EB */
+};
+
+static void receiver(int lfd)
+{
+	int ep = epoll_create1(0);
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+	epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+	unsigned char buf[65536];
+	for (;;) {
+		struct epoll_event evs[256];
+		int n = epoll_wait(ep, evs, 256, -1);
+		for (int i = 0; i < n; i++) {
+			if (!evs[i].data.ptr) {
+				int fd =
+				    accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
+				if (fd < 0)
+					continue;
+				int one = 1;
+				setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+					   sizeof(one));
+				struct rconn *c = calloc(1, sizeof(*c));
+				c->fd = fd;
+				struct epoll_event e = {.events = EPOLLIN,
+							.data.ptr = c};
+				epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e);
+				continue;
+			}
+			struct rconn *c = evs[i].data.ptr;
+			ssize_t got = recv(c->fd, buf, sizeof(buf), 0);
+			if (got <= 0) {
+				if (got < 0 && errno == EAGAIN)
+					continue;
+				close(c->fd);
+				free(c);
+				continue;
+			}
+			int replies = 0;
+			for (ssize_t k = 0; k < got; k++) {
+				if (c->state == 1 && buf[k] == MLLP_CR)
+					replies++;
+				c->state = buf[k] == MLLP_EB;
+			}
+			for (int k = 0; k < replies; k++)
+				if (send(c->fd, ack_frame, ack_len,
+					 MSG_NOSIGNAL) < 0)
+					break;
+		}
+	}
+}
+
+/* ---- raw epoll ping-pong client --------------------------------------- */
+
+static int connect_to(uint16_t port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons(port),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		perror("connect");
+		exit(1);
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+static void run_raw(uint16_t port, int conns, double secs, double *rate,
+		    double *cpu_us)
+{
+	int ep = epoll_create1(0);
+	int *fds = calloc((size_t)conns, sizeof(int));
+	int *st = calloc((size_t)conns, sizeof(int));
+	for (int i = 0; i < conns; i++) {
+		fds[i] = connect_to(port);
+		struct epoll_event e = {.events = EPOLLIN,
+					.data.u32 = (uint32_t)i};
+		epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &e);
+	}
+	unsigned char buf[65536];
+	uint64_t done = 0;
+	double c0 = cpu_s(), t0 = now_s(), end = t0 + secs;
+	for (int i = 0; i < conns; i++)
+		send(fds[i], frame, frame_len, MSG_NOSIGNAL);
+	while (now_s() < end) {
+		struct epoll_event evs[256];
+		int n = epoll_wait(ep, evs, 256, 100);
+		for (int k = 0; k < n; k++) {
+			int i = (int)evs[k].data.u32;
+			ssize_t got = recv(fds[i], buf, sizeof(buf), 0);
+			for (ssize_t j = 0; j < got; j++) {
+				if (st[i] == 1 && buf[j] == MLLP_CR) {
+					done++;
+					send(fds[i], frame, frame_len,
+					     MSG_NOSIGNAL);
+				}
+				st[i] = buf[j] == MLLP_EB;
+			}
+		}
+	}
+	double t = now_s() - t0, c = cpu_s() - c0;
+	*rate = done / t;
+	*cpu_us = done ? c * 1e6 / done : 0;
+	for (int i = 0; i < conns; i++)
+		close(fds[i]);
+	close(ep);
+	free(fds);
+	free(st);
+}
+
+/* ---- pool client ------------------------------------------------------ */
+
+static atomic_ullong pool_done, pool_bad;
+
+static void on_done(struct mllp_future *f, void *arg)
+{
+	(void)arg;
+	const struct mllp_result *r = mllp_future_result(f);
+	if (r->status == 0 && r->verdict == MLLP_APPLICATION_ACCEPT)
+		atomic_fetch_add_explicit(&pool_done, 1, memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(&pool_bad, 1, memory_order_relaxed);
+	mllp_future_free(f);
+}
+
+static void run_pool(uint16_t port, int conns, double secs, double *rate,
+		     double *cpu_us)
+{
+	struct mllp_pool_config cfg;
+	mllp_pool_config_init(&cfg);
+	cfg.queue_capacity = (uint32_t)conns * 8;
+	if (getenv("E2E_LIBC_ALLOC"))
+		cfg.allocator = mllp_allocator_libc();
+	struct mllp_pool *pool;
+	struct mllp_error err;
+	if (mllp_pool_create(&cfg, &pool, &err) != 0) {
+		fprintf(stderr, "pool: %s\n", err.message);
+		exit(1);
+	}
+	uint32_t ep;
+	mllp_pool_add_endpoint(pool, "127.0.0.1", port, (uint32_t)conns, NULL,
+			       &ep, NULL);
+	while (mllp_pool_connected_count(pool, ep) < (uint32_t)conns)
+		usleep(1000);
+	struct mllp_send_options o;
+	mllp_send_options_init(&o);
+	o.kind = MLLP_PAYLOAD_HL7;
+	o.block = true;
+	o.borrow_payload = true; /* static message: no copy */
+	o.callback = on_done;
+	atomic_store(&pool_done, 0);
+	atomic_store(&pool_bad, 0);
+	double c0 = cpu_s(), t0 = now_s(), end = t0 + secs;
+	uint64_t n = 0;
+	while ((n & 255) || now_s() < end) {
+		struct mllp_future *f;
+		if (mllp_pool_send(pool, ep, msg, sizeof(msg) - 1, &o, &f,
+				   NULL) == 0)
+			n++;
+	}
+	/* Let what is queued finish: every future completes. */
+	while (atomic_load(&pool_done) + atomic_load(&pool_bad) < n)
+		usleep(100);
+	uint64_t done = atomic_load(&pool_done);
+	double t = now_s() - t0, c = cpu_s() - c0;
+	*rate = done / t;
+	*cpu_us = done ? c * 1e6 / done : 0;
+	mllp_pool_destroy(pool);
+	if (atomic_load(&pool_bad))
+		fprintf(stderr, "pool: %llu failed\n",
+			(unsigned long long)atomic_load(&pool_bad));
+}
+
+static long rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	long pages = 0, res = 0;
+	if (f) {
+		if (fscanf(f, "%ld %ld", &pages, &res) != 2)
+			res = 0;
+		fclose(f);
+	}
+	return res * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static void run_idle(uint16_t port, int conns)
+{
+	struct mllp_pool_config cfg;
+	mllp_pool_config_init(&cfg);
+	cfg.ring_entries = 4096;
+	long before = rss_kib();
+	struct mllp_pool *pool;
+	struct mllp_error err;
+	if (mllp_pool_create(&cfg, &pool, &err) != 0) {
+		fprintf(stderr, "pool: %s\n", err.message);
+		exit(1);
+	}
+	long created = rss_kib();
+	uint32_t ep;
+	mllp_pool_add_endpoint(pool, "127.0.0.1", port, (uint32_t)conns, NULL,
+			       &ep, NULL);
+	double end = now_s() + 60;
+	while (mllp_pool_connected_count(pool, ep) < (uint32_t)conns &&
+	       now_s() < end)
+		usleep(10000);
+	uint32_t up = mllp_pool_connected_count(pool, ep);
+	long after = rss_kib();
+	printf("idle connections up: %u of %d\n", up, conns);
+	printf("RSS: before pool %ld KiB, empty pool %ld KiB, with "
+	       "connections %ld KiB\n",
+	       before, created, after);
+	printf("user-space RSS per idle connection: %.2f KiB (excluding the "
+	       "pool's fixed cost)\n",
+	       up ? (double)(after - created) / up : 0.0);
+	mllp_pool_destroy(pool);
+}
+
+int main(int argc, char **argv)
+{
+	int idle = 0;
+	if (argc > 2 && strcmp(argv[1], "--idle") == 0) {
+		idle = atoi(argv[2]);
+		struct rlimit rl;
+		getrlimit(RLIMIT_NOFILE, &rl);
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	double secs = argc > 1 ? atof(argv[1]) : 2.0;
+	int list[16] = {1, 16, 64, 256}, nlist = 4;
+	if (argc > 2) {
+		nlist = 0;
+		for (char *s = strtok(argv[2], ","); s && nlist < 16;
+		     s = strtok(NULL, ","))
+			list[nlist++] = atoi(s);
+	}
+	size_t l;
+	mllp_wrap(NULL, msg, sizeof(msg) - 1, frame, sizeof(frame), &l);
+	frame_len = l;
+	struct mllp_ack_options ao;
+	mllp_ack_options_init(&ao);
+	char ack[900];
+	mllp_ack_build(msg, sizeof(msg) - 1, &ao, ack, sizeof(ack), &l);
+	mllp_wrap(NULL, ack, l, ack_frame, sizeof(ack_frame), &ack_len);
+
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	bind(lfd, (struct sockaddr *)&a, sizeof(a));
+	listen(lfd, 4096);
+	socklen_t al = sizeof(a);
+	getsockname(lfd, (struct sockaddr *)&a, &al);
+	uint16_t port = ntohs(a.sin_port);
+	pid_t child = fork();
+	if (child == 0) {
+		receiver(lfd);
+		_exit(0);
+	}
+	close(lfd);
+	if (idle) {
+		run_idle(port, idle);
+		kill(child, SIGKILL);
+		waitpid(child, NULL, 0);
+		return 0;
+	}
+	printf("%6s %12s %10s %12s %10s %8s %8s\n", "conns", "raw msg/s",
+	       "raw us/msg", "pool msg/s", "pool us/msg", "tput", "cpu");
+	for (int i = 0; i < nlist; i++) {
+		double rr, rc, pr, pc;
+		rr = rc = 1;
+		if (!getenv("E2E_ONLY_POOL"))
+			run_raw(port, list[i], secs, &rr, &rc);
+		run_pool(port, list[i], secs, &pr, &pc);
+		printf("%6d %12.0f %10.2f %12.0f %10.2f %7.2fx %7.2fx\n",
+		       list[i], rr, rc, pr, pc, pr / rr, pc / rc);
+		fflush(stdout);
+	}
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	return 0;
+}

@@ -1,0 +1,213 @@
+/* libmllp: the connection pool — one manager thread, one io_uring ring,
+ * many MLLP client connections, any number of producer threads.
+ *
+ * Shape: a pool owns a manager thread that owns the ring, every socket,
+ * every timer and every connection state. Producers call mllp_pool_send()
+ * from any thread: the message goes onto a lock-free queue and the manager
+ * is woken only when it sleeps. Each endpoint (host + port) has N
+ * connections; a message goes to an idle connection of its endpoint, else
+ * waits in the endpoint's bounded queue. Per connection, messages are sent
+ * one at a time, in FIFO order, each awaiting its reply (MLLP is
+ * request/reply).
+ *
+ * Connection semantics follow the reference client (Elixir MLLP.Client
+ * 0.9.x), with its known defects fixed; the options keep its names.
+ *
+ * Allocation: through config.allocator, by default jemalloc's mallocx /
+ * dallocx in a private arena (the host's malloc is never replaced).
+ *
+ * Errors: functions return 0 or a negative code (see error.h) and fill an
+ * optional struct mllp_error with context and message. */
+#ifndef MLLP_POOL_H
+#define MLLP_POOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mllp/alloc.h>
+#include <mllp/error.h>
+#include <mllp/export.h>
+#include <mllp/future.h>
+#include <mllp/telemetry.h>
+
+MLLP_BEGIN_DECLS
+
+/* Per-connection behaviour; names and defaults as in the reference.
+ * Zero-initialise, then mllp_conn_options_init(). Times in ms;
+ * MLLP_INFINITE where noted. */
+struct mllp_conn_options {
+	bool use_backoff;		  /* true: 1 s, 2 s, 4 s ... */
+	uint32_t backoff_max_seconds;	  /* 180 */
+	uint32_t auto_reconnect_interval; /* 1000 ms, when !use_backoff */
+	uint32_t connect_timeout;	  /* 2000 ms */
+	int64_t reply_timeout;		  /* 60000 ms, or MLLP_INFINITE */
+	int64_t send_timeout;		  /* 60000 ms, or MLLP_INFINITE */
+	/* Kept for the reference's name; a timed-out send always closes the
+	 * socket (a half-written frame cannot be recovered). */
+	bool send_timeout_close;
+	bool keepalive;		/* true (SO_KEEPALIVE) */
+	int keepalive_idle;	/* 60 s (TCP_KEEPIDLE) */
+	int keepalive_interval; /* 10 s (TCP_KEEPINTVL) */
+	int keepalive_count;	/* 6 (TCP_KEEPCNT) */
+	bool nodelay;		/* true (TCP_NODELAY) */
+	/* true: after a reply timeout, an invalid reply, data after the
+	 * trailer or unsolicited bytes while idle, close abortively (linger
+	 * 0) and reconnect. false: keep the socket; late replies are then
+	 * correlated by MSA-2 and dropped when they do not match (HL7
+	 * payloads only: raw replies carry no id, so with raw payloads keep
+	 * the default; a receiver that answers with a wrong MSA-2 then yields
+	 * a reply timeout rather than bad_message_control_id). */
+	bool close_on_recv_error;
+	bool reconnect_on_send_error; /* true */
+	/* 0: while no connection of the endpoint is up (or connecting), a
+	 * send fails at once with context send and the last connect error,
+	 * and triggers an immediate reconnect. > 0: the message waits that
+	 * long for a connection (MLLP_INFINITE: forever). */
+	int64_t queue_timeout;
+	/* TLS hook for a later issue: must be NULL for now. */
+	const void *tls;
+};
+
+MLLP_API void mllp_conn_options_init(struct mllp_conn_options *o);
+
+struct mllp_pool_config {
+	/* Default options of endpoints added without their own. */
+	struct mllp_conn_options conn;
+	/* NULL: jemalloc mallocx/dallocx in a private arena. Copied. */
+	const struct mllp_allocator *allocator;
+	/* Largest reply payload accepted (default MLLP_DEFAULT_MAX_FRAME). */
+	size_t max_reply;
+	/* Messages waiting for a connection per endpoint (default 65536). */
+	uint32_t queue_capacity;
+	/* Ring size (default 1024 SQEs) and receive buffers (default 256
+	 * buffers of 16 KiB, shared by all connections). */
+	uint32_t ring_entries;
+	uint32_t recv_buffers;
+	uint32_t recv_buffer_size;
+	/* Telemetry: called on the manager thread; NULL for none. */
+	mllp_telemetry_fn telemetry;
+	void *telemetry_ctx;
+	/* Log hook; NULL logs to stderr ("Error connecting to host:port =>
+	 * msg"). Lines above log_level (default MLLP_LOG_ERROR) are dropped. */
+	mllp_log_fn log;
+	void *log_ctx;
+	enum mllp_log_level log_level;
+	/* Test hooks, not for production: when test_ring_error is a negative
+	 * errno, ring setup behaves as if io_uring_queue_init returned it.
+	 * backoff_divisor (default 1) divides every reconnect delay. */
+	int test_ring_error;
+	uint32_t backoff_divisor;
+};
+
+MLLP_API void mllp_pool_config_init(struct mllp_pool_config *cfg);
+
+struct mllp_pool;
+
+/* Create a pool and its manager thread; the ring is created on that
+ * thread and its setup result reported here. Errors: MLLP_ERR_NO_MEMORY,
+ * MLLP_ERR_INVALID_ARGUMENT, MLLP_ERR_IO_URING_UNAVAILABLE (io_uring
+ * disabled, blocked or unsupported; err->message says so), -errno.
+ * On error *out is NULL. err may be NULL. Thread-safe. */
+MLLP_API int mllp_pool_create(const struct mllp_pool_config *cfg,
+			      struct mllp_pool **out, struct mllp_error *err);
+
+/* Add an endpoint with `connections` connections (>= 1) and start
+ * connecting them at once. host is an IPv4/IPv6 literal or a host name:
+ * it is resolved here, on the caller's thread, with getaddrinfo (the
+ * manager never blocks on DNS); every resolved address is tried in turn.
+ * opts NULL uses cfg.conn. *endpoint_id receives the endpoint's id.
+ * Errors: MLLP_ERR_BAD_ADDRESS ("Invalid server ip address"),
+ * MLLP_ERR_STOPPED, MLLP_ERR_NO_MEMORY, MLLP_ERR_INVALID_ARGUMENT.
+ * Thread-safe (serialised internally). Up to 1024 endpoints. */
+MLLP_API int mllp_pool_add_endpoint(struct mllp_pool *pool, const char *host,
+				    uint16_t port, uint32_t connections,
+				    const struct mllp_conn_options *opts,
+				    uint32_t *endpoint_id,
+				    struct mllp_error *err);
+
+enum mllp_payload_kind {
+	MLLP_PAYLOAD_AUTO = 0, /* HL7 when it parses as HL7, raw otherwise */
+	MLLP_PAYLOAD_HL7,      /* must parse (MLLP_ERR_NOT_HL7/BAD_MSH) */
+	MLLP_PAYLOAD_RAW,      /* reply returned unwrapped, not verified */
+};
+
+/* Per-send options. Zero-initialise, then mllp_send_options_init(). */
+struct mllp_send_options {
+	enum mllp_payload_kind kind;
+	/* Reply timeout for this message (ms): 0 uses the connection's
+	 * reply_timeout; MLLP_INFINITE waits forever. */
+	int64_t reply_timeout;
+	/* send_async: the future completes when the message is written; the
+	 * reply is still awaited and consumed, and reported to telemetry. */
+	bool async;
+	/* When the endpoint queue is full: false → MLLP_ERR_WOULD_BLOCK at
+	 * once; true → wait up to block_timeout ms (MLLP_INFINITE allowed)
+	 * for room, then MLLP_ERR_WOULD_BLOCK. */
+	bool block;
+	int64_t block_timeout;
+	/* false (default): the payload is copied into the future. true: the
+	 * payload is borrowed and must stay valid and unchanged until the
+	 * future completes and, after a cancel, until mllp_pool_stop(). */
+	bool borrow_payload;
+	/* Completion callback (manager thread), or NULL. */
+	mllp_future_cb callback;
+	void *callback_arg;
+};
+
+MLLP_API void mllp_send_options_init(struct mllp_send_options *o);
+
+/* Send payload[0..len) to an endpoint, framed (an already framed payload
+ * is sent as is). opts NULL uses the defaults. On success *out receives a
+ * future the caller must free. On error nothing is sent, *out is NULL and
+ * no future or callback will ever run. Errors: MLLP_ERR_WOULD_BLOCK
+ * (queue full), MLLP_ERR_STOPPED, MLLP_ERR_NOT_HL7 / MLLP_ERR_BAD_MSH
+ * (kind HL7), MLLP_ERR_PARTIAL_WRAP, MLLP_ERR_NO_MEMORY,
+ * MLLP_ERR_INVALID_ARGUMENT, or, with queue_timeout 0 while every
+ * connection of the endpoint is down, the last connect error (context
+ * send; e.g. -ECONNREFUSED "connection refused") — an immediate reconnect
+ * is then triggered. Thread-safe, lock-free unless blocking on a full
+ * queue. Allowed from a future callback (manager thread) only with block
+ * false. */
+MLLP_API int mllp_pool_send(struct mllp_pool *pool, uint32_t endpoint_id,
+			    const void *payload, size_t len,
+			    const struct mllp_send_options *opts,
+			    struct mllp_future **out, struct mllp_error *err);
+
+/* True when connection `conn` of the endpoint is connected and not being
+ * closed, as the manager last published it (accurate at all times: a
+ * connection being closed after an error reads false at once). */
+MLLP_API bool mllp_pool_is_connected(const struct mllp_pool *pool,
+				     uint32_t endpoint_id, uint32_t conn);
+
+/* Number of connections of the endpoint that are up. */
+MLLP_API uint32_t mllp_pool_connected_count(const struct mllp_pool *pool,
+					    uint32_t endpoint_id);
+
+/* Disconnect every connection of the endpoint (failing its message in
+ * flight with MLLP_ERR_CLOSED) and connect again now, resetting backoff.
+ * Asynchronous. Returns 0, MLLP_ERR_STOPPED or MLLP_ERR_INVALID_ARGUMENT. */
+MLLP_API int mllp_pool_reconnect(struct mllp_pool *pool, uint32_t endpoint_id);
+
+/* Snapshot of the counters. Thread-safe. */
+MLLP_API void mllp_pool_get_stats(const struct mllp_pool *pool,
+				  struct mllp_pool_stats *out);
+
+/* Which I/O backend runs: "io_uring". Static storage. */
+MLLP_API const char *mllp_pool_backend(const struct mllp_pool *pool);
+
+/* Stop: refuse new sends (MLLP_ERR_STOPPED), fail every queued message
+ * with MLLP_ERR_STOPPED (never written) and every message in flight with
+ * MLLP_ERR_STOPPED (may have reached the receiver), close every socket,
+ * and return after every future has completed and the manager thread has
+ * exited. Idempotent. Not from a callback. Returns 0. */
+MLLP_API int mllp_pool_stop(struct mllp_pool *pool);
+
+/* Stop (if not yet) and free the pool. Futures the caller still holds stay
+ * valid until freed. NULL is ignored. Not from a callback; no other call on
+ * the pool may run concurrently with or after it (futures excepted). */
+MLLP_API void mllp_pool_destroy(struct mllp_pool *pool);
+
+MLLP_END_DECLS
+
+#endif

@@ -1,0 +1,100 @@
+/* libmllp: telemetry events, counters and the log hook of a pool.
+ *
+ * Event names follow the reference client (Elixir mllp 0.9.x):
+ * connection_success, connection_failure, connection_closed, send_error,
+ * receive_timeout, invalid_response, receive_valid. Events are delivered to
+ * a callback set in struct mllp_pool_config; it runs on the pool's manager
+ * thread, must not block and must not wait on a future.
+ *
+ * Threading: mllp_event_name() and mllp_log_level_name() are pure. */
+#ifndef MLLP_TELEMETRY_H
+#define MLLP_TELEMETRY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <mllp/ack.h>
+#include <mllp/error.h>
+#include <mllp/export.h>
+
+MLLP_BEGIN_DECLS
+
+enum mllp_event_kind {
+	MLLP_EV_CONNECTION_SUCCESS = 0,
+	MLLP_EV_CONNECTION_FAILURE,
+	MLLP_EV_CONNECTION_CLOSED,
+	MLLP_EV_SEND_ERROR,
+	MLLP_EV_RECEIVE_TIMEOUT,
+	MLLP_EV_INVALID_RESPONSE,
+	MLLP_EV_RECEIVE_VALID,
+	MLLP_EV_COUNT_
+};
+
+/* "connection_success", ... as the reference names them. Never NULL. */
+MLLP_API const char *mllp_event_name(enum mllp_event_kind kind);
+
+/* One telemetry event. Every pointer is valid only during the callback. */
+struct mllp_event {
+	enum mllp_event_kind kind;
+	const char *address; /* endpoint host as given, NUL-terminated */
+	uint16_t port;
+	uint32_t endpoint_id;
+	uint32_t connection_id; /* index of the connection in its endpoint */
+	/* The error for failure/closed/send_error/receive_timeout/
+	 * invalid_response; NULL otherwise. */
+	const struct mllp_error *error;
+	/* Microseconds: connect duration for connection_success; send to
+	 * reply for receive_valid / invalid_response; 0 otherwise. */
+	uint64_t latency_us;
+	/* connection_failure/closed: the delay (ms, before any test scaling)
+	 * until the next connect attempt. */
+	uint64_t reconnect_delay_ms;
+	/* receive_valid for HL7 payloads: the verdict of the ACK. */
+	bool has_verdict;
+	enum mllp_verdict verdict;
+	/* receive_valid / invalid_response: true when the reply belonged to a
+	 * message whose future was already completed (send_async, canceled)
+	 * or to no message at all (a late reply dropped by correlation). */
+	bool orphan;
+};
+
+typedef void (*mllp_telemetry_fn)(void *ctx, const struct mllp_event *ev);
+
+enum mllp_log_level {
+	MLLP_LOG_ERROR = 0,
+	MLLP_LOG_WARNING,
+	MLLP_LOG_INFO,
+	MLLP_LOG_DEBUG,
+};
+
+/* "error", "warning", "info", "debug". Never NULL. */
+MLLP_API const char *mllp_log_level_name(enum mllp_log_level level);
+
+/* A log line without trailing newline; valid only during the call. Runs on
+ * the manager thread (or the caller's thread for synchronous errors). */
+typedef void (*mllp_log_fn)(void *ctx, enum mllp_log_level level,
+			    const char *line);
+
+/* Number of protocol error slots in mllp_pool_stats.errors_mllp: indexed by
+ * MLLP_ERR_BASE - reason for reasons in the library range. */
+#define MLLP_STATS_MLLP_ERRORS 32
+
+/* Counters of a pool, a snapshot (each counter read atomically, the set
+ * not). Plain data. */
+struct mllp_pool_stats {
+	uint64_t sent;	   /* messages completely written */
+	uint64_t acked[7]; /* replies verified, indexed by enum mllp_verdict */
+	uint64_t raw_replies; /* replies to raw payloads */
+	uint64_t errors;      /* futures failed, all reasons */
+	uint64_t errors_os;   /* ... of which with a -errno reason */
+	uint64_t errors_mllp[MLLP_STATS_MLLP_ERRORS]; /* by MLLP_ERR_* */
+	uint64_t connects;			      /* successful connects */
+	uint64_t reconnects; /* connect attempts after the first */
+	uint64_t connect_failures;
+	uint64_t in_flight; /* messages assigned to a connection, now */
+	uint64_t queued;    /* messages waiting for a connection, now */
+};
+
+MLLP_END_DECLS
+
+#endif

@@ -1,0 +1,76 @@
+/* The pool's default allocator: jemalloc's mallocx/dallocx in a private
+ * arena (mallctl "arenas.create"), so the library's memory never mixes
+ * with the host's heap and the host's malloc is never replaced.
+ *
+ * One arena per process, created on first use (pthread_once) and never
+ * destroyed: arenas cannot be reclaimed while any future still holds memory
+ * from it, and futures may outlive their pool. Under ThreadSanitizer the
+ * C library's allocator is used instead (jemalloc is not instrumented). */
+#include "pool_internal.h"
+
+#include <pthread.h>
+#include <stdint.h>
+
+#if defined(__SANITIZE_THREAD__)
+#define MLLPI_NO_JEMALLOC 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MLLPI_NO_JEMALLOC 1
+#endif
+#endif
+
+#ifndef MLLPI_NO_JEMALLOC
+#include <jemalloc/jemalloc.h>
+
+static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
+static unsigned arena_index;
+static int arena_ok;
+
+static void arena_create(void)
+{
+	size_t sz = sizeof(arena_index);
+	arena_ok = mallctl("arenas.create", &arena_index, &sz, NULL, 0) == 0;
+}
+
+static int flags_of(void *ctx)
+{
+	/* No thread cache: cached objects could cross arenas. */
+	return MALLOCX_ARENA((unsigned)(uintptr_t)ctx) | MALLOCX_TCACHE_NONE;
+}
+
+static void *je_alloc(void *ctx, size_t size)
+{
+	return mallocx(size ? size : 1, flags_of(ctx));
+}
+
+static void *je_realloc(void *ctx, void *p, size_t old_size, size_t new_size)
+{
+	(void)old_size;
+	if (!p)
+		return je_alloc(ctx, new_size);
+	return rallocx(p, new_size ? new_size : 1, flags_of(ctx));
+}
+
+static void je_free(void *ctx, void *p, size_t size)
+{
+	(void)size; /* dallocx, not sdallocx: robust to a wrong size */
+	if (p)
+		dallocx(p, flags_of(ctx));
+}
+#endif
+
+int mllpi_default_allocator(struct mllp_allocator *out)
+{
+#ifndef MLLPI_NO_JEMALLOC
+	pthread_once(&arena_once, arena_create);
+	if (arena_ok) {
+		out->alloc = je_alloc;
+		out->realloc = je_realloc;
+		out->free = je_free;
+		out->ctx = (void *)(uintptr_t)arena_index;
+		return 0;
+	}
+#endif
+	*out = *mllp_allocator_libc();
+	return 0;
+}

@@ -1,0 +1,105 @@
+/* Internal: intrusive lock-free multi-producer / single-consumer queue
+ * (Dmitry Vyukov's non-blocking MPSC node queue).
+ *
+ * Producers: mllpi_mpsc_push() from any thread, wait-free (one exchange,
+ * one store). Consumer: mllpi_mpsc_pop() from one thread only (the pool's
+ * manager). A push that has exchanged the head but not yet linked its node
+ * makes pop() return NULL for a moment although the queue is not empty;
+ * mllpi_mpsc_maybe_nonempty() still reports it, so the consumer does not go
+ * to sleep on it (see the wake-up protocol in pool.c). */
+#ifndef MLLPI_MPSC_H
+#define MLLPI_MPSC_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct mllpi_node {
+	_Atomic(struct mllpi_node *) next;
+	int kind; /* what the node is (interpreted by the consumer) */
+};
+
+struct mllpi_mpsc {
+	/* Last pushed node; producers swing it. */
+	_Atomic(struct mllpi_node *) head;
+	/* Next node to pop; consumer only. */
+	struct mllpi_node *tail;
+	struct mllpi_node stub;
+};
+
+static inline void mllpi_mpsc_init(struct mllpi_mpsc *q)
+{
+	atomic_init(&q->stub.next, NULL);
+	q->stub.kind = -1;
+	atomic_init(&q->head, &q->stub);
+	q->tail = &q->stub;
+}
+
+static inline void mllpi_mpsc_push(struct mllpi_mpsc *q, struct mllpi_node *n)
+{
+	/* relaxed: n is not yet visible to anyone; the release store below
+	 * publishes it together with this field. */
+	atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
+	/* seq_cst exchange: (1) acq_rel part orders the node's contents
+	 * before its publication chain and serialises producers; (2) it
+	 * takes part in the single total order with the manager's
+	 * `sleeping` store and head load (Dekker-style no-lost-wake-up, see
+	 * pool.c: the producer later loads `sleeping` with seq_cst). */
+	struct mllpi_node *prev =
+	    atomic_exchange_explicit(&q->head, n, memory_order_seq_cst);
+	/* release: makes n's contents (written before push) visible to the
+	 * consumer that acquires prev->next. */
+	atomic_store_explicit(&prev->next, n, memory_order_release);
+}
+
+/* Consumer only. Returns the oldest node or NULL (empty, or a producer is
+ * between its exchange and its link). */
+static inline struct mllpi_node *mllpi_mpsc_pop(struct mllpi_mpsc *q)
+{
+	struct mllpi_node *tail = q->tail;
+	/* acquire: pairs with the release store in push, so the node's
+	 * contents are visible once we see the link. */
+	struct mllpi_node *next =
+	    atomic_load_explicit(&tail->next, memory_order_acquire);
+	if (tail == &q->stub) {
+		if (next == NULL)
+			return NULL;
+		q->tail = next;
+		tail = next;
+		next = atomic_load_explicit(&tail->next, memory_order_acquire);
+	}
+	if (next != NULL) {
+		q->tail = next;
+		return tail;
+	}
+	/* acquire: see the latest head; if it is not tail, a producer is
+	 * mid-push: report empty for now (the caller retries). */
+	struct mllpi_node *head =
+	    atomic_load_explicit(&q->head, memory_order_acquire);
+	if (tail != head)
+		return NULL;
+	/* tail is the only node: push the stub behind it so tail can be
+	 * handed out while the queue keeps a node. */
+	mllpi_mpsc_push(q, &q->stub);
+	next = atomic_load_explicit(&tail->next, memory_order_acquire);
+	if (next != NULL) {
+		q->tail = next;
+		return tail;
+	}
+	return NULL;
+}
+
+/* Consumer only: false only when the queue is certainly empty. seq_cst
+ * load of head: the manager's half of the Dekker pair (store sleeping;
+ * load head) against the producer's (exchange head; load sleeping). */
+static inline bool mllpi_mpsc_maybe_nonempty(struct mllpi_mpsc *q)
+{
+	struct mllpi_node *head =
+	    atomic_load_explicit(&q->head, memory_order_seq_cst);
+	if (head != q->tail)
+		return true;
+	/* head == tail: non-empty only if tail is a real node. */
+	return q->tail != &q->stub;
+}
+
+#endif

@@ -1,0 +1,1902 @@
+/* The pool engine: manager thread, endpoint queues, per-connection MLLP
+ * state machines, timers. I/O goes through the backend seam (backend.h);
+ * nothing here includes liburing.h.
+ *
+ * Wake-up protocol (no lost wake-up): a producer pushes its node (seq_cst
+ * exchange of the queue head), then loads `sleeping` (seq_cst); if set, it
+ * clears it and wakes the backend. The manager stores sleeping = 1
+ * (seq_cst), then checks the queue head (seq_cst) before it blocks. In the
+ * single total order of seq_cst operations either the manager sees the new
+ * head (and does not block) or the producer sees sleeping == 1 (and wakes
+ * it). */
+#include "pool_internal.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mllp/hl7.h>
+
+void mllpi_future_publish(struct mllp_future *f);
+void mllpi_future_release(struct mllp_future *f);
+int mllpi_pool_push(struct mllp_pool *pool, struct mllpi_node *n);
+
+#define TOK_CONNECT 1u
+#define TOK_SEND    2u
+#define TOK_RECV    3u
+#define TOK_MASK    7u
+
+/* ---- names ---------------------------------------------------------- */
+
+const char *mllp_event_name(enum mllp_event_kind kind)
+{
+	static const char *const names[] = {
+	    "connection_success", "connection_failure", "connection_closed",
+	    "send_error",	  "receive_timeout",	"invalid_response",
+	    "receive_valid",
+	};
+	if ((unsigned)kind < MLLP_EV_COUNT_)
+		return names[kind];
+	return "unknown";
+}
+
+const char *mllp_log_level_name(enum mllp_log_level level)
+{
+	switch (level) {
+	case MLLP_LOG_ERROR:
+		return "error";
+	case MLLP_LOG_WARNING:
+		return "warning";
+	case MLLP_LOG_INFO:
+		return "info";
+	case MLLP_LOG_DEBUG:
+		return "debug";
+	}
+	return "unknown";
+}
+
+/* ---- configuration -------------------------------------------------- */
+
+void mllp_conn_options_init(struct mllp_conn_options *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->use_backoff = true;
+	o->backoff_max_seconds = 180;
+	o->auto_reconnect_interval = 1000;
+	o->connect_timeout = 2000;
+	o->reply_timeout = 60000;
+	o->send_timeout = 60000;
+	o->send_timeout_close = true;
+	o->keepalive = true;
+	o->keepalive_idle = 60;
+	o->keepalive_interval = 10;
+	o->keepalive_count = 6;
+	o->nodelay = true;
+	o->close_on_recv_error = true;
+	o->reconnect_on_send_error = true;
+	o->queue_timeout = 0;
+	o->tls = NULL;
+}
+
+void mllp_pool_config_init(struct mllp_pool_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	mllp_conn_options_init(&cfg->conn);
+	cfg->max_reply = MLLP_DEFAULT_MAX_FRAME;
+	cfg->queue_capacity = 65536;
+	cfg->ring_entries = 1024;
+	cfg->recv_buffers = 256;
+	cfg->recv_buffer_size = 16384;
+	cfg->log_level = MLLP_LOG_ERROR;
+	cfg->backoff_divisor = 1;
+}
+
+void mllp_send_options_init(struct mllp_send_options *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->kind = MLLP_PAYLOAD_AUTO;
+	o->block_timeout = MLLP_INFINITE;
+}
+
+/* ---- logging and telemetry ------------------------------------------ */
+
+static void logf_(struct mllp_pool *p, enum mllp_log_level lvl, const char *fmt,
+		  ...) __attribute__((format(printf, 3, 4)));
+
+static void logf_(struct mllp_pool *p, enum mllp_log_level lvl, const char *fmt,
+		  ...)
+{
+	if (lvl > p->cfg.log_level)
+		return;
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (p->cfg.log)
+		p->cfg.log(p->cfg.log_ctx, lvl, line);
+	else
+		fprintf(stderr, "[%s] mllp: %s\n", mllp_log_level_name(lvl),
+			line);
+}
+
+static void emit(struct mllpi_conn *c, enum mllp_event_kind kind,
+		 const struct mllp_error *err, uint64_t latency_us,
+		 uint64_t delay_ms, bool has_verdict, enum mllp_verdict v,
+		 bool orphan)
+{
+	struct mllp_pool *p = c->ep->pool;
+	if (!p->cfg.telemetry)
+		return;
+	struct mllp_event ev;
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = kind;
+	ev.address = c->ep->host;
+	ev.port = c->ep->port;
+	ev.endpoint_id = c->ep->id;
+	ev.connection_id = c->id;
+	ev.error = err;
+	ev.latency_us = latency_us;
+	ev.reconnect_delay_ms = delay_ms;
+	ev.has_verdict = has_verdict;
+	ev.verdict = v;
+	ev.orphan = orphan;
+	p->cfg.telemetry(p->cfg.telemetry_ctx, &ev);
+}
+
+#define STAT_ADD(p, field, n)                                                  \
+	atomic_fetch_add_explicit(&(p)->field, (n), memory_order_relaxed)
+#define STAT_SUB(p, field, n)                                                  \
+	atomic_fetch_sub_explicit(&(p)->field, (n), memory_order_relaxed)
+
+static void count_error(struct mllp_pool *p, int reason)
+{
+	STAT_ADD(p, st_errors, 1);
+	if (reason > MLLP_ERR_BASE && reason < 0) {
+		STAT_ADD(p, st_errors_os, 1);
+	} else {
+		int idx = MLLP_ERR_BASE - reason;
+		if (idx >= 0 && idx < MLLP_STATS_MLLP_ERRORS)
+			STAT_ADD(p, st_errors_mllp[idx], 1);
+	}
+}
+
+/* ---- futures, manager side ------------------------------------------ */
+
+/* Complete f with an error (once). written: all bytes written;
+ * partial: some bytes written. */
+static void fail_future(struct mllp_future *f, enum mllp_context ctx,
+			int reason, const char *msg, bool written, bool partial)
+{
+	if (f->completed)
+		return;
+	struct mllp_result *r = &f->result;
+	r->status = reason;
+	if (msg)
+		mllp_error_set(&r->error, ctx, reason, "%s", msg);
+	else
+		mllp_error_set(&r->error, ctx, reason, NULL);
+	r->written = written;
+	r->may_have_reached = written || partial;
+	count_error(f->pool, reason);
+	mllpi_future_publish(f);
+}
+
+static void fail_future_err(struct mllp_future *f, const struct mllp_error *e,
+			    enum mllp_context ctx, bool written, bool partial)
+{
+	fail_future(f, ctx, e->reason, e->message[0] ? e->message : NULL,
+		    written, partial);
+}
+
+static int store_reply(struct mllp_future *f, const unsigned char *data,
+		       size_t len)
+{
+	unsigned char *dst = f->reply_inline;
+	if (len > sizeof(f->reply_inline)) {
+		dst = f->alloc.alloc(f->alloc.ctx, len);
+		if (!dst)
+			return MLLP_ERR_NO_MEMORY;
+		f->reply_heap = dst;
+		f->reply_heap_size = len;
+	}
+	memcpy(dst, data, len);
+	f->result.reply = dst;
+	f->result.reply_len = len;
+	return 0;
+}
+
+/* ---- endpoint queue (manager) ---------------------------------------- */
+
+static void space_freed(struct mllpi_endpoint *ep, uint32_t n)
+{
+	if (!n)
+		return;
+	/* seq_cst: Dekker pair with a blocking producer (waiters++ then
+	 * reserve attempt): either it sees the freed slot or we see it
+	 * waiting and signal under the mutex. */
+	uint32_t was =
+	    atomic_fetch_sub_explicit(&ep->reserved, n, memory_order_seq_cst);
+	/* Hysteresis: wake blocked producers only once the queue has drained
+	 * to its low-water mark (3/4 of the capacity; with a tiny capacity,
+	 * one free slot), not for every freed slot: one wake-up per batch
+	 * instead of one per message. */
+	uint32_t cap = ep->pool->cfg.queue_capacity;
+	uint32_t low = cap - (cap / 4 ? cap / 4 : 1);
+	if (was - n > low)
+		return;
+	if (atomic_load_explicit(&ep->space_waiters, memory_order_seq_cst)) {
+		pthread_mutex_lock(&ep->mu);
+		pthread_cond_broadcast(&ep->cv);
+		pthread_mutex_unlock(&ep->mu);
+	}
+}
+
+static void q_remove(struct mllpi_endpoint *ep, struct mllp_future *f)
+{
+	if (f->qprev)
+		f->qprev->qnext = f->qnext;
+	else
+		ep->qhead = f->qnext;
+	if (f->qnext)
+		f->qnext->qprev = f->qprev;
+	else
+		ep->qtail = f->qprev;
+	f->qprev = f->qnext = NULL;
+	f->where = W_NEW;
+	STAT_SUB(ep->pool, st_queued, 1);
+	space_freed(ep, 1);
+}
+
+static void q_append(struct mllpi_endpoint *ep, struct mllp_future *f)
+{
+	f->qnext = NULL;
+	f->qprev = ep->qtail;
+	if (ep->qtail)
+		ep->qtail->qnext = f;
+	else
+		ep->qhead = f;
+	ep->qtail = f;
+	f->where = W_QUEUED;
+	f->queued_us = mllpi_now_us();
+	STAT_ADD(ep->pool, st_queued, 1);
+}
+
+static void q_arm_timer(struct mllpi_endpoint *ep)
+{
+	struct mllp_pool *p = ep->pool;
+	if (ep->opts.queue_timeout > 0 && ep->qhead) {
+		mllpi_timer_arm(&p->timers, &ep->qtimer,
+				ep->qhead->queued_us +
+				    (uint64_t)ep->opts.queue_timeout * 1000u);
+	} else {
+		mllpi_timer_disarm(&p->timers, &ep->qtimer);
+	}
+}
+
+static void get_last_error(struct mllpi_endpoint *ep, struct mllp_error *e)
+{
+	pthread_mutex_lock(&ep->mu);
+	*e = ep->last_error;
+	pthread_mutex_unlock(&ep->mu);
+}
+
+/* Fail every queued message (never written). */
+static void q_fail_all(struct mllpi_endpoint *ep, const struct mllp_error *e)
+{
+	while (ep->qhead) {
+		struct mllp_future *f = ep->qhead;
+		q_remove(ep, f);
+		fail_future_err(f, e, MLLP_CTX_SEND, false, false);
+		f->where = W_DONE;
+		mllpi_future_release(f);
+	}
+	q_arm_timer(ep);
+}
+
+/* ---- sockets and connections ---------------------------------------- */
+
+static void conn_start_connect(struct mllpi_conn *c);
+static void conn_open_socket(struct mllpi_conn *c);
+static void conn_dispatch(struct mllpi_conn *c);
+
+static uint64_t tok(struct mllpi_sock *s, unsigned op)
+{
+	return (uint64_t)(uintptr_t)s | op;
+}
+
+static void publish_connected(struct mllpi_conn *c, bool up)
+{
+	bool was =
+	    atomic_load_explicit(&c->connected_pub, memory_order_relaxed);
+	if (was == up)
+		return;
+	/* release/relaxed: a status flag; no data hangs off it. */
+	atomic_store_explicit(&c->connected_pub, up, memory_order_release);
+	if (up)
+		atomic_fetch_add_explicit(&c->ep->connected, 1,
+					  memory_order_relaxed);
+	else
+		atomic_fetch_sub_explicit(&c->ep->connected, 1,
+					  memory_order_relaxed);
+}
+
+static void sock_maybe_free(struct mllp_pool *p, struct mllpi_sock *s)
+{
+	if (s->conn || s->pending > 0)
+		return;
+	if (s->abortive) {
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+		setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	close(s->fd);
+	p->alloc.free(p->alloc.ctx, s, sizeof(*s));
+	p->live_socks--;
+}
+
+/* Detach the connection's socket: cancel its operations; the fd is closed
+ * once the last completion has come back. */
+static void sock_detach(struct mllpi_conn *c, bool abortive)
+{
+	struct mllp_pool *p = c->ep->pool;
+	struct mllpi_sock *s = c->sock;
+	if (!s)
+		return;
+	c->sock = NULL;
+	s->conn = NULL;
+	s->abortive = abortive;
+	if (s->pending > 0)
+		p->ops->cancel_fd(p->be, s->fd, 0);
+	else
+		sock_maybe_free(p, s);
+}
+
+static void idle_remove(struct mllpi_conn *c)
+{
+	if (!c->in_idle)
+		return;
+	struct mllpi_conn **pp = &c->ep->idle;
+	while (*pp && *pp != c)
+		pp = &(*pp)->idle_next;
+	if (*pp)
+		*pp = c->idle_next;
+	c->idle_next = NULL;
+	c->in_idle = false;
+}
+
+static void set_usable(struct mllpi_conn *c, enum mllpi_cstate next)
+{
+	bool was = c->state != C_DOWN;
+	bool now = next != C_DOWN;
+	c->state = next;
+	/* seq_cst: producers read `usable` (seq_cst) to fail fast while every
+	 * connection is down; a plain counter, no data hangs off it. */
+	if (was && !now)
+		atomic_fetch_sub_explicit(&c->ep->usable, 1,
+					  memory_order_seq_cst);
+	else if (!was && now)
+		atomic_fetch_add_explicit(&c->ep->usable, 1,
+					  memory_order_seq_cst);
+}
+
+static void schedule_reconnect(struct mllpi_conn *c, uint64_t delay_ms)
+{
+	struct mllp_pool *p = c->ep->pool;
+	c->timer.kind = T_BACKOFF;
+	uint32_t div = p->cfg.backoff_divisor ? p->cfg.backoff_divisor : 1;
+	mllpi_timer_arm(&p->timers, &c->timer,
+			mllpi_now_us() + delay_ms * 1000u / div);
+}
+
+/* The connection goes down: no message, no socket. When no connection of
+ * the endpoint is usable and queue_timeout is 0, queued messages fail with
+ * the last connect error — unless the caller reconnects at once
+ * (fail_queue false): they then wait for that attempt's outcome. */
+static void conn_down(struct mllpi_conn *c, bool fail_queue)
+{
+	struct mllpi_endpoint *ep = c->ep;
+	idle_remove(c);
+	publish_connected(c, false);
+	mllpi_timer_disarm(&ep->pool->timers, &c->timer);
+	c->timer.kind = T_NONE;
+	c->recv_armed = false;
+	mllp_decoder_reset(&c->dec);
+	set_usable(c, C_DOWN);
+	/* relaxed: only the manager writes usable. */
+	if (fail_queue &&
+	    atomic_load_explicit(&ep->usable, memory_order_relaxed) == 0 &&
+	    ep->opts.queue_timeout == 0 && ep->qhead) {
+		struct mllp_error e;
+		get_last_error(ep, &e);
+		q_fail_all(ep, &e);
+	}
+}
+
+/* Release the message in flight (already completed or to be failed by the
+ * caller first). */
+static void conn_drop_cur(struct mllpi_conn *c)
+{
+	struct mllp_future *f = c->cur;
+	if (!f)
+		return;
+	c->cur = NULL;
+	f->where = W_DONE;
+	STAT_SUB(c->ep->pool, st_in_flight, 1);
+	mllpi_future_release(f);
+}
+
+/* Close an established (or connecting) connection. The message in flight
+ * is failed with e (context ctx). reconnect_now: connect again at once;
+ * else after the backoff delay. */
+static void conn_close(struct mllpi_conn *c, bool abortive,
+		       enum mllp_context ctx, const struct mllp_error *e,
+		       bool reconnect_now, bool emit_closed)
+{
+	struct mllp_pool *p = c->ep->pool;
+	if (c->cur) {
+		fail_future_err(c->cur, e, ctx, c->send_done,
+				c->sent > 0 && !c->send_done);
+		conn_drop_cur(c);
+	}
+	c->send_in_flight = false;
+	sock_detach(c, abortive);
+	bool was_up = c->state == C_IDLE || c->state == C_BUSY;
+	conn_down(c, !reconnect_now || p->stopping);
+	if (p->stopping)
+		return;
+	uint64_t delay = reconnect_now ? 0 : mllp_backoff_peek(&c->backoff);
+	if (was_up && emit_closed)
+		emit(c, MLLP_EV_CONNECTION_CLOSED, e, 0, delay, false, 0,
+		     false);
+	if (reconnect_now) {
+		conn_start_connect(c);
+	} else {
+		schedule_reconnect(c, mllp_backoff_fail(&c->backoff));
+	}
+}
+
+static void connect_failed(struct mllpi_conn *c, int reason)
+{
+	struct mllpi_endpoint *ep = c->ep;
+	struct mllp_pool *p = ep->pool;
+	struct mllp_error e;
+	mllp_error_set(&e, MLLP_CTX_CONNECT, reason, NULL);
+	pthread_mutex_lock(&ep->mu);
+	ep->last_error = e;
+	pthread_mutex_unlock(&ep->mu);
+	STAT_ADD(p, st_connect_failures, 1);
+	logf_(p, MLLP_LOG_ERROR, "Error connecting to %s:%u => %s", ep->host,
+	      ep->port, e.message);
+	sock_detach(c, false);
+	if (ep->naddrs > 1)
+		c->addr_idx = (c->addr_idx + 1) % ep->naddrs;
+	if (ep->naddrs > 1 && ++c->addr_tries < ep->naddrs && !p->stopping) {
+		/* Try the next resolved address at once (e.g. ::1 refused,
+		 * then 127.0.0.1); one failure event per round. */
+		conn_open_socket(c);
+		return;
+	}
+	c->addr_tries = 0;
+	conn_down(c, true);
+	/* After conn_down: a client_start waiting for this sees the
+	 * connection down (usable already decremented). */
+	if (!c->first_attempt_done) {
+		pthread_mutex_lock(&ep->mu);
+		c->first_attempt_done = true;
+		ep->first_done++;
+		pthread_cond_broadcast(&ep->cv);
+		pthread_mutex_unlock(&ep->mu);
+	}
+	if (p->stopping)
+		return;
+	uint64_t delay = mllp_backoff_fail(&c->backoff);
+	emit(c, MLLP_EV_CONNECTION_FAILURE, &e, 0, delay, false, 0, false);
+	schedule_reconnect(c, delay);
+}
+
+static void set_sockopts(struct mllpi_conn *c, int fd)
+{
+	const struct mllp_conn_options *o = &c->ep->opts;
+	int one = 1;
+	if (o->nodelay)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (o->keepalive) {
+		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+		if (o->keepalive_idle > 0)
+			setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE,
+				   &o->keepalive_idle, sizeof(int));
+		if (o->keepalive_interval > 0)
+			setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL,
+				   &o->keepalive_interval, sizeof(int));
+		if (o->keepalive_count > 0)
+			setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT,
+				   &o->keepalive_count, sizeof(int));
+	}
+}
+
+static void conn_start_connect(struct mllpi_conn *c)
+{
+	struct mllpi_endpoint *ep = c->ep;
+	struct mllp_pool *p = ep->pool;
+	if (p->stopping || (c->state != C_DOWN && c->attempts > 0))
+		return;
+	mllpi_timer_disarm(&p->timers, &c->timer);
+	if (c->attempts++ > 0)
+		STAT_ADD(p, st_reconnects, 1);
+	set_usable(c, C_CONNECTING);
+	conn_open_socket(c);
+}
+
+/* Open a socket and submit the connect to the current address (state is
+ * already C_CONNECTING). */
+static void conn_open_socket(struct mllpi_conn *c)
+{
+	struct mllpi_endpoint *ep = c->ep;
+	struct mllp_pool *p = ep->pool;
+	const struct sockaddr_storage *sa = &ep->addrs[c->addr_idx];
+	int type = SOCK_STREAM | SOCK_CLOEXEC;
+	if (p->ops->nonblocking_sockets)
+		type |= SOCK_NONBLOCK;
+	int fd = socket(sa->ss_family, type, 0);
+	if (fd < 0) {
+		connect_failed(c, -errno);
+		return;
+	}
+	set_sockopts(c, fd);
+	struct mllpi_sock *s = p->alloc.alloc(p->alloc.ctx, sizeof(*s));
+	if (!s) {
+		close(fd);
+		connect_failed(c, MLLP_ERR_NO_MEMORY);
+		return;
+	}
+	s->conn = c;
+	s->fd = fd;
+	s->pending = 0;
+	s->abortive = false;
+	p->live_socks++;
+	c->sock = s;
+	int rc =
+	    p->ops->connect(p->be, fd, (const struct sockaddr *)sa,
+			    ep->addrlens[c->addr_idx], tok(s, TOK_CONNECT));
+	if (rc < 0) {
+		connect_failed(c, rc);
+		return;
+	}
+	s->pending++;
+	c->connect_start_us = mllpi_now_us();
+	c->timer.kind = T_CONNECT;
+	mllpi_timer_arm(&p->timers, &c->timer,
+			c->connect_start_us +
+			    (uint64_t)ep->opts.connect_timeout * 1000u);
+}
+
+static void conn_arm_recv(struct mllpi_conn *c)
+{
+	struct mllp_pool *p = c->ep->pool;
+	if (c->recv_armed || !c->sock)
+		return;
+	if (p->ops->recv(p->be, c->sock->fd, tok(c->sock, TOK_RECV)) == 0) {
+		c->sock->pending++;
+		c->recv_armed = true;
+	}
+}
+
+static void on_connected(struct mllpi_conn *c)
+{
+	struct mllpi_endpoint *ep = c->ep;
+	struct mllp_pool *p = ep->pool;
+	mllpi_timer_disarm(&p->timers, &c->timer);
+	c->timer.kind = T_NONE;
+	c->addr_tries = 0;
+	mllp_backoff_reset(&c->backoff);
+	set_usable(c, C_IDLE);
+	publish_connected(c, true);
+	pthread_mutex_lock(&ep->mu);
+	if (!c->first_attempt_done) {
+		c->first_attempt_done = true;
+		ep->first_done++;
+		pthread_cond_broadcast(&ep->cv);
+	}
+	pthread_mutex_unlock(&ep->mu);
+	STAT_ADD(p, st_connects, 1);
+	emit(c, MLLP_EV_CONNECTION_SUCCESS, NULL,
+	     mllpi_now_us() - c->connect_start_us, 0, false, 0, false);
+	mllp_decoder_reset(&c->dec);
+	conn_arm_recv(c);
+	conn_dispatch(c);
+}
+
+static int submit_send(struct mllpi_conn *c)
+{
+	struct mllp_pool *p = c->ep->pool;
+	size_t skip = c->sent;
+	int n = 0;
+	for (int i = 0; i < c->iov_full_n; i++) {
+		size_t l = c->iov_full[i].iov_len;
+		if (skip >= l) {
+			skip -= l;
+			continue;
+		}
+		c->iov[n].iov_base = (char *)c->iov_full[i].iov_base + skip;
+		c->iov[n].iov_len = l - skip;
+		skip = 0;
+		n++;
+	}
+	memset(&c->msg, 0, sizeof(c->msg));
+	c->msg.msg_iov = c->iov;
+	c->msg.msg_iovlen = (size_t)n;
+	int rc = p->ops->sendmsg(p->be, c->sock->fd, &c->msg,
+				 tok(c->sock, TOK_SEND));
+	if (rc == 0) {
+		c->sock->pending++;
+		c->send_in_flight = true;
+	}
+	return rc;
+}
+
+static const unsigned char sb_byte[1] = {MLLP_SB};
+static const unsigned char trailer[2] = {MLLP_EB, MLLP_CR};
+
+static void conn_send_failed(struct mllpi_conn *c, int reason, const char *why)
+{
+	struct mllpi_endpoint *ep = c->ep;
+	struct mllp_pool *p = ep->pool;
+	struct mllp_error e;
+	if (why)
+		mllp_error_set(&e, MLLP_CTX_SEND, reason, "%s", why);
+	else
+		mllp_error_set(&e, MLLP_CTX_SEND, reason, NULL);
+	logf_(p, MLLP_LOG_ERROR, "Error sending to %s:%u => %s", ep->host,
+	      ep->port, e.message);
+	emit(c, MLLP_EV_SEND_ERROR, &e, 0, 0, false, 0, false);
+	conn_close(c, true, MLLP_CTX_SEND, &e, ep->opts.reconnect_on_send_error,
+		   true);
+}
+
+/* Start sending f on idle connection c. */
+static void conn_start_message(struct mllpi_conn *c, struct mllp_future *f)
+{
+	struct mllp_pool *p = c->ep->pool;
+	idle_remove(c);
+	c->state = C_BUSY;
+	c->cur = f;
+	f->where = W_INFLIGHT;
+	STAT_ADD(p, st_in_flight, 1);
+	c->sent = 0;
+	c->send_done = false;
+	c->reply_done = false;
+	if (f->framed) {
+		c->iov_full[0].iov_base = (void *)f->payload;
+		c->iov_full[0].iov_len = f->len;
+		c->iov_full_n = 1;
+	} else {
+		c->iov_full[0].iov_base = (void *)sb_byte;
+		c->iov_full[0].iov_len = 1;
+		c->iov_full[1].iov_base = (void *)f->payload;
+		c->iov_full[1].iov_len = f->len;
+		c->iov_full[2].iov_base = (void *)trailer;
+		c->iov_full[2].iov_len = 2;
+		c->iov_full_n = 3;
+	}
+	c->total = f->framed ? f->len : f->len + 3;
+	c->send_start_us = mllpi_now_us();
+	mllp_decoder_reset(&c->dec);
+	int rc = submit_send(c);
+	if (rc < 0) {
+		conn_send_failed(c, rc, NULL);
+		return;
+	}
+	int64_t st = c->ep->opts.send_timeout;
+	if (st >= 0) {
+		c->timer.kind = T_SEND;
+		mllpi_timer_arm(&p->timers, &c->timer,
+				c->send_start_us + (uint64_t)st * 1000u);
+	}
+}
+
+/* An idle connection takes the next queued message, or goes idle. */
+static void conn_dispatch(struct mllpi_conn *c)
+{
+	struct mllpi_endpoint *ep = c->ep;
+	if (c->state != C_IDLE || ep->pool->stopping)
+		return;
+	if (ep->qhead) {
+		struct mllp_future *f = ep->qhead;
+		q_remove(ep, f);
+		q_arm_timer(ep);
+		conn_start_message(c, f);
+		return;
+	}
+	if (!c->in_idle) {
+		c->idle_next = ep->idle;
+		ep->idle = c;
+		c->in_idle = true;
+	}
+}
+
+/* The message in flight is finished (completed); go idle when the send
+ * has completed too. */
+static void conn_finish(struct mllpi_conn *c)
+{
+	struct mllp_pool *p = c->ep->pool;
+	if (c->send_in_flight) {
+		c->reply_done = true; /* finish when the send completes */
+		return;
+	}
+	mllpi_timer_disarm(&p->timers, &c->timer);
+	c->timer.kind = T_NONE;
+	conn_drop_cur(c);
+	c->state = C_IDLE;
+	conn_dispatch(c);
+}
+
+static void recv_error(struct mllpi_conn *c, int reason, bool telemetry_ev,
+		       bool may_close)
+{
+	struct mllpi_endpoint *ep = c->ep;
+	struct mllp_pool *p = ep->pool;
+	struct mllp_error e;
+	mllp_error_set(&e, MLLP_CTX_RECEIVE, reason, NULL);
+	logf_(p, MLLP_LOG_ERROR, "Error receiving from %s:%u => %s", ep->host,
+	      ep->port, e.message);
+	if (telemetry_ev)
+		emit(c, MLLP_EV_INVALID_RESPONSE, &e,
+		     mllpi_now_us() - c->send_start_us, 0, false, 0,
+		     c->cur ? c->cur->completed : true);
+	if (may_close && ep->opts.close_on_recv_error) {
+		conn_close(c, true, MLLP_CTX_RECEIVE, &e, true, true);
+		return;
+	}
+	/* Keep the socket: fail the message, drop buffered bytes. */
+	mllp_decoder_reset(&c->dec);
+	if (c->cur) {
+		fail_future_err(c->cur, &e, MLLP_CTX_RECEIVE, c->send_done,
+				c->sent > 0);
+		conn_finish(c);
+	}
+}
+
+/* With close_on_recv_error false, replies are correlated by MSA-2: a
+ * frame whose MSA-2 is not the MSH-10 of the message in flight is a late
+ * reply to an earlier message (after its timeout): dropped and reported.
+ * Note: in this mode a receiver that answers with a wrong MSA-2 makes the
+ * message end in a reply timeout instead of bad_message_control_id. */
+static bool stale_reply(struct mllpi_conn *c, const unsigned char *data,
+			size_t len)
+{
+	struct mllp_future *f = c->cur;
+	if (!f->hl7 || c->ep->opts.close_on_recv_error)
+		return false;
+	enum mllp_verdict v = mllp_ack_verify_id(
+	    f->control_id, f->control_id_len, data, len, NULL, NULL, 0);
+	if (v != MLLP_BAD_MESSAGE_CONTROL_ID)
+		return false;
+	struct mllp_error e;
+	mllp_error_set(&e, MLLP_CTX_RECEIVE, MLLP_ERR_UNSOLICITED,
+		       "reply does not match the message in flight; dropped");
+	emit(c, MLLP_EV_INVALID_RESPONSE, &e, 0, 0, true, v, true);
+	return true;
+}
+
+/* A complete reply frame for c->cur. */
+static void handle_reply(struct mllpi_conn *c, const unsigned char *data,
+			 size_t len)
+{
+	struct mllp_future *f = c->cur;
+	struct mllp_pool *p = c->ep->pool;
+	uint64_t lat = mllpi_now_us() - c->send_start_us;
+	if (!f->hl7) {
+		STAT_ADD(p, st_raw, 1);
+		if (!f->completed) {
+			f->result.status = 0;
+			f->result.written = true;
+			f->result.latency_us = lat;
+			if (store_reply(f, data, len) != 0) {
+				fail_future(f, MLLP_CTX_RECEIVE,
+					    MLLP_ERR_NO_MEMORY, NULL, true,
+					    true);
+			} else {
+				mllpi_future_publish(f);
+			}
+		}
+		emit(c, MLLP_EV_RECEIVE_VALID, NULL, lat, 0, false, 0,
+		     f->completed && f->async);
+		conn_finish(c);
+		return;
+	}
+	struct mllp_ack ack;
+	char why[160];
+	why[0] = 0;
+	enum mllp_verdict v =
+	    mllp_ack_verify_id(f->control_id, f->control_id_len, data, len,
+			       &ack, why, sizeof(why));
+	STAT_ADD(p, st_acked[v], 1);
+	if (!f->completed) {
+		struct mllp_result *r = &f->result;
+		r->status = 0;
+		r->written = true;
+		r->latency_us = lat;
+		r->has_verdict = true;
+		r->verdict = v;
+		memcpy(r->why, why, sizeof(r->why));
+		if (store_reply(f, data, len) != 0) {
+			fail_future(f, MLLP_CTX_RECEIVE, MLLP_ERR_NO_MEMORY,
+				    NULL, true, true);
+		} else {
+			/* Re-base the ack views onto the future's copy. */
+			const char *base = (const char *)data;
+			const char *nb = (const char *)r->reply;
+			struct mllp_str *views[] = {&ack.code, &ack.control_id,
+						    &ack.text, &ack.err,
+						    &ack.message};
+			for (size_t i = 0; i < 5; i++) {
+				if (views[i]->ptr && views[i]->ptr >= base &&
+				    views[i]->ptr <= base + len)
+					views[i]->ptr =
+					    nb + (views[i]->ptr - base);
+				else if (views[i]->len == 0)
+					views[i]->ptr = NULL;
+			}
+			r->ack = ack;
+			mllpi_future_publish(f);
+		}
+	}
+	emit(c, MLLP_EV_RECEIVE_VALID, NULL, lat, 0, true, v,
+	     f->completed && (f->async || f->result.status != 0));
+	conn_finish(c);
+}
+
+static void on_recv_data(struct mllpi_conn *c, const unsigned char *data,
+			 size_t len)
+{
+	struct mllpi_endpoint *ep = c->ep;
+	while (len > 0 && c->sock) {
+		size_t used = 0;
+		struct mllp_decoded ev;
+		int rc = mllp_decoder_feed(&c->dec, data, len, &used, &ev);
+		if (rc < 0) {
+			recv_error(c, rc, true, true);
+			return;
+		}
+		data += used;
+		len -= used;
+		if (ev.kind == MLLP_DECODE_NEED_MORE)
+			break;
+		if (ev.kind == MLLP_DECODE_JUNK) {
+			if (c->cur) {
+				/* The reply does not start with SB. */
+				recv_error(c, MLLP_ERR_INVALID_HEADER, true,
+					   true);
+				return;
+			}
+			/* Unsolicited bytes while idle: reported (orphan
+			 * invalid_response), then closed or dropped. */
+			struct mllp_error e;
+			mllp_error_set(&e, MLLP_CTX_RECEIVE,
+				       MLLP_ERR_UNSOLICITED, NULL);
+			emit(c, MLLP_EV_INVALID_RESPONSE, &e, 0, 0, false, 0,
+			     true);
+			if (ep->opts.close_on_recv_error) {
+				logf_(ep->pool, MLLP_LOG_ERROR,
+				      "Error receiving from %s:%u => %s",
+				      ep->host, ep->port, e.message);
+				conn_close(c, true, MLLP_CTX_RECEIVE, &e, true,
+					   true);
+				return;
+			}
+			continue;
+		}
+		/* A complete frame. */
+		if (!c->cur) {
+			struct mllp_error e;
+			mllp_error_set(&e, MLLP_CTX_RECEIVE,
+				       MLLP_ERR_UNSOLICITED, NULL);
+			emit(c, MLLP_EV_INVALID_RESPONSE, &e, 0, 0, false, 0,
+			     true);
+			if (ep->opts.close_on_recv_error) {
+				conn_close(c, true, MLLP_CTX_RECEIVE, &e, true,
+					   true);
+				return;
+			}
+			continue;
+		}
+		if (stale_reply(c, ev.data, ev.len))
+			continue;
+		if (len > 0) {
+			/* Bytes after the trailer in the same packet. */
+			recv_error(c, MLLP_ERR_DATA_AFTER_TRAILER, true, true);
+			return;
+		}
+		handle_reply(c, ev.data, ev.len);
+	}
+}
+
+/* ---- completions ------------------------------------------------------ */
+
+static void on_cqe(struct mllp_pool *p, const struct mllpi_cqe *cq)
+{
+	struct mllpi_sock *s =
+	    (struct mllpi_sock *)(uintptr_t)(cq->token & ~(uint64_t)TOK_MASK);
+	unsigned op = (unsigned)(cq->token & TOK_MASK);
+	bool ends = op != TOK_RECV || !cq->more;
+	if (ends)
+		s->pending--;
+	struct mllpi_conn *c = s->conn;
+	if (!c) {
+		/* Stale: the socket is being closed. */
+		sock_maybe_free(p, s);
+		return;
+	}
+	switch (op) {
+	case TOK_CONNECT:
+		if (cq->res == 0) {
+			on_connected(c);
+		} else {
+			int reason =
+			    cq->res == -ECANCELED ? -ETIMEDOUT : cq->res;
+			connect_failed(c, reason);
+		}
+		break;
+	case TOK_SEND:
+		c->send_in_flight = false;
+		if (cq->res < 0) {
+			conn_send_failed(c, cq->res, NULL);
+			break;
+		}
+		c->sent += (size_t)cq->res;
+		if (c->sent < c->total) {
+			int rc = submit_send(c);
+			if (rc < 0)
+				conn_send_failed(c, rc, NULL);
+			break;
+		}
+		c->send_done = true;
+		STAT_ADD(p, st_sent, 1);
+		if (c->cur && c->cur->async && !c->cur->completed) {
+			c->cur->result.status = 0;
+			c->cur->result.written = true;
+			mllpi_future_publish(c->cur);
+		}
+		if (c->reply_done) {
+			conn_finish(c);
+			break;
+		}
+		{
+			int64_t rt = c->cur ? c->cur->reply_timeout : 0;
+			if (rt == 0)
+				rt = c->ep->opts.reply_timeout;
+			if (rt >= 0) {
+				c->timer.kind = T_REPLY;
+				mllpi_timer_arm(&p->timers, &c->timer,
+						mllpi_now_us() +
+						    (uint64_t)rt * 1000u);
+			} else {
+				mllpi_timer_disarm(&p->timers, &c->timer);
+				c->timer.kind = T_NONE;
+			}
+		}
+		break;
+	case TOK_RECV:
+		if (cq->res > 0 && cq->data)
+			on_recv_data(c, cq->data, (size_t)cq->res);
+		if (c->sock != s)
+			break; /* closed meanwhile */
+		if (!cq->more)
+			c->recv_armed = false;
+		if (cq->res == 0) {
+			struct mllp_error e;
+			mllp_error_set(&e, MLLP_CTX_RECEIVE, MLLP_ERR_CLOSED,
+				       NULL);
+			if (c->cur)
+				logf_(p, MLLP_LOG_ERROR,
+				      "Error receiving from %s:%u => %s",
+				      c->ep->host, c->ep->port, e.message);
+			conn_close(c, false, MLLP_CTX_RECEIVE, &e, true, true);
+		} else if (cq->res < 0 && cq->res != -ENOBUFS) {
+			struct mllp_error e;
+			mllp_error_set(&e, MLLP_CTX_RECEIVE, cq->res, NULL);
+			logf_(p, MLLP_LOG_ERROR,
+			      "Error receiving from %s:%u => %s", c->ep->host,
+			      c->ep->port, e.message);
+			conn_close(c, true, MLLP_CTX_RECEIVE, &e, true, true);
+		} else if (!cq->more) {
+			conn_arm_recv(c); /* -ENOBUFS or end: re-arm */
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+static void on_timer(struct mllp_pool *p, struct mllpi_timer *t)
+{
+	if (t->kind == T_QUEUE) {
+		struct mllpi_endpoint *ep = t->owner;
+		uint64_t now = mllpi_now_us();
+		struct mllp_error e;
+		get_last_error(ep, &e);
+		/* relaxed: manager-written status count. */
+		if (atomic_load_explicit(&ep->connected, memory_order_relaxed) >
+		    0)
+			mllp_error_set(&e, MLLP_CTX_SEND, MLLP_ERR_TIMEOUT,
+				       "timed out waiting for a connection");
+		while (ep->qhead &&
+		       ep->qhead->queued_us +
+			       (uint64_t)ep->opts.queue_timeout * 1000u <=
+			   now) {
+			struct mllp_future *f = ep->qhead;
+			q_remove(ep, f);
+			fail_future_err(f, &e, MLLP_CTX_SEND, false, false);
+			f->where = W_DONE;
+			mllpi_future_release(f);
+		}
+		q_arm_timer(ep);
+		return;
+	}
+	struct mllpi_conn *c = t->owner;
+	struct mllp_error e;
+	int kind = t->kind;
+	t->kind = T_NONE;
+	switch (kind) {
+	case T_BACKOFF:
+		conn_start_connect(c);
+		break;
+	case T_CONNECT:
+		/* Cancel the connect; its completion (-ECANCELED) reports
+		 * the failure as a timeout. */
+		if (c->sock)
+			p->ops->cancel_fd(p->be, c->sock->fd, 0);
+		break;
+	case T_SEND:
+		mllp_error_set(&e, MLLP_CTX_SEND, MLLP_ERR_TIMEOUT, NULL);
+		logf_(p, MLLP_LOG_ERROR, "Error sending to %s:%u => %s",
+		      c->ep->host, c->ep->port, e.message);
+		emit(c, MLLP_EV_SEND_ERROR, &e, 0, 0, false, 0, false);
+		conn_close(c, true, MLLP_CTX_SEND, &e,
+			   c->ep->opts.reconnect_on_send_error, true);
+		break;
+	case T_REPLY:
+		mllp_error_set(&e, MLLP_CTX_RECEIVE, MLLP_ERR_TIMEOUT, NULL);
+		logf_(p, MLLP_LOG_ERROR, "Error receiving from %s:%u => %s",
+		      c->ep->host, c->ep->port, e.message);
+		emit(c, MLLP_EV_RECEIVE_TIMEOUT, &e,
+		     mllpi_now_us() - c->send_start_us, 0, false, 0, false);
+		if (c->ep->opts.close_on_recv_error) {
+			conn_close(c, true, MLLP_CTX_RECEIVE, &e, true, true);
+		} else {
+			mllp_decoder_reset(&c->dec);
+			if (c->cur)
+				fail_future_err(c->cur, &e, MLLP_CTX_RECEIVE,
+						true, true);
+			conn_finish(c);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---- operations from producers -------------------------------------- */
+
+static void op_send(struct mllp_pool *p, struct mllp_future *f)
+{
+	struct mllpi_endpoint *ep = f->ep;
+	if (p->stopping) {
+		space_freed(ep, 1);
+		fail_future(f, MLLP_CTX_SEND, MLLP_ERR_STOPPED, NULL, false,
+			    false);
+		f->where = W_DONE;
+		mllpi_future_release(f);
+		return;
+	}
+	if (ep->idle) {
+		struct mllpi_conn *c = ep->idle;
+		space_freed(ep, 1);
+		conn_start_message(c, f);
+		return;
+	}
+	/* relaxed: only the manager writes usable. */
+	if (atomic_load_explicit(&ep->usable, memory_order_relaxed) == 0 &&
+	    ep->opts.queue_timeout == 0) {
+		struct mllp_error e;
+		get_last_error(ep, &e);
+		space_freed(ep, 1);
+		fail_future_err(f, &e, MLLP_CTX_SEND, false, false);
+		f->where = W_DONE;
+		mllpi_future_release(f);
+		for (uint32_t i = 0; i < ep->nconns; i++) {
+			mllp_backoff_reset(&ep->conns[i].backoff);
+			conn_start_connect(&ep->conns[i]);
+		}
+		return;
+	}
+	/* Not counted in space_freed: the slot stays taken while queued. */
+	q_append(ep, f);
+	if (ep->qhead == f)
+		q_arm_timer(ep);
+}
+
+static void op_cancel(struct mllp_pool *p, struct mllp_future *f)
+{
+	(void)p;
+	if (f->where == W_QUEUED) {
+		q_remove(f->ep, f);
+		q_arm_timer(f->ep);
+		fail_future(f, MLLP_CTX_SEND, MLLP_ERR_CANCELED, NULL, false,
+			    false);
+		f->where = W_DONE;
+		mllpi_future_release(f); /* the engine's reference */
+	} else if (f->where == W_INFLIGHT && !f->completed) {
+		struct mllpi_conn *c = NULL;
+		for (uint32_t i = 0; i < f->ep->nconns; i++)
+			if (f->ep->conns[i].cur == f)
+				c = &f->ep->conns[i];
+		fail_future(f, MLLP_CTX_SEND, MLLP_ERR_CANCELED, NULL,
+			    c ? c->send_done : false, c ? c->sent > 0 : false);
+	}
+	mllpi_future_release(f); /* the cancel op's reference */
+}
+
+static void op_add(struct mllp_pool *p, struct mllpi_endpoint *ep)
+{
+	ep->added = true;
+	/* One timer per connection plus the queue timer: reserve so that
+	 * arming never fails. */
+	p->timer_slots += ep->nconns + 1;
+	if (mllpi_timers_reserve(&p->timers, p->timer_slots) != 0)
+		logf_(p, MLLP_LOG_ERROR, "out of memory for timers");
+	if (p->stopping)
+		return;
+	/* Connections start in C_CONNECTING (counted in usable since the
+	 * endpoint was added, so early sends queue instead of failing). */
+	for (uint32_t i = 0; i < ep->nconns; i++)
+		conn_start_connect(&ep->conns[i]);
+}
+
+static void op_kick(struct mllp_pool *p, struct mllpi_endpoint *ep)
+{
+	(void)p;
+	/* seq_cst: de-duplication flag; cleared before acting so a later
+	 * kick is not lost. */
+	atomic_store_explicit(&ep->kick_pending, false, memory_order_seq_cst);
+	for (uint32_t i = 0; i < ep->nconns; i++) {
+		if (ep->conns[i].state == C_DOWN) {
+			mllp_backoff_reset(&ep->conns[i].backoff);
+			conn_start_connect(&ep->conns[i]);
+		}
+	}
+}
+
+static void op_reconnect(struct mllp_pool *p, struct mllpi_endpoint *ep)
+{
+	(void)p;
+	/* seq_cst: cleared before acting, so a request made meanwhile
+	 * pushes the node again and is not lost. */
+	atomic_store_explicit(&ep->reconnect_pending, false,
+			      memory_order_seq_cst);
+	struct mllp_error e;
+	mllp_error_set(&e, MLLP_CTX_SEND, MLLP_ERR_CLOSED,
+		       "connection closed by reconnect");
+	for (uint32_t i = 0; i < ep->nconns; i++) {
+		struct mllpi_conn *c = &ep->conns[i];
+		mllp_backoff_reset(&c->backoff);
+		if (c->state == C_DOWN) {
+			conn_start_connect(c);
+		} else {
+			conn_close(c, false, MLLP_CTX_SEND, &e, true, true);
+		}
+	}
+}
+
+static void op_stop(struct mllp_pool *p)
+{
+	p->stopping = true;
+	struct mllp_error e;
+	mllp_error_set(&e, MLLP_CTX_SEND, MLLP_ERR_STOPPED, NULL);
+	/* acquire: pairs with add_endpoint's release store. */
+	uint32_t n = atomic_load_explicit(&p->neps, memory_order_acquire);
+	for (uint32_t i = 0; i < n; i++) {
+		struct mllpi_endpoint *ep = p->eps[i];
+		q_fail_all(ep, &e);
+		mllpi_timer_disarm(&p->timers, &ep->qtimer);
+		for (uint32_t j = 0; j < ep->nconns; j++) {
+			struct mllpi_conn *c = &ep->conns[j];
+			if (c->cur) {
+				fail_future_err(c->cur, &e, MLLP_CTX_SEND,
+						c->send_done, c->sent > 0);
+				conn_drop_cur(c);
+			}
+			c->send_in_flight = false;
+			sock_detach(c, false);
+			if (c->state != C_DOWN)
+				conn_down(c, true);
+			mllpi_timer_disarm(&p->timers, &c->timer);
+		}
+	}
+}
+
+static void handle_node(struct mllp_pool *p, struct mllpi_node *n)
+{
+	switch (n->kind) {
+	case MLLPI_OP_SEND:
+		op_send(p, (struct mllp_future *)((char *)n -
+						  offsetof(struct mllp_future,
+							   node)));
+		break;
+	case MLLPI_OP_CANCEL:
+		op_cancel(p, (struct mllp_future *)((char *)n -
+						    offsetof(struct mllp_future,
+							     cancel_node)));
+		break;
+	case MLLPI_OP_ADD:
+		op_add(p,
+		       (struct mllpi_endpoint *)((char *)n -
+						 offsetof(struct mllpi_endpoint,
+							  add_node)));
+		break;
+	case MLLPI_OP_KICK:
+		op_kick(
+		    p, (struct mllpi_endpoint *)((char *)n -
+						 offsetof(struct mllpi_endpoint,
+							  kick_node)));
+		break;
+	case MLLPI_OP_RECONNECT:
+		op_reconnect(
+		    p, (struct mllpi_endpoint *)((char *)n -
+						 offsetof(struct mllpi_endpoint,
+							  reconnect_node)));
+		break;
+	case MLLPI_OP_STOP:
+		op_stop(p);
+		break;
+	default:
+		break;
+	}
+}
+
+int mllpi_pool_push(struct mllp_pool *pool, struct mllpi_node *n)
+{
+	/* seq_cst: announce ourselves before checking `stopped` (Dekker
+	 * pair with the manager's exit check: it stores stopped, then waits
+	 * for producers == 0 before its last drain). */
+	atomic_fetch_add_explicit(&pool->producers, 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&pool->stopped, memory_order_seq_cst) &&
+	    n->kind != MLLPI_OP_STOP) {
+		atomic_fetch_sub_explicit(&pool->producers, 1,
+					  memory_order_seq_cst);
+		return MLLP_ERR_STOPPED;
+	}
+	mllpi_mpsc_push(&pool->q, n);
+	/* seq_cst load: the producer half of the wake-up Dekker pair (see
+	 * the top of this file). */
+	if (atomic_load_explicit(&pool->sleeping, memory_order_seq_cst) &&
+	    atomic_exchange_explicit(&pool->sleeping, 0, memory_order_seq_cst))
+		pool->ops->wake(pool->be);
+	/* release: our push happened before the manager sees producers drop. */
+	atomic_fetch_sub_explicit(&pool->producers, 1, memory_order_seq_cst);
+	return 0;
+}
+
+/* ---- the manager thread --------------------------------------------- */
+
+#define MAX_CQES  256
+#define MAX_BATCH 4096
+
+static void *manager_main(void *arg)
+{
+	struct mllp_pool *p = arg;
+	struct mllpi_backend_config bc = {
+	    .entries = p->cfg.ring_entries,
+	    .recv_buffers = p->cfg.recv_buffers,
+	    .recv_buffer_size = p->cfg.recv_buffer_size,
+	    .test_ring_error = p->cfg.test_ring_error,
+	    .alloc = &p->alloc,
+	};
+	struct mllp_error err;
+	mllp_error_clear(&err);
+	int rc = p->ops->create(&bc, &p->be, &err);
+	pthread_mutex_lock(&p->mu);
+	p->setup_rc = rc;
+	p->setup_err = err;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	if (rc < 0)
+		return NULL;
+
+	struct mllpi_cqe cqes[MAX_CQES];
+	for (;;) {
+		int batch = 0;
+		struct mllpi_node *n;
+		while (batch < MAX_BATCH && (n = mllpi_mpsc_pop(&p->q))) {
+			handle_node(p, n);
+			batch++;
+		}
+		uint64_t now = mllpi_now_us();
+		struct mllpi_timer *t;
+		while ((t = mllpi_timers_peek(&p->timers)) &&
+		       t->deadline_us <= now) {
+			mllpi_timer_disarm(&p->timers, t);
+			on_timer(p, t);
+		}
+		if (p->stopping && p->live_socks == 0 &&
+		    atomic_load_explicit(&p->producers, memory_order_seq_cst) ==
+			0 &&
+		    !mllpi_mpsc_maybe_nonempty(&p->q))
+			break;
+		int64_t timeout = -1;
+		t = mllpi_timers_peek(&p->timers);
+		if (t)
+			timeout = t->deadline_us > now
+				      ? (int64_t)(t->deadline_us - now)
+				      : 0;
+		if (p->stopping && timeout < 0)
+			timeout = 1000; /* poll for the last producers */
+		if (batch >= MAX_BATCH || mllpi_mpsc_maybe_nonempty(&p->q)) {
+			timeout = 0;
+		} else if (timeout != 0) {
+			/* seq_cst store, then seq_cst head load in
+			 * maybe_nonempty: the manager half of the Dekker
+			 * pair. */
+			atomic_store_explicit(&p->sleeping, 1,
+					      memory_order_seq_cst);
+			if (mllpi_mpsc_maybe_nonempty(&p->q))
+				timeout = 0;
+		}
+		int got = p->ops->wait(p->be, timeout, cqes, MAX_CQES);
+		/* relaxed: a producer that still sees 1 only issues a spare
+		 * wake-up. */
+		atomic_store_explicit(&p->sleeping, 0, memory_order_relaxed);
+		for (int i = 0; i < got; i++)
+			on_cqe(p, &cqes[i]);
+	}
+	return NULL;
+}
+
+/* ---- public API ------------------------------------------------------ */
+
+int mllp_pool_create(const struct mllp_pool_config *cfg, struct mllp_pool **out,
+		     struct mllp_error *err)
+{
+	struct mllp_error tmp;
+	if (!err)
+		err = &tmp;
+	mllp_error_clear(err);
+	if (!out) {
+		mllp_error_set(err, MLLP_CTX_NONE, MLLP_ERR_INVALID_ARGUMENT,
+			       NULL);
+		return MLLP_ERR_INVALID_ARGUMENT;
+	}
+	*out = NULL;
+	struct mllp_pool_config c;
+	if (cfg)
+		c = *cfg;
+	else
+		mllp_pool_config_init(&c);
+	if (c.conn.tls || c.ring_entries == 0 || c.recv_buffers == 0 ||
+	    (c.recv_buffers & (c.recv_buffers - 1)) || c.recv_buffers > 32768 ||
+	    c.recv_buffer_size == 0 || c.queue_capacity == 0) {
+		mllp_error_set(err, MLLP_CTX_NONE, MLLP_ERR_INVALID_ARGUMENT,
+			       "invalid pool configuration");
+		return MLLP_ERR_INVALID_ARGUMENT;
+	}
+	struct mllp_allocator a;
+	if (c.allocator)
+		a = *c.allocator;
+	else
+		mllpi_default_allocator(&a);
+	struct mllp_pool *p = a.alloc(a.ctx, sizeof(*p));
+	if (!p) {
+		mllp_error_set(err, MLLP_CTX_NONE, MLLP_ERR_NO_MEMORY, NULL);
+		return MLLP_ERR_NO_MEMORY;
+	}
+	memset(p, 0, sizeof(*p));
+	p->cfg = c;
+	p->alloc = a;
+	p->ops = &mllpi_backend_uring;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	pthread_mutex_init(&p->add_mu, NULL);
+	mllpi_mpsc_init(&p->q);
+	mllpi_timers_init(&p->timers, &p->alloc);
+	p->stop_node.kind = MLLPI_OP_STOP;
+	p->setup_rc = 1;
+	int rc = pthread_create(&p->thread, NULL, manager_main, p);
+	if (rc != 0) {
+		mllp_error_set(err, MLLP_CTX_NONE, -rc,
+			       "cannot start the manager thread");
+		a.free(a.ctx, p, sizeof(*p));
+		return -rc;
+	}
+	pthread_mutex_lock(&p->mu);
+	while (p->setup_rc == 1)
+		pthread_cond_wait(&p->cv, &p->mu);
+	rc = p->setup_rc;
+	pthread_mutex_unlock(&p->mu);
+	if (rc < 0) {
+		pthread_join(p->thread, NULL);
+		*err = p->setup_err;
+		pthread_mutex_destroy(&p->mu);
+		pthread_cond_destroy(&p->cv);
+		pthread_mutex_destroy(&p->add_mu);
+		mllpi_timers_free(&p->timers);
+		a.free(a.ctx, p, sizeof(*p));
+		return rc;
+	}
+	p->thread_started = true;
+	*out = p;
+	return 0;
+}
+
+static int bad_address(struct mllp_error *err, const char *host)
+{
+	(void)host;
+	mllp_error_set(err, MLLP_CTX_CONNECT, MLLP_ERR_BAD_ADDRESS, NULL);
+	return MLLP_ERR_BAD_ADDRESS;
+}
+
+int mllp_pool_add_endpoint(struct mllp_pool *pool, const char *host,
+			   uint16_t port, uint32_t connections,
+			   const struct mllp_conn_options *opts,
+			   uint32_t *endpoint_id, struct mllp_error *err)
+{
+	struct mllp_error tmp;
+	if (!err)
+		err = &tmp;
+	mllp_error_clear(err);
+	if (!pool || connections == 0 || connections > 65536 ||
+	    (opts && opts->tls)) {
+		mllp_error_set(err, MLLP_CTX_NONE, MLLP_ERR_INVALID_ARGUMENT,
+			       NULL);
+		return MLLP_ERR_INVALID_ARGUMENT;
+	}
+	if (!host || !*host || strlen(host) >= 256 || port == 0)
+		return bad_address(err, host);
+	/* acquire: early refusal only; mllpi_pool_push re-checks with the
+	 * producer protocol. */
+	if (atomic_load_explicit(&pool->stopped, memory_order_acquire)) {
+		mllp_error_set(err, MLLP_CTX_NONE, MLLP_ERR_STOPPED, NULL);
+		return MLLP_ERR_STOPPED;
+	}
+	/* Resolution on the caller's thread: the manager never blocks. */
+	struct addrinfo hints, *res = NULL;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	char portstr[8];
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	if (getaddrinfo(host, portstr, &hints, &res) != 0 || !res)
+		return bad_address(err, host);
+	struct mllp_allocator *a = &pool->alloc;
+	struct mllpi_endpoint *ep = a->alloc(a->ctx, sizeof(*ep));
+	struct mllpi_conn *conns =
+	    a->alloc(a->ctx, sizeof(*conns) * connections);
+	if (!ep || !conns) {
+		freeaddrinfo(res);
+		a->free(a->ctx, ep, sizeof(*ep));
+		a->free(a->ctx, conns, sizeof(*conns) * connections);
+		mllp_error_set(err, MLLP_CTX_NONE, MLLP_ERR_NO_MEMORY, NULL);
+		return MLLP_ERR_NO_MEMORY;
+	}
+	memset(ep, 0, sizeof(*ep));
+	memset(conns, 0, sizeof(*conns) * connections);
+	for (struct addrinfo *ai = res; ai && ep->naddrs < MLLPI_MAX_ADDRS;
+	     ai = ai->ai_next) {
+		if (ai->ai_addrlen > sizeof(ep->addrs[0]))
+			continue;
+		memcpy(&ep->addrs[ep->naddrs], ai->ai_addr, ai->ai_addrlen);
+		ep->addrlens[ep->naddrs] = ai->ai_addrlen;
+		ep->naddrs++;
+	}
+	freeaddrinfo(res);
+	ep->pool = pool;
+	snprintf(ep->host, sizeof(ep->host), "%s", host);
+	ep->port = port;
+	if (opts)
+		ep->opts = *opts;
+	else
+		ep->opts = pool->cfg.conn;
+	ep->nconns = connections;
+	ep->conns = conns;
+	ep->add_node.kind = MLLPI_OP_ADD;
+	ep->kick_node.kind = MLLPI_OP_KICK;
+	ep->reconnect_node.kind = MLLPI_OP_RECONNECT;
+	pthread_mutex_init(&ep->mu, NULL);
+	pthread_cond_init(&ep->cv, NULL);
+	mllp_error_set(&ep->last_error, MLLP_CTX_CONNECT,
+		       MLLP_ERR_NOT_CONNECTED, NULL);
+	ep->qtimer.kind = T_QUEUE;
+	ep->qtimer.owner = ep;
+	atomic_init(&ep->usable, connections);
+	struct mllp_backoff_config bcfg;
+	mllp_backoff_config_init(&bcfg);
+	bcfg.use_backoff = ep->opts.use_backoff;
+	if (ep->opts.backoff_max_seconds)
+		bcfg.backoff_max_seconds = ep->opts.backoff_max_seconds;
+	if (ep->opts.auto_reconnect_interval)
+		bcfg.auto_reconnect_interval_ms =
+		    ep->opts.auto_reconnect_interval;
+	struct mllp_frame_config fc;
+	mllp_frame_config_init(&fc);
+	fc.max_frame = pool->cfg.max_reply;
+	int rc = 0;
+	for (uint32_t i = 0; i < connections; i++) {
+		struct mllpi_conn *c = &conns[i];
+		c->ep = ep;
+		c->id = i;
+		c->state = C_CONNECTING; /* counted in usable until OP_ADD */
+		c->timer.owner = c;
+		c->addr_idx = (int)(i % (uint32_t)ep->naddrs);
+		if (rc == 0)
+			rc = mllp_backoff_init(&c->backoff, &bcfg);
+		if (rc == 0)
+			rc = mllp_decoder_init(&c->dec, &fc, &pool->alloc);
+	}
+	pthread_mutex_lock(&pool->add_mu);
+	/* relaxed: writers are serialised by add_mu. */
+	uint32_t id = atomic_load_explicit(&pool->neps, memory_order_relaxed);
+	if (rc == 0 && id >= MLLPI_MAX_ENDPOINTS)
+		rc = MLLP_ERR_INVALID_ARGUMENT;
+	if (rc != 0) {
+		pthread_mutex_unlock(&pool->add_mu);
+		for (uint32_t i = 0; i < connections; i++)
+			mllp_decoder_free(&conns[i].dec);
+		pthread_mutex_destroy(&ep->mu);
+		pthread_cond_destroy(&ep->cv);
+		a->free(a->ctx, conns, sizeof(*conns) * connections);
+		a->free(a->ctx, ep, sizeof(*ep));
+		mllp_error_set(err, MLLP_CTX_NONE, rc, NULL);
+		return rc;
+	}
+	ep->id = id;
+	pool->eps[id] = ep;
+	/* release: the endpoint is fully built before producers can see its
+	 * id (they load neps with acquire). */
+	atomic_store_explicit(&pool->neps, id + 1, memory_order_release);
+	pthread_mutex_unlock(&pool->add_mu);
+	/* The manager sizes its timer heap when it handles the add; reserve
+	 * now from here is not allowed (manager-owned), so OP_ADD does it. */
+	if (mllpi_pool_push(pool, &ep->add_node) != 0) {
+		mllp_error_set(err, MLLP_CTX_NONE, MLLP_ERR_STOPPED, NULL);
+		return MLLP_ERR_STOPPED;
+	}
+	if (endpoint_id)
+		*endpoint_id = id;
+	return 0;
+}
+
+static struct mllpi_endpoint *get_ep(const struct mllp_pool *pool, uint32_t id)
+{
+	if (!pool)
+		return NULL;
+	/* acquire: pairs with the release store in add_endpoint. */
+	uint32_t n = atomic_load_explicit(&((struct mllp_pool *)pool)->neps,
+					  memory_order_acquire);
+	return id < n ? pool->eps[id] : NULL;
+}
+
+/* Take a queue slot. */
+static bool try_reserve(struct mllpi_endpoint *ep, uint32_t cap)
+{
+	/* seq_cst: Dekker pair with space_freed (see there). */
+	uint32_t cur =
+	    atomic_load_explicit(&ep->reserved, memory_order_seq_cst);
+	while (cur < cap) {
+		if (atomic_compare_exchange_weak_explicit(
+			&ep->reserved, &cur, cur + 1, memory_order_seq_cst,
+			memory_order_seq_cst))
+			return true;
+	}
+	return false;
+}
+
+static int reserve_slot(struct mllp_pool *pool, struct mllpi_endpoint *ep,
+			const struct mllp_send_options *o)
+{
+	uint32_t cap = pool->cfg.queue_capacity;
+	if (try_reserve(ep, cap))
+		return 0;
+	if (!o->block || o->block_timeout == 0)
+		return MLLP_ERR_WOULD_BLOCK;
+	struct timespec dl;
+	clock_gettime(CLOCK_REALTIME, &dl);
+	if (o->block_timeout > 0) {
+		dl.tv_sec += o->block_timeout / 1000;
+		dl.tv_nsec += (o->block_timeout % 1000) * 1000000;
+		if (dl.tv_nsec >= 1000000000) {
+			dl.tv_sec++;
+			dl.tv_nsec -= 1000000000;
+		}
+	}
+	int rc = 0;
+	pthread_mutex_lock(&ep->mu);
+	atomic_fetch_add_explicit(&ep->space_waiters, 1, memory_order_seq_cst);
+	while (!try_reserve(ep, cap)) {
+		if (atomic_load_explicit(&pool->stopped,
+					 memory_order_seq_cst)) {
+			rc = MLLP_ERR_STOPPED;
+			break;
+		}
+		if (o->block_timeout < 0) {
+			pthread_cond_wait(&ep->cv, &ep->mu);
+		} else if (pthread_cond_timedwait(&ep->cv, &ep->mu, &dl) ==
+			   ETIMEDOUT) {
+			if (!try_reserve(ep, cap))
+				rc = MLLP_ERR_WOULD_BLOCK;
+			break;
+		}
+	}
+	atomic_fetch_sub_explicit(&ep->space_waiters, 1, memory_order_seq_cst);
+	pthread_mutex_unlock(&ep->mu);
+	return rc;
+}
+
+int mllp_pool_send(struct mllp_pool *pool, uint32_t endpoint_id,
+		   const void *payload, size_t len,
+		   const struct mllp_send_options *opts,
+		   struct mllp_future **out, struct mllp_error *err)
+{
+	struct mllp_error tmp;
+	if (!err)
+		err = &tmp;
+	mllp_error_clear(err);
+	if (out)
+		*out = NULL;
+	struct mllpi_endpoint *ep = get_ep(pool, endpoint_id);
+	if (!ep || !out || (!payload && len)) {
+		mllp_error_set(err, MLLP_CTX_SEND, MLLP_ERR_INVALID_ARGUMENT,
+			       NULL);
+		return MLLP_ERR_INVALID_ARGUMENT;
+	}
+	struct mllp_send_options o;
+	if (opts)
+		o = *opts;
+	else
+		mllp_send_options_init(&o);
+	/* acquire: early refusal only (see mllpi_pool_push). */
+	if (atomic_load_explicit(&pool->stopped, memory_order_acquire)) {
+		mllp_error_set(err, MLLP_CTX_SEND, MLLP_ERR_STOPPED, NULL);
+		return MLLP_ERR_STOPPED;
+	}
+	int wc = mllp_wrap_check(NULL, payload, len);
+	if (wc < 0) {
+		mllp_error_set(err, MLLP_CTX_SEND, wc, NULL);
+		return wc;
+	}
+	bool framed = wc == 1;
+	const unsigned char *body = payload;
+	size_t body_len = len;
+	if (framed) {
+		body++;
+		body_len -= 3;
+	}
+	/* Parse on the producer's thread: the manager only parses replies. */
+	struct mllp_hl7_msg msg;
+	bool hl7 = false;
+	if (o.kind != MLLP_PAYLOAD_RAW) {
+		int prc = mllp_hl7_parse(&msg, body, body_len);
+		if (prc == 0 && msg.control_id.len > 0)
+			hl7 = true;
+		else if (o.kind == MLLP_PAYLOAD_HL7) {
+			int r = prc ? prc : MLLP_ERR_BAD_MSH;
+			mllp_error_set(
+			    err, MLLP_CTX_SEND, r,
+			    prc ? NULL : "message has no MSH-10 control id");
+			return r;
+		}
+	}
+	/* Fail fast while every connection is down (queue_timeout 0). */
+	if (ep->opts.queue_timeout == 0 &&
+	    atomic_load_explicit(&ep->usable, memory_order_seq_cst) == 0) {
+		struct mllp_error e;
+		get_last_error(ep, &e);
+		mllp_error_set(err, MLLP_CTX_SEND, e.reason, "%s", e.message);
+		/* seq_cst exchange: one kick node in the queue at a time;
+		 * the manager clears the flag before acting. */
+		if (!atomic_exchange_explicit(&ep->kick_pending, true,
+					      memory_order_seq_cst))
+			if (mllpi_pool_push(pool, &ep->kick_node) != 0)
+				atomic_store(&ep->kick_pending, false);
+		return e.reason;
+	}
+	int rc = reserve_slot(pool, ep, &o);
+	if (rc != 0) {
+		mllp_error_set(err, MLLP_CTX_SEND, rc, NULL);
+		return rc;
+	}
+	size_t extra = o.borrow_payload ? 0 : len;
+	size_t size = sizeof(struct mllp_future) + extra;
+	struct mllp_future *f = pool->alloc.alloc(pool->alloc.ctx, size);
+	if (!f) {
+		/* give the slot back (seq_cst as every reserved update) */
+		atomic_fetch_sub_explicit(&ep->reserved, 1,
+					  memory_order_seq_cst);
+		mllp_error_set(err, MLLP_CTX_SEND, MLLP_ERR_NO_MEMORY, NULL);
+		return MLLP_ERR_NO_MEMORY;
+	}
+	memset(f, 0, offsetof(struct mllp_future, reply_inline));
+	f->alloc = pool->alloc;
+	f->alloc_size = size;
+	f->pool = pool;
+	f->ep = ep;
+	f->node.kind = MLLPI_OP_SEND;
+	f->cancel_node.kind = MLLPI_OP_CANCEL;
+	atomic_init(&f->refs, 2); /* caller + engine */
+	const unsigned char *pl = payload;
+	if (!o.borrow_payload) {
+		unsigned char *copy = (unsigned char *)(f + 1);
+		memcpy(copy, payload, len);
+		pl = copy;
+	}
+	f->payload = pl;
+	f->len = len;
+	f->framed = framed;
+	f->hl7 = hl7;
+	if (hl7) {
+		f->control_id = (const char *)pl +
+				(msg.control_id.ptr - (const char *)payload);
+		f->control_id_len = msg.control_id.len;
+	}
+	f->reply_timeout = o.reply_timeout;
+	f->async = o.async;
+	f->cb = o.callback;
+	f->cb_arg = o.callback_arg;
+	rc = mllpi_pool_push(pool, &f->node);
+	if (rc != 0) {
+		atomic_fetch_sub_explicit(&ep->reserved, 1,
+					  memory_order_seq_cst);
+		pool->alloc.free(pool->alloc.ctx, f, size);
+		mllp_error_set(err, MLLP_CTX_SEND, rc, NULL);
+		return rc;
+	}
+	*out = f;
+	return 0;
+}
+
+bool mllp_pool_is_connected(const struct mllp_pool *pool, uint32_t endpoint_id,
+			    uint32_t conn)
+{
+	struct mllpi_endpoint *ep = get_ep(pool, endpoint_id);
+	if (!ep || conn >= ep->nconns)
+		return false;
+	/* acquire: pairs with publish_connected. */
+	return atomic_load_explicit(&ep->conns[conn].connected_pub,
+				    memory_order_acquire);
+}
+
+uint32_t mllp_pool_connected_count(const struct mllp_pool *pool,
+				   uint32_t endpoint_id)
+{
+	struct mllpi_endpoint *ep = get_ep(pool, endpoint_id);
+	if (!ep)
+		return 0;
+	/* relaxed: a status count. */
+	return atomic_load_explicit(&ep->connected, memory_order_relaxed);
+}
+
+int mllp_pool_reconnect(struct mllp_pool *pool, uint32_t endpoint_id)
+{
+	struct mllpi_endpoint *ep = get_ep(pool, endpoint_id);
+	if (!ep)
+		return MLLP_ERR_INVALID_ARGUMENT;
+	/* seq_cst exchange: de-duplicates the reconnect node. */
+	if (atomic_exchange_explicit(&ep->reconnect_pending, true,
+				     memory_order_seq_cst))
+		return 0;
+	int rc = mllpi_pool_push(pool, &ep->reconnect_node);
+	if (rc != 0)
+		atomic_store(&ep->reconnect_pending, false);
+	return rc;
+}
+
+void mllp_pool_get_stats(const struct mllp_pool *pool,
+			 struct mllp_pool_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!pool)
+		return;
+	struct mllp_pool *p = (struct mllp_pool *)pool;
+	/* relaxed: statistics, each counter on its own. */
+#define LD(f) atomic_load_explicit(&p->f, memory_order_relaxed)
+	out->sent = LD(st_sent);
+	for (int i = 0; i < 7; i++)
+		out->acked[i] = LD(st_acked[i]);
+	out->raw_replies = LD(st_raw);
+	out->errors = LD(st_errors);
+	out->errors_os = LD(st_errors_os);
+	for (int i = 0; i < MLLP_STATS_MLLP_ERRORS; i++)
+		out->errors_mllp[i] = LD(st_errors_mllp[i]);
+	out->connects = LD(st_connects);
+	out->reconnects = LD(st_reconnects);
+	out->connect_failures = LD(st_connect_failures);
+	out->in_flight = LD(st_in_flight);
+	out->queued = LD(st_queued);
+#undef LD
+}
+
+const char *mllp_pool_backend(const struct mllp_pool *pool)
+{
+	return pool ? pool->ops->name : "none";
+}
+
+int mllp_pool_stop(struct mllp_pool *pool)
+{
+	if (!pool)
+		return MLLP_ERR_INVALID_ARGUMENT;
+	pthread_mutex_lock(&pool->mu);
+	if (pool->joined) {
+		pthread_mutex_unlock(&pool->mu);
+		return 0;
+	}
+	/* seq_cst: producers announce themselves then load stopped. */
+	bool was = atomic_exchange_explicit(&pool->stopped, true,
+					    memory_order_seq_cst);
+	if (!was) {
+		/* acquire: pairs with add_endpoint's release store. */
+		uint32_t n =
+		    atomic_load_explicit(&pool->neps, memory_order_acquire);
+		for (uint32_t i = 0; i < n; i++) {
+			pthread_mutex_lock(&pool->eps[i]->mu);
+			pthread_cond_broadcast(&pool->eps[i]->cv);
+			pthread_mutex_unlock(&pool->eps[i]->mu);
+		}
+		mllpi_pool_push(pool, &pool->stop_node);
+	}
+	pthread_join(pool->thread, NULL);
+	pool->joined = true;
+	pthread_mutex_unlock(&pool->mu);
+	return 0;
+}
+
+void mllp_pool_destroy(struct mllp_pool *pool)
+{
+	if (!pool)
+		return;
+	mllp_pool_stop(pool);
+	struct mllp_allocator a = pool->alloc;
+	/* acquire: pairs with add_endpoint's release store. */
+	uint32_t n = atomic_load_explicit(&pool->neps, memory_order_acquire);
+	for (uint32_t i = 0; i < n; i++) {
+		struct mllpi_endpoint *ep = pool->eps[i];
+		for (uint32_t j = 0; j < ep->nconns; j++)
+			mllp_decoder_free(&ep->conns[j].dec);
+		pthread_mutex_destroy(&ep->mu);
+		pthread_cond_destroy(&ep->cv);
+		a.free(a.ctx, ep->conns, sizeof(*ep->conns) * ep->nconns);
+		a.free(a.ctx, ep, sizeof(*ep));
+	}
+	pool->ops->destroy(pool->be);
+	mllpi_timers_free(&pool->timers);
+	pthread_mutex_destroy(&pool->mu);
+	pthread_cond_destroy(&pool->cv);
+	pthread_mutex_destroy(&pool->add_mu);
+	a.free(a.ctx, pool, sizeof(*pool));
+}
+
+void mllpi_endpoint_wait_first(struct mllp_pool *pool, uint32_t id,
+			       int64_t timeout_ms)
+{
+	struct mllpi_endpoint *ep = get_ep(pool, id);
+	if (!ep)
+		return;
+	struct timespec dl;
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += timeout_ms / 1000;
+	dl.tv_nsec += (timeout_ms % 1000) * 1000000;
+	if (dl.tv_nsec >= 1000000000) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&ep->mu);
+	while (ep->first_done < ep->nconns)
+		if (pthread_cond_timedwait(&ep->cv, &ep->mu, &dl) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&ep->mu);
+}

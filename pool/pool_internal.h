@@ -1,0 +1,189 @@
+/* Internal: the pool engine's data structures (manager side and producer
+ * side). Not installed. */
+#ifndef MLLPI_POOL_INTERNAL_H
+#define MLLPI_POOL_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <mllp/ack.h>
+#include <mllp/backoff.h>
+#include <mllp/framer.h>
+#include <mllp/pool.h>
+
+#include "backend.h"
+#include "mpsc.h"
+#include "timer.h"
+
+#define MLLPI_MAX_ENDPOINTS 1024
+#define MLLPI_MAX_ADDRS	    8
+#define MLLPI_INLINE_REPLY  512
+
+/* Default allocator of pools: jemalloc private arena (alloc_jemalloc.c). */
+int mllpi_default_allocator(struct mllp_allocator *out);
+
+enum mllpi_op {
+	MLLPI_OP_SEND = 1,  /* node of a future */
+	MLLPI_OP_CANCEL,    /* cancel_node of a future */
+	MLLPI_OP_ADD,	    /* add_node of an endpoint */
+	MLLPI_OP_KICK,	    /* kick_node: connect down connections now */
+	MLLPI_OP_RECONNECT, /* reconnect_node: close and reconnect all */
+	MLLPI_OP_STOP,	    /* the pool's stop_node */
+};
+
+enum mllpi_where { W_NEW = 0, W_QUEUED, W_INFLIGHT, W_DONE };
+
+struct mllpi_endpoint;
+struct mllpi_conn;
+
+struct mllp_future {
+	struct mllpi_node node;
+	struct mllpi_node cancel_node;
+	/* 0 pending, 1 complete: also the futex word. */
+	_Atomic uint32_t state;
+	_Atomic uint32_t waiters;
+	_Atomic int refs;
+	_Atomic bool cancel_requested;
+	struct mllp_allocator alloc;
+	size_t alloc_size;
+	struct mllp_pool *pool;
+	struct mllpi_endpoint *ep;
+	/* the message */
+	const unsigned char *payload;
+	size_t len;
+	bool framed; /* payload is already an MLLP frame */
+	bool hl7;
+	const char *control_id; /* view into payload (HL7) */
+	size_t control_id_len;
+	int64_t reply_timeout; /* ms, 0 default, MLLP_INFINITE */
+	bool async;
+	mllp_future_cb cb;
+	void *cb_arg;
+	/* manager side */
+	enum mllpi_where where;
+	bool completed;	    /* manager's view: result already set */
+	uint64_t queued_us; /* when it entered the endpoint queue */
+	struct mllp_future *qprev, *qnext;
+	struct mllp_result result;
+	unsigned char *reply_heap;
+	size_t reply_heap_size;
+	unsigned char reply_inline[MLLPI_INLINE_REPLY];
+};
+
+/* One socket's life; freed when closed and no operation is outstanding.
+ * Completion tokens are (sock pointer | op). */
+struct mllpi_sock {
+	struct mllpi_conn *conn; /* NULL once detached (closing) */
+	int fd;
+	int pending; /* operations outstanding in the backend */
+	bool abortive;
+};
+
+enum mllpi_cstate { C_DOWN = 0, C_CONNECTING, C_IDLE, C_BUSY };
+enum mllpi_tkind { T_NONE = 0, T_CONNECT, T_SEND, T_REPLY, T_BACKOFF, T_QUEUE };
+
+struct mllpi_conn {
+	struct mllpi_endpoint *ep;
+	uint32_t id;
+	enum mllpi_cstate state;
+	_Atomic bool connected_pub; /* published for is_connected */
+	struct mllpi_sock *sock;
+	struct mllp_backoff backoff;
+	bool first_attempt_done;
+	uint32_t attempts;
+	int addr_idx;
+	int addr_tries; /* addresses tried in this connect round */
+	struct mllpi_timer timer;
+	uint64_t connect_start_us;
+	/* message in flight */
+	struct mllp_future *cur;
+	bool send_in_flight;
+	bool send_done;	 /* every byte written */
+	bool reply_done; /* reply handled before send completion */
+	size_t sent, total;
+	struct iovec iov_full[3];
+	int iov_full_n;
+	struct iovec iov[3];
+	struct msghdr msg;
+	uint64_t send_start_us;
+	bool recv_armed;
+	struct mllp_decoder dec;
+	struct mllpi_conn *idle_next;
+	bool in_idle;
+};
+
+struct mllpi_endpoint {
+	struct mllpi_node add_node;
+	struct mllpi_node kick_node;
+	struct mllpi_node reconnect_node;
+	_Atomic bool kick_pending;
+	_Atomic bool reconnect_pending;
+	struct mllp_pool *pool;
+	uint32_t id;
+	char host[256];
+	uint16_t port;
+	struct sockaddr_storage addrs[MLLPI_MAX_ADDRS];
+	socklen_t addrlens[MLLPI_MAX_ADDRS];
+	int naddrs;
+	struct mllp_conn_options opts;
+	uint32_t nconns;
+	struct mllpi_conn *conns;
+	/* producer-visible */
+	_Atomic uint32_t reserved; /* queue slots taken (not yet on a conn) */
+	_Atomic uint32_t usable;   /* connections connecting or up */
+	_Atomic uint32_t connected;
+	_Atomic uint32_t space_waiters;
+	pthread_mutex_t mu; /* guards last_error, first_done; cv waits */
+	pthread_cond_t cv;
+	struct mllp_error last_error;
+	uint32_t first_done;
+	/* manager side */
+	struct mllp_future *qhead, *qtail;
+	struct mllpi_timer qtimer;
+	struct mllpi_conn *idle;
+	bool added;
+};
+
+struct mllp_pool {
+	struct mllp_pool_config cfg;
+	struct mllp_allocator alloc;
+	const struct mllpi_backend_ops *ops;
+	struct mllpi_backend *be;
+	pthread_t thread;
+	bool thread_started;
+	/* setup handshake with the manager thread */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int setup_rc; /* 1 while pending */
+	struct mllp_error setup_err;
+	/* producers → manager */
+	struct mllpi_mpsc q;
+	_Atomic int sleeping;
+	_Atomic int producers;
+	_Atomic bool stopped;
+	struct mllpi_node stop_node;
+	bool joined;
+	pthread_mutex_t add_mu;
+	struct mllpi_endpoint *eps[MLLPI_MAX_ENDPOINTS];
+	_Atomic uint32_t neps;
+	/* manager side */
+	struct mllpi_timers timers;
+	bool stopping;
+	uint32_t live_socks;
+	size_t timer_slots;
+	/* counters (relaxed atomics: statistics only) */
+	_Atomic uint64_t st_sent, st_acked[7], st_raw, st_errors, st_errors_os,
+	    st_errors_mllp[MLLP_STATS_MLLP_ERRORS], st_connects, st_reconnects,
+	    st_connect_failures, st_in_flight, st_queued;
+};
+
+/* Wait until every connection of the endpoint has finished its first
+ * connect attempt, or timeout_ms passes. Used by mllp_client_start. */
+void mllpi_endpoint_wait_first(struct mllp_pool *pool, uint32_t ep,
+			       int64_t timeout_ms);
+
+#endif

@@ -1,0 +1,89 @@
+/* Shared helpers of the pool integration tests: telemetry recorder and
+ * message helpers. */
+#ifndef TI_COMMON_H
+#define TI_COMMON_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <mllp/mllp.h>
+
+#include "receiver.h"
+
+#define TI_MAX_EVENTS 512
+
+struct ti_event {
+	enum mllp_event_kind kind;
+	int reason;
+	uint64_t delay_ms;
+	bool orphan;
+	bool has_verdict;
+	enum mllp_verdict verdict;
+};
+
+struct ti_rec {
+	pthread_mutex_t mu;
+	struct ti_event ev[TI_MAX_EVENTS];
+	int n;
+};
+
+static inline void ti_rec_init(struct ti_rec *r)
+{
+	memset(r, 0, sizeof(*r));
+	pthread_mutex_init(&r->mu, NULL);
+}
+
+static inline void ti_telemetry(void *ctx, const struct mllp_event *e)
+{
+	struct ti_rec *r = ctx;
+	pthread_mutex_lock(&r->mu);
+	if (r->n < TI_MAX_EVENTS) {
+		struct ti_event *t = &r->ev[r->n++];
+		t->kind = e->kind;
+		t->reason = e->error ? e->error->reason : 0;
+		t->delay_ms = e->reconnect_delay_ms;
+		t->orphan = e->orphan;
+		t->has_verdict = e->has_verdict;
+		t->verdict = e->verdict;
+	}
+	pthread_mutex_unlock(&r->mu);
+}
+
+static inline int ti_count(struct ti_rec *r, enum mllp_event_kind k)
+{
+	pthread_mutex_lock(&r->mu);
+	int c = 0;
+	for (int i = 0; i < r->n; i++)
+		c += r->ev[i].kind == k;
+	pthread_mutex_unlock(&r->mu);
+	return c;
+}
+
+static inline void ti_quiet_log(void *ctx, enum mllp_log_level l,
+				const char *line)
+{
+	(void)ctx;
+	(void)l;
+	(void)line;
+}
+
+/* A pool config for tests: quiet log, telemetry into rec (may be NULL),
+ * fast backoff (divisor). */
+static inline void ti_config(struct mllp_pool_config *cfg, struct ti_rec *rec)
+{
+	mllp_pool_config_init(cfg);
+	cfg->log = ti_quiet_log;
+	if (rec) {
+		cfg->telemetry = ti_telemetry;
+		cfg->telemetry_ctx = rec;
+	}
+	cfg->backoff_divisor = 100;
+	cfg->conn.connect_timeout = 1000;
+	cfg->conn.reply_timeout = 5000;
+	cfg->ring_entries = 64;
+	cfg->recv_buffers = 64;
+}
+
+#endif

@@ -1,0 +1,171 @@
+/* 4 producer threads x many messages through one pool: every future
+ * completes exactly once, every message is acknowledged, the counters
+ * add up. Also run under TSan (label sanitize). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+#include "common.h"
+
+#define PRODUCERS    4
+#define PER_PRODUCER 3000
+#define TOTAL	     (PRODUCERS * PER_PRODUCER)
+
+static _Atomic int completions[TOTAL];
+static _Atomic int accepted;
+static _Atomic int failed;
+static _Atomic int odd_errors; /* errors that no fault explains */
+
+struct prod {
+	struct mllp_pool *pool;
+	uint32_t ep;
+	int index;
+	int send_errors;
+};
+
+static void on_done(struct mllp_future *f, void *arg)
+{
+	int n = (int)(intptr_t)arg;
+	atomic_fetch_add(&completions[n], 1);
+	const struct mllp_result *r = mllp_future_result(f);
+	if (r && r->status == 0 && r->verdict == MLLP_APPLICATION_ACCEPT) {
+		atomic_fetch_add(&accepted, 1);
+	} else {
+		atomic_fetch_add(&failed, 1);
+		/* Faults injected: the receiver closes; the message in flight
+		 * fails on receive (closed/reset) or send (reset/pipe). */
+		bool ok =
+		    r && (r->status == MLLP_ERR_CLOSED ||
+			  r->status == -ECONNRESET || r->status == -EPIPE);
+		if (!ok)
+			atomic_fetch_add(&odd_errors, 1);
+	}
+	/* Odd messages: freed from inside the callback. */
+	if (n % 2)
+		mllp_future_free(f);
+}
+
+static void *producer(void *arg)
+{
+	struct prod *p = arg;
+	struct mllp_future **keep =
+	    calloc(PER_PRODUCER, sizeof(struct mllp_future *));
+	for (int i = 0; i < PER_PRODUCER; i++) {
+		int n = p->index * PER_PRODUCER + i;
+		size_t len;
+		char *m = tr_hl7(n, &len);
+		struct mllp_send_options o;
+		mllp_send_options_init(&o);
+		o.kind = MLLP_PAYLOAD_HL7;
+		o.block = true;
+		o.callback = on_done;
+		o.callback_arg = (void *)(intptr_t)n;
+		struct mllp_future *f;
+		if (mllp_pool_send(p->pool, p->ep, m, len, &o, &f, NULL) != 0) {
+			p->send_errors++;
+			atomic_fetch_add(&completions[n], 1); /* accounted */
+			atomic_fetch_add(&failed, 1);
+		} else if (n % 2 == 0) {
+			keep[i] = f;
+		}
+		free(m);
+	}
+	for (int i = 0; i < PER_PRODUCER; i++) {
+		if (!keep[i])
+			continue;
+		mllp_future_wait(keep[i], MLLP_INFINITE);
+		mllp_future_free(keep[i]);
+	}
+	free(keep);
+	return NULL;
+}
+
+static bool all_done(void *arg)
+{
+	(void)arg;
+	return atomic_load(&accepted) + atomic_load(&failed) >= TOTAL;
+}
+
+static void run(int close_every)
+{
+	for (int i = 0; i < TOTAL; i++)
+		atomic_store(&completions[i], 0);
+	atomic_store(&accepted, 0);
+	atomic_store(&failed, 0);
+	atomic_store(&odd_errors, 0);
+	struct tr r;
+	tr_start(&r, 0, TR_ACK);
+	atomic_store(&r.close_every, close_every);
+	struct mllp_pool_config cfg;
+	ti_config(&cfg, NULL);
+	cfg.queue_capacity = 256;
+	if (close_every)
+		cfg.conn.queue_timeout = 20000; /* wait across reconnects */
+	struct mllp_pool *pool;
+	assert_int_equal(mllp_pool_create(&cfg, &pool, NULL), 0);
+	uint32_t ep;
+	assert_int_equal(mllp_pool_add_endpoint(pool, "127.0.0.1", r.port, 4,
+						NULL, &ep, NULL),
+			 0);
+	pthread_t th[PRODUCERS];
+	struct prod p[PRODUCERS];
+	for (int i = 0; i < PRODUCERS; i++) {
+		p[i] = (struct prod){.pool = pool, .ep = ep, .index = i};
+		pthread_create(&th[i], NULL, producer, &p[i]);
+	}
+	for (int i = 0; i < PRODUCERS; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(p[i].send_errors, 0);
+	}
+	assert_true(tr_wait_until(all_done, NULL, 60000));
+	mllp_pool_stop(pool);
+	for (int i = 0; i < TOTAL; i++)
+		assert_int_equal(atomic_load(&completions[i]), 1);
+	struct mllp_pool_stats st;
+	mllp_pool_get_stats(pool, &st);
+	assert_int_equal(st.in_flight, 0);
+	assert_int_equal(st.queued, 0);
+	assert_int_equal(atomic_load(&accepted) + atomic_load(&failed), TOTAL);
+	assert_int_equal(st.acked[MLLP_APPLICATION_ACCEPT],
+			 atomic_load(&accepted));
+	assert_int_equal(st.errors, atomic_load(&failed));
+	if (!close_every) {
+		assert_int_equal(atomic_load(&accepted), TOTAL);
+		assert_int_equal(st.sent, TOTAL);
+		assert_int_equal(atomic_load(&r.frames), TOTAL);
+	} else {
+		int closes = atomic_load(&r.closes);
+		assert_true(closes > 0);
+		assert_true(atomic_load(&failed) >= closes);
+		assert_int_equal(atomic_load(&odd_errors), 0);
+		assert_true(st.reconnects >= (uint64_t)closes);
+	}
+	mllp_pool_destroy(pool);
+	tr_stop(&r);
+}
+
+static void test_four_producers(void **state)
+{
+	(void)state;
+	run(0);
+}
+
+/* The receiver closes a connection every 97 frames: every future still
+ * completes exactly once, errors carry the reason. */
+static void test_four_producers_with_faults(void **state)
+{
+	(void)state;
+	run(97);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_four_producers),
+	    cmocka_unit_test(test_four_producers_with_faults),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
