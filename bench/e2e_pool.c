@@ -7,8 +7,14 @@
  *          connection, one thread (the physical-limit proxy);
  *   pool — mllp_pool with that many connections, one producer thread
  *          keeping the queue full (blocking sends), futures completed by
- *          callback.
+ *          callback;
+ *   cb   — (second pool row) closed loop as mllp-load drives it: one
+ *          message in flight per connection, re-submitted from the
+ *          completion callback (non-blocking send on the manager thread);
+ *          ratios against the same raw run (E2E_NO_CB=1 skips it).
  * It prints ACKed messages/s and client CPU microseconds per message.
+ * The pool rows run once per I/O backend, io_uring then epoll, against the
+ * same raw run (E2E_BACKENDS=io_uring or =epoll for one; issue 8).
  *
  * usage: e2e_pool [seconds=2] [conns list, default 1,16,64,256]
  *        e2e_pool --idle N   user-space RSS per idle pool connection */
@@ -184,12 +190,16 @@ static void on_done(struct mllp_future *f, void *arg)
 	mllp_future_free(f);
 }
 
+/* The pool's I/O backend for the pool rows (issue 8: both in one run). */
+static enum mllp_backend_kind bench_backend = MLLP_BACKEND_IO_URING;
+
 static void run_pool(uint16_t port, int conns, double secs, double *rate,
 		     double *cpu_us)
 {
 	struct mllp_pool_config cfg;
 	mllp_pool_config_init(&cfg);
 	cfg.queue_capacity = (uint32_t)conns * 8;
+	cfg.backend = bench_backend;
 	if (getenv("E2E_LIBC_ALLOC"))
 		cfg.allocator = mllp_allocator_libc();
 	struct mllp_pool *pool;
@@ -230,6 +240,85 @@ static void run_pool(uint16_t port, int conns, double secs, double *rate,
 	if (atomic_load(&pool_bad))
 		fprintf(stderr, "pool: %llu failed\n",
 			(unsigned long long)atomic_load(&pool_bad));
+}
+
+/* Closed loop, as mllp-load drives the pool: `conns` messages in flight
+ * (one per connection, like the raw client), each completion callback
+ * (manager thread) re-submits with a non-blocking mllp_pool_send. The
+ * main thread only sleeps. */
+struct closed_loop {
+	struct mllp_pool *pool;
+	uint32_t ep;
+	struct mllp_send_options o;
+	atomic_bool stop;
+	atomic_ullong done, bad, live;
+};
+
+static void on_done_resubmit(struct mllp_future *f, void *arg)
+{
+	struct closed_loop *cl = arg;
+	const struct mllp_result *r = mllp_future_result(f);
+	if (r->status == 0 && r->verdict == MLLP_APPLICATION_ACCEPT)
+		atomic_fetch_add_explicit(&cl->done, 1, memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(&cl->bad, 1, memory_order_relaxed);
+	mllp_future_free(f);
+	struct mllp_future *nf;
+	if (!atomic_load_explicit(&cl->stop, memory_order_relaxed) &&
+	    mllp_pool_send(cl->pool, cl->ep, msg, sizeof(msg) - 1, &cl->o,
+			   &nf, NULL) == 0)
+		return;
+	atomic_fetch_sub_explicit(&cl->live, 1, memory_order_release);
+}
+
+static void run_pool_cb(uint16_t port, int conns, double secs, double *rate,
+			double *cpu_us)
+{
+	struct mllp_pool_config cfg;
+	mllp_pool_config_init(&cfg);
+	cfg.queue_capacity = (uint32_t)conns * 8;
+	cfg.backend = bench_backend;
+	if (getenv("E2E_LIBC_ALLOC"))
+		cfg.allocator = mllp_allocator_libc();
+	static struct closed_loop cl;
+	struct mllp_error err;
+	if (mllp_pool_create(&cfg, &cl.pool, &err) != 0) {
+		fprintf(stderr, "pool: %s\n", err.message);
+		exit(1);
+	}
+	mllp_pool_add_endpoint(cl.pool, "127.0.0.1", port, (uint32_t)conns,
+			       NULL, &cl.ep, NULL);
+	while (mllp_pool_connected_count(cl.pool, cl.ep) < (uint32_t)conns)
+		usleep(1000);
+	mllp_send_options_init(&cl.o);
+	cl.o.kind = MLLP_PAYLOAD_HL7;
+	cl.o.block = false; /* required from a callback */
+	cl.o.borrow_payload = true;
+	cl.o.callback = on_done_resubmit;
+	cl.o.callback_arg = &cl;
+	atomic_store(&cl.stop, false);
+	atomic_store(&cl.done, 0);
+	atomic_store(&cl.bad, 0);
+	atomic_store(&cl.live, (unsigned long long)conns);
+	double c0 = cpu_s(), t0 = now_s();
+	for (int i = 0; i < conns; i++) {
+		struct mllp_future *f;
+		if (mllp_pool_send(cl.pool, cl.ep, msg, sizeof(msg) - 1, &cl.o,
+				   &f, NULL) != 0)
+			atomic_fetch_sub(&cl.live, 1);
+	}
+	usleep((useconds_t)(secs * 1e6));
+	atomic_store(&cl.stop, true);
+	while (atomic_load_explicit(&cl.live, memory_order_acquire) > 0)
+		usleep(100);
+	uint64_t done = atomic_load(&cl.done);
+	double t = now_s() - t0, c = cpu_s() - c0;
+	*rate = done / t;
+	*cpu_us = done ? c * 1e6 / done : 0;
+	mllp_pool_destroy(cl.pool);
+	if (atomic_load(&cl.bad))
+		fprintf(stderr, "pool-cb: %llu failed\n",
+			(unsigned long long)atomic_load(&cl.bad));
 }
 
 static long rss_kib(void)
@@ -323,17 +412,47 @@ int main(int argc, char **argv)
 		waitpid(child, NULL, 0);
 		return 0;
 	}
-	printf("%6s %12s %10s %12s %10s %8s %8s\n", "conns", "raw msg/s",
-	       "raw us/msg", "pool msg/s", "pool us/msg", "tput", "cpu");
+	/* Pool rows per backend (issue 8), against the same raw run:
+	 * E2E_BACKENDS=io_uring|epoll|io_uring,epoll (default both). */
+	const char *bl = getenv("E2E_BACKENDS");
+	if (!bl || !*bl)
+		bl = "io_uring,epoll";
+	printf("%6s %8s %12s %10s %12s %10s %8s %8s\n", "conns", "backend",
+	       "raw msg/s", "raw us/msg", "pool msg/s", "pool us/msg", "tput",
+	       "cpu");
 	for (int i = 0; i < nlist; i++) {
 		double rr, rc, pr, pc;
 		rr = rc = 1;
 		if (!getenv("E2E_ONLY_POOL"))
 			run_raw(port, list[i], secs, &rr, &rc);
-		run_pool(port, list[i], secs, &pr, &pc);
-		printf("%6d %12.0f %10.2f %12.0f %10.2f %7.2fx %7.2fx\n",
-		       list[i], rr, rc, pr, pc, pr / rr, pc / rc);
-		fflush(stdout);
+		bool first = true;
+		for (int k = 0; k < 2; k++) {
+			const char *bn = k == 0 ? "io_uring" : "epoll";
+			if (!strstr(bl, bn))
+				continue;
+			bench_backend =
+			    k == 0 ? MLLP_BACKEND_IO_URING : MLLP_BACKEND_EPOLL;
+			run_pool(port, list[i], secs, &pr, &pc);
+			if (first)
+				printf("%6d %8s %12.0f %10.2f %12.0f %10.2f "
+				       "%7.2fx %7.2fx\n",
+				       list[i], bn, rr, rc, pr, pc, pr / rr,
+				       pc / rc);
+			else
+				printf("%6s %8s %12s %10s %12.0f %10.2f "
+				       "%7.2fx %7.2fx\n",
+				       "", bn, "", "", pr, pc, pr / rr,
+				       pc / rc);
+			first = false;
+			fflush(stdout);
+			if (getenv("E2E_NO_CB"))
+				continue;
+			run_pool_cb(port, list[i], secs, &pr, &pc);
+			printf(
+			    "%6s %8s %12s %10s %12.0f %10.2f %7.2fx %7.2fx\n",
+			    "  cb", bn, "", "", pr, pc, pr / rr, pc / rc);
+			fflush(stdout);
+		}
 	}
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);

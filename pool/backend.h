@@ -4,8 +4,8 @@
  * only this interface: submit connect / sendmsg / recv / cancel on a socket,
  * then wait for completions, each tagged with the caller's 64-bit token.
  * io_uring implements it natively (backend_uring.c, the only file that
- * includes liburing.h); an epoll backend can implement the same by
- * readiness (non-blocking sockets, writev/recv loops) as a second file.
+ * includes liburing.h); backend_epoll.c implements the same by readiness
+ * (non-blocking sockets, sendmsg/recv loops, edge-triggered epoll).
  *
  * Threading: every function but wake() is called on the manager thread
  * only (io_uring SINGLE_ISSUER: the backend is created on that thread too).
@@ -86,5 +86,7 @@ struct mllpi_backend_ops {
 };
 
 extern const struct mllpi_backend_ops mllpi_backend_uring;
+/* Readiness (epoll) backend: where io_uring is disabled or blocked. */
+extern const struct mllpi_backend_ops mllpi_backend_epoll;
 
 #endif

@@ -226,17 +226,24 @@ static void space_freed(struct mllpi_endpoint *ep, uint32_t n)
 	uint32_t was =
 	    atomic_fetch_sub_explicit(&ep->reserved, n, memory_order_seq_cst);
 	/* Hysteresis: wake blocked producers only once the queue has drained
-	 * to its low-water mark (3/4 of the capacity; with a tiny capacity,
-	 * one free slot), not for every freed slot: one wake-up per batch
-	 * instead of one per message. */
+	 * to half its capacity (with a capacity of 1, when the slot is free),
+	 * not for every freed slot: one wake-up per half queue instead of one
+	 * per message. (A producer with a block_timeout re-tries the
+	 * reservation when it times out, so room above the mark is still
+	 * taken then.) */
 	uint32_t cap = ep->pool->cfg.queue_capacity;
-	uint32_t low = cap - (cap / 4 ? cap / 4 : 1);
+	uint32_t low = cap / 2 ? cap / 2 : cap - 1;
 	if (was - n > low)
 		return;
 	if (atomic_load_explicit(&ep->space_waiters, memory_order_seq_cst)) {
+		/* Empty critical section: a producer that saw the queue full
+		 * under the mutex is inside pthread_cond_wait once we hold
+		 * it, so the broadcast after unlocking reaches it; signalling
+		 * outside the mutex spares the woken thread from blocking
+		 * again on the mutex we still hold. */
 		pthread_mutex_lock(&ep->mu);
-		pthread_cond_broadcast(&ep->cv);
 		pthread_mutex_unlock(&ep->mu);
+		pthread_cond_broadcast(&ep->cv);
 	}
 }
 
@@ -266,7 +273,8 @@ static void q_append(struct mllpi_endpoint *ep, struct mllp_future *f)
 		ep->qhead = f;
 	ep->qtail = f;
 	f->where = W_QUEUED;
-	f->queued_us = mllpi_now_us();
+	/* read only for the queue timeout */
+	f->queued_us = ep->opts.queue_timeout > 0 ? mllpi_now_us() : 0;
 	STAT_ADD(ep->pool, st_queued, 1);
 }
 
@@ -441,14 +449,33 @@ static void conn_close(struct mllpi_conn *c, bool abortive,
 		       bool reconnect_now, bool emit_closed)
 {
 	struct mllp_pool *p = c->ep->pool;
+	/* Down before the future completes: its callback (or a waiter woken
+	 * by it) must not read is_connected true for a closing socket. */
+	publish_connected(c, false);
+	bool had_msg = c->cur != NULL;
 	if (c->cur) {
+		/* A send still in flight may have been written by the
+		 * kernel already: the receiver may have (part of) it. */
 		fail_future_err(c->cur, e, ctx, c->send_done,
-				c->sent > 0 && !c->send_done);
+				(c->sent > 0 || c->send_in_flight) &&
+				    !c->send_done);
 		conn_drop_cur(c);
 	}
 	c->send_in_flight = false;
 	sock_detach(c, abortive);
 	bool was_up = c->state == C_IDLE || c->state == C_BUSY;
+	/* A socket closed while idle before its first reply (a receiver that
+	 * accepts and drops or resets every connection, or greets it with
+	 * junk) is reconnected after the backoff delay, not at once: else
+	 * such a receiver drives a tight connect/close loop (thousands per
+	 * second). The delay is peeked, not consumed: the connect resets it
+	 * anyway. With a message in flight the reconnect stays immediate
+	 * (the next message should not fail fast; the loop is bounded by the
+	 * messages). */
+	bool defer = reconnect_now && !c->proven && !had_msg && !p->stopping;
+	if (defer)
+		reconnect_now = false;
+	c->proven = false;
 	conn_down(c, !reconnect_now || p->stopping);
 	if (p->stopping)
 		return;
@@ -458,6 +485,8 @@ static void conn_close(struct mllpi_conn *c, bool abortive,
 		     false);
 	if (reconnect_now) {
 		conn_start_connect(c);
+	} else if (defer) {
+		schedule_reconnect(c, delay);
 	} else {
 		schedule_reconnect(c, mllp_backoff_fail(&c->backoff));
 	}
@@ -661,6 +690,19 @@ static void conn_send_failed(struct mllpi_conn *c, int reason, const char *why)
 		   true);
 }
 
+/* Arm the connection's send or reply timer lazily: c->due_us holds the
+ * real deadline; a heap entry due at or before it is left as it is (it
+ * re-arms itself to due_us when it expires early, see on_timer), so a
+ * message costs no heap operation in steady state. */
+static void conn_timer_lazy(struct mllp_pool *p, struct mllpi_conn *c,
+			    enum mllpi_tkind kind, uint64_t due)
+{
+	c->timer.kind = kind;
+	c->due_us = due;
+	if (!c->timer.index || c->timer.deadline_us > due)
+		mllpi_timer_arm(&p->timers, &c->timer, due);
+}
+
 /* Start sending f on idle connection c. */
 static void conn_start_message(struct mllpi_conn *c, struct mllp_future *f)
 {
@@ -688,18 +730,19 @@ static void conn_start_message(struct mllpi_conn *c, struct mllp_future *f)
 	}
 	c->total = f->framed ? f->len : f->len + 3;
 	c->send_start_us = mllpi_now_us();
-	mllp_decoder_reset(&c->dec);
+	/* Keep a frame in progress when replies are correlated: it is a late
+	 * reply to an earlier message (see on_timer, T_REPLY). */
+	if (c->ep->opts.close_on_recv_error || !mllp_decoder_in_frame(&c->dec))
+		mllp_decoder_reset(&c->dec);
 	int rc = submit_send(c);
 	if (rc < 0) {
 		conn_send_failed(c, rc, NULL);
 		return;
 	}
 	int64_t st = c->ep->opts.send_timeout;
-	if (st >= 0) {
-		c->timer.kind = T_SEND;
-		mllpi_timer_arm(&p->timers, &c->timer,
+	if (st >= 0)
+		conn_timer_lazy(p, c, T_SEND,
 				c->send_start_us + (uint64_t)st * 1000u);
-	}
 }
 
 /* An idle connection takes the next queued message, or goes idle. */
@@ -726,12 +769,12 @@ static void conn_dispatch(struct mllpi_conn *c)
  * has completed too. */
 static void conn_finish(struct mllpi_conn *c)
 {
-	struct mllp_pool *p = c->ep->pool;
 	if (c->send_in_flight) {
 		c->reply_done = true; /* finish when the send completes */
 		return;
 	}
-	mllpi_timer_disarm(&p->timers, &c->timer);
+	/* Disarmed lazily: the heap entry stays (the next message's timer
+	 * reuses it; if it expires first, on_timer drops it as T_NONE). */
 	c->timer.kind = T_NONE;
 	conn_drop_cur(c);
 	c->state = C_IDLE;
@@ -759,7 +802,7 @@ static void recv_error(struct mllpi_conn *c, int reason, bool telemetry_ev,
 	mllp_decoder_reset(&c->dec);
 	if (c->cur) {
 		fail_future_err(c->cur, &e, MLLP_CTX_RECEIVE, c->send_done,
-				c->sent > 0);
+				c->sent > 0 || c->send_in_flight);
 		conn_finish(c);
 	}
 }
@@ -793,6 +836,7 @@ static void handle_reply(struct mllpi_conn *c, const unsigned char *data,
 	struct mllp_future *f = c->cur;
 	struct mllp_pool *p = c->ep->pool;
 	uint64_t lat = mllpi_now_us() - c->send_start_us;
+	c->proven = true;
 	if (!f->hl7) {
 		STAT_ADD(p, st_raw, 1);
 		if (!f->completed) {
@@ -974,8 +1018,7 @@ static void on_cqe(struct mllp_pool *p, const struct mllpi_cqe *cq)
 			if (rt == 0)
 				rt = c->ep->opts.reply_timeout;
 			if (rt >= 0) {
-				c->timer.kind = T_REPLY;
-				mllpi_timer_arm(&p->timers, &c->timer,
+				conn_timer_lazy(p, c, T_REPLY,
 						mllpi_now_us() +
 						    (uint64_t)rt * 1000u);
 			} else {
@@ -1044,6 +1087,11 @@ static void on_timer(struct mllp_pool *p, struct mllpi_timer *t)
 	struct mllpi_conn *c = t->owner;
 	struct mllp_error e;
 	int kind = t->kind;
+	if ((kind == T_SEND || kind == T_REPLY) && c->due_us > t->deadline_us) {
+		/* Lazy entry (conn_timer_lazy): not due yet. */
+		mllpi_timer_arm(&p->timers, t, c->due_us);
+		return;
+	}
 	t->kind = T_NONE;
 	switch (kind) {
 	case T_BACKOFF:
@@ -1072,7 +1120,10 @@ static void on_timer(struct mllp_pool *p, struct mllpi_timer *t)
 		if (c->ep->opts.close_on_recv_error) {
 			conn_close(c, true, MLLP_CTX_RECEIVE, &e, true, true);
 		} else {
-			mllp_decoder_reset(&c->dec);
+			/* The decoder is kept: a late reply still arriving
+			 * completes and is dropped by MSA-2 correlation
+			 * (stale_reply) instead of its tail being taken for
+			 * junk before the next message's reply. */
 			if (c->cur)
 				fail_future_err(c->cur, &e, MLLP_CTX_RECEIVE,
 						true, true);
@@ -1140,7 +1191,8 @@ static void op_cancel(struct mllp_pool *p, struct mllp_future *f)
 			if (f->ep->conns[i].cur == f)
 				c = &f->ep->conns[i];
 		fail_future(f, MLLP_CTX_SEND, MLLP_ERR_CANCELED, NULL,
-			    c ? c->send_done : false, c ? c->sent > 0 : false);
+			    c ? c->send_done : false,
+			    c ? c->sent > 0 || c->send_in_flight : false);
 	}
 	mllpi_future_release(f); /* the cancel op's reference */
 }
@@ -1191,6 +1243,7 @@ static void op_reconnect(struct mllp_pool *p, struct mllpi_endpoint *ep)
 		if (c->state == C_DOWN) {
 			conn_start_connect(c);
 		} else {
+			c->proven = true; /* asked for: reconnect at once */
 			conn_close(c, false, MLLP_CTX_SEND, &e, true, true);
 		}
 	}
@@ -1209,9 +1262,12 @@ static void op_stop(struct mllp_pool *p)
 		mllpi_timer_disarm(&p->timers, &ep->qtimer);
 		for (uint32_t j = 0; j < ep->nconns; j++) {
 			struct mllpi_conn *c = &ep->conns[j];
+			publish_connected(c, false); /* before callbacks */
 			if (c->cur) {
 				fail_future_err(c->cur, &e, MLLP_CTX_SEND,
-						c->send_done, c->sent > 0);
+						c->send_done,
+						c->sent > 0 ||
+						    c->send_in_flight);
 				conn_drop_cur(c);
 			}
 			c->send_in_flight = false;
@@ -1303,6 +1359,22 @@ static void *manager_main(void *arg)
 	struct mllp_error err;
 	mllp_error_clear(&err);
 	int rc = p->ops->create(&bc, &p->be, &err);
+	if (rc == MLLP_ERR_IO_URING_UNAVAILABLE &&
+	    p->cfg.backend == MLLP_BACKEND_AUTO) {
+		/* Auto: fall back to epoll, with one warning naming the
+		 * reason. p->ops is published to producers by the setup
+		 * handshake below (mutex). */
+		char line[512];
+		snprintf(line, sizeof(line), "%s; using the epoll backend",
+			 err.message);
+		if (p->cfg.log)
+			p->cfg.log(p->cfg.log_ctx, MLLP_LOG_WARNING, line);
+		else
+			fprintf(stderr, "[warning] mllp: %s\n", line);
+		mllp_error_clear(&err);
+		p->ops = &mllpi_backend_epoll;
+		rc = p->ops->create(&bc, &p->be, &err);
+	}
 	pthread_mutex_lock(&p->mu);
 	p->setup_rc = rc;
 	p->setup_err = err;
@@ -1382,7 +1454,8 @@ int mllp_pool_create(const struct mllp_pool_config *cfg, struct mllp_pool **out,
 		mllp_pool_config_init(&c);
 	if (c.conn.tls || c.ring_entries == 0 || c.recv_buffers == 0 ||
 	    (c.recv_buffers & (c.recv_buffers - 1)) || c.recv_buffers > 32768 ||
-	    c.recv_buffer_size == 0 || c.queue_capacity == 0) {
+	    c.recv_buffer_size == 0 || c.queue_capacity == 0 ||
+	    (unsigned)c.backend > MLLP_BACKEND_EPOLL) {
 		mllp_error_set(err, MLLP_CTX_NONE, MLLP_ERR_INVALID_ARGUMENT,
 			       "invalid pool configuration");
 		return MLLP_ERR_INVALID_ARGUMENT;
@@ -1400,7 +1473,8 @@ int mllp_pool_create(const struct mllp_pool_config *cfg, struct mllp_pool **out,
 	memset(p, 0, sizeof(*p));
 	p->cfg = c;
 	p->alloc = a;
-	p->ops = &mllpi_backend_uring;
+	p->ops = c.backend == MLLP_BACKEND_EPOLL ? &mllpi_backend_epoll
+						 : &mllpi_backend_uring;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	pthread_mutex_init(&p->add_mu, NULL);
@@ -1711,7 +1785,13 @@ int mllp_pool_send(struct mllp_pool *pool, uint32_t endpoint_id,
 		mllp_error_set(err, MLLP_CTX_SEND, rc, NULL);
 		return rc;
 	}
-	size_t extra = o.borrow_payload ? 0 : len;
+	/* A copied payload is stored framed (SB payload EB CR) so that it
+	 * goes out as one buffer: one plain send instead of a gather of
+	 * three iovecs. Small borrowed payloads are copied too: copying a
+	 * few hundred bytes costs less than the kernel's iovec import. */
+	bool copy = !o.borrow_payload || (!framed && len <= MLLPI_SMALL_COPY);
+	bool wrap = copy && !framed;
+	size_t extra = copy ? len + (wrap ? 3 : 0) : 0;
 	size_t size = sizeof(struct mllp_future) + extra;
 	struct mllp_future *f = pool->alloc.alloc(pool->alloc.ctx, size);
 	if (!f) {
@@ -1730,17 +1810,28 @@ int mllp_pool_send(struct mllp_pool *pool, uint32_t endpoint_id,
 	f->cancel_node.kind = MLLPI_OP_CANCEL;
 	atomic_init(&f->refs, 2); /* caller + engine */
 	const unsigned char *pl = payload;
-	if (!o.borrow_payload) {
-		unsigned char *copy = (unsigned char *)(f + 1);
-		memcpy(copy, payload, len);
-		pl = copy;
+	size_t pl_len = len, shift = 0;
+	if (copy) {
+		unsigned char *dst = (unsigned char *)(f + 1);
+		if (wrap) {
+			dst[0] = MLLP_SB;
+			shift = 1;
+		}
+		if (len)
+			memcpy(dst + shift, payload, len);
+		if (wrap) {
+			dst[len + 1] = MLLP_EB;
+			dst[len + 2] = MLLP_CR;
+			pl_len = len + 3;
+		}
+		pl = dst;
 	}
 	f->payload = pl;
-	f->len = len;
-	f->framed = framed;
+	f->len = pl_len;
+	f->framed = framed || wrap;
 	f->hl7 = hl7;
 	if (hl7) {
-		f->control_id = (const char *)pl +
+		f->control_id = (const char *)pl + shift +
 				(msg.control_id.ptr - (const char *)payload);
 		f->control_id_len = msg.control_id.len;
 	}
@@ -1818,6 +1909,7 @@ void mllp_pool_get_stats(const struct mllp_pool *pool,
 	out->connect_failures = LD(st_connect_failures);
 	out->in_flight = LD(st_in_flight);
 	out->queued = LD(st_queued);
+	out->backend = p->ops->name;
 #undef LD
 }
 

@@ -22,6 +22,9 @@
 #define MLLPI_MAX_ENDPOINTS 1024
 #define MLLPI_MAX_ADDRS	    8
 #define MLLPI_INLINE_REPLY  512
+/* Borrowed payloads up to this size are copied (framed) into the future:
+ * one send buffer instead of three iovecs. */
+#define MLLPI_SMALL_COPY 512
 
 /* Default allocator of pools: jemalloc private arena (alloc_jemalloc.c). */
 int mllpi_default_allocator(struct mllp_allocator *out);
@@ -94,10 +97,14 @@ struct mllpi_conn {
 	struct mllpi_sock *sock;
 	struct mllp_backoff backoff;
 	bool first_attempt_done;
+	/* A reply arrived on this socket (or a reconnect was asked for): a
+	 * close may reconnect at once; otherwise it waits the backoff delay. */
+	bool proven;
 	uint32_t attempts;
 	int addr_idx;
 	int addr_tries; /* addresses tried in this connect round */
 	struct mllpi_timer timer;
+	uint64_t due_us; /* real deadline of a lazy T_SEND/T_REPLY timer */
 	uint64_t connect_start_us;
 	/* message in flight */
 	struct mllp_future *cur;

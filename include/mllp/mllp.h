@@ -12,6 +12,7 @@
 #include <mllp/future.h>
 #include <mllp/hl7.h>
 #include <mllp/pool.h>
+#include <mllp/receiver.h>
 #include <mllp/telemetry.h>
 #include <mllp/tls.h>
 #include <mllp/version.h>

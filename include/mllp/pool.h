@@ -1,5 +1,6 @@
-/* libmllp: the connection pool — one manager thread, one io_uring ring,
- * many MLLP client connections, any number of producer threads.
+/* libmllp: the connection pool — one manager thread, one io_uring ring
+ * (or one epoll instance: see enum mllp_backend_kind), many MLLP client
+ * connections, any number of producer threads.
  *
  * Shape: a pool owns a manager thread that owns the ring, every socket,
  * every timer and every connection state. Producers call mllp_pool_send()
@@ -71,6 +72,19 @@ struct mllp_conn_options {
 
 MLLP_API void mllp_conn_options_init(struct mllp_conn_options *o);
 
+/* Which I/O backend a pool (or receiver) uses. */
+enum mllp_backend_kind {
+	/* io_uring; when it cannot be set up (io_uring_setup refused with
+	 * EPERM/ENOSYS/EACCES: kernel.io_uring_disabled, a container's
+	 * seccomp profile, an old kernel), epoll, with one warning through
+	 * the log hook naming the reason. */
+	MLLP_BACKEND_AUTO = 0,
+	/* io_uring only: MLLP_ERR_IO_URING_UNAVAILABLE when unavailable. */
+	MLLP_BACKEND_IO_URING,
+	/* epoll (readiness, non-blocking sockets): works everywhere. */
+	MLLP_BACKEND_EPOLL,
+};
+
 struct mllp_pool_config {
 	/* Default options of endpoints added without their own. */
 	struct mllp_conn_options conn;
@@ -93,8 +107,13 @@ struct mllp_pool_config {
 	mllp_log_fn log;
 	void *log_ctx;
 	enum mllp_log_level log_level;
+	/* I/O backend (default MLLP_BACKEND_AUTO). The auto fallback's
+	 * warning is logged at MLLP_LOG_WARNING whatever log_level: it
+	 * changes the pool's performance profile. */
+	enum mllp_backend_kind backend;
 	/* Test hooks, not for production: when test_ring_error is a negative
-	 * errno, ring setup behaves as if io_uring_queue_init returned it.
+	 * errno, ring setup behaves as if io_uring_queue_init returned it
+	 * (with backend auto, the pool then falls back to epoll).
 	 * backoff_divisor (default 1) divides every reconnect delay. */
 	int test_ring_error;
 	uint32_t backoff_divisor;
@@ -106,8 +125,9 @@ struct mllp_pool;
 
 /* Create a pool and its manager thread; the ring is created on that
  * thread and its setup result reported here. Errors: MLLP_ERR_NO_MEMORY,
- * MLLP_ERR_INVALID_ARGUMENT, MLLP_ERR_IO_URING_UNAVAILABLE (io_uring
- * disabled, blocked or unsupported; err->message says so), -errno.
+ * MLLP_ERR_INVALID_ARGUMENT, MLLP_ERR_IO_URING_UNAVAILABLE (backend
+ * MLLP_BACKEND_IO_URING and io_uring disabled, blocked or unsupported;
+ * err->message says so), -errno.
  * On error *out is NULL. err may be NULL. Thread-safe. */
 MLLP_API int mllp_pool_create(const struct mllp_pool_config *cfg,
 			      struct mllp_pool **out, struct mllp_error *err);
@@ -193,7 +213,8 @@ MLLP_API int mllp_pool_reconnect(struct mllp_pool *pool, uint32_t endpoint_id);
 MLLP_API void mllp_pool_get_stats(const struct mllp_pool *pool,
 				  struct mllp_pool_stats *out);
 
-/* Which I/O backend runs: "io_uring". Static storage. */
+/* Which I/O backend runs: "io_uring" or "epoll" (after an auto
+ * fallback: "epoll"); "none" for NULL. Static storage. Thread-safe. */
 MLLP_API const char *mllp_pool_backend(const struct mllp_pool *pool);
 
 /* Stop: refuse new sends (MLLP_ERR_STOPPED), fail every queued message

@@ -6,6 +6,8 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <mllp/mllp.h>
@@ -69,6 +71,30 @@ static inline void ti_quiet_log(void *ctx, enum mllp_log_level l,
 	(void)line;
 }
 
+/* The backend under test (issue 8): the same suites run once per backend,
+ * chosen by the environment variable MLLP_TEST_BACKEND = io_uring (or
+ * uring) | epoll | auto (unset: auto); CMakeLists.txt registers each
+ * suite once per backend. */
+static inline enum mllp_backend_kind ti_backend(void)
+{
+	const char *b = getenv("MLLP_TEST_BACKEND");
+	if (!b || !*b || !strcmp(b, "auto"))
+		return MLLP_BACKEND_AUTO;
+	if (!strcmp(b, "epoll"))
+		return MLLP_BACKEND_EPOLL;
+	if (!strcmp(b, "io_uring") || !strcmp(b, "uring"))
+		return MLLP_BACKEND_IO_URING;
+	fprintf(stderr, "MLLP_TEST_BACKEND=%s: want io_uring|epoll|auto\n", b);
+	abort();
+}
+
+/* What mllp_pool_backend() reports for ti_backend() (auto: io_uring where
+ * it is available). */
+static inline const char *ti_backend_name(void)
+{
+	return ti_backend() == MLLP_BACKEND_EPOLL ? "epoll" : "io_uring";
+}
+
 /* A pool config for tests: quiet log, telemetry into rec (may be NULL),
  * fast backoff (divisor). */
 static inline void ti_config(struct mllp_pool_config *cfg, struct ti_rec *rec)
@@ -84,6 +110,7 @@ static inline void ti_config(struct mllp_pool_config *cfg, struct ti_rec *rec)
 	cfg->conn.reply_timeout = 5000;
 	cfg->ring_entries = 64;
 	cfg->recv_buffers = 64;
+	cfg->backend = ti_backend();
 }
 
 #endif

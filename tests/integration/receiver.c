@@ -139,6 +139,11 @@ static void *tr_main(void *arg)
 			socklen_t pl = sizeof(peer);
 			int fd = accept(r->lfd, (struct sockaddr *)&peer, &pl);
 			if (fd >= 0) {
+				/* Not polled in this round: no stale revents
+				 * (a blocking recv here would stall every
+				 * other connection). */
+				pfd[nconns + 1].fd = fd;
+				pfd[nconns + 1].revents = 0;
 				conns[nconns].fd = fd;
 				mllp_decoder_init(&conns[nconns].dec, NULL,
 						  NULL);

@@ -1,0 +1,354 @@
+/* libmllp: the MLLP receiver — a server that accepts MLLP connections,
+ * hands every frame to a dispatcher and sends its reply back.
+ *
+ * Shape: a receiver owns one manager thread, one I/O backend instance (an
+ * io_uring ring), one listening socket and every accepted connection. The
+ * listener accepts continuously (multishot accept); each connection has a
+ * streaming decoder, an ordered reply queue and one send in flight at most
+ * (replies queued meanwhile are coalesced into the next send).
+ *
+ * Semantics follow the reference (Elixir MLLP.Receiver 0.9.x) with its
+ * defects fixed: every frame gets its own reply, in order, also when several
+ * frames arrive in one packet; bytes outside frames are discarded and
+ * logged with their count ("discarding unexpected data"), never merged into
+ * a frame; a CR/LF right after a frame (netcat) is dropped quietly; frames,
+ * connections, idle time and buffers are bounded.
+ *
+ * Threading: mllp_receiver_start/stop/destroy from any thread (not from a
+ * callback of the same receiver). The dispatcher, telemetry and log
+ * callbacks run on the receiver's manager thread, one at a time; they must
+ * not block (a blocking dispatcher stalls every connection of the
+ * receiver). Stats and port getters are thread-safe.
+ *
+ * Allocation: through config.allocator, by default jemalloc's mallocx in a
+ * private arena (as the pool). Errors: 0 or a negative code (error.h);
+ * start fills an optional struct mllp_error with a human message. The
+ * *_name() functions are pure and thread-safe. Runs on either I/O backend
+ * (io_uring, or epoll where io_uring is refused: config.backend). */
+#ifndef MLLP_RECEIVER_H
+#define MLLP_RECEIVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mllp/alloc.h>
+#include <mllp/error.h>
+#include <mllp/export.h>
+#include <mllp/pool.h>
+#include <mllp/telemetry.h>
+
+MLLP_BEGIN_DECLS
+
+/* Value of mllp_receiver_config.port meaning "not set" (start fails with
+ * "No tcp port provided"). Port 0 asks for an ephemeral port. */
+#define MLLP_PORT_UNSET (-1)
+
+/* Defaults (see mllp_receiver_config_init). */
+#define MLLP_RECV_DEFAULT_MAX_FRAME	  ((size_t)16 * 1024 * 1024)
+#define MLLP_RECV_DEFAULT_MAX_CONNECTIONS 20000u
+#define MLLP_RECV_DEFAULT_IDLE_TIMEOUT_MS 300000u
+
+/* What a frame holds: HL7 when its payload starts with "MSH" (the
+ * reference's mllp_hl7), anything else unknown (mllp_unknown). */
+enum mllp_msg_kind {
+	MLLP_MSG_HL7 = 0,
+	MLLP_MSG_UNKNOWN,
+};
+
+/* "mllp_hl7" or "mllp_unknown". Never NULL. */
+MLLP_API const char *mllp_msg_kind_name(enum mllp_msg_kind kind);
+
+/* The connection a message came on. Owned by the receiver; valid during
+ * the callback it is given to (the same pointer for the whole life of the
+ * connection). Addresses are numeric, NUL-terminated (IPv4-mapped IPv6
+ * peers are shown as IPv4). */
+struct mllp_conn_info {
+	uint64_t id; /* unique per receiver, from 1 */
+	char peer_address[48];
+	uint16_t peer_port;
+	char local_address[48];
+	uint16_t local_port;
+	/* The TLS peer certificate name; empty until TLS lands. */
+	char tls_peer_name[256];
+};
+
+/* One received message, handed to the dispatcher. data/len view the
+ * payload (without SB/EB/CR); valid only during the callback. */
+struct mllp_message {
+	const unsigned char *data;
+	size_t len;
+	enum mllp_msg_kind kind;
+	const struct mllp_conn_info *conn;
+};
+
+enum mllp_reply_kind {
+	MLLP_REPLY_NONE = 0, /* no reply for this frame */
+	MLLP_REPLY_BYTES,    /* send data/len (framed by the library unless
+			      * it already is a complete frame) */
+	MLLP_REPLY_ACK,	     /* the library builds an ACK of the message with
+			      * mllp_ack_build(): ack_code, ack_text */
+};
+
+/* The dispatcher's answer. The receiver zero-fills it (kind NONE, delay 0)
+ * before each call. Pointers need to stay valid only until the dispatcher
+ * returns: the library copies what it sends. */
+struct mllp_reply {
+	enum mllp_reply_kind kind;
+	const void *data; /* BYTES */
+	size_t len;
+	const char *ack_code; /* ACK: AA AE AR CA CE CR; NULL means AA */
+	const char *ack_text; /* ACK: MSA-3, may be NULL */
+	/* Hold the reply this long (ms) before sending it, on the manager's
+	 * timer (the manager never blocks). Replies still go out in frame
+	 * order: a reply waits for the ones before it. */
+	uint32_t delay_ms;
+};
+
+/* A dispatcher: called on the manager thread once per frame, in arrival
+ * order; ctx is mllp_receiver_config.dispatch_ctx. Must not block. */
+typedef void (*mllp_dispatch_fn)(void *ctx, const struct mllp_message *msg,
+				 struct mllp_reply *reply);
+
+/* Built-in dispatcher `echo` (the reference's EchoDispatcher): HL7 gets an
+ * AA ACK with MSA-3 "A real MLLP message dispatcher was not provided"; HL7
+ * that cannot be parsed gets AR with the reason (mllp_ack_build does
+ * that); a non-HL7 frame gets the reply "mllp_unknown". ctx is ignored (may
+ * be NULL). Stateless: may serve several receivers at once; may also be
+ * called from a user dispatcher to delegate. */
+MLLP_API void mllp_dispatch_echo(void *ctx, const struct mllp_message *msg,
+				 struct mllp_reply *reply);
+
+/* Index of each code in the weight and count arrays below. */
+enum mllp_ack_code_index {
+	MLLP_ACK_AA = 0,
+	MLLP_ACK_AE,
+	MLLP_ACK_AR,
+	MLLP_ACK_CA,
+	MLLP_ACK_CE,
+	MLLP_ACK_CR,
+	MLLP_ACK_CODES_
+};
+
+/* State of the built-in dispatcher `ack`: pass a pointer to it as
+ * dispatch_ctx with dispatch = mllp_dispatch_ack. Owned by the caller; it
+ * must outlive the receiver. Set the fields before start and do not change
+ * them while the receiver runs; the counts are written on the manager
+ * thread and may be read after mllp_receiver_stop() returned. */
+struct mllp_ack_dispatcher {
+	/* The code of every ACK when the mix is all zero (default "AA"). */
+	const char *code;
+	/* Weights of AA AE AR CA CE CR (by enum mllp_ack_code_index), e.g.
+	 * 98, 1, 1: each ACK's code is drawn with these odds. All zero: use
+	 * `code`. */
+	uint32_t mix[MLLP_ACK_CODES_];
+	/* Seed of the PRNG drawing from the mix (same seed, same sequence). */
+	uint64_t seed;
+	/* MSA-3 text of the ACKs, NULL for none. */
+	const char *text;
+	/* Reply delay in ms (0: at once); see struct mllp_reply. */
+	uint32_t delay_ms;
+	/* Out: ACKs answered per code (non-HL7 frames get AR "not
+	 * parsable" from mllp_ack_build and count as AR). */
+	uint64_t counts[MLLP_ACK_CODES_];
+	uint64_t rng; /* private */
+};
+
+/* Defaults: code "AA", no mix, seed 1, no text, no delay, counts zero.
+ * Works on caller memory; thread-safe for distinct d. */
+MLLP_API void mllp_ack_dispatcher_init(struct mllp_ack_dispatcher *d);
+
+/* Parse a mix such as "AA=98,AE=1,AR=1" into d->mix (other codes 0).
+ * Returns 0, or MLLP_ERR_INVALID_ARGUMENT (unknown code, bad number, a
+ * code given twice, or all weights zero); d->mix is unchanged then. */
+MLLP_API int mllp_ack_dispatcher_set_mix(struct mllp_ack_dispatcher *d,
+					 const char *spec);
+
+/* The `ack` dispatcher; ctx is a struct mllp_ack_dispatcher * (not NULL).
+ * Updates ctx's PRNG and counts: one receiver per struct at a time. */
+MLLP_API void mllp_dispatch_ack(void *ctx, const struct mllp_message *msg,
+				struct mllp_reply *reply);
+
+/* ---- telemetry ---------------------------------------------------------- */
+
+enum mllp_recv_event_kind {
+	MLLP_RECV_EV_CONNECTION_START = 0,
+	MLLP_RECV_EV_CONNECTION_STOP,
+	MLLP_RECV_EV_MESSAGE_RECEIVED,
+	MLLP_RECV_EV_REPLY_SENT,
+};
+
+/* "connection_start", "connection_stop", "message_received",
+ * "reply_sent". Never NULL. */
+MLLP_API const char *mllp_recv_event_name(enum mllp_recv_event_kind kind);
+
+/* Why a connection ended. */
+enum mllp_close_reason {
+	MLLP_CLOSE_NONE = 0,
+	MLLP_CLOSE_PEER,	 /* closed by peer (EOF, after the replies) */
+	MLLP_CLOSE_ERROR,	 /* socket error, oversize frame, backlog */
+	MLLP_CLOSE_IDLE_TIMEOUT, /* no complete frame for idle_timeout */
+	MLLP_CLOSE_REFUSED,	 /* not in allowed_clients, or too many */
+	MLLP_CLOSE_STOPPED,	 /* the receiver stopped */
+};
+
+/* "none", "closed", "error", "idle_timeout", "refused", "stopped". */
+MLLP_API const char *mllp_close_reason_name(enum mllp_close_reason reason);
+
+/* One receiver event. Pointers are valid only during the callback. */
+struct mllp_recv_event {
+	enum mllp_recv_event_kind kind;
+	const struct mllp_conn_info *conn;
+	/* connection_stop: why, the error code (0, -errno or MLLP_ERR_*, e.g.
+	 * MLLP_ERR_FRAME_TOO_BIG, MLLP_ERR_TIMEOUT), and how long the
+	 * connection lived (us; 0 for a refused one). */
+	enum mllp_close_reason reason;
+	int error;
+	uint64_t duration_us;
+	/* message_received: the payload's kind and length. reply_sent: the
+	 * bytes written by one send and the number of replies it completed
+	 * (replies queued together are coalesced into one write). */
+	enum mllp_msg_kind msg_kind;
+	size_t len;
+	uint32_t replies;
+};
+
+typedef void (*mllp_recv_telemetry_fn)(void *ctx,
+				       const struct mllp_recv_event *ev);
+
+/* Counters of a receiver, a snapshot (each counter read atomically, the
+ * set not). Plain data. */
+struct mllp_receiver_stats {
+	uint64_t connections_accepted; /* admitted connections, ever */
+	uint64_t connections_active;   /* open now */
+	uint64_t connections_refused;  /* allow-list or max_connections */
+	uint64_t connections_idle_timeout;
+	uint64_t connections_error;
+	uint64_t messages_received; /* frames, all kinds */
+	uint64_t messages_hl7;
+	uint64_t replies_sent; /* replies completely written */
+	uint64_t bytes_received;
+	uint64_t bytes_sent;
+	uint64_t junk_bytes;	 /* discarded outside frames (CR/LF after a
+				  * frame included) */
+	uint64_t frames_too_big; /* connections closed for an oversize frame */
+};
+
+/* ---- the receiver --------------------------------------------------------
+ */
+
+/* Zero-initialise, then mllp_receiver_config_init() sets the defaults
+ * noted on each field. */
+struct mllp_receiver_config {
+	/* Address to listen on: IPv4/IPv6 literal or host name (first
+	 * address). NULL: "0.0.0.0". "::" listens dual-stack. */
+	const char *address;
+	/* 0..65535, 0 = ephemeral (read it with mllp_receiver_port).
+	 * Default MLLP_PORT_UNSET: start fails with "No tcp port provided". */
+	int32_t port;
+	/* Required (else "No dispatcher module provided"). */
+	mllp_dispatch_fn dispatch;
+	void *dispatch_ctx; /* the user context, given to every call */
+	/* Clients allowed to connect: IPv4/IPv6 addresses, CIDR ranges
+	 * ("10.0.0.0/8", "fd00::/8") and host names, resolved once at start
+	 * (an unresolvable name is warned about and dropped). NULL or count
+	 * 0: everyone. A non-empty list admits only matches, even when every
+	 * entry was dropped. A refused client is closed at once and logged.
+	 * Copied at start. */
+	const char *const *allowed_clients;
+	size_t allowed_clients_count;
+	/* Largest frame payload (default 16 MiB, MLLP_RECV_DEFAULT_MAX_FRAME;
+	 * lower than the core's 64 MiB: a receiver faces untrusted peers).
+	 * A bigger frame closes the connection (logged). */
+	size_t max_frame;
+	/* Connections open at once (default 20000, as the reference); one
+	 * more is closed at once (logged, telemetry reason refused). */
+	uint32_t max_connections;
+	/* Close a connection when no complete frame has arrived for this long
+	 * (ms; default 300000; 0: never). Partial frames do not count as
+	 * activity, so a client trickling bytes (slowloris) is closed after
+	 * it too. Reply writes count. */
+	uint32_t idle_timeout_ms;
+	/* Bytes a connection keeps allocated between frames (decoder and
+	 * reply buffers shrink back to this after a big frame; default
+	 * 64 KiB). */
+	size_t read_buffer_keep;
+	/* Bytes of replies a connection may have waiting while the peer does
+	 * not read them (default 16 MiB); beyond it the connection is closed
+	 * (error). */
+	size_t max_reply_backlog;
+	/* listen() backlog (default 1024). */
+	int listen_backlog;
+	/* ACKs built by the library keep the message's MSH-10 (default
+	 * false: a new id "ACK<n>", as mllp_ack_build does). */
+	bool keep_control_id;
+	/* NULL: jemalloc private arena. Copied. */
+	const struct mllp_allocator *allocator;
+	/* I/O backend (default MLLP_BACKEND_AUTO: io_uring, or epoll with one
+	 * warning when io_uring is refused; see pool.h). */
+	enum mllp_backend_kind backend;
+	/* Ring size (default 1024) and provided receive buffers (default
+	 * 512 of 16 KiB, shared by every connection). */
+	uint32_t ring_entries;
+	uint32_t recv_buffers;
+	uint32_t recv_buffer_size;
+	/* Telemetry on the manager thread; NULL for none. */
+	mllp_recv_telemetry_fn telemetry;
+	void *telemetry_ctx;
+	/* Log hook (manager thread; start's caller for start-time lines);
+	 * NULL logs to stderr. Lines above log_level (default
+	 * MLLP_LOG_WARNING) are dropped. */
+	mllp_log_fn log;
+	void *log_ctx;
+	enum mllp_log_level log_level;
+	/* TLS settings for a later issue: must be NULL for now. Without TLS
+	 * the receiver logs one warning "Starting listener on a non secured
+	 * socket, data will be passed over unencrypted connection!". */
+	const void *tls;
+};
+
+MLLP_API void mllp_receiver_config_init(struct mllp_receiver_config *cfg);
+
+struct mllp_receiver;
+
+/* Resolve allowed_clients, bind and listen (on the caller's thread, so
+ * the port is known and errors are synchronous), then start the manager
+ * thread, which accepts. On success *out is the running receiver.
+ * Errors (err gets the message; *out is NULL):
+ *   MLLP_ERR_INVALID_ARGUMENT "No tcp port provided" (port unset),
+ *     "No dispatcher module provided", a bad address / CIDR / config;
+ *   -EADDRINUSE (the port is in use), other -errno from socket/bind;
+ *   MLLP_ERR_IO_URING_UNAVAILABLE (backend MLLP_BACKEND_IO_URING only),
+ *   MLLP_ERR_NO_MEMORY. */
+MLLP_API int mllp_receiver_start(const struct mllp_receiver_config *cfg,
+				 struct mllp_receiver **out,
+				 struct mllp_error *err);
+
+/* The bound port (the ephemeral one for port 0). Thread-safe. */
+MLLP_API uint16_t mllp_receiver_port(const struct mllp_receiver *r);
+
+/* The bound address, numeric ("127.0.0.1", "::"). Static for the life of
+ * the receiver. Thread-safe. */
+MLLP_API const char *mllp_receiver_address(const struct mllp_receiver *r);
+
+/* Which I/O backend runs: "io_uring" or "epoll". Static storage.
+ * Thread-safe. */
+MLLP_API const char *mllp_receiver_backend(const struct mllp_receiver *r);
+
+/* Snapshot of the counters. Thread-safe. */
+MLLP_API void mllp_receiver_get_stats(const struct mllp_receiver *r,
+				      struct mllp_receiver_stats *out);
+
+/* Stop: close the listener and every connection (telemetry reason
+ * stopped; replies not yet written are dropped) and return after the last
+ * callback has returned and the manager thread has exited. Idempotent.
+ * Not from a callback of this receiver. Returns 0. */
+MLLP_API int mllp_receiver_stop(struct mllp_receiver *r);
+
+/* Stop (if not yet) and free. NULL is ignored. No other call on r may run
+ * concurrently with or after it. */
+MLLP_API void mllp_receiver_destroy(struct mllp_receiver *r);
+
+MLLP_END_DECLS
+
+#endif

@@ -1,0 +1,1583 @@
+/* The MLLP receiver (see include/mllp/receiver.h).
+ *
+ * One manager thread owns a backend instance, the listening socket, every
+ * connection and one timer heap. Per connection:
+ *   recv (continuous) -> decoder -> dispatcher -> reply, appended framed to
+ *   the connection's write buffer (or held in a FIFO while a reply delay
+ *   runs) -> after each received chunk, the write buffer is swapped with
+ *   the idle flight buffer and sent in one sendmsg. One send in flight per
+ *   socket: replies produced meanwhile wait in the write buffer and go out
+ *   together (coalesced) when it completes. Replies leave in frame order.
+ *
+ * Completion tokens: object pointer | op (low 3 bits; objects are at least
+ * 8-byte aligned). A connection is
+ * freed only when no operation is outstanding (cancel_fd, then wait for
+ * every completion). The listener is created and bound on the caller's
+ * thread (errors and the port are known synchronously); accepting runs on
+ * the manager.
+ *
+ * The backend is chosen in one place: choose_backend(). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mllp/ack.h>
+#include <mllp/framer.h>
+#include <mllp/receiver.h>
+
+#include "backend.h"
+#include "timer.h"
+
+int mllpi_default_allocator(struct mllp_allocator *out);
+
+#define TOK_RECV   1u
+#define TOK_SEND   2u
+#define TOK_ACCEPT 3u
+#define TOK_CANCEL 4u
+#define TOK_MASK   7u
+
+enum { T_IDLE = 1, T_DELAY, T_LISTEN };
+
+#define MAX_CQES	256
+#define ACCEPT_RETRY_US 100000u
+#define UNSECURED_WARNING                                                      \
+	"Starting listener on a non secured socket, data will be passed "      \
+	"over unencrypted connection!"
+#define ECHO_TEXT "A real MLLP message dispatcher was not provided"
+
+struct obuf {
+	unsigned char *p;
+	size_t len, cap;
+	uint32_t replies;
+};
+
+/* A reply held back by a delay. */
+struct held {
+	struct held *next;
+	uint64_t due_us;
+	size_t len; /* framed bytes that follow */
+	unsigned char bytes[];
+};
+
+struct rconn {
+	struct mllp_receiver *r;
+	struct rconn *prev, *next; /* live list */
+	int fd;
+	int pending; /* operations outstanding in the backend */
+	bool closing;
+	bool recv_armed;
+	bool eof;
+	bool sending;
+	bool after_frame; /* last decoder event was a frame */
+	bool reaped;	  /* on the dead list */
+	struct rconn *dead_next;
+	struct mllp_conn_info info;
+	uint64_t start_us;
+	uint64_t last_active_us;
+	struct mllp_decoder dec;
+	struct obuf wr, fl; /* being filled, in flight */
+	size_t fl_off;
+	struct iovec iov;
+	struct msghdr msg;
+	struct held *hhead, *htail;
+	size_t held_bytes;
+	struct mllpi_timer idle, delay;
+	uint64_t junk_run; /* junk bytes seen in this chunk, to log */
+};
+
+struct allow_entry {
+	int family; /* AF_INET or AF_INET6 */
+	unsigned char addr[16];
+	unsigned prefix;
+};
+
+struct mllp_receiver {
+	struct mllp_receiver_config cfg;
+	struct mllp_allocator alloc;
+	const struct mllpi_backend_ops *ops;
+	struct mllpi_backend *be;
+	struct mllp_frame_config fcfg;
+	int lfd;
+	int lpending;
+	bool accept_armed;
+	struct mllpi_timer ltimer; /* accept retry */
+	char addr_str[48];
+	uint16_t port;
+	struct allow_entry *allow;
+	size_t nallow, allow_cap;
+	bool allow_on;
+	pthread_t thread;
+	bool thread_started;
+	bool joined;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int setup_rc; /* 1 while pending */
+	struct mllp_error setup_err;
+	_Atomic bool stop_req;
+	bool stopping;
+	uint64_t now_us; /* monotonic, refreshed after every wait() */
+	int64_t wall_s;	 /* time(), refreshed likewise (ACK MSH-7) */
+	struct mllpi_timers timers;
+	struct rconn *conns;
+	struct rconn *dead; /* closed, nothing outstanding: free them */
+	uint32_t nconns;    /* allocated (admitted, not yet freed) */
+	uint64_t next_id;
+	uint64_t ack_seq;
+	unsigned char *scratch;
+	size_t scratch_cap;
+	_Atomic uint64_t st_accepted, st_active, st_refused, st_idle, st_error,
+	    st_msgs, st_hl7, st_replies, st_bytes_in, st_bytes_out, st_junk,
+	    st_too_big;
+};
+
+/* Counters: the manager thread is their only writer, so a relaxed load
+ * and store (no locked read-modify-write) suffice; readers on other threads
+ * see each counter whole (relaxed atomic load). */
+#define ST_ADD(r, f, n)                                                        \
+	atomic_store_explicit(                                                 \
+	    &(r)->f,                                                           \
+	    atomic_load_explicit(&(r)->f, memory_order_relaxed) + (n),         \
+	    memory_order_relaxed)
+#define ST_SUB(r, f, n)                                                        \
+	atomic_store_explicit(                                                 \
+	    &(r)->f,                                                           \
+	    atomic_load_explicit(&(r)->f, memory_order_relaxed) - (n),         \
+	    memory_order_relaxed)
+
+/* ---- names and defaults --------------------------------------------- */
+
+const char *mllp_msg_kind_name(enum mllp_msg_kind kind)
+{
+	return kind == MLLP_MSG_HL7 ? "mllp_hl7" : "mllp_unknown";
+}
+
+const char *mllp_recv_event_name(enum mllp_recv_event_kind kind)
+{
+	switch (kind) {
+	case MLLP_RECV_EV_CONNECTION_START:
+		return "connection_start";
+	case MLLP_RECV_EV_CONNECTION_STOP:
+		return "connection_stop";
+	case MLLP_RECV_EV_MESSAGE_RECEIVED:
+		return "message_received";
+	case MLLP_RECV_EV_REPLY_SENT:
+		return "reply_sent";
+	}
+	return "unknown";
+}
+
+const char *mllp_close_reason_name(enum mllp_close_reason reason)
+{
+	switch (reason) {
+	case MLLP_CLOSE_NONE:
+		return "none";
+	case MLLP_CLOSE_PEER:
+		return "closed";
+	case MLLP_CLOSE_ERROR:
+		return "error";
+	case MLLP_CLOSE_IDLE_TIMEOUT:
+		return "idle_timeout";
+	case MLLP_CLOSE_REFUSED:
+		return "refused";
+	case MLLP_CLOSE_STOPPED:
+		return "stopped";
+	}
+	return "unknown";
+}
+
+void mllp_receiver_config_init(struct mllp_receiver_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->port = MLLP_PORT_UNSET;
+	cfg->max_frame = MLLP_RECV_DEFAULT_MAX_FRAME;
+	cfg->max_connections = MLLP_RECV_DEFAULT_MAX_CONNECTIONS;
+	cfg->idle_timeout_ms = MLLP_RECV_DEFAULT_IDLE_TIMEOUT_MS;
+	cfg->read_buffer_keep = 64 * 1024;
+	cfg->max_reply_backlog = 16 * 1024 * 1024;
+	cfg->listen_backlog = 1024;
+	cfg->ring_entries = 1024;
+	cfg->recv_buffers = 512;
+	cfg->recv_buffer_size = 16 * 1024;
+	cfg->log_level = MLLP_LOG_WARNING;
+}
+
+/* ---- built-in dispatchers ---------------------------------------------- */
+
+static const char *const ack_codes[MLLP_ACK_CODES_] = {"AA", "AE", "AR",
+						       "CA", "CE", "CR"};
+
+void mllp_dispatch_echo(void *ctx, const struct mllp_message *msg,
+			struct mllp_reply *reply)
+{
+	(void)ctx;
+	if (msg->kind == MLLP_MSG_HL7) {
+		reply->kind = MLLP_REPLY_ACK;
+		reply->ack_code = "AA";
+		reply->ack_text = ECHO_TEXT;
+	} else {
+		reply->kind = MLLP_REPLY_BYTES;
+		reply->data = "mllp_unknown";
+		reply->len = strlen("mllp_unknown");
+	}
+}
+
+void mllp_ack_dispatcher_init(struct mllp_ack_dispatcher *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->code = "AA";
+	d->seed = 1;
+}
+
+int mllp_ack_dispatcher_set_mix(struct mllp_ack_dispatcher *d, const char *spec)
+{
+	if (!d || !spec)
+		return MLLP_ERR_INVALID_ARGUMENT;
+	uint32_t mix[MLLP_ACK_CODES_] = {0};
+	bool seen[MLLP_ACK_CODES_] = {false};
+	uint64_t total = 0;
+	const char *p = spec;
+	while (*p) {
+		int idx = -1;
+		for (int i = 0; i < MLLP_ACK_CODES_; i++)
+			if (strncmp(p, ack_codes[i], 2) == 0 && p[2] == '=')
+				idx = i;
+		if (idx < 0 || seen[idx])
+			return MLLP_ERR_INVALID_ARGUMENT;
+		p += 3;
+		if (*p < '0' || *p > '9')
+			return MLLP_ERR_INVALID_ARGUMENT;
+		char *end;
+		unsigned long v = strtoul(p, &end, 10);
+		if (v > 1000000000ul)
+			return MLLP_ERR_INVALID_ARGUMENT;
+		p = end;
+		seen[idx] = true;
+		mix[idx] = (uint32_t)v;
+		total += v;
+		if (*p == ',')
+			p++;
+		else if (*p)
+			return MLLP_ERR_INVALID_ARGUMENT;
+	}
+	if (total == 0)
+		return MLLP_ERR_INVALID_ARGUMENT;
+	memcpy(d->mix, mix, sizeof(mix));
+	return 0;
+}
+
+/* splitmix64: small, seedable, good enough for a load-test mix. */
+static uint64_t rng_next(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return z ^ (z >> 31);
+}
+
+void mllp_dispatch_ack(void *ctx, const struct mllp_message *msg,
+		       struct mllp_reply *reply)
+{
+	struct mllp_ack_dispatcher *d = ctx;
+	const char *code = d->code ? d->code : "AA";
+	uint64_t total = 0;
+	for (int i = 0; i < MLLP_ACK_CODES_; i++)
+		total += d->mix[i];
+	if (total) {
+		if (d->rng == 0)
+			d->rng = d->seed ? d->seed : 1;
+		uint64_t x = rng_next(&d->rng) % total;
+		for (int i = 0; i < MLLP_ACK_CODES_; i++) {
+			if (x < d->mix[i]) {
+				code = ack_codes[i];
+				break;
+			}
+			x -= d->mix[i];
+		}
+	}
+	reply->kind = MLLP_REPLY_ACK;
+	reply->ack_code = code;
+	reply->ack_text = d->text;
+	reply->delay_ms = d->delay_ms;
+	int idx = MLLP_ACK_AR; /* unparsable messages get AR */
+	if (msg->kind == MLLP_MSG_HL7) {
+		for (int i = 0; i < MLLP_ACK_CODES_; i++)
+			if (strcmp(code, ack_codes[i]) == 0)
+				idx = i;
+	}
+	d->counts[idx]++;
+}
+
+/* ---- logging and telemetry ---------------------------------------------- */
+
+static void logf_(const struct mllp_receiver_config *cfg,
+		  enum mllp_log_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void logf_(const struct mllp_receiver_config *cfg,
+		  enum mllp_log_level lvl, const char *fmt, ...)
+{
+	if (lvl > cfg->log_level)
+		return;
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (cfg->log)
+		cfg->log(cfg->log_ctx, lvl, line);
+	else
+		fprintf(stderr, "[%s] mllp receiver: %s\n",
+			mllp_log_level_name(lvl), line);
+}
+
+static void emit(struct mllp_receiver *r, enum mllp_recv_event_kind kind,
+		 const struct mllp_conn_info *info, enum mllp_close_reason why,
+		 int error, uint64_t duration_us, enum mllp_msg_kind mk,
+		 size_t len, uint32_t replies)
+{
+	if (!r->cfg.telemetry)
+		return;
+	struct mllp_recv_event ev = {
+	    .kind = kind,
+	    .conn = info,
+	    .reason = why,
+	    .error = error,
+	    .duration_us = duration_us,
+	    .msg_kind = mk,
+	    .len = len,
+	    .replies = replies,
+	};
+	r->cfg.telemetry(r->cfg.telemetry_ctx, &ev);
+}
+
+/* ---- addresses and the allow list --------------------------------------- */
+
+/* Numeric text and port of an address; IPv4-mapped IPv6 shown as IPv4. */
+static void addr_text(const struct sockaddr_storage *ss, char *buf, size_t cap,
+		      uint16_t *port)
+{
+	buf[0] = 0;
+	*port = 0;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)ss;
+		inet_ntop(AF_INET, &s4->sin_addr, buf, (socklen_t)cap);
+		*port = ntohs(s4->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)ss;
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], buf,
+				  (socklen_t)cap);
+		else
+			inet_ntop(AF_INET6, &s6->sin6_addr, buf,
+				  (socklen_t)cap);
+		*port = ntohs(s6->sin6_port);
+	}
+}
+
+static bool prefix_match(const unsigned char *a, const unsigned char *b,
+			 unsigned bits)
+{
+	unsigned bytes = bits / 8, rem = bits % 8;
+	if (memcmp(a, b, bytes) != 0)
+		return false;
+	if (rem == 0)
+		return true;
+	unsigned char mask = (unsigned char)(0xFFu << (8 - rem));
+	return (a[bytes] & mask) == (b[bytes] & mask);
+}
+
+static bool allowed(const struct mllp_receiver *r,
+		    const struct sockaddr_storage *ss)
+{
+	if (!r->allow_on)
+		return true;
+	int fam;
+	const unsigned char *a;
+	if (ss->ss_family == AF_INET) {
+		fam = AF_INET;
+		a = (const unsigned char *)&(
+			(const struct sockaddr_in *)(const void *)ss)
+			->sin_addr;
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)ss;
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+			fam = AF_INET;
+			a = &s6->sin6_addr.s6_addr[12];
+		} else {
+			fam = AF_INET6;
+			a = s6->sin6_addr.s6_addr;
+		}
+	} else {
+		return false;
+	}
+	for (size_t i = 0; i < r->nallow; i++)
+		if (r->allow[i].family == fam &&
+		    prefix_match(a, r->allow[i].addr, r->allow[i].prefix))
+			return true;
+	return false;
+}
+
+static int allow_push(struct mllp_receiver *r, size_t *cap, int fam,
+		      const void *addr, unsigned prefix)
+{
+	if (r->nallow == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 8;
+		void *p = r->alloc.realloc(r->alloc.ctx, r->allow,
+					   *cap * sizeof(*r->allow),
+					   ncap * sizeof(*r->allow));
+		if (!p)
+			return MLLP_ERR_NO_MEMORY;
+		r->allow = p;
+		*cap = ncap;
+	}
+	struct allow_entry *e = &r->allow[r->nallow++];
+	memset(e, 0, sizeof(*e));
+	e->family = fam;
+	e->prefix = prefix;
+	memcpy(e->addr, addr, fam == AF_INET ? 4 : 16);
+	return 0;
+}
+
+static int allow_build(struct mllp_receiver *r, size_t *cap,
+		       struct mllp_error *err)
+{
+	const struct mllp_receiver_config *c = &r->cfg;
+	r->allow_on = c->allowed_clients && c->allowed_clients_count > 0;
+	for (size_t i = 0; r->allow_on && i < c->allowed_clients_count; i++) {
+		const char *s = c->allowed_clients[i];
+		if (!s || !*s) {
+			mllp_error_set(err, MLLP_CTX_NONE,
+				       MLLP_ERR_INVALID_ARGUMENT,
+				       "empty allowed_clients entry");
+			return MLLP_ERR_INVALID_ARGUMENT;
+		}
+		char host[256];
+		snprintf(host, sizeof(host), "%s", s);
+		char *slash = strchr(host, '/');
+		long prefix = -1;
+		if (slash) {
+			*slash = 0;
+			char *end;
+			prefix = strtol(slash + 1, &end, 10);
+			if (*end || slash[1] == 0)
+				prefix = 999;
+		}
+		unsigned char buf[16];
+		int fam = 0;
+		if (inet_pton(AF_INET, host, buf) == 1)
+			fam = AF_INET;
+		else if (inet_pton(AF_INET6, host, buf) == 1)
+			fam = AF_INET6;
+		if (slash && (fam == 0 || prefix < 0 ||
+			      prefix > (fam == AF_INET ? 32 : 128))) {
+			mllp_error_set(err, MLLP_CTX_NONE,
+				       MLLP_ERR_INVALID_ARGUMENT,
+				       "invalid CIDR range in allowed_clients: "
+				       "%s",
+				       s);
+			return MLLP_ERR_INVALID_ARGUMENT;
+		}
+		if (fam) {
+			unsigned pf = slash ? (unsigned)prefix
+					    : (fam == AF_INET ? 32u : 128u);
+			if (allow_push(r, cap, fam, buf, pf) < 0)
+				goto nomem;
+			continue;
+		}
+		/* A host name: resolve now (the manager never does DNS). */
+		struct addrinfo hints, *res = NULL;
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_socktype = SOCK_STREAM;
+		int gr = getaddrinfo(host, NULL, &hints, &res);
+		if (gr != 0) {
+			logf_(c, MLLP_LOG_WARNING,
+			      "allowed_clients: cannot resolve %s (%s), "
+			      "dropped",
+			      s, gai_strerror(gr));
+			continue;
+		}
+		for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+			int rc = 0;
+			if (ai->ai_family == AF_INET)
+				rc = allow_push(
+				    r, cap, AF_INET,
+				    &((struct sockaddr_in *)(void *)ai->ai_addr)
+					 ->sin_addr,
+				    32);
+			else if (ai->ai_family == AF_INET6)
+				rc =
+				    allow_push(r, cap, AF_INET6,
+					       &((struct sockaddr_in6 *)(void *)
+						     ai->ai_addr)
+						    ->sin6_addr,
+					       128);
+			if (rc < 0) {
+				freeaddrinfo(res);
+				goto nomem;
+			}
+		}
+		freeaddrinfo(res);
+	}
+	if (r->allow_on && r->nallow == 0)
+		logf_(c, MLLP_LOG_WARNING,
+		      "allowed_clients: no entry left, every client will be "
+		      "refused");
+	return 0;
+nomem:
+	mllp_error_set(err, MLLP_CTX_NONE, MLLP_ERR_NO_MEMORY, NULL);
+	return MLLP_ERR_NO_MEMORY;
+}
+
+/* ---- buffers -------------------------------------------------------------
+ */
+
+static int obuf_reserve(struct mllp_receiver *r, struct obuf *b, size_t more)
+{
+	if (b->len + more <= b->cap)
+		return 0;
+	size_t ncap = b->cap ? b->cap : 1024;
+	while (ncap < b->len + more)
+		ncap *= 2;
+	void *p = r->alloc.realloc(r->alloc.ctx, b->p, b->cap, ncap);
+	if (!p)
+		return MLLP_ERR_NO_MEMORY;
+	b->p = p;
+	b->cap = ncap;
+	return 0;
+}
+
+static void obuf_free(struct mllp_receiver *r, struct obuf *b)
+{
+	if (b->p)
+		r->alloc.free(r->alloc.ctx, b->p, b->cap);
+	memset(b, 0, sizeof(*b));
+}
+
+static void obuf_trim(struct mllp_receiver *r, struct obuf *b)
+{
+	if (b->len == 0 && b->cap > r->cfg.read_buffer_keep)
+		obuf_free(r, b);
+}
+
+/* ---- connections -------------------------------------------------------- */
+
+static uint64_t tok(const void *p, unsigned op)
+{
+	return (uint64_t)(uintptr_t)p | op;
+}
+
+static void conn_free(struct rconn *c)
+{
+	struct mllp_receiver *r = c->r;
+	close(c->fd);
+	mllp_decoder_free(&c->dec);
+	obuf_free(r, &c->wr);
+	obuf_free(r, &c->fl);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		r->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	r->nconns--;
+	r->alloc.free(r->alloc.ctx, c, sizeof(*c));
+}
+
+/* Queue a closed connection with nothing outstanding for freeing at the
+ * end of the loop turn (callers may still look at it until then). */
+static void conn_reap(struct rconn *c)
+{
+	if (!c->closing || c->pending > 0 || c->reaped)
+		return;
+	c->reaped = true;
+	c->dead_next = c->r->dead;
+	c->r->dead = c;
+}
+
+static void free_dead(struct mllp_receiver *r)
+{
+	while (r->dead) {
+		struct rconn *c = r->dead;
+		r->dead = c->dead_next;
+		conn_free(c);
+	}
+}
+
+static void held_free_all(struct rconn *c)
+{
+	struct mllp_receiver *r = c->r;
+	struct held *h = c->hhead;
+	while (h) {
+		struct held *n = h->next;
+		r->alloc.free(r->alloc.ctx, h, sizeof(*h) + h->len);
+		h = n;
+	}
+	c->hhead = c->htail = NULL;
+	c->held_bytes = 0;
+}
+
+/* Close: cancel what is outstanding, free when the last completion is
+ * back. Emits connection_stop once. */
+static void conn_close(struct rconn *c, enum mllp_close_reason why, int error)
+{
+	struct mllp_receiver *r = c->r;
+	if (c->closing)
+		return;
+	c->closing = true;
+	mllpi_timer_disarm(&r->timers, &c->idle);
+	mllpi_timer_disarm(&r->timers, &c->delay);
+	held_free_all(c);
+	ST_SUB(r, st_active, 1);
+	if (why == MLLP_CLOSE_IDLE_TIMEOUT)
+		ST_ADD(r, st_idle, 1);
+	else if (why == MLLP_CLOSE_ERROR)
+		ST_ADD(r, st_error, 1);
+	emit(r, MLLP_RECV_EV_CONNECTION_STOP, &c->info, why, error,
+	     mllpi_now_us() - c->start_us, MLLP_MSG_UNKNOWN, 0, 0);
+	/* The cancel request is itself awaited (counted in pending): the fd
+	 * is closed only after it ran, so it can never hit a new socket that
+	 * reuses the number. */
+	if (c->pending > 0) {
+		if (r->ops->cancel_fd(r->be, c->fd, tok(c, TOK_CANCEL)) == 0)
+			c->pending++;
+		else /* no room to cancel: end the operations another way */
+			shutdown(c->fd, SHUT_RDWR);
+	}
+	conn_reap(c);
+}
+
+static void conn_fail(struct rconn *c, int error, const char *what)
+{
+	logf_(&c->r->cfg, MLLP_LOG_ERROR, "connection from %s:%u: %s (%s)",
+	      c->info.peer_address, c->info.peer_port, what,
+	      mllp_strerror(error));
+	conn_close(c, MLLP_CLOSE_ERROR, error);
+}
+
+static bool conn_drained(const struct rconn *c)
+{
+	return !c->sending && c->wr.len == 0 && !c->hhead;
+}
+
+/* Start a send of the write buffer when none is in flight. */
+static void conn_flush(struct rconn *c)
+{
+	struct mllp_receiver *r = c->r;
+	if (c->closing || c->sending || c->wr.len == 0)
+		return;
+	struct obuf t = c->fl;
+	c->fl = c->wr;
+	c->wr = t;
+	c->wr.len = 0;
+	c->wr.replies = 0;
+	c->fl_off = 0;
+	c->iov.iov_base = c->fl.p;
+	c->iov.iov_len = c->fl.len;
+	memset(&c->msg, 0, sizeof(c->msg));
+	c->msg.msg_iov = &c->iov;
+	c->msg.msg_iovlen = 1;
+	int rc = r->ops->sendmsg(r->be, c->fd, &c->msg, tok(c, TOK_SEND));
+	if (rc < 0) {
+		conn_fail(c, rc, "cannot submit send");
+		return;
+	}
+	c->pending++;
+	c->sending = true;
+}
+
+/* Append one framed reply to the write buffer. */
+static int conn_append(struct rconn *c, const unsigned char *framed, size_t len)
+{
+	struct mllp_receiver *r = c->r;
+	if (c->sending && c->wr.len + len > r->cfg.max_reply_backlog)
+		return MLLP_ERR_WOULD_BLOCK;
+	if (obuf_reserve(r, &c->wr, len) < 0)
+		return MLLP_ERR_NO_MEMORY;
+	memcpy(c->wr.p + c->wr.len, framed, len);
+	c->wr.len += len;
+	c->wr.replies++;
+	return 0;
+}
+
+static int scratch_reserve(struct mllp_receiver *r, size_t n)
+{
+	if (n <= r->scratch_cap)
+		return 0;
+	size_t ncap = r->scratch_cap ? r->scratch_cap : 1024;
+	while (ncap < n)
+		ncap *= 2;
+	void *p =
+	    r->alloc.realloc(r->alloc.ctx, r->scratch, r->scratch_cap, ncap);
+	if (!p)
+		return MLLP_ERR_NO_MEMORY;
+	r->scratch = p;
+	r->scratch_cap = ncap;
+	return 0;
+}
+
+/* Build the framed reply in r->scratch; *len 0 means no reply. */
+static int build_reply(struct rconn *c, const struct mllp_message *m,
+		       const struct mllp_reply *rep, size_t *len)
+{
+	struct mllp_receiver *r = c->r;
+	*len = 0;
+	if (rep->kind == MLLP_REPLY_BYTES) {
+		if (rep->len > 0 && !rep->data)
+			return MLLP_ERR_INVALID_ARGUMENT;
+		int w = mllp_wrap_check(NULL, rep->data, rep->len);
+		if (w < 0)
+			return w;
+		size_t need = w == 1 ? rep->len : rep->len + 3;
+		if (scratch_reserve(r, need) < 0)
+			return MLLP_ERR_NO_MEMORY;
+		if (w == 1) {
+			memcpy(r->scratch, rep->data, rep->len);
+		} else {
+			r->scratch[0] = MLLP_SB;
+			if (rep->len)
+				memcpy(r->scratch + 1, rep->data, rep->len);
+			r->scratch[rep->len + 1] = MLLP_EB;
+			r->scratch[rep->len + 2] = MLLP_CR;
+		}
+		*len = need;
+		return 0;
+	}
+	if (rep->kind != MLLP_REPLY_ACK)
+		return 0;
+	struct mllp_ack_options o;
+	mllp_ack_options_init(&o);
+	o.code = rep->ack_code;
+	o.text = rep->ack_text;
+	o.keep_control_id = r->cfg.keep_control_id;
+	o.sequence = ++r->ack_seq;
+	o.now = r->wall_s; /* 0 (not yet set) means now */
+	size_t n = 0;
+	size_t room = r->scratch_cap > 3 ? r->scratch_cap - 3 : 0;
+	int rc = mllp_ack_build(m->data, m->len, &o,
+				room ? (char *)r->scratch + 1 : NULL, room, &n);
+	if (rc == MLLP_ERR_BUFFER_TOO_SMALL) {
+		if (scratch_reserve(r, n + 3) < 0)
+			return MLLP_ERR_NO_MEMORY;
+		rc = mllp_ack_build(m->data, m->len, &o, (char *)r->scratch + 1,
+				    r->scratch_cap - 3, &n);
+	}
+	if (rc < 0)
+		return rc;
+	r->scratch[0] = MLLP_SB;
+	r->scratch[n + 1] = MLLP_EB;
+	r->scratch[n + 2] = MLLP_CR;
+	*len = n + 3;
+	return 0;
+}
+
+static void conn_arm_delay(struct rconn *c)
+{
+	struct mllp_receiver *r = c->r;
+	if (!c->hhead) {
+		mllpi_timer_disarm(&r->timers, &c->delay);
+		return;
+	}
+	if (mllpi_timer_arm(&r->timers, &c->delay, c->hhead->due_us) < 0)
+		conn_fail(c, MLLP_ERR_NO_MEMORY, "cannot arm reply timer");
+}
+
+/* Move held replies that are due (in order) into the write buffer. */
+static void conn_release_held(struct rconn *c, uint64_t now)
+{
+	struct mllp_receiver *r = c->r;
+	while (c->hhead && c->hhead->due_us <= now) {
+		struct held *h = c->hhead;
+		int rc = conn_append(c, h->bytes, h->len);
+		if (rc < 0) {
+			conn_fail(c, rc, "reply backlog exceeded");
+			return;
+		}
+		c->hhead = h->next;
+		if (!c->hhead)
+			c->htail = NULL;
+		c->held_bytes -= h->len;
+		r->alloc.free(r->alloc.ctx, h, sizeof(*h) + h->len);
+	}
+	conn_arm_delay(c);
+}
+
+static void conn_on_frame(struct rconn *c, const unsigned char *data,
+			  size_t len)
+{
+	struct mllp_receiver *r = c->r;
+	struct mllp_message m = {
+	    .data = data,
+	    .len = len,
+	    .kind = (len >= 3 && memcmp(data, "MSH", 3) == 0)
+			? MLLP_MSG_HL7
+			: MLLP_MSG_UNKNOWN,
+	    .conn = &c->info,
+	};
+	c->last_active_us = r->now_us;
+	ST_ADD(r, st_msgs, 1);
+	if (m.kind == MLLP_MSG_HL7)
+		ST_ADD(r, st_hl7, 1);
+	emit(r, MLLP_RECV_EV_MESSAGE_RECEIVED, &c->info, MLLP_CLOSE_NONE, 0, 0,
+	     m.kind, len, 0);
+	struct mllp_reply rep;
+	memset(&rep, 0, sizeof(rep));
+	r->cfg.dispatch(r->cfg.dispatch_ctx, &m, &rep);
+	size_t n;
+	int rc = build_reply(c, &m, &rep, &n);
+	if (rc < 0) {
+		logf_(&r->cfg, MLLP_LOG_ERROR,
+		      "connection from %s:%u: cannot build the reply: %s",
+		      c->info.peer_address, c->info.peer_port,
+		      mllp_strerror(rc));
+		if (rc == MLLP_ERR_NO_MEMORY)
+			conn_close(c, MLLP_CLOSE_ERROR, rc);
+		return;
+	}
+	if (n == 0)
+		return;
+	if (rep.delay_ms == 0 && !c->hhead) {
+		rc = conn_append(c, r->scratch, n);
+		if (rc < 0)
+			conn_fail(c, rc, "reply backlog exceeded");
+		return;
+	}
+	/* Held: behind earlier held replies, never before them. */
+	if (c->held_bytes + n > r->cfg.max_reply_backlog) {
+		conn_fail(c, MLLP_ERR_WOULD_BLOCK, "reply backlog exceeded");
+		return;
+	}
+	struct held *h = r->alloc.alloc(r->alloc.ctx, sizeof(*h) + n);
+	if (!h) {
+		conn_fail(c, MLLP_ERR_NO_MEMORY, "cannot hold the reply");
+		return;
+	}
+	h->next = NULL;
+	h->len = n;
+	h->due_us = c->last_active_us + (uint64_t)rep.delay_ms * 1000u;
+	if (c->htail && h->due_us < c->htail->due_us)
+		h->due_us = c->htail->due_us;
+	memcpy(h->bytes, r->scratch, n);
+	if (c->htail)
+		c->htail->next = h;
+	else
+		c->hhead = h;
+	c->htail = h;
+	c->held_bytes += n;
+	if (c->hhead == h)
+		conn_arm_delay(c);
+}
+
+static bool only_crlf(const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != '\r' && p[i] != '\n')
+			return false;
+	return true;
+}
+
+static void conn_on_data(struct rconn *c, const unsigned char *p, size_t len)
+{
+	struct mllp_receiver *r = c->r;
+	ST_ADD(r, st_bytes_in, len);
+	c->junk_run = 0;
+	while (len > 0 && !c->closing) {
+		size_t used;
+		struct mllp_decoded ev;
+		int rc = mllp_decoder_feed(&c->dec, p, len, &used, &ev);
+		if (rc < 0) {
+			if (rc == MLLP_ERR_FRAME_TOO_BIG) {
+				ST_ADD(r, st_too_big, 1);
+				logf_(&r->cfg, MLLP_LOG_ERROR,
+				      "connection from %s:%u: frame bigger "
+				      "than %zu bytes, closing",
+				      c->info.peer_address, c->info.peer_port,
+				      r->cfg.max_frame);
+				conn_close(c, MLLP_CLOSE_ERROR, rc);
+			} else {
+				conn_fail(c, rc, "decoder failure");
+			}
+			return;
+		}
+		p += used;
+		len -= used;
+		if (ev.kind == MLLP_DECODE_FRAME) {
+			c->after_frame = true;
+			conn_on_frame(c, ev.data, ev.len);
+			if (!c->closing &&
+			    c->dec.cap > r->cfg.read_buffer_keep &&
+			    !mllp_decoder_in_frame(&c->dec))
+				mllp_decoder_free(&c->dec);
+		} else if (ev.kind == MLLP_DECODE_JUNK) {
+			ST_ADD(r, st_junk, ev.len);
+			/* A CR/LF after a frame (netcat): quietly dropped. */
+			if (c->after_frame && only_crlf(ev.data, ev.len))
+				continue;
+			c->after_frame = false;
+			c->junk_run += ev.len;
+		}
+	}
+	if (c->junk_run && !c->closing)
+		logf_(&r->cfg, MLLP_LOG_WARNING,
+		      "discarding unexpected data (%llu bytes) from %s:%u",
+		      (unsigned long long)c->junk_run, c->info.peer_address,
+		      c->info.peer_port);
+	c->junk_run = 0;
+	if (!c->closing)
+		conn_flush(c);
+}
+
+static void conn_arm_recv(struct rconn *c)
+{
+	struct mllp_receiver *r = c->r;
+	int rc = r->ops->recv(r->be, c->fd, tok(c, TOK_RECV));
+	if (rc < 0) {
+		conn_fail(c, rc, "cannot submit receive");
+		return;
+	}
+	c->pending++;
+	c->recv_armed = true;
+}
+
+static void conn_check_eof(struct rconn *c)
+{
+	if (c->eof && !c->closing && conn_drained(c))
+		conn_close(c, MLLP_CLOSE_PEER, 0);
+}
+
+static void on_recv(struct rconn *c, const struct mllpi_cqe *cq)
+{
+	if (!cq->more) {
+		c->pending--;
+		c->recv_armed = false;
+	}
+	if (c->closing) {
+		conn_reap(c);
+		return;
+	}
+	if (cq->res > 0 && cq->data) {
+		conn_on_data(c, cq->data, (size_t)cq->res);
+		if (c->closing) {
+			conn_reap(c);
+			return;
+		}
+	}
+	if (cq->res == 0) {
+		c->eof = true;
+		conn_check_eof(c);
+	} else if (cq->res < 0 && cq->res != -ENOBUFS) {
+		if (cq->res == -ECONNRESET)
+			conn_close(c, MLLP_CLOSE_PEER, cq->res);
+		else
+			conn_fail(c, cq->res, "receive failed");
+	} else if (!cq->more) {
+		conn_arm_recv(c); /* -ENOBUFS or end: go on */
+	}
+	conn_reap(c);
+}
+
+static void on_send(struct rconn *c, const struct mllpi_cqe *cq)
+{
+	struct mllp_receiver *r = c->r;
+	c->pending--;
+	c->sending = false;
+	if (c->closing) {
+		conn_reap(c);
+		return;
+	}
+	if (cq->res < 0) {
+		if (cq->res == -EPIPE || cq->res == -ECONNRESET)
+			conn_close(c, MLLP_CLOSE_PEER, cq->res);
+		else
+			conn_fail(c, cq->res, "send failed");
+		conn_reap(c);
+		return;
+	}
+	ST_ADD(r, st_bytes_out, (uint64_t)cq->res);
+	c->fl_off += (size_t)cq->res;
+	if (c->fl_off < c->fl.len) {
+		/* Short write: send the rest. */
+		c->iov.iov_base = c->fl.p + c->fl_off;
+		c->iov.iov_len = c->fl.len - c->fl_off;
+		int rc =
+		    r->ops->sendmsg(r->be, c->fd, &c->msg, tok(c, TOK_SEND));
+		if (rc < 0) {
+			conn_fail(c, rc, "cannot submit send");
+			conn_reap(c);
+			return;
+		}
+		c->pending++;
+		c->sending = true;
+		return;
+	}
+	ST_ADD(r, st_replies, c->fl.replies);
+	c->last_active_us = r->now_us;
+	emit(r, MLLP_RECV_EV_REPLY_SENT, &c->info, MLLP_CLOSE_NONE, 0, 0,
+	     MLLP_MSG_UNKNOWN, c->fl.len, c->fl.replies);
+	c->fl.len = 0;
+	c->fl.replies = 0;
+	obuf_trim(r, &c->fl);
+	if (c->closing) {
+		conn_reap(c);
+		return;
+	}
+	conn_flush(c);
+	obuf_trim(r, &c->wr);
+	conn_check_eof(c);
+	conn_reap(c);
+}
+
+/* ---- accepting ---------------------------------------------------------- */
+
+static void listener_arm(struct mllp_receiver *r)
+{
+	if (r->stopping || r->accept_armed)
+		return;
+	int rc = r->ops->accept(r->be, r->lfd, tok(r, TOK_ACCEPT));
+	if (rc < 0) {
+		logf_(&r->cfg, MLLP_LOG_ERROR, "cannot submit accept: %s",
+		      mllp_strerror(rc));
+		mllpi_timer_arm(&r->timers, &r->ltimer,
+				mllpi_now_us() + ACCEPT_RETRY_US);
+		return;
+	}
+	r->lpending++;
+	r->accept_armed = true;
+}
+
+static void refuse(struct mllp_receiver *r, int fd,
+		   const struct sockaddr_storage *peer,
+		   const struct sockaddr_storage *local, const char *why)
+{
+	struct mllp_conn_info info;
+	memset(&info, 0, sizeof(info));
+	addr_text(peer, info.peer_address, sizeof(info.peer_address),
+		  &info.peer_port);
+	addr_text(local, info.local_address, sizeof(info.local_address),
+		  &info.local_port);
+	logf_(&r->cfg, MLLP_LOG_WARNING, "refused connection from %s:%u: %s",
+	      info.peer_address, info.peer_port, why);
+	/* Abortive close: the client learns at once (RST). */
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+	ST_ADD(r, st_refused, 1);
+	emit(r, MLLP_RECV_EV_CONNECTION_STOP, &info, MLLP_CLOSE_REFUSED, 0, 0,
+	     MLLP_MSG_UNKNOWN, 0, 0);
+}
+
+static void on_accepted(struct mllp_receiver *r, int fd)
+{
+	struct sockaddr_storage peer, local;
+	socklen_t pl = sizeof(peer), ll = sizeof(local);
+	memset(&peer, 0, sizeof(peer));
+	memset(&local, 0, sizeof(local));
+	if (getpeername(fd, (struct sockaddr *)&peer, &pl) < 0) {
+		close(fd); /* already gone */
+		return;
+	}
+	getsockname(fd, (struct sockaddr *)&local, &ll);
+	if (r->stopping) {
+		close(fd);
+		return;
+	}
+	if (!allowed(r, &peer)) {
+		refuse(r, fd, &peer, &local, "not in allowed_clients");
+		return;
+	}
+	if (r->nconns >= r->cfg.max_connections) {
+		refuse(r, fd, &peer, &local, "max_connections reached");
+		return;
+	}
+	struct rconn *c = r->alloc.alloc(r->alloc.ctx, sizeof(*c));
+	if (!c) {
+		refuse(r, fd, &peer, &local, "out of memory");
+		return;
+	}
+	memset(c, 0, sizeof(*c));
+	c->r = r;
+	c->fd = fd;
+	c->info.id = ++r->next_id;
+	addr_text(&peer, c->info.peer_address, sizeof(c->info.peer_address),
+		  &c->info.peer_port);
+	addr_text(&local, c->info.local_address, sizeof(c->info.local_address),
+		  &c->info.local_port);
+	mllp_decoder_init(&c->dec, &r->fcfg, &r->alloc);
+	c->idle.kind = T_IDLE;
+	c->idle.owner = c;
+	c->delay.kind = T_DELAY;
+	c->delay.owner = c;
+	c->start_us = c->last_active_us = mllpi_now_us();
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->next = r->conns;
+	if (r->conns)
+		r->conns->prev = c;
+	r->conns = c;
+	r->nconns++;
+	ST_ADD(r, st_accepted, 1);
+	ST_ADD(r, st_active, 1);
+	emit(r, MLLP_RECV_EV_CONNECTION_START, &c->info, MLLP_CLOSE_NONE, 0, 0,
+	     MLLP_MSG_UNKNOWN, 0, 0);
+	if (r->cfg.idle_timeout_ms &&
+	    mllpi_timer_arm(&r->timers, &c->idle,
+			    c->start_us +
+				(uint64_t)r->cfg.idle_timeout_ms * 1000u) < 0) {
+		conn_fail(c, MLLP_ERR_NO_MEMORY, "cannot arm idle timer");
+		return;
+	}
+	conn_arm_recv(c);
+}
+
+static void on_accept_cqe(struct mllp_receiver *r, const struct mllpi_cqe *cq)
+{
+	if (!cq->more) {
+		r->lpending--;
+		r->accept_armed = false;
+	}
+	if (cq->res >= 0) {
+		on_accepted(r, cq->res);
+	} else if (cq->res != -ECANCELED || !r->stopping) {
+		logf_(&r->cfg, MLLP_LOG_ERROR, "accept failed: %s",
+		      mllp_strerror(cq->res));
+	}
+	if (!cq->more && !r->stopping) {
+		if (cq->res < 0)
+			mllpi_timer_arm(&r->timers, &r->ltimer,
+					mllpi_now_us() + ACCEPT_RETRY_US);
+		else
+			listener_arm(r);
+	}
+}
+
+/* ---- the manager loop --------------------------------------------------- */
+
+static void on_cqe(struct mllp_receiver *r, const struct mllpi_cqe *cq)
+{
+	unsigned op = (unsigned)(cq->token & TOK_MASK);
+	void *obj = (void *)(uintptr_t)(cq->token & ~(uint64_t)TOK_MASK);
+	switch (op) {
+	case TOK_ACCEPT:
+		on_accept_cqe(r, cq);
+		break;
+	case TOK_RECV:
+		on_recv(obj, cq);
+		break;
+	case TOK_SEND:
+		on_send(obj, cq);
+		break;
+	case TOK_CANCEL: {
+		struct rconn *c = obj;
+		c->pending--;
+		conn_reap(c);
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+static void on_timer(struct mllp_receiver *r, struct mllpi_timer *t,
+		     uint64_t now)
+{
+	if (t->kind == T_LISTEN) {
+		listener_arm(r);
+		return;
+	}
+	struct rconn *c = t->owner;
+	if (t->kind == T_DELAY) {
+		conn_release_held(c, now);
+		if (!c->closing)
+			conn_flush(c);
+		if (!c->closing)
+			conn_check_eof(c);
+		return;
+	}
+	/* T_IDLE */
+	uint64_t due =
+	    c->last_active_us + (uint64_t)r->cfg.idle_timeout_ms * 1000u;
+	if (due > now) {
+		if (mllpi_timer_arm(&r->timers, &c->idle, due) < 0)
+			conn_fail(c, MLLP_ERR_NO_MEMORY, "timer");
+		return;
+	}
+	logf_(&r->cfg, MLLP_LOG_INFO,
+	      "connection from %s:%u idle for %u ms, closing",
+	      c->info.peer_address, c->info.peer_port, r->cfg.idle_timeout_ms);
+	conn_close(c, MLLP_CLOSE_IDLE_TIMEOUT, MLLP_ERR_TIMEOUT);
+}
+
+static void begin_stop(struct mllp_receiver *r)
+{
+	r->stopping = true;
+	mllpi_timer_disarm(&r->timers, &r->ltimer);
+	if (r->lpending > 0 && r->ops->cancel_fd(r->be, r->lfd, 0) < 0)
+		shutdown(r->lfd, SHUT_RDWR); /* ends the accept too */
+	struct rconn *c = r->conns;
+	while (c) {
+		struct rconn *n = c->next;
+		conn_close(c, MLLP_CLOSE_STOPPED, MLLP_ERR_STOPPED);
+		c = n;
+	}
+}
+
+static void *manager_main(void *arg)
+{
+	struct mllp_receiver *r = arg;
+	struct mllpi_backend_config bc = {
+	    .entries = r->cfg.ring_entries,
+	    .recv_buffers = r->cfg.recv_buffers,
+	    .recv_buffer_size = r->cfg.recv_buffer_size,
+	    .test_ring_error = 0,
+	    .alloc = &r->alloc,
+	};
+	struct mllp_error err;
+	mllp_error_clear(&err);
+	int rc = r->ops->create(&bc, &r->be, &err);
+	if (rc == MLLP_ERR_IO_URING_UNAVAILABLE &&
+	    r->cfg.backend == MLLP_BACKEND_AUTO) {
+		/* Auto: fall back to epoll, with one warning naming the
+		 * reason (whatever log_level). r->ops reaches other threads
+		 * through the setup handshake below (mutex). */
+		enum mllp_log_level lvl = r->cfg.log_level;
+		r->cfg.log_level = MLLP_LOG_WARNING;
+		logf_(&r->cfg, MLLP_LOG_WARNING, "%s; using the epoll backend",
+		      err.message);
+		r->cfg.log_level = lvl;
+		mllp_error_clear(&err);
+		r->ops = &mllpi_backend_epoll;
+		rc = r->ops->create(&bc, &r->be, &err);
+	}
+	if (rc == 0 && r->ops->nonblocking_sockets) {
+		int fl = fcntl(r->lfd, F_GETFL);
+		if (fl < 0 || fcntl(r->lfd, F_SETFL, fl | O_NONBLOCK) < 0) {
+			rc = -errno;
+			mllp_error_set(&err, MLLP_CTX_NONE, rc,
+				       "cannot make the listener non-blocking");
+		}
+	}
+	if (rc == 0) {
+		listener_arm(r);
+		if (!r->accept_armed) {
+			rc = MLLP_ERR_NO_MEMORY;
+			mllp_error_set(&err, MLLP_CTX_NONE, rc,
+				       "cannot submit accept");
+		}
+	}
+	pthread_mutex_lock(&r->mu);
+	r->setup_rc = rc;
+	r->setup_err = err;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	if (rc < 0) {
+		if (r->be) {
+			r->ops->destroy(r->be);
+			r->be = NULL;
+		}
+		return NULL;
+	}
+
+	struct mllpi_cqe cqes[MAX_CQES];
+	for (;;) {
+		/* acquire: pairs with the release store in stop(). */
+		if (!r->stopping &&
+		    atomic_load_explicit(&r->stop_req, memory_order_acquire)) {
+			begin_stop(r);
+			free_dead(r);
+		}
+		uint64_t now = mllpi_now_us();
+		struct mllpi_timer *t;
+		while ((t = mllpi_timers_peek(&r->timers)) &&
+		       t->deadline_us <= now) {
+			mllpi_timer_disarm(&r->timers, t);
+			on_timer(r, t, now);
+		}
+		free_dead(r);
+		if (r->stopping && r->nconns == 0 && r->lpending == 0)
+			break;
+		int64_t timeout = -1;
+		t = mllpi_timers_peek(&r->timers);
+		if (t)
+			timeout = t->deadline_us > now
+				      ? (int64_t)(t->deadline_us - now)
+				      : 0;
+		int got = r->ops->wait(r->be, timeout, cqes, MAX_CQES);
+		if (got < 0 && got != -EINTR) {
+			logf_(&r->cfg, MLLP_LOG_ERROR, "backend wait: %s",
+			      mllp_strerror(got));
+			if (!r->stopping)
+				begin_stop(r);
+		}
+		r->now_us = mllpi_now_us();
+		r->wall_s = (int64_t)time(NULL);
+		for (int i = 0; i < got; i++)
+			on_cqe(r, &cqes[i]);
+		free_dead(r);
+	}
+	/* The backend is destroyed by the stopping thread after the join
+	 * (stop() may still wake it). */
+	return NULL;
+}
+
+/* ---- public API ------------------------------------------------------- */
+
+/* The one place that picks the I/O backend (epoll can plug in here). */
+static const struct mllpi_backend_ops *
+choose_backend(const struct mllp_receiver_config *cfg)
+{
+	/* auto starts with io_uring; manager_main falls back to epoll. */
+	return cfg->backend == MLLP_BACKEND_EPOLL ? &mllpi_backend_epoll
+						  : &mllpi_backend_uring;
+}
+
+static int open_listener(struct mllp_receiver *r, struct mllp_error *err)
+{
+	const char *host = r->cfg.address ? r->cfg.address : "0.0.0.0";
+	char portstr[8];
+	snprintf(portstr, sizeof(portstr), "%d", (int)r->cfg.port);
+	struct addrinfo hints, *res = NULL;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	int gr = getaddrinfo(host, portstr, &hints, &res);
+	if (gr != 0 || !res) {
+		mllp_error_set(err, MLLP_CTX_NONE, MLLP_ERR_BAD_ADDRESS,
+			       "cannot resolve listen address %s: %s", host,
+			       gai_strerror(gr));
+		return MLLP_ERR_BAD_ADDRESS;
+	}
+	/* Made non-blocking by the manager when its backend wants it. */
+	int type = SOCK_STREAM | SOCK_CLOEXEC;
+	int fd = socket(res->ai_family, type, 0);
+	int rc = 0;
+	if (fd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	int one = 1, zero = 0;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (res->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 ||
+	    listen(fd, r->cfg.listen_backlog) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	memset(&ss, 0, sizeof(ss));
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	addr_text(&ss, r->addr_str, sizeof(r->addr_str), &r->port);
+	if (ss.ss_family == AF_INET6) /* keep "::" as given */
+		inet_ntop(AF_INET6,
+			  &((struct sockaddr_in6 *)(void *)&ss)->sin6_addr,
+			  r->addr_str, sizeof(r->addr_str));
+	freeaddrinfo(res);
+	r->lfd = fd;
+	return 0;
+fail:
+	if (rc == -EADDRINUSE)
+		mllp_error_set(err, MLLP_CTX_NONE, rc,
+			       "cannot listen on %s:%d: address already in use "
+			       "(eaddrinuse)",
+			       host, (int)r->cfg.port);
+	else
+		mllp_error_set(err, MLLP_CTX_NONE, rc,
+			       "cannot listen on %s:%d: %s", host,
+			       (int)r->cfg.port, strerror(-rc));
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(res);
+	return rc;
+}
+
+static void receiver_free(struct mllp_receiver *r)
+{
+	if (r->lfd >= 0)
+		close(r->lfd);
+	mllpi_timers_free(&r->timers);
+	if (r->be)
+		r->ops->destroy(r->be);
+	if (r->allow)
+		r->alloc.free(r->alloc.ctx, r->allow,
+			      r->allow_cap * sizeof(*r->allow));
+	if (r->scratch)
+		r->alloc.free(r->alloc.ctx, r->scratch, r->scratch_cap);
+	pthread_mutex_destroy(&r->mu);
+	pthread_cond_destroy(&r->cv);
+	struct mllp_allocator a = r->alloc;
+	a.free(a.ctx, r, sizeof(*r));
+}
+
+int mllp_receiver_start(const struct mllp_receiver_config *cfg,
+			struct mllp_receiver **out, struct mllp_error *err)
+{
+	struct mllp_error tmp;
+	if (!err)
+		err = &tmp;
+	mllp_error_clear(err);
+	if (!out || !cfg) {
+		mllp_error_set(err, MLLP_CTX_NONE, MLLP_ERR_INVALID_ARGUMENT,
+			       NULL);
+		return MLLP_ERR_INVALID_ARGUMENT;
+	}
+	*out = NULL;
+	if (cfg->port == MLLP_PORT_UNSET) {
+		mllp_error_set(err, MLLP_CTX_NONE, MLLP_ERR_INVALID_ARGUMENT,
+			       "No tcp port provided");
+		return MLLP_ERR_INVALID_ARGUMENT;
+	}
+	if (!cfg->dispatch) {
+		mllp_error_set(err, MLLP_CTX_NONE, MLLP_ERR_INVALID_ARGUMENT,
+			       "No dispatcher module provided");
+		return MLLP_ERR_INVALID_ARGUMENT;
+	}
+	if (cfg->port < 0 || cfg->port > 65535 || cfg->tls ||
+	    cfg->max_frame == 0 || cfg->max_connections == 0 ||
+	    cfg->ring_entries == 0 || cfg->recv_buffers == 0 ||
+	    (cfg->recv_buffers & (cfg->recv_buffers - 1)) ||
+	    cfg->recv_buffers > 32768 || cfg->recv_buffer_size == 0 ||
+	    cfg->max_reply_backlog == 0 || cfg->listen_backlog <= 0 ||
+	    (unsigned)cfg->backend > MLLP_BACKEND_EPOLL) {
+		mllp_error_set(err, MLLP_CTX_NONE, MLLP_ERR_INVALID_ARGUMENT,
+			       cfg->tls ? "TLS is not supported yet (tls must "
+					  "be NULL)"
+					: "invalid receiver configuration");
+		return MLLP_ERR_INVALID_ARGUMENT;
+	}
+	struct mllp_allocator a;
+	if (cfg->allocator)
+		a = *cfg->allocator;
+	else
+		mllpi_default_allocator(&a);
+	struct mllp_receiver *r = a.alloc(a.ctx, sizeof(*r));
+	if (!r) {
+		mllp_error_set(err, MLLP_CTX_NONE, MLLP_ERR_NO_MEMORY, NULL);
+		return MLLP_ERR_NO_MEMORY;
+	}
+	memset(r, 0, sizeof(*r));
+	r->cfg = *cfg;
+	r->alloc = a;
+	r->lfd = -1;
+	r->ops = choose_backend(cfg);
+	mllp_frame_config_init(&r->fcfg);
+	r->fcfg.max_frame = cfg->max_frame;
+	r->ltimer.kind = T_LISTEN;
+	r->ltimer.owner = r;
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->cv, NULL);
+	mllpi_timers_init(&r->timers, &r->alloc);
+	atomic_init(&r->stop_req, false);
+	r->setup_rc = 1;
+
+	r->cfg.allowed_clients = cfg->allowed_clients;
+	int rc = allow_build(r, &r->allow_cap, err);
+	/* Not kept: the caller's strings need not outlive start. */
+	r->cfg.allowed_clients = NULL;
+	r->cfg.allowed_clients_count = 0;
+	if (rc == 0)
+		rc = open_listener(r, err);
+	if (rc < 0) {
+		receiver_free(r);
+		return rc;
+	}
+	logf_(&r->cfg, MLLP_LOG_WARNING, UNSECURED_WARNING);
+
+	rc = pthread_create(&r->thread, NULL, manager_main, r);
+	if (rc != 0) {
+		mllp_error_set(err, MLLP_CTX_NONE, -rc,
+			       "cannot start the receiver thread");
+		receiver_free(r);
+		return -rc;
+	}
+	pthread_mutex_lock(&r->mu);
+	while (r->setup_rc == 1)
+		pthread_cond_wait(&r->cv, &r->mu);
+	rc = r->setup_rc;
+	pthread_mutex_unlock(&r->mu);
+	if (rc < 0) {
+		pthread_join(r->thread, NULL);
+		*err = r->setup_err;
+		receiver_free(r);
+		return rc;
+	}
+	r->thread_started = true;
+	*out = r;
+	return 0;
+}
+
+uint16_t mllp_receiver_port(const struct mllp_receiver *r)
+{
+	return r ? r->port : 0;
+}
+
+const char *mllp_receiver_address(const struct mllp_receiver *r)
+{
+	return r ? r->addr_str : "";
+}
+
+const char *mllp_receiver_backend(const struct mllp_receiver *r)
+{
+	return r ? r->ops->name : "none";
+}
+
+#define LOAD(f) atomic_load_explicit(&m->f, memory_order_relaxed)
+
+void mllp_receiver_get_stats(const struct mllp_receiver *r,
+			     struct mllp_receiver_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!r)
+		return;
+	/* C11 atomic_load takes a non-const pointer (fixed only in C17). */
+	struct mllp_receiver *m = (struct mllp_receiver *)(uintptr_t)r;
+	out->connections_accepted = LOAD(st_accepted);
+	out->connections_active = LOAD(st_active);
+	out->connections_refused = LOAD(st_refused);
+	out->connections_idle_timeout = LOAD(st_idle);
+	out->connections_error = LOAD(st_error);
+	out->messages_received = LOAD(st_msgs);
+	out->messages_hl7 = LOAD(st_hl7);
+	out->replies_sent = LOAD(st_replies);
+	out->bytes_received = LOAD(st_bytes_in);
+	out->bytes_sent = LOAD(st_bytes_out);
+	out->junk_bytes = LOAD(st_junk);
+	out->frames_too_big = LOAD(st_too_big);
+}
+
+int mllp_receiver_stop(struct mllp_receiver *r)
+{
+	if (!r || !r->thread_started || r->joined)
+		return 0;
+	/* release: the manager acquires it before acting on it. */
+	atomic_store_explicit(&r->stop_req, true, memory_order_release);
+	r->ops->wake(r->be);
+	pthread_join(r->thread, NULL);
+	r->joined = true;
+	/* Nothing is outstanding on it any more: free the port now. */
+	close(r->lfd);
+	r->lfd = -1;
+	return 0;
+}
+
+void mllp_receiver_destroy(struct mllp_receiver *r)
+{
+	if (!r)
+		return;
+	mllp_receiver_stop(r);
+	receiver_free(r);
+}

@@ -1,0 +1,123 @@
+/* Shared helpers of mllp-send and mllp-load: exit codes, argument parsing,
+ * input reading and message splitting, JSON strings, a log-linear latency
+ * histogram and clocks. Public library API only. */
+#ifndef MLLP_TOOLS_COMMON_H
+#define MLLP_TOOLS_COMMON_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <mllp/pool.h>
+
+/* Exit codes shared by the tools (sysexits for usage and input). */
+enum {
+	TOOL_EXIT_OK = 0,      /* every message accepted */
+	TOOL_EXIT_APP = 1,     /* some AE/AR/CE/CR */
+	TOOL_EXIT_FAIL = 2,    /* transport, timeout, invalid ACK, wrong id */
+	TOOL_EXIT_USAGE = 64,  /* bad usage */
+	TOOL_EXIT_NOINPUT = 66 /* an input file cannot be read */
+};
+
+/* Print "prog: <reason> (see --help)" on stderr and exit 64. */
+_Noreturn void tool_usage(const char *prog, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Parse an unsigned decimal integer in [min, max]; the whole string must be
+ * the number. Returns 0 or -1. */
+int tool_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* Parse "auto", "io_uring" or "epoll". Returns 0 or -1. */
+int tool_parse_backend(const char *s, enum mllp_backend_kind *out);
+
+/* A pool/receiver log hook: prints "<ctx>: <line>" on stderr for the
+ * first 5 lines at MLLP_LOG_WARNING or above, then only counts them
+ * (tool_log_suppressed). ctx is the program name. */
+void tool_log_limited(void *ctx, enum mllp_log_level level, const char *line);
+uint64_t tool_log_suppressed(void);
+
+/* Parse a port (1..65535; 0 when allow_zero). Returns 0 or -1. */
+int tool_parse_port(const char *s, bool allow_zero, uint16_t *out);
+
+/* A growable byte buffer owned by its holder. */
+struct tool_buf {
+	unsigned char *data;
+	size_t len;
+	size_t cap;
+};
+
+/* Append the whole content of path ("-" = stdin) to buf. Returns 0 or
+ * -errno (the file could not be opened or read). */
+int tool_read_file(const char *path, struct tool_buf *buf);
+
+void tool_buf_free(struct tool_buf *buf);
+
+/* One message: a view into a buffer owned by the caller. */
+struct tool_msg {
+	unsigned char *data;
+	size_t len;
+	bool batch; /* FHS/BHS batch: sent as one message */
+};
+
+struct tool_msgs {
+	struct tool_msg *v;
+	size_t n;
+	size_t cap;
+};
+
+/* Split data[0..len) into messages, appended to out; views point into data,
+ * which may be rewritten in place (segment ends), so the caller keeps data
+ * alive and unchanged while the views are used. data[len] must be writable
+ * (one spare byte: a last segment without end gets its CR); tool_read_file
+ * always leaves such room.
+ *  - data containing SB (0x0B): each MLLP frame's payload is one message,
+ *    untouched; bytes outside frames are dropped (counted in *junk); an
+ *    unterminated last frame is kept as a message.
+ *  - otherwise: text split at each segment starting "MSH"; a text holding
+ *    an FHS or BHS segment is one (batch) message. Unless keep_bytes, LF
+ *    and CRLF segment ends become CR and empty lines are dropped.
+ * Returns 0 or -ENOMEM. */
+int tool_split(unsigned char *data, size_t len, bool keep_bytes,
+	       struct tool_msgs *out, size_t *junk);
+
+void tool_msgs_free(struct tool_msgs *m);
+
+/* Write s[0..len) as a JSON string (quoted, escaped; invalid UTF-8 bytes
+ * become \u00XX as if ISO-8859-1). */
+void tool_json_str(FILE *f, const void *s, size_t len);
+
+/* Monotonic and wall clocks. */
+uint64_t tool_now_ns(void);
+
+/* A log-linear histogram of microsecond values: exact below 128, then 64
+ * sub-buckets per power of two (about 1.6 % resolution). Counters are
+ * atomic (relaxed): any thread may record; readers take snapshots. No
+ * per-value storage. */
+#define TOOL_HIST_SUB	  64
+#define TOOL_HIST_BUCKETS (TOOL_HIST_SUB * 60 + 2 * TOOL_HIST_SUB)
+
+struct tool_hist {
+	_Atomic uint64_t b[TOOL_HIST_BUCKETS];
+	_Atomic uint64_t count;
+	_Atomic uint64_t max;
+};
+
+/* A plain copy of a histogram, for percentiles and interval differences. */
+struct tool_hist_snap {
+	uint64_t b[TOOL_HIST_BUCKETS];
+	uint64_t count;
+	uint64_t max;
+};
+
+void tool_hist_record(struct tool_hist *h, uint64_t v);
+void tool_hist_snapshot(const struct tool_hist *h, struct tool_hist_snap *out);
+/* out = a - b (bucket by bucket; max is a's). */
+void tool_hist_diff(const struct tool_hist_snap *a,
+		    const struct tool_hist_snap *b, struct tool_hist_snap *out);
+/* The value at quantile q (0..1): the upper bound of the bucket holding
+ * it, capped at the maximum seen. 0 for an empty histogram. */
+uint64_t tool_hist_quantile(const struct tool_hist_snap *s, double q);
+
+#endif
