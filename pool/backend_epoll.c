@@ -26,14 +26,18 @@
  * already known readable is served at once from the cache: no event is
  * lost between one operation's end and the next one's start.
  *
- * Fairness and bounds: ready sockets sit on a FIFO list; one wait() reads
- * at most READ_BUDGET buffers (ACCEPT_BUDGET connections) per socket, then
- * moves it to the tail. Data completions are produced only into the
- * caller's array and only while a receive buffer is free; a socket left
- * readable stays listed and the next wait() does not block.
+ * wait() works in two passes over a FIFO list of ready sockets: first
+ * what is ready already (the sends submitted since the last wait(), which
+ * thus go out back to back as one io_uring_enter would submit them, and
+ * sockets left readable), then epoll_wait (not blocking when it has
+ * completions in hand) and what it reported. Fairness and bounds: one
+ * pass reads at most READ_BUDGET buffers (ACCEPT_BUDGET connections) per
+ * socket, then moves it to the tail. Data completions are produced only
+ * into the caller's array and only while a receive buffer is free; a
+ * socket left readable stays listed and the next wait() does not block.
  *
- * Completions produced outside wait() (a send written at once, a connect
- * refused at once, cancels) go to a pending ring that wait() drains first.
+ * Completions produced outside wait() (a connect that ended at once,
+ * cancels) go to a pending ring that wait() drains first.
  * Its capacity is reserved at submission (pending + outstanding operations
  * + 1 <= capacity), so emitting a completion can never fail. The fd table,
  * the ring and the event array grow through the allocator hook and are

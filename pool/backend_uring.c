@@ -288,7 +288,10 @@ static int do_wait(struct mllpi_backend *b, int64_t timeout_us,
 		arm_wake(b);
 	int rc;
 	if (timeout_us == 0) {
-		rc = io_uring_submit(&b->ring);
+		/* Submit and run deferred completion work without waiting: a
+		 * plain submit would leave it pending (DEFER_TASKRUN) for as
+		 * long as the manager finds new work on every turn. */
+		rc = io_uring_submit_and_get_events(&b->ring);
 	} else if (timeout_us < 0) {
 		rc = io_uring_submit_and_wait(&b->ring, 1);
 	} else {

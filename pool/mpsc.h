@@ -19,12 +19,20 @@ struct mllpi_node {
 	int kind; /* what the node is (interpreted by the consumer) */
 };
 
+/* head (written by every producer) and tail (written by the consumer on
+ * every pop) are 64 bytes apart, so they never share a cache line: else
+ * each pop would steal the line the producers exchange on (false
+ * sharing). Padding, not alignas: the pool is allocated through a
+ * user allocator that only guarantees malloc alignment. */
 struct mllpi_mpsc {
 	/* Last pushed node; producers swing it. */
 	_Atomic(struct mllpi_node *) head;
+	char pad_head_[64 - sizeof(void *)];
 	/* Next node to pop; consumer only. */
 	struct mllpi_node *tail;
 	struct mllpi_node stub;
+	/* keeps the next member off tail's cache line */
+	char pad_tail_[64 - sizeof(void *) - sizeof(struct mllpi_node)];
 };
 
 static inline void mllpi_mpsc_init(struct mllpi_mpsc *q)

@@ -10,6 +10,7 @@
  * head (and does not block) or the producer sees sleeping == 1 (and wakes
  * it). */
 #include "pool_internal.h"
+#include "tls_conn.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -341,6 +342,8 @@ static void sock_maybe_free(struct mllp_pool *p, struct mllpi_sock *s)
 {
 	if (s->conn || s->pending > 0)
 		return;
+	if (s->tls)
+		mllpi_tls_free(p, s);
 	if (s->abortive) {
 		struct linger lg = {.l_onoff = 1, .l_linger = 0};
 		setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
@@ -358,6 +361,8 @@ static void sock_detach(struct mllpi_conn *c, bool abortive)
 	struct mllpi_sock *s = c->sock;
 	if (!s)
 		return;
+	if (s->tls)
+		mllpi_tls_close(p, s, abortive); /* close_notify if orderly */
 	c->sock = NULL;
 	s->conn = NULL;
 	s->abortive = abortive;
@@ -492,12 +497,24 @@ static void conn_close(struct mllpi_conn *c, bool abortive,
 	}
 }
 
+static void connect_failed_err(struct mllpi_conn *c,
+			       const struct mllp_error *err);
+
 static void connect_failed(struct mllpi_conn *c, int reason)
+{
+	struct mllp_error e;
+	mllp_error_set(&e, MLLP_CTX_CONNECT, reason, NULL);
+	connect_failed_err(c, &e);
+}
+
+/* A connect attempt failed with err (context connect, or tls for a failed
+ * handshake): it becomes the endpoint's last connect error. */
+static void connect_failed_err(struct mllpi_conn *c,
+			       const struct mllp_error *err)
 {
 	struct mllpi_endpoint *ep = c->ep;
 	struct mllp_pool *p = ep->pool;
-	struct mllp_error e;
-	mllp_error_set(&e, MLLP_CTX_CONNECT, reason, NULL);
+	struct mllp_error e = *err;
 	pthread_mutex_lock(&ep->mu);
 	ep->last_error = e;
 	pthread_mutex_unlock(&ep->mu);
@@ -590,6 +607,7 @@ static void conn_open_socket(struct mllpi_conn *c)
 	s->fd = fd;
 	s->pending = 0;
 	s->abortive = false;
+	s->tls = NULL;
 	p->live_socks++;
 	c->sock = s;
 	int rc =
@@ -622,6 +640,12 @@ static void on_connected(struct mllpi_conn *c)
 {
 	struct mllpi_endpoint *ep = c->ep;
 	struct mllp_pool *p = ep->pool;
+	if (ep->tls_ctx && !c->sock->tls) {
+		/* TCP is up: the TLS handshake comes first; it calls back
+		 * here (mllpi_conn_tls_up) when it is complete. */
+		mllpi_tls_start(c);
+		return;
+	}
 	mllpi_timer_disarm(&p->timers, &c->timer);
 	c->timer.kind = T_NONE;
 	c->addr_tries = 0;
@@ -646,6 +670,8 @@ static void on_connected(struct mllpi_conn *c)
 static int submit_send(struct mllpi_conn *c)
 {
 	struct mllp_pool *p = c->ep->pool;
+	if (c->sock->tls)
+		return mllpi_tls_submit_send(c);
 	size_t skip = c->sent;
 	int n = 0;
 	for (int i = 0; i < c->iov_full_n; i++) {
@@ -906,6 +932,22 @@ static void on_recv_data(struct mllpi_conn *c, const unsigned char *data,
 		size_t used = 0;
 		struct mllp_decoded ev;
 		int rc = mllp_decoder_feed(&c->dec, data, len, &used, &ev);
+		if (rc < 0 && !ep->opts.close_on_recv_error) {
+			/* An oversize reply (or no memory for it) leaves the
+			 * rest of the frame in the stream: its tail would be
+			 * taken for junk before the next reply. No way to
+			 * resynchronise: close whatever close_on_recv_error. */
+			struct mllp_error e;
+			mllp_error_set(&e, MLLP_CTX_RECEIVE, rc, NULL);
+			logf_(ep->pool, MLLP_LOG_ERROR,
+			      "Error receiving from %s:%u => %s", ep->host,
+			      ep->port, e.message);
+			emit(c, MLLP_EV_INVALID_RESPONSE, &e,
+			     mllpi_now_us() - c->send_start_us, 0, false, 0,
+			     c->cur ? c->cur->completed : true);
+			conn_close(c, true, MLLP_CTX_RECEIVE, &e, true, true);
+			return;
+		}
 		if (rc < 0) {
 			recv_error(c, rc, true, true);
 			return;
@@ -979,6 +1021,17 @@ static void on_cqe(struct mllp_pool *p, const struct mllpi_cqe *cq)
 		sock_maybe_free(p, s);
 		return;
 	}
+	struct mllpi_cqe tc;
+	if (op == MLLPI_TOK_TLS_SEND) {
+		/* TLS ciphertext written (tls_conn.c): the flight goes on, or
+		 * a message's bytes are through: then TOK_SEND, with the
+		 * plaintext count. */
+		tc = *cq;
+		if (!mllpi_tls_on_send(c, cq->res, &tc.res))
+			return;
+		cq = &tc;
+		op = TOK_SEND;
+	}
 	switch (op) {
 	case TOK_CONNECT:
 		if (cq->res == 0) {
@@ -1028,12 +1081,21 @@ static void on_cqe(struct mllp_pool *p, const struct mllpi_cqe *cq)
 		}
 		break;
 	case TOK_RECV:
-		if (cq->res > 0 && cq->data)
-			on_recv_data(c, cq->data, (size_t)cq->res);
+		if (cq->res > 0 && cq->data) {
+			if (s->tls)
+				mllpi_tls_on_recv(c, cq->data, (size_t)cq->res);
+			else
+				on_recv_data(c, cq->data, (size_t)cq->res);
+		}
 		if (c->sock != s)
 			break; /* closed meanwhile */
 		if (!cq->more)
 			c->recv_armed = false;
+		if (cq->res <= 0 && cq->res != -ENOBUFS &&
+		    mllpi_tls_handshaking(s)) {
+			mllpi_tls_on_eof(c, cq->res);
+			break;
+		}
 		if (cq->res == 0) {
 			struct mllp_error e;
 			mllp_error_set(&e, MLLP_CTX_RECEIVE, MLLP_ERR_CLOSED,
@@ -1098,6 +1160,10 @@ static void on_timer(struct mllp_pool *p, struct mllpi_timer *t)
 		conn_start_connect(c);
 		break;
 	case T_CONNECT:
+		if (c->sock && c->sock->tls) {
+			mllpi_tls_timeout(c); /* the handshake's timeout */
+			break;
+		}
 		/* Cancel the connect; its completion (-ECANCELED) reports
 		 * the failure as a timeout. */
 		if (c->sock)
@@ -1429,6 +1495,7 @@ static void *manager_main(void *arg)
 		for (int i = 0; i < got; i++)
 			on_cqe(p, &cqes[i]);
 	}
+	mllp_tls_thread_cleanup(); /* wolfSSL's per-thread ECC cache */
 	return NULL;
 }
 
@@ -1452,7 +1519,7 @@ int mllp_pool_create(const struct mllp_pool_config *cfg, struct mllp_pool **out,
 		c = *cfg;
 	else
 		mllp_pool_config_init(&c);
-	if (c.conn.tls || c.ring_entries == 0 || c.recv_buffers == 0 ||
+	if (c.ring_entries == 0 || c.recv_buffers == 0 ||
 	    (c.recv_buffers & (c.recv_buffers - 1)) || c.recv_buffers > 32768 ||
 	    c.recv_buffer_size == 0 || c.queue_capacity == 0 ||
 	    (unsigned)c.backend > MLLP_BACKEND_EPOLL) {
@@ -1525,8 +1592,7 @@ int mllp_pool_add_endpoint(struct mllp_pool *pool, const char *host,
 	if (!err)
 		err = &tmp;
 	mllp_error_clear(err);
-	if (!pool || connections == 0 || connections > 65536 ||
-	    (opts && opts->tls)) {
+	if (!pool || connections == 0 || connections > 65536) {
 		mllp_error_set(err, MLLP_CTX_NONE, MLLP_ERR_INVALID_ARGUMENT,
 			       NULL);
 		return MLLP_ERR_INVALID_ARGUMENT;
@@ -1577,6 +1643,31 @@ int mllp_pool_add_endpoint(struct mllp_pool *pool, const char *host,
 		ep->opts = *opts;
 	else
 		ep->opts = pool->cfg.conn;
+	if (ep->opts.tls && ep->opts.tls->enabled) {
+		/* Every file is loaded now: a bad path fails here. */
+		int trc = mllp_tls_ctx_new_client(ep->opts.tls, &ep->tls_ctx,
+						  err);
+		if (trc < 0) {
+			a->free(a->ctx, conns, sizeof(*conns) * connections);
+			a->free(a->ctx, ep, sizeof(*ep));
+			return trc;
+		}
+		if (mllp_tls_ctx_insecure(ep->tls_ctx)) {
+			/* Once per endpoint, whatever log_level. */
+			char line[512];
+			snprintf(line, sizeof(line),
+				 "TLS to %s:%u does not verify the server "
+				 "(verify none): the traffic is encrypted but "
+				 "anyone in the path can read it",
+				 host, port);
+			if (pool->cfg.log)
+				pool->cfg.log(pool->cfg.log_ctx,
+					      MLLP_LOG_WARNING, line);
+			else
+				fprintf(stderr, "[warning] mllp: %s\n", line);
+		}
+	}
+	ep->opts.tls = NULL; /* borrowed: not kept */
 	ep->nconns = connections;
 	ep->conns = conns;
 	ep->add_node.kind = MLLPI_OP_ADD;
@@ -1622,6 +1713,7 @@ int mllp_pool_add_endpoint(struct mllp_pool *pool, const char *host,
 		pthread_mutex_unlock(&pool->add_mu);
 		for (uint32_t i = 0; i < connections; i++)
 			mllp_decoder_free(&conns[i].dec);
+		mllp_tls_ctx_free(ep->tls_ctx);
 		pthread_mutex_destroy(&ep->mu);
 		pthread_cond_destroy(&ep->cv);
 		a->free(a->ctx, conns, sizeof(*conns) * connections);
@@ -1909,6 +2001,8 @@ void mllp_pool_get_stats(const struct mllp_pool *pool,
 	out->connect_failures = LD(st_connect_failures);
 	out->in_flight = LD(st_in_flight);
 	out->queued = LD(st_queued);
+	out->tls_handshakes = LD(st_tls_handshakes);
+	out->tls_resumed = LD(st_tls_resumed);
 	out->backend = p->ops->name;
 #undef LD
 }
@@ -1957,8 +2051,11 @@ void mllp_pool_destroy(struct mllp_pool *pool)
 	uint32_t n = atomic_load_explicit(&pool->neps, memory_order_acquire);
 	for (uint32_t i = 0; i < n; i++) {
 		struct mllpi_endpoint *ep = pool->eps[i];
-		for (uint32_t j = 0; j < ep->nconns; j++)
+		for (uint32_t j = 0; j < ep->nconns; j++) {
 			mllp_decoder_free(&ep->conns[j].dec);
+			mllp_tls_session_free(ep->conns[j].tls_sess);
+		}
+		mllp_tls_ctx_free(ep->tls_ctx);
 		pthread_mutex_destroy(&ep->mu);
 		pthread_cond_destroy(&ep->cv);
 		a.free(a.ctx, ep->conns, sizeof(*ep->conns) * ep->nconns);
@@ -1991,4 +2088,56 @@ void mllpi_endpoint_wait_first(struct mllp_pool *pool, uint32_t id,
 		if (pthread_cond_timedwait(&ep->cv, &ep->mu, &dl) == ETIMEDOUT)
 			break;
 	pthread_mutex_unlock(&ep->mu);
+}
+
+/* ---- TLS glue: called by tls_conn.c ---------------------------------- */
+
+void mllpi_conn_tls_up(struct mllpi_conn *c)
+{
+	on_connected(c);
+}
+
+void mllpi_conn_tls_arm_recv(struct mllpi_conn *c)
+{
+	conn_arm_recv(c);
+}
+
+void mllpi_conn_tls_plain(struct mllpi_conn *c, const unsigned char *data,
+			  size_t len)
+{
+	on_recv_data(c, data, len);
+}
+
+void mllpi_conn_tls_failed(struct mllpi_conn *c, const struct mllp_error *e)
+{
+	struct mllpi_endpoint *ep = c->ep;
+	struct mllp_pool *p = ep->pool;
+	if (c->state == C_CONNECTING) {
+		/* The server was reached: no other address is tried in this
+		 * round (its error would hide this one), and the next round
+		 * starts at the same address. */
+		int idx = c->addr_idx;
+		c->addr_tries = ep->naddrs;
+		connect_failed_err(c, e);
+		c->addr_idx = idx;
+		return;
+	}
+	/* After the handshake: the server refused us late (TLS 1.3 checks
+	 * the client certificate after the client's handshake is done) or
+	 * a fatal record error. */
+	if (e->context == MLLP_CTX_TLS) {
+		pthread_mutex_lock(&ep->mu);
+		ep->last_error = *e;
+		pthread_mutex_unlock(&ep->mu);
+	}
+	logf_(p, MLLP_LOG_ERROR, "TLS error with %s:%u => %s", ep->host,
+	      ep->port, e->message);
+	conn_close(c, true, e->context, e, true, true);
+}
+
+void mllpi_conn_tls_count(struct mllpi_conn *c, bool resumed)
+{
+	STAT_ADD(c->ep->pool, st_tls_handshakes, 1);
+	if (resumed)
+		STAT_ADD(c->ep->pool, st_tls_resumed, 1);
 }

@@ -14,6 +14,7 @@
 #include <mllp/backoff.h>
 #include <mllp/framer.h>
 #include <mllp/pool.h>
+#include <mllp/tls.h>
 
 #include "backend.h"
 #include "mpsc.h"
@@ -84,6 +85,7 @@ struct mllpi_sock {
 	int fd;
 	int pending; /* operations outstanding in the backend */
 	bool abortive;
+	struct mllpi_tls *tls; /* TLS state (tls_conn.c), NULL: plaintext */
 };
 
 enum mllpi_cstate { C_DOWN = 0, C_CONNECTING, C_IDLE, C_BUSY };
@@ -119,6 +121,8 @@ struct mllpi_conn {
 	uint64_t send_start_us;
 	bool recv_armed;
 	struct mllp_decoder dec;
+	/* TLS session of the last connection, offered on reconnect. */
+	struct mllp_tls_session *tls_sess;
 	struct mllpi_conn *idle_next;
 	bool in_idle;
 };
@@ -153,6 +157,8 @@ struct mllpi_endpoint {
 	struct mllpi_timer qtimer;
 	struct mllpi_conn *idle;
 	bool added;
+	/* TLS context (NULL: plaintext), built at add_endpoint. */
+	struct mllp_tls_ctx *tls_ctx;
 };
 
 struct mllp_pool {
@@ -186,6 +192,7 @@ struct mllp_pool {
 	_Atomic uint64_t st_sent, st_acked[7], st_raw, st_errors, st_errors_os,
 	    st_errors_mllp[MLLP_STATS_MLLP_ERRORS], st_connects, st_reconnects,
 	    st_connect_failures, st_in_flight, st_queued;
+	_Atomic uint64_t st_tls_handshakes, st_tls_resumed;
 };
 
 /* Wait until every connection of the endpoint has finished its first

@@ -36,6 +36,7 @@
 #include <mllp/ack.h>
 #include <mllp/framer.h>
 #include <mllp/receiver.h>
+#include <mllp/tls.h>
 
 #include "backend.h"
 #include "timer.h"
@@ -95,6 +96,12 @@ struct rconn {
 	size_t held_bytes;
 	struct mllpi_timer idle, delay;
 	uint64_t junk_run; /* junk bytes seen in this chunk, to log */
+	/* TLS (NULL: plaintext). wr holds plaintext replies, taken into the
+	 * engine from wr_off; fl carries ciphertext. */
+	struct mllp_tls_conn *tls;
+	bool tls_up;
+	size_t wr_off;
+	uint32_t tls_replies; /* replies wholly in the engine, not sent */
 };
 
 struct allow_entry {
@@ -137,6 +144,7 @@ struct mllp_receiver {
 	uint64_t ack_seq;
 	unsigned char *scratch;
 	size_t scratch_cap;
+	struct mllp_tls_ctx *tls_ctx; /* NULL: plaintext */
 	_Atomic uint64_t st_accepted, st_active, st_refused, st_idle, st_error,
 	    st_msgs, st_hl7, st_replies, st_bytes_in, st_bytes_out, st_junk,
 	    st_too_big;
@@ -211,6 +219,7 @@ void mllp_receiver_config_init(struct mllp_receiver_config *cfg)
 	cfg->recv_buffers = 512;
 	cfg->recv_buffer_size = 16 * 1024;
 	cfg->log_level = MLLP_LOG_WARNING;
+	cfg->tls_handshake_timeout_ms = 10000;
 }
 
 /* ---- built-in dispatchers ---------------------------------------------- */
@@ -582,6 +591,7 @@ static void conn_free(struct rconn *c)
 {
 	struct mllp_receiver *r = c->r;
 	close(c->fd);
+	mllp_tls_conn_free(c->tls);
 	mllp_decoder_free(&c->dec);
 	obuf_free(r, &c->wr);
 	obuf_free(r, &c->fl);
@@ -628,6 +638,90 @@ static void held_free_all(struct rconn *c)
 	c->held_bytes = 0;
 }
 
+/* ---- TLS: ciphertext out ------------------------------------------------ */
+
+static void conn_fail(struct rconn *c, int error, const char *what);
+
+/* Best effort: write what the engine has (an alert, close_notify) straight
+ * to the socket before it is closed, so the peer learns why. Skipped while
+ * a send is in the backend (two writers could interleave). */
+static void tls_send_direct(struct rconn *c)
+{
+	const void *d;
+	if (c->sending)
+		return;
+	size_t n = mllp_tls_conn_out_peek(c->tls, &d);
+	if (n > 0 && send(c->fd, d, n, MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
+		mllp_tls_conn_out_consume(c->tls, n);
+}
+
+/* TLS: encrypt the replies waiting in wr, then send the engine's
+ * ciphertext (handshake messages, records) from fl: one send in flight. A
+ * flight counts the replies it completes once they are wholly in it. */
+static void tls_flush(struct rconn *c)
+{
+	struct mllp_receiver *r = c->r;
+	if (c->closing || c->sending)
+		return;
+	if (c->tls_up) {
+		while (c->wr_off < c->wr.len) {
+			size_t w = 0;
+			int rc = mllp_tls_conn_write(c->tls, c->wr.p + c->wr_off,
+						     c->wr.len - c->wr_off, &w,
+						     NULL);
+			if (rc == MLLP_ERR_WOULD_BLOCK)
+				break;
+			if (rc < 0) {
+				conn_fail(c, rc, "TLS write failed");
+				return;
+			}
+			c->wr_off += w;
+			if (w == 0 || mllp_tls_conn_write_pending(c->tls))
+				break;
+		}
+		if (c->wr.len > 0 && c->wr_off == c->wr.len) {
+			c->tls_replies += c->wr.replies;
+			c->wr.len = 0;
+			c->wr.replies = 0;
+			c->wr_off = 0;
+		}
+		if (mllp_tls_conn_write_pending(c->tls) > 0) {
+			int rc = mllp_tls_conn_flush(c->tls, NULL);
+			if (rc < 0 && rc != MLLP_ERR_WOULD_BLOCK) {
+				conn_fail(c, rc, "TLS write failed");
+				return;
+			}
+		}
+	}
+	size_t n = mllp_tls_conn_out_pending(c->tls);
+	if (n == 0)
+		return;
+	c->fl.len = 0;
+	if (obuf_reserve(r, &c->fl, n) < 0) {
+		conn_fail(c, MLLP_ERR_NO_MEMORY, "cannot buffer TLS output");
+		return;
+	}
+	c->fl.len = mllp_tls_conn_take_out(c->tls, c->fl.p, n);
+	c->fl.replies = 0;
+	if (c->wr.len == 0 && mllp_tls_conn_write_pending(c->tls) == 0) {
+		c->fl.replies = c->tls_replies;
+		c->tls_replies = 0;
+	}
+	c->fl_off = 0;
+	c->iov.iov_base = c->fl.p;
+	c->iov.iov_len = c->fl.len;
+	memset(&c->msg, 0, sizeof(c->msg));
+	c->msg.msg_iov = &c->iov;
+	c->msg.msg_iovlen = 1;
+	int rc = r->ops->sendmsg(r->be, c->fd, &c->msg, tok(c, TOK_SEND));
+	if (rc < 0) {
+		conn_fail(c, rc, "cannot submit send");
+		return;
+	}
+	c->pending++;
+	c->sending = true;
+}
+
 /* Close: cancel what is outstanding, free when the last completion is
  * back. Emits connection_stop once. */
 static void conn_close(struct rconn *c, enum mllp_close_reason why, int error)
@@ -636,6 +730,9 @@ static void conn_close(struct rconn *c, enum mllp_close_reason why, int error)
 	if (c->closing)
 		return;
 	c->closing = true;
+	if (c->tls && c->tls_up && why != MLLP_CLOSE_ERROR &&
+	    why != MLLP_CLOSE_PEER && mllp_tls_conn_shutdown(c->tls, NULL) == 0)
+		tls_send_direct(c); /* close_notify, best effort */
 	mllpi_timer_disarm(&r->timers, &c->idle);
 	mllpi_timer_disarm(&r->timers, &c->delay);
 	held_free_all(c);
@@ -668,13 +765,18 @@ static void conn_fail(struct rconn *c, int error, const char *what)
 
 static bool conn_drained(const struct rconn *c)
 {
-	return !c->sending && c->wr.len == 0 && !c->hhead;
+	return !c->sending && c->wr.len == 0 && !c->hhead &&
+	       (!c->tls || mllp_tls_conn_out_pending(c->tls) == 0);
 }
 
 /* Start a send of the write buffer when none is in flight. */
 static void conn_flush(struct rconn *c)
 {
 	struct mllp_receiver *r = c->r;
+	if (c->tls) {
+		tls_flush(c);
+		return;
+	}
 	if (c->closing || c->sending || c->wr.len == 0)
 		return;
 	struct obuf t = c->fl;
@@ -956,6 +1058,89 @@ static void conn_check_eof(struct rconn *c)
 		conn_close(c, MLLP_CLOSE_PEER, 0);
 }
 
+/* ---- TLS: ciphertext in ------------------------------------------------- */
+
+/* The handshake failed: send the alert, log the engine's reason and close
+ * (refused when the client's certificate is the problem). */
+static void tls_refuse(struct rconn *c, const struct mllp_error *e)
+{
+	struct mllp_receiver *r = c->r;
+	enum mllp_tls_failure f = mllp_tls_conn_failure(c->tls);
+	bool refused = !mllp_tls_conn_failure_by_peer(c->tls) &&
+		       (f == MLLP_TLS_FAIL_UNKNOWN_CA ||
+			f == MLLP_TLS_FAIL_CERT_EXPIRED ||
+			f == MLLP_TLS_FAIL_CERT_NOT_YET_VALID ||
+			f == MLLP_TLS_FAIL_CERT_REVOKED ||
+			f == MLLP_TLS_FAIL_NO_CLIENT_CERT ||
+			f == MLLP_TLS_FAIL_CLIENT_NOT_ALLOWED ||
+			f == MLLP_TLS_FAIL_BAD_CERT);
+	logf_(&r->cfg, MLLP_LOG_WARNING, "%s TLS connection from %s:%u: %s",
+	      refused ? "refused" : "failed", c->info.peer_address,
+	      c->info.peer_port, e->message);
+	tls_send_direct(c);
+	if (refused)
+		ST_ADD(r, st_refused, 1);
+	conn_close(c, refused ? MLLP_CLOSE_REFUSED : MLLP_CLOSE_ERROR,
+		   MLLP_ERR_TLS);
+}
+
+static void tls_on_data(struct rconn *c, const unsigned char *p, size_t len)
+{
+	struct mllp_receiver *r = c->r;
+	struct mllp_error e;
+	if (mllp_tls_conn_feed(c->tls, p, len) != 0) {
+		conn_fail(c, MLLP_ERR_NO_MEMORY, "cannot buffer TLS input");
+		return;
+	}
+	if (!c->tls_up) {
+		int rc = mllp_tls_conn_handshake(c->tls, &e);
+		if (rc == MLLP_ERR_WOULD_BLOCK) {
+			tls_flush(c);
+			return;
+		}
+		if (rc < 0) {
+			tls_refuse(c, &e);
+			return;
+		}
+		c->tls_up = true;
+		const char *pn = mllp_tls_conn_peer_name(c->tls);
+		if (pn)
+			snprintf(c->info.tls_peer_name,
+				 sizeof(c->info.tls_peer_name), "%s", pn);
+		logf_(&r->cfg, MLLP_LOG_DEBUG,
+		      "TLS connection from %s:%u: %s %s%s, peer %s",
+		      c->info.peer_address, c->info.peer_port,
+		      mllp_tls_conn_version(c->tls),
+		      mllp_tls_conn_cipher(c->tls),
+		      mllp_tls_conn_session_reused(c->tls) ? " (resumed)" : "",
+		      pn ? pn : "without certificate");
+	}
+	unsigned char buf[16384];
+	while (!c->closing) {
+		size_t got = 0;
+		int rc = mllp_tls_conn_read(c->tls, buf, sizeof(buf), &got, &e);
+		if (rc == 0) {
+			conn_on_data(c, buf, got);
+			continue;
+		}
+		if (rc == MLLP_ERR_WOULD_BLOCK)
+			break;
+		if (rc == MLLP_ERR_CLOSED) {
+			c->eof = true; /* close_notify: as end of file */
+			break;
+		}
+		logf_(&r->cfg, MLLP_LOG_ERROR,
+		      "TLS error on connection from %s:%u: %s",
+		      c->info.peer_address, c->info.peer_port, e.message);
+		tls_send_direct(c);
+		conn_close(c, MLLP_CLOSE_ERROR, MLLP_ERR_TLS);
+		return;
+	}
+	if (!c->closing)
+		tls_flush(c);
+	conn_check_eof(c);
+}
+
 static void on_recv(struct rconn *c, const struct mllpi_cqe *cq)
 {
 	if (!cq->more) {
@@ -967,7 +1152,10 @@ static void on_recv(struct rconn *c, const struct mllpi_cqe *cq)
 		return;
 	}
 	if (cq->res > 0 && cq->data) {
-		conn_on_data(c, cq->data, (size_t)cq->res);
+		if (c->tls)
+			tls_on_data(c, cq->data, (size_t)cq->res);
+		else
+			conn_on_data(c, cq->data, (size_t)cq->res);
 		if (c->closing) {
 			conn_reap(c);
 			return;
@@ -1023,8 +1211,9 @@ static void on_send(struct rconn *c, const struct mllpi_cqe *cq)
 	}
 	ST_ADD(r, st_replies, c->fl.replies);
 	c->last_active_us = r->now_us;
-	emit(r, MLLP_RECV_EV_REPLY_SENT, &c->info, MLLP_CLOSE_NONE, 0, 0,
-	     MLLP_MSG_UNKNOWN, c->fl.len, c->fl.replies);
+	if (c->fl.replies > 0 || !c->tls) /* not for handshake flights */
+		emit(r, MLLP_RECV_EV_REPLY_SENT, &c->info, MLLP_CLOSE_NONE, 0,
+		     0, MLLP_MSG_UNKNOWN, c->fl.len, c->fl.replies);
 	c->fl.len = 0;
 	c->fl.replies = 0;
 	obuf_trim(r, &c->fl);
@@ -1075,6 +1264,24 @@ static void refuse(struct mllp_receiver *r, int fd,
 	ST_ADD(r, st_refused, 1);
 	emit(r, MLLP_RECV_EV_CONNECTION_STOP, &info, MLLP_CLOSE_REFUSED, 0, 0,
 	     MLLP_MSG_UNKNOWN, 0, 0);
+}
+
+/* When the idle timer is due: idle_timeout after the last activity, or
+ * sooner the handshake's limit (TLS); 0: no timer. */
+static uint64_t conn_idle_due(const struct mllp_receiver *r,
+			      const struct rconn *c)
+{
+	uint64_t due = r->cfg.idle_timeout_ms
+			   ? c->last_active_us +
+				 (uint64_t)r->cfg.idle_timeout_ms * 1000u
+			   : 0;
+	if (c->tls && !c->tls_up && r->cfg.tls_handshake_timeout_ms) {
+		uint64_t hd = c->start_us +
+			      (uint64_t)r->cfg.tls_handshake_timeout_ms * 1000u;
+		if (!due || hd < due)
+			due = hd;
+	}
+	return due;
 }
 
 static void on_accepted(struct mllp_receiver *r, int fd)
@@ -1130,10 +1337,16 @@ static void on_accepted(struct mllp_receiver *r, int fd)
 	ST_ADD(r, st_active, 1);
 	emit(r, MLLP_RECV_EV_CONNECTION_START, &c->info, MLLP_CLOSE_NONE, 0, 0,
 	     MLLP_MSG_UNKNOWN, 0, 0);
-	if (r->cfg.idle_timeout_ms &&
-	    mllpi_timer_arm(&r->timers, &c->idle,
-			    c->start_us +
-				(uint64_t)r->cfg.idle_timeout_ms * 1000u) < 0) {
+	if (r->tls_ctx) {
+		struct mllp_error e;
+		int rc = mllp_tls_conn_new_server(r->tls_ctx, &c->tls, &e);
+		if (rc < 0) {
+			conn_fail(c, rc, "cannot start TLS");
+			return;
+		}
+	}
+	uint64_t due = conn_idle_due(r, c);
+	if (due && mllpi_timer_arm(&r->timers, &c->idle, due) < 0) {
 		conn_fail(c, MLLP_ERR_NO_MEMORY, "cannot arm idle timer");
 		return;
 	}
@@ -1204,9 +1417,21 @@ static void on_timer(struct mllp_receiver *r, struct mllpi_timer *t,
 			conn_check_eof(c);
 		return;
 	}
-	/* T_IDLE */
-	uint64_t due =
-	    c->last_active_us + (uint64_t)r->cfg.idle_timeout_ms * 1000u;
+	/* T_IDLE (and the TLS handshake's limit) */
+	if (c->tls && !c->tls_up && r->cfg.tls_handshake_timeout_ms &&
+	    c->start_us + (uint64_t)r->cfg.tls_handshake_timeout_ms * 1000u <=
+		now) {
+		logf_(&r->cfg, MLLP_LOG_WARNING,
+		      "TLS connection from %s:%u: %s (%u ms), closing",
+		      c->info.peer_address, c->info.peer_port,
+		      mllp_tls_failure_text(MLLP_TLS_FAIL_HANDSHAKE_TIMEOUT),
+		      r->cfg.tls_handshake_timeout_ms);
+		conn_close(c, MLLP_CLOSE_ERROR, MLLP_ERR_TIMEOUT);
+		return;
+	}
+	uint64_t due = conn_idle_due(r, c);
+	if (due == 0)
+		return;
 	if (due > now) {
 		if (mllpi_timer_arm(&r->timers, &c->idle, due) < 0)
 			conn_fail(c, MLLP_ERR_NO_MEMORY, "timer");
@@ -1325,6 +1550,7 @@ static void *manager_main(void *arg)
 			on_cqe(r, &cqes[i]);
 		free_dead(r);
 	}
+	mllp_tls_thread_cleanup(); /* wolfSSL's per-thread ECC cache */
 	/* The backend is destroyed by the stopping thread after the join
 	 * (stop() may still wake it). */
 	return NULL;
@@ -1417,6 +1643,7 @@ static void receiver_free(struct mllp_receiver *r)
 			      r->allow_cap * sizeof(*r->allow));
 	if (r->scratch)
 		r->alloc.free(r->alloc.ctx, r->scratch, r->scratch_cap);
+	mllp_tls_ctx_free(r->tls_ctx);
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
 	struct mllp_allocator a = r->alloc;
@@ -1446,7 +1673,7 @@ int mllp_receiver_start(const struct mllp_receiver_config *cfg,
 			       "No dispatcher module provided");
 		return MLLP_ERR_INVALID_ARGUMENT;
 	}
-	if (cfg->port < 0 || cfg->port > 65535 || cfg->tls ||
+	if (cfg->port < 0 || cfg->port > 65535 ||
 	    cfg->max_frame == 0 || cfg->max_connections == 0 ||
 	    cfg->ring_entries == 0 || cfg->recv_buffers == 0 ||
 	    (cfg->recv_buffers & (cfg->recv_buffers - 1)) ||
@@ -1454,9 +1681,7 @@ int mllp_receiver_start(const struct mllp_receiver_config *cfg,
 	    cfg->max_reply_backlog == 0 || cfg->listen_backlog <= 0 ||
 	    (unsigned)cfg->backend > MLLP_BACKEND_EPOLL) {
 		mllp_error_set(err, MLLP_CTX_NONE, MLLP_ERR_INVALID_ARGUMENT,
-			       cfg->tls ? "TLS is not supported yet (tls must "
-					  "be NULL)"
-					: "invalid receiver configuration");
+			       "invalid receiver configuration");
 		return MLLP_ERR_INVALID_ARGUMENT;
 	}
 	struct mllp_allocator a;
@@ -1484,8 +1709,28 @@ int mllp_receiver_start(const struct mllp_receiver_config *cfg,
 	atomic_init(&r->stop_req, false);
 	r->setup_rc = 1;
 
-	r->cfg.allowed_clients = cfg->allowed_clients;
-	int rc = allow_build(r, &r->allow_cap, err);
+	int rc = 0;
+	bool cert_names = false;
+	if (cfg->tls && cfg->tls->enabled) {
+		/* Loads every file now: a bad path fails start, naming it. */
+		struct mllp_tls_server_config sc = *cfg->tls;
+		if (sc.require_client_cert && sc.n_allowed_clients == 0 &&
+		    cfg->allowed_clients && cfg->allowed_clients_count > 0) {
+			/* verify_peer: allowed_clients are certificate
+			 * names (the reference's 0.9.7 semantics). */
+			sc.allowed_clients = cfg->allowed_clients;
+			sc.n_allowed_clients = cfg->allowed_clients_count;
+			cert_names = true;
+		}
+		rc = mllp_tls_ctx_new_server(&sc, &r->tls_ctx, err);
+		if (rc < 0) {
+			receiver_free(r);
+			return rc;
+		}
+	}
+	r->cfg.tls = NULL; /* borrowed: not kept */
+	r->cfg.allowed_clients = cert_names ? NULL : cfg->allowed_clients;
+	rc = allow_build(r, &r->allow_cap, err);
 	/* Not kept: the caller's strings need not outlive start. */
 	r->cfg.allowed_clients = NULL;
 	r->cfg.allowed_clients_count = 0;
@@ -1495,7 +1740,8 @@ int mllp_receiver_start(const struct mllp_receiver_config *cfg,
 		receiver_free(r);
 		return rc;
 	}
-	logf_(&r->cfg, MLLP_LOG_WARNING, UNSECURED_WARNING);
+	if (!r->tls_ctx)
+		logf_(&r->cfg, MLLP_LOG_WARNING, UNSECURED_WARNING);
 
 	rc = pthread_create(&r->thread, NULL, manager_main, r);
 	if (rc != 0) {

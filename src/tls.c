@@ -28,6 +28,7 @@
 #include <wolfssl/error-ssl.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
 #include <wolfssl/wolfcrypt/asn.h>
+#include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/openssl/evp.h>
 
 #include <mllp/error.h>
@@ -1615,4 +1616,11 @@ void mllp_tls_session_free(struct mllp_tls_session *s)
 		return;
 	wolfSSL_SESSION_free(s->s);
 	free(s);
+}
+
+void mllp_tls_thread_cleanup(void)
+{
+#if defined(HAVE_ECC) && defined(FP_ECC)
+	wc_ecc_fp_free(); /* this thread's ECC fixed-point cache */
+#endif
 }

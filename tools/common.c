@@ -377,3 +377,52 @@ uint64_t tool_hist_quantile(const struct tool_hist_snap *s, double q)
 	}
 	return s->max;
 }
+
+void tool_tls_init(struct mllp_tls_client_config *t)
+{
+	mllp_tls_client_config_init(t);
+}
+
+bool tool_tls_option(int ch, const char *arg, struct mllp_tls_client_config *t)
+{
+	switch (ch) {
+	case TOOL_OPT_TLS:
+		t->enabled = true;
+		return true;
+	case TOOL_OPT_CA:
+		t->ca_file = arg;
+		return true;
+	case TOOL_OPT_CERT:
+		t->cert_file = arg;
+		return true;
+	case TOOL_OPT_KEY:
+		t->key_file = arg;
+		return true;
+	case TOOL_OPT_CRL:
+		t->crl_file = arg;
+		return true;
+	case TOOL_OPT_SERVER_NAME:
+		t->server_name = arg;
+		return true;
+	case TOOL_OPT_INSECURE:
+		t->verify = MLLP_TLS_VERIFY_NONE;
+		return true;
+	default:
+		return false;
+	}
+}
+
+void tool_tls_check(const char *prog, struct mllp_tls_client_config *t)
+{
+	bool any = t->ca_file || t->cert_file || t->key_file || t->crl_file ||
+		   t->server_name || t->verify == MLLP_TLS_VERIFY_NONE;
+	if (any && !t->enabled)
+		tool_usage(prog, "--ca/--cert/--key/--crl/--server-name/"
+				 "--insecure need --tls");
+	if (!t->cert_file != !t->key_file)
+		tool_usage(prog, "--cert and --key go together");
+	if (t->verify == MLLP_TLS_VERIFY_NONE && (t->ca_file || t->crl_file))
+		tool_usage(prog, "--insecure excludes --ca and --crl");
+	if (t->enabled && t->verify == MLLP_TLS_VERIFY_PEER && !t->ca_file)
+		t->use_system_cas = true;
+}

@@ -38,6 +38,49 @@ int tool_parse_backend(const char *s, enum mllp_backend_kind *out);
 void tool_log_limited(void *ctx, enum mllp_log_level level, const char *line);
 uint64_t tool_log_suppressed(void);
 
+/* TLS client options shared by mllp-send and mllp-load: put
+ * TOOL_TLS_LONGOPTS in the getopt_long table (needs <getopt.h>), offer
+ * every unknown option code to tool_tls_option() before refusing it, and
+ * call tool_tls_check() after parsing. TOOL_TLS_USAGE is the help text. */
+enum {
+	TOOL_OPT_TLS = 0x1000,
+	TOOL_OPT_CA,
+	TOOL_OPT_CERT,
+	TOOL_OPT_KEY,
+	TOOL_OPT_CRL,
+	TOOL_OPT_SERVER_NAME,
+	TOOL_OPT_INSECURE,
+};
+#define TOOL_TLS_LONGOPTS                                                      \
+	{"tls", no_argument, NULL, TOOL_OPT_TLS},                              \
+	    {"ca", required_argument, NULL, TOOL_OPT_CA},                      \
+	    {"cert", required_argument, NULL, TOOL_OPT_CERT},                  \
+	    {"key", required_argument, NULL, TOOL_OPT_KEY},                    \
+	    {"crl", required_argument, NULL, TOOL_OPT_CRL},                    \
+	    {"server-name", required_argument, NULL, TOOL_OPT_SERVER_NAME},    \
+	    {"insecure", no_argument, NULL, TOOL_OPT_INSECURE}
+#define TOOL_TLS_USAGE                                                         \
+	"TLS:\n"                                                               \
+	"      --tls            connect with TLS (verifies the server: --ca, "  \
+	"else the\n"                                                           \
+	"                       system CAs)\n"                                 \
+	"      --ca FILE        CA certificates (PEM) to verify the server\n"  \
+	"      --cert FILE      client certificate (PEM) for mutual TLS\n"     \
+	"      --key FILE       its private key (PEM)\n"                       \
+	"      --crl FILE       CRL (PEM) checked against the server\n"        \
+	"      --server-name N  name to verify and send as SNI (default "       \
+	"HOST)\n"                                                              \
+	"      --insecure       do not verify the server (warned; still "       \
+	"encrypted)\n"
+
+/* Zero t and set the library defaults (TLS off). */
+void tool_tls_init(struct mllp_tls_client_config *t);
+/* Apply option ch (arg: its value); false when ch is not a TLS option. */
+bool tool_tls_option(int ch, const char *arg, struct mllp_tls_client_config *t);
+/* Refuse contradictions (exit 64 via tool_usage); with --tls and no --ca,
+ * use the system CAs. */
+void tool_tls_check(const char *prog, struct mllp_tls_client_config *t);
+
 /* Parse a port (1..65535; 0 when allow_zero). Returns 0 or -1. */
 int tool_parse_port(const char *s, bool allow_zero, uint16_t *out);
 

@@ -67,6 +67,7 @@ struct opts {
 	uint32_t embedded_delay_ms;
 	bool embedded_delay_set;
 	enum mllp_backend_kind backend;
+	struct mllp_tls_client_config tls; /* --tls ... (HOST PORT only) */
 };
 
 /* A message template: MSH-7 and MSH-10 are rewritten per message. */
@@ -453,6 +454,8 @@ static void usage(FILE *f)
 	    "                        (io_uring, else epoll), io_uring or "
 	    "epoll (default auto)\n"
 	    "  -h, --help            show this help\n"
+	    "\n" TOOL_TLS_USAGE
+	    "  (TLS needs HOST PORT: the embedded receiver is plaintext.)\n"
 	    "\n"
 	    "Connections reconnect 100 ms after a failure. SIGINT stops "
 	    "early; the report is\n"
@@ -517,9 +520,11 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	    {"embedded-delay", required_argument, NULL, OPT_EDELAY},
 	    {"backend", required_argument, NULL, OPT_BACKEND},
 	    {"help", no_argument, NULL, 'h'},
+	    TOOL_TLS_LONGOPTS,
 	    {NULL, 0, NULL, 0},
 	};
 	memset(o, 0, sizeof(*o));
+	tool_tls_init(&o->tls);
 	o->connections = 16;
 	o->duration_s = 10;
 	o->timeout_ms = 5000;
@@ -617,10 +622,13 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			tool_usage(prog, "option '%s' needs a value",
 				   argv[optind - 1]);
 		default:
+			if (tool_tls_option(c, optarg, &o->tls))
+				break;
 			tool_usage(prog, "unknown option '%s'",
 				   argv[optind - 1]);
 		}
 	}
+	tool_tls_check(prog, &o->tls);
 	int rest = argc - optind;
 	if (rest == 1 || rest > 2)
 		tool_usage(prog, "give HOST and PORT, or neither (embedded "
@@ -635,6 +643,9 @@ static void parse_args(int argc, char **argv, struct opts *o)
 					 "need the embedded receiver (no HOST "
 					 "PORT)");
 	}
+	if (o->tls.enabled && rest != 2)
+		tool_usage(prog, "--tls needs HOST and PORT (the embedded "
+				 "receiver is plaintext)");
 	if (o->size && o->nfiles)
 		tool_usage(prog, "--size and --message exclude each other");
 	if (o->ramp_s > 0 && !o->rate && o->count)
@@ -923,6 +934,7 @@ int main(int argc, char **argv)
 	cfg.log = tool_log_limited;
 	cfg.log_ctx = (void *)prog;
 	cfg.backend = o->backend;
+	cfg.conn.tls = &o->tls; /* read by add_endpoint; off unless --tls */
 	if (o->rate > 0)
 		cfg.queue_capacity = 1u << 20;
 	int rc = mllp_pool_create(&cfg, &L.pool, &err);

@@ -55,6 +55,18 @@ static const char usage_text[] =
     "                        names resolved at start)\n"
     "  --backend B           auto|io_uring|epoll (default auto)\n"
     "\n"
+    "TLS:\n"
+    "  --tls                 accept TLS connections only (needs --cert, --key)\n"
+    "  --cert FILE           certificate chain (PEM, leaf first)\n"
+    "  --key FILE            its private key (PEM)\n"
+    "  --ca FILE             CA (PEM) client certificates must chain to\n"
+    "  --crl FILE            CRL (PEM) checked against client certificates\n"
+    "  --require-client-cert refuse clients without a valid certificate\n"
+    "                        (needs --ca)\n"
+    "  --allow-cn NAME       admit only client certificates naming NAME in\n"
+    "                        SAN or CN, ignoring case (repeatable; needs\n"
+    "                        --require-client-cert)\n"
+    "\n"
     "Run and output:\n"
     "  --count N             exit 0 after N messages have been answered\n"
     "  --out FILE            append each received message, framed\n"
@@ -157,6 +169,13 @@ enum {
 	OPT_QUIET,
 	OPT_STATS,
 	OPT_BACKEND,
+	OPT_TLS,
+	OPT_CERT,
+	OPT_KEY,
+	OPT_CA,
+	OPT_CRL,
+	OPT_REQUIRE_CERT,
+	OPT_ALLOW_CN,
 	OPT_HELP,
 };
 
@@ -178,6 +197,13 @@ int main(int argc, char **argv)
 	    {"quiet", no_argument, NULL, OPT_QUIET},
 	    {"stats", no_argument, NULL, OPT_STATS},
 	    {"backend", required_argument, NULL, OPT_BACKEND},
+	    {"tls", no_argument, NULL, OPT_TLS},
+	    {"cert", required_argument, NULL, OPT_CERT},
+	    {"key", required_argument, NULL, OPT_KEY},
+	    {"ca", required_argument, NULL, OPT_CA},
+	    {"crl", required_argument, NULL, OPT_CRL},
+	    {"require-client-cert", no_argument, NULL, OPT_REQUIRE_CERT},
+	    {"allow-cn", required_argument, NULL, OPT_ALLOW_CN},
 	    {"help", no_argument, NULL, OPT_HELP},
 	    {NULL, 0, NULL, 0},
 	};
@@ -188,6 +214,10 @@ int main(int argc, char **argv)
 	const char *out_path = NULL;
 	const char **allow = NULL;
 	size_t nallow = 0;
+	static struct mllp_tls_server_config tls;
+	mllp_tls_server_config_init(&tls);
+	const char **cns = NULL;
+	size_t ncns = 0;
 	bool stats = false, have_ack = false, have_mix = false;
 	uint64_t v;
 
@@ -297,6 +327,34 @@ int main(int argc, char **argv)
 					   "auto|io_uring|epoll",
 					   optarg);
 			break;
+		case OPT_TLS:
+			tls.enabled = true;
+			break;
+		case OPT_CERT:
+			tls.cert_file = optarg;
+			break;
+		case OPT_KEY:
+			tls.key_file = optarg;
+			break;
+		case OPT_CA:
+			tls.client_ca_file = optarg;
+			break;
+		case OPT_CRL:
+			tls.crl_file = optarg;
+			break;
+		case OPT_REQUIRE_CERT:
+			tls.require_client_cert = true;
+			break;
+		case OPT_ALLOW_CN: {
+			const char **n = realloc(cns, (ncns + 1) * sizeof(*cns));
+			if (!n) {
+				fprintf(stderr, "%s: out of memory\n", PROG);
+				return EXIT_RUNTIME;
+			}
+			cns = n;
+			cns[ncns++] = optarg;
+			break;
+		}
 		case OPT_HELP:
 			fputs(usage_text, stdout);
 			return 0;
@@ -321,6 +379,19 @@ int main(int argc, char **argv)
 	if (have_ack && have_mix)
 		tool_usage(PROG, "--ack and --ack-mix exclude each other");
 	a.ack.delay_ms = a.delay_ms;
+	bool tls_opts = tls.cert_file || tls.key_file || tls.client_ca_file ||
+			tls.crl_file || tls.require_client_cert || ncns;
+	if (tls_opts && !tls.enabled)
+		tool_usage(PROG, "--cert/--key/--ca/--crl/--require-client-cert/"
+				 "--allow-cn need --tls");
+	if (tls.enabled && (!tls.cert_file || !tls.key_file))
+		tool_usage(PROG, "--tls needs --cert and --key");
+	if (tls.require_client_cert && !tls.client_ca_file)
+		tool_usage(PROG, "--require-client-cert needs --ca");
+	if (ncns && !tls.require_client_cert)
+		tool_usage(PROG, "--allow-cn needs --require-client-cert");
+	tls.allowed_clients = cns;
+	tls.n_allowed_clients = ncns;
 
 	if (out_path) {
 		a.out = fopen(out_path, "ab");
@@ -350,6 +421,7 @@ int main(int argc, char **argv)
 	cfg.dispatch_ctx = &a;
 	cfg.allowed_clients = allow;
 	cfg.allowed_clients_count = nallow;
+	cfg.tls = tls.enabled ? &tls : NULL;
 	cfg.telemetry = telemetry;
 	cfg.telemetry_ctx = &a;
 	cfg.log = log_line;
@@ -358,6 +430,7 @@ int main(int argc, char **argv)
 	struct mllp_error err;
 	int rc = mllp_receiver_start(&cfg, &r, &err);
 	free(allow);
+	free(cns);
 	if (rc != 0) {
 		fprintf(stderr, "%s: %s\n", PROG, err.message);
 		return EXIT_RUNTIME;

@@ -29,6 +29,7 @@ struct opts {
 	bool json;
 	bool keep_bytes;
 	enum mllp_backend_kind backend;
+	struct mllp_tls_client_config tls;
 	const char *host;
 	uint16_t port;
 	char **files;
@@ -74,7 +75,7 @@ static void usage(FILE *f)
 		"epoll), io_uring or\n"
 		"                       epoll (default auto)\n"
 		"  -h, --help           show this help\n"
-		"\n"
+		"\n" TOOL_TLS_USAGE "\n"
 		"Output (default): one line per message: index, MSH-10, "
 		"verdict, MSA-1, MSA-3\n"
 		"text (quoted), latency; then a summary line on stderr.\n"
@@ -109,9 +110,11 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	    {"json", no_argument, NULL, OPT_JSON},
 	    {"backend", required_argument, NULL, OPT_BACKEND},
 	    {"help", no_argument, NULL, 'h'},
+	    TOOL_TLS_LONGOPTS,
 	    {NULL, 0, NULL, 0},
 	};
 	memset(o, 0, sizeof(*o));
+	tool_tls_init(&o->tls);
 	o->connections = 1;
 	o->timeout_ms = 60000;
 	opterr = 0;
@@ -167,10 +170,13 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			tool_usage(prog, "option '%s' needs a value",
 				   argv[optind - 1]);
 		default:
+			if (tool_tls_option(c, optarg, &o->tls))
+				break;
 			tool_usage(prog, "unknown option '%s'",
 				   argv[optind - 1]);
 		}
 	}
+	tool_tls_check(prog, &o->tls);
 	if (argc - optind < 2)
 		tool_usage(prog, "HOST and PORT are required");
 	o->host = argv[optind];
@@ -408,6 +414,7 @@ int main(int argc, char **argv)
 	cfg.conn.reply_timeout = o.timeout_ms;
 	cfg.max_reply = MLLP_DEFAULT_MAX_FRAME;
 	cfg.backend = o.backend;
+	cfg.conn.tls = &o.tls; /* read by add_endpoint; off unless --tls */
 	if (o.quiet)
 		cfg.log = drop_log;
 	struct mllp_error err;

@@ -31,6 +31,7 @@
 #include <mllp/export.h>
 #include <mllp/future.h>
 #include <mllp/telemetry.h>
+#include <mllp/tls.h>
 
 MLLP_BEGIN_DECLS
 
@@ -66,8 +67,19 @@ struct mllp_conn_options {
 	 * and triggers an immediate reconnect. > 0: the message waits that
 	 * long for a connection (MLLP_INFINITE: forever). */
 	int64_t queue_timeout;
-	/* TLS hook for a later issue: must be NULL for now. */
-	const void *tls;
+	/* TLS for the endpoint's connections (see mllp/tls.h), or NULL for
+	 * plaintext. Used only when tls->enabled. Borrowed: read during
+	 * mllp_pool_add_endpoint() only (the TLS context is built there: every
+	 * file is loaded, and a bad path or an unreadable key fails the call
+	 * naming the file; not kept afterwards). The handshake runs under its
+	 * own connect_timeout after the TCP connect; a failed handshake is a
+	 * connect failure with context MLLP_CTX_TLS and reason MLLP_ERR_TLS
+	 * (message: unknown CA, host name mismatch, ...), which sends then
+	 * report as the last connect error. Never a plaintext fallback.
+	 * verify MLLP_TLS_VERIFY_NONE logs one warning per endpoint. With
+	 * session_resumption, each connection keeps its session and offers it
+	 * when it reconnects. Default NULL. */
+	const struct mllp_tls_client_config *tls;
 };
 
 MLLP_API void mllp_conn_options_init(struct mllp_conn_options *o);

@@ -37,6 +37,7 @@
 #include <mllp/export.h>
 #include <mllp/pool.h>
 #include <mllp/telemetry.h>
+#include <mllp/tls.h>
 
 MLLP_BEGIN_DECLS
 
@@ -69,7 +70,10 @@ struct mllp_conn_info {
 	uint16_t peer_port;
 	char local_address[48];
 	uint16_t local_port;
-	/* The TLS peer certificate name; empty until TLS lands. */
+	/* TLS only, once the handshake is done: the client certificate's
+	 * name that matched allowed_clients (as configured), else its first
+	 * SAN DNS name or its CN; empty without TLS or without a client
+	 * certificate. */
 	char tls_peer_name[256];
 };
 
@@ -188,7 +192,8 @@ enum mllp_close_reason {
 	MLLP_CLOSE_PEER,	 /* closed by peer (EOF, after the replies) */
 	MLLP_CLOSE_ERROR,	 /* socket error, oversize frame, backlog */
 	MLLP_CLOSE_IDLE_TIMEOUT, /* no complete frame for idle_timeout */
-	MLLP_CLOSE_REFUSED,	 /* not in allowed_clients, or too many */
+	MLLP_CLOSE_REFUSED,	 /* not in allowed_clients, or too many, or
+				  * TLS: the client certificate refused */
 	MLLP_CLOSE_STOPPED,	 /* the receiver stopped */
 };
 
@@ -221,7 +226,8 @@ typedef void (*mllp_recv_telemetry_fn)(void *ctx,
 struct mllp_receiver_stats {
 	uint64_t connections_accepted; /* admitted connections, ever */
 	uint64_t connections_active;   /* open now */
-	uint64_t connections_refused;  /* allow-list or max_connections */
+	uint64_t connections_refused;  /* allow-list, max_connections, or a
+					* TLS client certificate refused */
 	uint64_t connections_idle_timeout;
 	uint64_t connections_error;
 	uint64_t messages_received; /* frames, all kinds */
@@ -254,7 +260,11 @@ struct mllp_receiver_config {
 	 * (an unresolvable name is warned about and dropped). NULL or count
 	 * 0: everyone. A non-empty list admits only matches, even when every
 	 * entry was dropped. A refused client is closed at once and logged.
-	 * Copied at start. */
+	 * Copied at start. With TLS and tls->require_client_cert (verify
+	 * peer), and no tls->allowed_clients of its own, the entries are
+	 * client certificate names instead (SAN DNS names or CN, compared
+	 * ignoring ASCII case; the reference's 0.9.7 semantics): a client
+	 * whose certificate names none is refused in the handshake. */
 	const char *const *allowed_clients;
 	size_t allowed_clients_count;
 	/* Largest frame payload (default 16 MiB, MLLP_RECV_DEFAULT_MAX_FRAME;
@@ -301,10 +311,19 @@ struct mllp_receiver_config {
 	mllp_log_fn log;
 	void *log_ctx;
 	enum mllp_log_level log_level;
-	/* TLS settings for a later issue: must be NULL for now. Without TLS
-	 * the receiver logs one warning "Starting listener on a non secured
-	 * socket, data will be passed over unencrypted connection!". */
-	const void *tls;
+	/* TLS (see mllp/tls.h), or NULL: used when tls->enabled. Borrowed
+	 * during mllp_receiver_start() only: the context is built there
+	 * (certificate chain, key, client CA, CRL loaded; a bad path or an
+	 * unreadable key fails start with a message naming the file). A
+	 * client that fails the handshake (no certificate, unknown CA,
+	 * expired, revoked, name not allowed, not TLS) is closed after the
+	 * alert, logged with the reason, and counted as refused (certificate
+	 * problems) or error. Without TLS the receiver logs one warning
+	 * "Starting listener on a non secured socket, data will be passed
+	 * over unencrypted connection!". */
+	const struct mllp_tls_server_config *tls;
+	/* Handshake time limit per TLS connection (ms; default 10000). */
+	uint32_t tls_handshake_timeout_ms;
 };
 
 MLLP_API void mllp_receiver_config_init(struct mllp_receiver_config *cfg);

@@ -389,6 +389,14 @@ MLLP_API int mllp_tls_conn_set_session(struct mllp_tls_conn *c,
 /* Free a session. NULL allowed. */
 MLLP_API void mllp_tls_session_free(struct mllp_tls_session *s);
 
+/* Free the calling thread's wolfSSL per-thread caches (Debian's wolfSSL
+ * keeps an ECC fixed-point cache per thread, a few MB, never freed
+ * otherwise). Call it on a thread that ran TLS connections, before the
+ * thread exits, once they are all freed. The pool's and the receiver's
+ * manager threads do it themselves. Harmless when there is nothing to
+ * free. */
+MLLP_API void mllp_tls_thread_cleanup(void);
+
 MLLP_END_DECLS
 
 #endif

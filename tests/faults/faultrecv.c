@@ -19,7 +19,7 @@
 
 #include "testutil.h"
 
-enum { FR_REQ_LISTEN_OFF = 1, FR_REQ_LISTEN_ON, FR_REQ_RESTART };
+enum { FR_REQ_LISTEN_OFF = 1, FR_REQ_LISTEN_ON, FR_REQ_RESTART, FR_REQ_DOWN };
 
 enum op_kind { OP_WRITE = 0, OP_PAUSE, OP_CLOSE, OP_RST };
 
@@ -48,11 +48,25 @@ struct fr_priv {
 };
 
 static const char *const names[FR_COUNT] = {
-    "reject",	     "accept_close", "unsolicited", "stop_reading",
-    "close_no_reply", "rst_mid_reply", "no_reply", "bytewise",
-    "split_eb_cr",   "junk_before",  "data_after",  "wrong_id",
-    "ae",	     "ar",	     "ce",	    "cr",
-    "no_trailer",    "oversize",     "double",
+    "reject",
+    "accept_close",
+    "unsolicited",
+    "stop_reading",
+    "close_no_reply",
+    "rst_mid_reply",
+    "no_reply",
+    "bytewise",
+    "split_eb_cr",
+    "junk_before",
+    "data_after",
+    "wrong_id",
+    "ae",
+    "ar",
+    "ce",
+    "cr",
+    "no_trailer",
+    "oversize",
+    "double",
 };
 
 const char *fr_fault_name(enum fr_fault f)
@@ -419,14 +433,15 @@ static void handle_request(struct fr *r)
 	int req = r->req;
 	r->req = 0;
 	pthread_mutex_unlock(&r->mu);
-	if (req == FR_REQ_LISTEN_OFF || req == FR_REQ_RESTART) {
+	if (req == FR_REQ_LISTEN_OFF || req == FR_REQ_RESTART ||
+	    req == FR_REQ_DOWN) {
 		if (p->lfd >= 0) {
 			close(p->lfd);
 			p->lfd = -1;
 			atomic_store(&r->listening, 0);
 		}
 	}
-	if (req == FR_REQ_RESTART) {
+	if (req == FR_REQ_RESTART || req == FR_REQ_DOWN) {
 		close_all(r);
 		atomic_fetch_add(&r->restarts, 1);
 	}
@@ -454,8 +469,8 @@ static void *fr_main(void *arg)
 		int timeout = 50;
 		pfd[0].fd = r->wake[0];
 		pfd[0].events = POLLIN;
-		pfd[1].fd = p->lfd >= 0 && !atomic_load(&r->paused) ? p->lfd
-								     : -1;
+		pfd[1].fd =
+		    p->lfd >= 0 && !atomic_load(&r->paused) ? p->lfd : -1;
 		pfd[1].events = POLLIN;
 		for (int i = 0; i < p->nconns; i++) {
 			struct fr_conn *c = &p->conns[i];
@@ -498,8 +513,8 @@ static void *fr_main(void *arg)
 			bool alive = true;
 			if (c->reading && (re & (POLLIN | POLLHUP | POLLERR))) {
 				ssize_t got = recv(c->fd, buf, 65536, 0);
-				if (got < 0 && (errno == EAGAIN ||
-						errno == EINTR))
+				if (got < 0 &&
+				    (errno == EAGAIN || errno == EINTR))
 					got = -2;
 				if (got == 0 || got == -1) {
 					conn_free(r, c, false);
@@ -653,6 +668,11 @@ void fr_listen(struct fr *r, bool on)
 void fr_restart(struct fr *r)
 {
 	request(r, FR_REQ_RESTART);
+}
+
+void fr_down(struct fr *r)
+{
+	request(r, FR_REQ_DOWN);
 }
 
 void fr_pause_accept(struct fr *r, bool paused)

@@ -59,15 +59,15 @@ enum fr_fault {
 const char *fr_fault_name(enum fr_fault f);
 
 struct fr_config {
-	uint16_t port;	      /* 0: ephemeral */
-	int backlog;	      /* listen backlog (0 means 128) */
-	uint64_t seed;	      /* 0 means 1 */
-	int byte_pause_us;    /* FR_BYTEWISE pause per byte (0: 200) */
-	int split_pause_us;   /* FR_SPLIT_EB_CR pause (0: 5000) */
-	int double_pause_us;  /* FR_DOUBLE: 0 one write; else the pause */
-	size_t oversize;      /* FR_OVERSIZE payload bytes (0: 1 MiB) */
-	int max_conns;	      /* connections kept (0: 256) */
-	bool start_paused;    /* do not accept until fr_pause_accept(false) */
+	uint16_t port;	     /* 0: ephemeral */
+	int backlog;	     /* listen backlog (0 means 128) */
+	uint64_t seed;	     /* 0 means 1 */
+	int byte_pause_us;   /* FR_BYTEWISE pause per byte (0: 200) */
+	int split_pause_us;  /* FR_SPLIT_EB_CR pause (0: 5000) */
+	int double_pause_us; /* FR_DOUBLE: 0 one write; else the pause */
+	size_t oversize;     /* FR_OVERSIZE payload bytes (0: 1 MiB) */
+	int max_conns;	     /* connections kept (0: 256) */
+	bool start_paused;   /* do not accept until fr_pause_accept(false) */
 };
 
 struct fr {
@@ -89,10 +89,10 @@ struct fr {
 	_Atomic bool paused;
 	/* counters */
 	_Atomic int accepted;
-	_Atomic int frames;	 /* complete frames read */
-	_Atomic int replies;	 /* well-formed AA replies written */
-	_Atomic int open_conns;	 /* connections open now */
-	_Atomic int listening;	 /* 1 while the listener is open */
+	_Atomic int frames;	/* complete frames read */
+	_Atomic int replies;	/* well-formed AA replies written */
+	_Atomic int open_conns; /* connections open now */
+	_Atomic int listening;	/* 1 while the listener is open */
 	_Atomic int restarts;
 	/* thread state (receiver thread only) */
 	void *priv;
@@ -115,6 +115,9 @@ void fr_listen(struct fr *r, bool on);
 /* Close the listener and every connection, then listen again on the same
  * port; returns when done. */
 void fr_restart(struct fr *r);
+/* Close the listener and every connection (the receiver is down: connects
+ * are refused) until fr_listen(true); returns when done. */
+void fr_down(struct fr *r);
 /* Stop (true) or resume (false) accepting. */
 void fr_pause_accept(struct fr *r, bool paused);
 

@@ -3,8 +3,10 @@
  * connection's recovery, then a mixed-fault run that checks the accounting
  * identity.
  *
- * Environment: FAULTS_ONLY=<glob> runs only the matching tests (cmocka filter);
- * FAULTS_MIXED_TOTAL overrides the number of messages of the mixed run. */
+ * Environment: FAULTS_ONLY=<glob> runs only the matching tests (cmocka
+ * filter); FAULTS_MIXED_TOTAL overrides the number of messages of the
+ * mixed run; MLLP_TEST_BACKEND=io_uring|epoll|auto picks the backend;
+ * FAULTS_LIBC_ALLOC=1 makes pools allocate with malloc (for memcheck). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -29,7 +31,8 @@
 #define FT_SANITIZED 0
 #endif
 
-/* ---- helpers -------------------------------------------------------------- */
+/* ---- helpers --------------------------------------------------------------
+ */
 
 static uint64_t now_ms(void)
 {
@@ -59,14 +62,45 @@ struct rec {
 	pthread_mutex_t mu;
 	struct ev ev[MAX_EV];
 	int n;
+	/* Per-connection grammar of the events, checked as they come (all
+	 * of them, also past MAX_EV): success only while down, failure only
+	 * while down, closed only while up, every other event while up. */
+	bool up[256];
+	int violations;
+	long total;
 };
 
 static struct rec g_rec;
+
+/* Per-send reply timeout of send_wait (0: the pool's). */
+static int64_t g_rt;
 
 static void on_event(void *ctx, const struct mllp_event *e)
 {
 	struct rec *r = ctx;
 	pthread_mutex_lock(&r->mu);
+	uint32_t c = e->connection_id & 255;
+	bool ok;
+	switch (e->kind) {
+	case MLLP_EV_CONNECTION_SUCCESS:
+		ok = !r->up[c];
+		r->up[c] = true;
+		break;
+	case MLLP_EV_CONNECTION_FAILURE:
+		ok = !r->up[c];
+		break;
+	case MLLP_EV_CONNECTION_CLOSED:
+		ok = r->up[c];
+		r->up[c] = false;
+		break;
+	default:
+		ok = r->up[c];
+		break;
+	}
+	if (!ok && r->violations++ < 5)
+		fprintf(stderr, "telemetry: %s on conn %u out of order\n",
+			mllp_event_name(e->kind), c);
+	r->total++;
 	if (r->n < MAX_EV) {
 		struct ev *t = &r->ev[r->n++];
 		t->kind = e->kind;
@@ -90,6 +124,9 @@ static void rec_reset(void)
 {
 	pthread_mutex_lock(&g_rec.mu);
 	g_rec.n = 0;
+	g_rec.violations = 0;
+	g_rec.total = 0;
+	memset(g_rec.up, 0, sizeof(g_rec.up));
 	pthread_mutex_unlock(&g_rec.mu);
 }
 
@@ -147,8 +184,9 @@ static bool wait_seq(uint32_t conn, const char *want, int timeout_ms)
 		if (strcmp(got, want) == 0)
 			return true;
 		if (now_ms() > end) {
-			fprintf(stderr, "events of conn %u: got \"%s\", want "
-					"\"%s\"\n",
+			fprintf(stderr,
+				"events of conn %u: got \"%s\", want "
+				"\"%s\"\n",
 				conn, got, want);
 			return false;
 		}
@@ -156,9 +194,27 @@ static bool wait_seq(uint32_t conn, const char *want, int timeout_ms)
 	}
 }
 
+/* The backend under test: MLLP_TEST_BACKEND = io_uring | epoll | auto
+ * (unset: auto), as in the integration suites. */
+static enum mllp_backend_kind test_backend(void)
+{
+	const char *b = getenv("MLLP_TEST_BACKEND");
+	if (b && !strcmp(b, "epoll"))
+		return MLLP_BACKEND_EPOLL;
+	if (b && (!strcmp(b, "io_uring") || !strcmp(b, "uring")))
+		return MLLP_BACKEND_IO_URING;
+	return MLLP_BACKEND_AUTO;
+}
+
 static void base_config(struct mllp_pool_config *cfg)
 {
 	mllp_pool_config_init(cfg);
+	cfg->backend = test_backend();
+	/* FAULTS_LIBC_ALLOC=1: the pool allocates with malloc, so memcheck
+	 * sees every allocation (jemalloc's private arena hides them). */
+	const char *la = getenv("FAULTS_LIBC_ALLOC");
+	if (la && *la == '1')
+		cfg->allocator = mllp_allocator_libc();
 	cfg->log = quiet;
 	cfg->telemetry = on_event;
 	cfg->telemetry_ctx = &g_rec;
@@ -214,6 +270,7 @@ static void env_start(struct env *e, const struct fr_config *fc, int fault,
 {
 	memset(e, 0, sizeof(*e));
 	rec_reset();
+	g_rt = 0;
 	fr_start(&e->fr, fc);
 	if (fault >= 0)
 		fr_set(&e->fr, (enum fr_fault)fault, 1000000, 1);
@@ -225,10 +282,19 @@ static void env_start(struct env *e, const struct fr_config *fc, int fault,
 	env_pool(e, cfg, 1);
 }
 
+static int rec_violations(void)
+{
+	pthread_mutex_lock(&g_rec.mu);
+	int v = g_rec.violations;
+	pthread_mutex_unlock(&g_rec.mu);
+	return v;
+}
+
 static void env_stop(struct env *e)
 {
 	mllp_pool_destroy(e->pool);
 	fr_stop(&e->fr);
+	assert_int_equal(rec_violations(), 0);
 }
 
 /* A test HL7 message with control id CTRL<n> (malloc'd). */
@@ -269,6 +335,7 @@ static struct mllp_future *send_wait(struct env *e, int n, struct probe *pr)
 	struct mllp_send_options o;
 	mllp_send_options_init(&o);
 	o.kind = MLLP_PAYLOAD_HL7;
+	o.reply_timeout = g_rt;
 	if (pr) {
 		pr->pool = e->pool;
 		pr->ep = e->ep;
@@ -318,8 +385,12 @@ static void expect_verdict(struct mllp_future *f, int n, enum mllp_verdict v)
 
 static void send_expect_aa(struct env *e, int n)
 {
+	/* A healthy exchange: a generous reply timeout (loaded CI, TSan). */
+	int64_t saved = g_rt;
+	g_rt = 5000;
 	struct probe pr;
 	struct mllp_future *f = send_wait(e, n, &pr);
+	g_rt = saved;
 	expect_verdict(f, n, MLLP_APPLICATION_ACCEPT);
 	assert_true(atomic_load(&pr.connected));
 	mllp_future_free(f);
@@ -406,6 +477,7 @@ static void verdict_keep(int fault, enum mllp_verdict v,
 	/* static: a failed test's threads never see a dead frame */
 	static struct env e;
 	env_start(&e, fc, fault, NULL);
+	g_rt = 5000; /* slow replies (bytewise) are not timeouts here */
 	assert_true(wait_up(&e, 5000));
 	struct probe pr;
 	struct mllp_future *f = send_wait(&e, 1, &pr);
@@ -424,7 +496,8 @@ static void verdict_keep(int fault, enum mllp_verdict v,
 	env_stop(&e);
 }
 
-/* ---- one test per scenario ------------------------------------------------ */
+/* ---- one test per scenario ------------------------------------------------
+ */
 
 /* Listener closed: connects are refused (connection_failure with
  * ECONNREFUSED, backoff 1 s, 2 s, 4 s before scaling), a send fails at once
@@ -493,17 +566,32 @@ static void test_reject(void **state)
 	/* static: a failed test's threads never see a dead frame */
 	static struct env e;
 	env_start(&e, NULL, FR_REJECT, NULL);
-	assert_true(wait_seq(0, "SCS", 5000));
-	struct ev cl;
-	assert_true(rec_find(0, MLLP_EV_CONNECTION_CLOSED, 0, &cl));
-	assert_int_equal(cl.reason, -ECONNRESET);
-	assert_int_equal(cl.ctx, MLLP_CTX_RECEIVE);
-	/* Closed while idle before any reply: the backoff delay, not a tight
-	 * reconnect loop. */
-	assert_int_equal(cl.delay_ms, 1000);
 	assert_true(wait_up(&e, 5000));
+	/* The reset may be seen after the connect completed (closed, from
+	 * the receive side) or, with a readiness backend, as the connect's
+	 * own result (connection_failure); either way ECONNRESET, and the
+	 * backoff delay (idle, no reply yet), not a tight reconnect loop. */
+	char seq[64];
+	uint64_t end = now_ms() + 5000;
+	do {
+		pause_ms(1);
+		rec_seq(0, seq, sizeof(seq));
+	} while (strcmp(seq, "FS") && strcmp(seq, "SCS") && now_ms() < end);
+	assert_true(wait_up(&e, 5000));
+	struct ev cl;
+	if (strcmp(seq, "FS") == 0) {
+		assert_true(rec_find(0, MLLP_EV_CONNECTION_FAILURE, 0, &cl));
+		assert_int_equal(cl.ctx, MLLP_CTX_CONNECT);
+	} else {
+		assert_string_equal(seq, "SCS");
+		assert_true(rec_find(0, MLLP_EV_CONNECTION_CLOSED, 0, &cl));
+		assert_int_equal(cl.ctx, MLLP_CTX_RECEIVE);
+	}
+	assert_int_equal(cl.reason, -ECONNRESET);
+	assert_int_equal(cl.delay_ms, 1000);
 	send_expect_aa(&e, 1);
-	assert_true(wait_seq(0, "SCSV", 2000));
+	strcat(seq, "V");
+	assert_true(wait_seq(0, seq, 2000));
 	expect_stats(&e, 1, 0, 1);
 	env_stop(&e);
 }
@@ -762,8 +850,8 @@ static void test_send_timeout(void **state)
 	o.callback = probe_cb;
 	o.callback_arg = &pr;
 	struct mllp_future *f;
-	assert_int_equal(
-	    mllp_pool_send(e.pool, e.ep, raw, big, &o, &f, NULL), 0);
+	assert_int_equal(mllp_pool_send(e.pool, e.ep, raw, big, &o, &f, NULL),
+			 0);
 	assert_int_equal(mllp_future_wait(f, 10000), 0);
 	expect_error(f, MLLP_CTX_SEND, MLLP_ERR_TIMEOUT, false, true);
 	uint64_t end = now_ms() + 5000;
@@ -951,7 +1039,9 @@ static void test_late_reply_correlated(void **state)
 	expect_error(f, MLLP_CTX_RECEIVE, MLLP_ERR_TIMEOUT, true, true);
 	assert_true(atomic_load(&pr.connected)); /* socket kept */
 	mllp_future_free(f);
-	/* Message 2 goes out while the late reply is still trickling in. */
+	/* Message 2 goes out while the late reply is still trickling in;
+	 * its own reply comes after it. */
+	g_rt = 5000;
 	struct mllp_future *g = send_wait(&e, 2, &pr);
 	expect_verdict(g, 2, MLLP_APPLICATION_ACCEPT);
 	mllp_future_free(g);
@@ -962,6 +1052,91 @@ static void test_late_reply_correlated(void **state)
 	struct mllp_pool_stats st;
 	mllp_pool_get_stats(e.pool, &st);
 	assert_int_equal(st.connects, 1);
+	env_stop(&e);
+}
+
+/* Refused with queue_timeout: the message waits for a connection, then
+ * fails with the last connect error (context send, never written). */
+static void test_refuse_queue_timeout(void **state)
+{
+	(void)state;
+	static struct env e;
+	memset(&e, 0, sizeof(e));
+	rec_reset();
+	fr_start(&e.fr, NULL);
+	fr_listen(&e.fr, false);
+	struct mllp_pool_config cfg;
+	base_config(&cfg);
+	cfg.conn.queue_timeout = 300;
+	env_pool(&e, &cfg, 2);
+	assert_true(wait_seq(0, "F", 3000));
+	uint64_t t0 = now_ms();
+	struct probe pr;
+	struct mllp_future *f = send_wait(&e, 1, &pr);
+	assert_true(now_ms() - t0 >= 250);
+	expect_error(f, MLLP_CTX_SEND, -ECONNREFUSED, false, false);
+	assert_false(atomic_load(&pr.connected));
+	mllp_future_free(f);
+	fr_listen(&e.fr, true);
+	assert_true(wait_up(&e, 5000));
+	send_expect_aa(&e, 2);
+	expect_stats(&e, 1, 1, 1);
+	env_stop(&e);
+}
+
+/* close_on_recv_error false and a reply far beyond max_reply: the message
+ * fails (frame too big) and the rest of that reply must not be taken for
+ * junk before the next message's reply. */
+static void test_oversize_keep_socket(void **state)
+{
+	(void)state;
+	struct mllp_pool_config cfg;
+	base_config(&cfg);
+	cfg.conn.close_on_recv_error = false;
+	cfg.max_reply = 4096;
+	struct fr_config fc;
+	memset(&fc, 0, sizeof(fc));
+	fc.oversize = 4u << 20;
+	static struct env e;
+	env_start(&e, &fc, FR_OVERSIZE, &cfg);
+	assert_true(wait_up(&e, 5000));
+	struct probe pr;
+	struct mllp_future *f = send_wait(&e, 1, &pr);
+	expect_error(f, MLLP_CTX_RECEIVE, MLLP_ERR_FRAME_TOO_BIG, true, true);
+	mllp_future_free(f);
+	g_rt = 5000;
+	for (int i = 2; i < 6; i++)
+		send_expect_aa(&e, i);
+	/* The socket was closed (abortively) and reconnected. */
+	struct mllp_pool_stats st;
+	mllp_pool_get_stats(e.pool, &st);
+	assert_int_equal(st.connects, 2);
+	env_stop(&e);
+}
+
+/* close_on_recv_error false: a reply with a wrong MSA-2 is taken for a
+ * late reply and dropped (orphan invalid_response); the message ends in a
+ * reply timeout, the socket is kept, the next message is accepted. */
+static void test_wrong_id_correlated(void **state)
+{
+	(void)state;
+	struct mllp_pool_config cfg;
+	base_config(&cfg);
+	cfg.conn.close_on_recv_error = false;
+	static struct env e;
+	env_start(&e, NULL, FR_WRONG_ID, &cfg);
+	assert_true(wait_up(&e, 5000));
+	struct probe pr;
+	struct mllp_future *f = send_wait(&e, 1, &pr);
+	expect_error(f, MLLP_CTX_RECEIVE, MLLP_ERR_TIMEOUT, true, true);
+	assert_true(atomic_load(&pr.connected));
+	mllp_future_free(f);
+	send_expect_aa(&e, 2);
+	assert_true(wait_seq(0, "SITV", 2000));
+	struct ev iv;
+	assert_true(rec_find(0, MLLP_EV_INVALID_RESPONSE, 0, &iv));
+	assert_true(iv.orphan);
+	expect_stats(&e, 2, 1, 1);
 	env_stop(&e);
 }
 
@@ -1076,14 +1251,18 @@ static void *mix_producer(void *arg)
 	return NULL;
 }
 
-static void test_mixed(void **state)
+/* total 0: the default size (or FAULTS_MIXED_TOTAL); rbufs/rbsize 0: the
+ * defaults of the run (256 receive buffers of 16 KiB). */
+static void run_mixed(int total, uint32_t rbufs, uint32_t rbsize,
+		      bool keep_socket)
 {
-	(void)state;
-	int total = FT_SANITIZED ? 6000 : 50000;
-	int conns = FT_SANITIZED ? 8 : 32;
-	const char *env = getenv("FAULTS_MIXED_TOTAL");
-	if (env && atoi(env) > 0)
-		total = atoi(env);
+	int conns = FT_SANITIZED ? 16 : 32;
+	if (!total) {
+		total = FT_SANITIZED ? 20000 : 50000;
+		const char *env = getenv("FAULTS_MIXED_TOTAL");
+		if (env && atoi(env) > 0)
+			total = atoi(env);
+	}
 	total -= total % MIX_PRODUCERS;
 	struct mix *m = &g_mix;
 	memset(m, 0, sizeof(*m));
@@ -1128,7 +1307,10 @@ static void test_mixed(void **state)
 	cfg.conn.queue_timeout = 20000;
 	cfg.max_reply = 4096;
 	cfg.queue_capacity = 1024;
-	cfg.recv_buffers = 256;
+	cfg.conn.close_on_recv_error = !keep_socket;
+	cfg.recv_buffers = rbufs ? rbufs : 256;
+	if (rbsize)
+		cfg.recv_buffer_size = rbsize;
 	cfg.ring_entries = 1024;
 	env_pool(&e, &cfg, (uint32_t)conns);
 	m->pool = e.pool;
@@ -1140,18 +1322,30 @@ static void test_mixed(void **state)
 		assert_int_equal(pthread_create(&th[i], NULL, mix_producer,
 						(void *)(intptr_t)i),
 				 0);
+	/* Mid-run, the listener restarts (every connection closed, same
+	 * port) while the producers keep sending. */
+	uint64_t end = now_ms() + 60000;
+	while (atomic_load(&m->completed) < total / 2 && now_ms() < end)
+		pause_ms(1);
+	fr_restart(&e.fr);
+	/* At three quarters, the receiver goes down for 200 ms: connects
+	 * are refused (backoff), messages wait in the queue. */
+	while (atomic_load(&m->completed) < total * 3 / 4 && now_ms() < end)
+		pause_ms(1);
+	fr_down(&e.fr);
+	pause_ms(200);
+	fr_listen(&e.fr, true);
 	for (int i = 0; i < MIX_PRODUCERS; i++)
 		pthread_join(th[i], NULL);
-	uint64_t end = now_ms() + 60000;
 	while (atomic_load(&m->completed) + atomic_load(&m->sync_errors) <
 	       total) {
 		assert_true(now_ms() < end);
 		pause_ms(1);
 	}
 	uint64_t dt = now_ms() - t0;
-	/* Restart the listener at the end: the pool recovers. */
+	assert_int_equal(atomic_load(&e.fr.restarts), 2);
+	/* Faults off: every connection comes back by itself. */
 	fr_clear(&e.fr);
-	fr_restart(&e.fr);
 	assert_true(wait_up(&e, 10000));
 	struct mllp_pool_stats st;
 	mllp_pool_get_stats(e.pool, &st);
@@ -1186,36 +1380,244 @@ static void test_mixed(void **state)
 	if (!FT_SANITIZED) {
 		assert_true(atomic_load(&m->verdicts[MLLP_APPLICATION_ERROR]) >
 			    0);
-		assert_true(
-		    atomic_load(&m->verdicts[MLLP_APPLICATION_REJECT]) > 0);
-		assert_true(
-		    atomic_load(&m->verdicts[MLLP_BAD_MESSAGE_CONTROL_ID]) > 0);
+		assert_true(atomic_load(&m->verdicts[MLLP_APPLICATION_REJECT]) >
+			    0);
+		/* Correlation drops a reply with a wrong MSA-2 (the message
+		 * then times out); without it the verdict says so. */
+		if (keep_socket)
+			assert_int_equal(
+			    atomic_load(
+				&m->verdicts[MLLP_BAD_MESSAGE_CONTROL_ID]),
+			    0);
+		else
+			assert_true(
+			    atomic_load(
+				&m->verdicts[MLLP_BAD_MESSAGE_CONTROL_ID]) > 0);
 	}
-	fprintf(stderr,
-		"mixed: %d messages, %d connections, %d producers in %llu "
-		"ms: accept %d, app error %d, app reject %d, bad control id "
-		"%d, failed %d (timeout %d, closed %d, os %d, invalid header "
-		"%d, data after %d, too big %d); written %d; connects %llu, "
-		"connect failures %llu\n",
-		total, conns, MIX_PRODUCERS, (unsigned long long)dt,
-		atomic_load(&m->verdicts[MLLP_APPLICATION_ACCEPT]),
-		atomic_load(&m->verdicts[MLLP_APPLICATION_ERROR]),
-		atomic_load(&m->verdicts[MLLP_APPLICATION_REJECT]),
-		atomic_load(&m->verdicts[MLLP_BAD_MESSAGE_CONTROL_ID]), failed,
-		atomic_load(&m->reasons[MLLP_ERR_BASE - MLLP_ERR_TIMEOUT]),
-		atomic_load(&m->reasons[MLLP_ERR_BASE - MLLP_ERR_CLOSED]),
-		atomic_load(&m->os_errors),
-		atomic_load(&m->reasons[MLLP_ERR_BASE -
-					MLLP_ERR_INVALID_HEADER]),
-		atomic_load(&m->reasons[MLLP_ERR_BASE -
-					MLLP_ERR_DATA_AFTER_TRAILER]),
-		atomic_load(&m->reasons[MLLP_ERR_BASE -
-					MLLP_ERR_FRAME_TOO_BIG]),
-		atomic_load(&m->written), (unsigned long long)st.connects,
-		(unsigned long long)st.connect_failures);
+	fprintf(
+	    stderr,
+	    "mixed: %d messages, %d connections, %d producers in %llu "
+	    "ms: accept %d, app error %d, app reject %d, bad control id "
+	    "%d, failed %d (timeout %d, closed %d, os %d, invalid header "
+	    "%d, data after %d, too big %d); written %d; connects %llu, "
+	    "connect failures %llu\n",
+	    total, conns, MIX_PRODUCERS, (unsigned long long)dt,
+	    atomic_load(&m->verdicts[MLLP_APPLICATION_ACCEPT]),
+	    atomic_load(&m->verdicts[MLLP_APPLICATION_ERROR]),
+	    atomic_load(&m->verdicts[MLLP_APPLICATION_REJECT]),
+	    atomic_load(&m->verdicts[MLLP_BAD_MESSAGE_CONTROL_ID]), failed,
+	    atomic_load(&m->reasons[MLLP_ERR_BASE - MLLP_ERR_TIMEOUT]),
+	    atomic_load(&m->reasons[MLLP_ERR_BASE - MLLP_ERR_CLOSED]),
+	    atomic_load(&m->os_errors),
+	    atomic_load(&m->reasons[MLLP_ERR_BASE - MLLP_ERR_INVALID_HEADER]),
+	    atomic_load(
+		&m->reasons[MLLP_ERR_BASE - MLLP_ERR_DATA_AFTER_TRAILER]),
+	    atomic_load(&m->reasons[MLLP_ERR_BASE - MLLP_ERR_FRAME_TOO_BIG]),
+	    atomic_load(&m->written), (unsigned long long)st.connects,
+	    (unsigned long long)st.connect_failures);
+	fprintf(stderr, "mixed: faults fired:");
+	for (int f = 0; f < FR_COUNT; f++)
+		fprintf(stderr, " %s %u", fr_fault_name((enum fr_fault)f),
+			atomic_load(&e.fr.fired[f]));
+	fprintf(stderr, "\n");
 	mllp_pool_destroy(e.pool);
 	fr_stop(&e.fr);
 	free((void *)m->done);
+	assert_int_equal(rec_violations(), 0);
+	assert_true(g_rec.total > total); /* every reply reported */
+}
+
+static void test_mixed(void **state)
+{
+	(void)state;
+	run_mixed(0, 0, 0, false);
+}
+
+/* The same with 4 receive buffers of 64 bytes shared by 32 connections:
+ * replies span buffers and the buffer ring runs dry (-ENOBUFS, re-arm). */
+static void test_mixed_few_buffers(void **state)
+{
+	(void)state;
+	run_mixed(8000, 4, 64, false);
+}
+
+/* close_on_recv_error false: sockets are kept after receive errors and
+ * replies are correlated by MSA-2 (a wrong MSA-2 then ends in a reply
+ * timeout, late and duplicate replies are dropped); the same accounting. */
+static void test_mixed_keep_socket(void **state)
+{
+	(void)state;
+	run_mixed(FT_SANITIZED ? 5000 : 20000, 0, 0, true);
+}
+
+/* Faults plus send_async, cancel and stop: 2 producers send (every 4th
+ * message async, every 7th canceled at once) while the receiver injects
+ * faults, and the pool is stopped in the middle of it. Every future
+ * completes exactly once (a stop in flight included), sends after the stop
+ * fail synchronously with MLLP_ERR_STOPPED, nothing stays pending, and the
+ * error counter equals the failed futures. */
+#define ACS_PRODUCERS 2
+#define ACS_PER	      5000
+
+struct acs {
+	struct mllp_pool *pool;
+	uint32_t ep;
+	_Atomic int created, callbacks, sync_stopped, sync_other;
+	_Atomic int ok_verdict, ok_async, canceled, stopped, failed_other, bad;
+	_Atomic int started; /* futures created so far, for the stop */
+};
+
+static struct acs g_acs;
+
+static void acs_cb(struct mllp_future *f, void *arg)
+{
+	bool async = (intptr_t)arg & 1;
+	struct acs *a = &g_acs;
+	const struct mllp_result *r = mllp_future_result(f);
+	atomic_fetch_add(&a->callbacks, 1);
+	if (!r) {
+		atomic_fetch_add(&a->bad, 1);
+		return;
+	}
+	if (r->status == 0) {
+		if (async && r->written && !r->has_verdict)
+			atomic_fetch_add(&a->ok_async, 1);
+		else if (!async && r->written && r->has_verdict)
+			atomic_fetch_add(&a->ok_verdict, 1);
+		else
+			atomic_fetch_add(&a->bad, 1);
+		return;
+	}
+	if (r->written && !r->may_have_reached)
+		atomic_fetch_add(&a->bad, 1);
+	if (r->status == MLLP_ERR_CANCELED)
+		atomic_fetch_add(&a->canceled, 1);
+	else if (r->status == MLLP_ERR_STOPPED)
+		atomic_fetch_add(&a->stopped, 1);
+	else
+		atomic_fetch_add(&a->failed_other, 1);
+}
+
+static void *acs_producer(void *arg)
+{
+	int idx = (int)(intptr_t)arg;
+	struct acs *a = &g_acs;
+	struct mllp_future **keep = calloc(ACS_PER, sizeof(*keep));
+	assert_non_null(keep);
+	for (int i = 0; i < ACS_PER; i++) {
+		int n = idx * ACS_PER + i;
+		size_t len;
+		char *msg = hl7(n, &len);
+		struct mllp_send_options o;
+		mllp_send_options_init(&o);
+		o.kind = MLLP_PAYLOAD_HL7;
+		o.block = true;
+		o.async = n % 4 == 1;
+		o.callback = acs_cb;
+		o.callback_arg = (void *)(intptr_t)(o.async ? 1 : 0);
+		struct mllp_error err;
+		int rc = mllp_pool_send(a->pool, a->ep, msg, len, &o, &keep[i],
+					&err);
+		free(msg);
+		if (rc == MLLP_ERR_STOPPED) {
+			atomic_fetch_add(&a->sync_stopped, 1);
+			assert_null(keep[i]);
+			continue;
+		}
+		if (rc != 0) {
+			atomic_fetch_add(&a->sync_other, 1);
+			continue;
+		}
+		atomic_fetch_add(&a->created, 1);
+		atomic_fetch_add(&a->started, 1);
+		if (n % 7 == 3)
+			mllp_future_cancel(keep[i]);
+	}
+	for (int i = 0; i < ACS_PER; i++) {
+		if (!keep[i])
+			continue;
+		assert_int_equal(mllp_future_wait(keep[i], 30000), 0);
+		mllp_future_free(keep[i]);
+	}
+	free(keep);
+	return NULL;
+}
+
+static void test_async_cancel_stop(void **state)
+{
+	(void)state;
+	struct acs *a = &g_acs;
+	memset(a, 0, sizeof(*a));
+	rec_reset();
+	struct fr_config fc;
+	memset(&fc, 0, sizeof(fc));
+	fc.seed = 11;
+	fc.oversize = 8192;
+	static struct env e;
+	memset(&e, 0, sizeof(e));
+	fr_start(&e.fr, &fc);
+	fr_set(&e.fr, FR_ACCEPT_CLOSE, 20000, 0);
+	fr_set(&e.fr, FR_CLOSE_NO_REPLY, 2000, 0);
+	fr_set(&e.fr, FR_RST_MID_REPLY, 2000, 0);
+	fr_set(&e.fr, FR_NO_REPLY, 500, 0);
+	fr_set(&e.fr, FR_JUNK_BEFORE, 2000, 0);
+	fr_set(&e.fr, FR_AE, 5000, 0);
+	fr_set(&e.fr, FR_DOUBLE, 2000, 0);
+	struct mllp_pool_config cfg;
+	base_config(&cfg);
+	cfg.conn.reply_timeout = 200;
+	cfg.conn.queue_timeout = 20000;
+	cfg.max_reply = 4096;
+	cfg.queue_capacity = 512;
+	env_pool(&e, &cfg, 8);
+	a->pool = e.pool;
+	a->ep = e.ep;
+	pthread_t th[ACS_PRODUCERS];
+	for (int i = 0; i < ACS_PRODUCERS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, acs_producer,
+						(void *)(intptr_t)i),
+				 0);
+	uint64_t end = now_ms() + 30000;
+	while (atomic_load(&a->started) < ACS_PRODUCERS * ACS_PER / 2 &&
+	       now_ms() < end)
+		pause_ms(1);
+	mllp_pool_stop(e.pool); /* returns after every future completed */
+	assert_int_equal(atomic_load(&a->callbacks), atomic_load(&a->created));
+	for (int i = 0; i < ACS_PRODUCERS; i++)
+		pthread_join(th[i], NULL);
+	int created = atomic_load(&a->created);
+	assert_int_equal(atomic_load(&a->callbacks), created);
+	assert_int_equal(atomic_load(&a->bad), 0);
+	assert_int_equal(atomic_load(&a->sync_other), 0);
+	assert_int_equal(created + atomic_load(&a->sync_stopped),
+			 ACS_PRODUCERS * ACS_PER);
+	int failed = atomic_load(&a->canceled) + atomic_load(&a->stopped) +
+		     atomic_load(&a->failed_other);
+	assert_int_equal(atomic_load(&a->ok_verdict) +
+			     atomic_load(&a->ok_async) + failed,
+			 created);
+	struct mllp_pool_stats st;
+	mllp_pool_get_stats(e.pool, &st);
+	assert_int_equal(st.in_flight, 0);
+	assert_int_equal(st.queued, 0);
+	assert_int_equal(st.errors, (uint64_t)failed);
+	assert_int_equal(st.errors_mllp[MLLP_ERR_BASE - MLLP_ERR_CANCELED],
+			 (uint64_t)atomic_load(&a->canceled));
+	assert_int_equal(st.errors_mllp[MLLP_ERR_BASE - MLLP_ERR_STOPPED],
+			 (uint64_t)atomic_load(&a->stopped));
+	assert_true(atomic_load(&a->canceled) > 0);
+	assert_true(atomic_load(&a->ok_async) > 0);
+	fprintf(stderr,
+		"async/cancel/stop: %d futures (%d refused after stop): "
+		"verdicts %d, async written %d, canceled %d, stopped %d, "
+		"other failures %d\n",
+		created, atomic_load(&a->sync_stopped),
+		atomic_load(&a->ok_verdict), atomic_load(&a->ok_async),
+		atomic_load(&a->canceled), atomic_load(&a->stopped),
+		atomic_load(&a->failed_other));
+	mllp_pool_destroy(e.pool);
+	fr_stop(&e.fr);
+	assert_int_equal(rec_violations(), 0);
 }
 
 int main(void)
@@ -1248,7 +1650,13 @@ int main(void)
 	    cmocka_unit_test(test_restart_listener),
 	    cmocka_unit_test(test_slow_accept),
 	    cmocka_unit_test(test_late_reply_correlated),
+	    cmocka_unit_test(test_wrong_id_correlated),
+	    cmocka_unit_test(test_refuse_queue_timeout),
+	    cmocka_unit_test(test_oversize_keep_socket),
 	    cmocka_unit_test(test_mixed),
+	    cmocka_unit_test(test_mixed_few_buffers),
+	    cmocka_unit_test(test_mixed_keep_socket),
+	    cmocka_unit_test(test_async_cancel_stop),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -501,6 +501,36 @@ static void test_close_on_recv_error_false(void **state)
 	late_reply(false);
 }
 
+/* A connection's reply timer is re-armed lazily (its heap entry stays
+ * across messages, pool.c conn_timer_lazy): an earlier message's shorter
+ * deadline must not cut a later reply short, and a shorter per-send
+ * timeout after a long one must still fire. */
+static void test_reply_timer_reuse(void **state)
+{
+	(void)state;
+	struct tr r;
+	tr_start(&r, 0, TR_ACK);
+	struct mllp_client *c = start_client(r.port, NULL, NULL);
+	/* 1: 200 ms timeout, answered at once: its deadline stays behind. */
+	send_expect_aa(c, 1, 200);
+	/* 2: answered after 400 ms, past message 1's deadline. */
+	atomic_store(&r.delay_ms, 400);
+	atomic_store(&r.delay_count, 1);
+	send_expect_aa(c, 2, 3000);
+	/* 3: the default (60 s) timeout; 4: 150 ms, answered after 600 ms:
+	 * times out. */
+	send_expect_aa(c, 3, 0);
+	atomic_store(&r.delay_ms, 600);
+	atomic_store(&r.delay_count, 1);
+	struct mllp_future *f = send_hl7(c, 4, 150);
+	assert_int_equal(mllp_future_result(f)->status, MLLP_ERR_TIMEOUT);
+	assert_int_equal(mllp_future_result(f)->error.context,
+			 MLLP_CTX_RECEIVE);
+	mllp_future_free(f);
+	mllp_client_stop(c);
+	tr_stop(&r);
+}
+
 static bool has_orphan_valid(void *arg)
 {
 	struct ti_rec *rec = arg;
@@ -1086,6 +1116,7 @@ int main(void)
 	    cmocka_unit_test(test_keepalive_options),
 	    cmocka_unit_test(test_close_on_recv_error_true),
 	    cmocka_unit_test(test_close_on_recv_error_false),
+	    cmocka_unit_test(test_reply_timer_reuse),
 	    cmocka_unit_test(test_send_async),
 	    cmocka_unit_test(test_telemetry_sequence),
 	    cmocka_unit_test(test_reconnect),

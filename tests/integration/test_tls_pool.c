@@ -1,0 +1,814 @@
+/* TLS between the pool and the receiver on loopback (issue 5): ACKs over
+ * TLS 1.2 and 1.3, host-name mismatch and unknown CA as tls errors, a
+ * verify-none client (warned), session resumption on reconnect, mutual TLS
+ * (no certificate, valid, allowed / not allowed / case-insensitive / one of
+ * several names, expired, revoked, server certificate as client
+ * certificate), bad file paths at start, a handshake timeout, plaintext
+ * against TLS, a 1 MiB message and many connections handshaking at once.
+ * Certificates are made at run time by tests/make_certs.sh. Ephemeral ports;
+ * every wait is bounded. Backend: MLLP_TEST_BACKEND (common.h). */
+#include <arpa/inet.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mllp/mllp.h>
+
+#include "common.h"
+#include "testutil.h"
+
+static char certdir[PATH_MAX];
+
+static const char *cp(const char *name)
+{
+	static char names[64][32];
+	static char paths[64][PATH_MAX + 64];
+	static unsigned n;
+	for (unsigned i = 0; i < n; i++)
+		if (strcmp(names[i], name) == 0)
+			return paths[i];
+	assert_true(n < 64 && strlen(name) < sizeof(names[0]));
+	snprintf(names[n], sizeof(names[0]), "%s", name);
+	snprintf(paths[n], sizeof(paths[0]), "%s/%s", certdir, name);
+	return paths[n++];
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	const char *tmp = getenv("TMPDIR");
+	snprintf(certdir, sizeof(certdir), "%s/mllp-tlspool-XXXXXX",
+		 tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(certdir))
+		return -1;
+	char cmd[2 * PATH_MAX + 64];
+	snprintf(cmd, sizeof(cmd), "sh '%s/make_certs.sh' '%s'",
+		 MLLP_TEST_SOURCE_DIR, certdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	char cmd[PATH_MAX + 16];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", certdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ---- log capture -------------------------------------------------------- */
+
+struct logcap {
+	pthread_mutex_t mu;
+	char text[16384];
+};
+
+static void cap_log(void *ctx, enum mllp_log_level l, const char *line)
+{
+	struct logcap *c = ctx;
+	(void)l;
+	pthread_mutex_lock(&c->mu);
+	size_t n = strlen(c->text);
+	snprintf(c->text + n, sizeof(c->text) - n, "%s\n", line);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static bool cap_has(struct logcap *c, const char *s)
+{
+	pthread_mutex_lock(&c->mu);
+	bool r = strstr(c->text, s) != NULL;
+	pthread_mutex_unlock(&c->mu);
+	return r;
+}
+
+/* ---- a TLS receiver ----------------------------------------------------- */
+
+struct srv {
+	struct mllp_receiver *r;
+	uint16_t port;
+	struct logcap log;
+	pthread_mutex_t mu;
+	char peer_name[256];
+	int msgs;
+};
+
+static void srv_dispatch(void *ctx, const struct mllp_message *m,
+			 struct mllp_reply *rep)
+{
+	struct srv *s = ctx;
+	pthread_mutex_lock(&s->mu);
+	snprintf(s->peer_name, sizeof(s->peer_name), "%s",
+		 m->conn->tls_peer_name);
+	s->msgs++;
+	pthread_mutex_unlock(&s->mu);
+	mllp_dispatch_echo(NULL, m, rep);
+}
+
+static void server_cfg(struct mllp_tls_server_config *t)
+{
+	mllp_tls_server_config_init(t);
+	t->enabled = true;
+	t->cert_file = cp("server.pem");
+	t->key_file = cp("server.key");
+}
+
+static void mtls_cfg(struct mllp_tls_server_config *t)
+{
+	server_cfg(t);
+	t->require_client_cert = true;
+	t->client_ca_file = cp("ca.pem");
+}
+
+static uint32_t g_hs_ms; /* receiver handshake timeout, 0: default */
+
+static void srv_start_ex(struct srv *s, const struct mllp_tls_server_config *t,
+			 const char *const *allowed, size_t nallowed,
+			 uint32_t idle_ms)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_mutex_init(&s->log.mu, NULL);
+	struct mllp_receiver_config rc;
+	mllp_receiver_config_init(&rc);
+	rc.address = "127.0.0.1";
+	rc.port = 0;
+	rc.dispatch = srv_dispatch;
+	rc.dispatch_ctx = s;
+	rc.tls = t;
+	rc.allowed_clients = allowed;
+	rc.allowed_clients_count = nallowed;
+	rc.log = cap_log;
+	rc.log_ctx = &s->log;
+	rc.log_level = MLLP_LOG_INFO;
+	rc.backend = ti_backend();
+	rc.ring_entries = 256;
+	rc.recv_buffers = 64;
+	if (idle_ms)
+		rc.idle_timeout_ms = idle_ms;
+	if (g_hs_ms)
+		rc.tls_handshake_timeout_ms = g_hs_ms;
+	struct mllp_error e;
+	int rc2 = mllp_receiver_start(&rc, &s->r, &e);
+	if (rc2 != 0)
+		fail_msg("receiver start: %s", e.message);
+	s->port = mllp_receiver_port(s->r);
+}
+
+static void srv_start(struct srv *s, const struct mllp_tls_server_config *t)
+{
+	srv_start_ex(s, t, NULL, 0, 0);
+}
+
+static void srv_stop(struct srv *s)
+{
+	mllp_receiver_destroy(s->r);
+	pthread_mutex_destroy(&s->mu);
+	pthread_mutex_destroy(&s->log.mu);
+}
+
+static void srv_peer(struct srv *s, char *buf, size_t cap)
+{
+	pthread_mutex_lock(&s->mu);
+	snprintf(buf, cap, "%s", s->peer_name);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- the pool side ------------------------------------------------------ */
+
+static const char HL7[] = "MSH|^~\\&|SND|FAC|RCV|FAC|20240101120000||ADT^A01|"
+			  "MSG00001|P|2.5\rPID|1||123456\r";
+
+struct cli {
+	struct mllp_pool *pool;
+	uint32_t ep;
+	struct logcap log;
+};
+
+static void client_cfg(struct mllp_tls_client_config *t)
+{
+	mllp_tls_client_config_init(t);
+	t->enabled = true;
+	t->ca_file = cp("ca.pem");
+}
+
+static void client_cert(struct mllp_tls_client_config *t, const char *name)
+{
+	char f[64];
+	snprintf(f, sizeof(f), "%s.pem", name);
+	t->cert_file = cp(f);
+	snprintf(f, sizeof(f), "%s.key", name);
+	t->key_file = cp(f);
+}
+
+static int cli_open_n(struct cli *c, const char *host, uint16_t port,
+		      const struct mllp_tls_client_config *t, uint32_t conns,
+		      struct mllp_error *err)
+{
+	memset(c, 0, sizeof(*c));
+	pthread_mutex_init(&c->log.mu, NULL);
+	struct mllp_pool_config cfg;
+	ti_config(&cfg, NULL);
+	cfg.log = cap_log;
+	cfg.log_ctx = &c->log;
+	cfg.ring_entries = 512;
+	cfg.recv_buffers = 256;
+	struct mllp_error e;
+	assert_int_equal(mllp_pool_create(&cfg, &c->pool, &e), 0);
+	struct mllp_conn_options o;
+	mllp_conn_options_init(&o);
+	o.connect_timeout = 3000;
+	o.reply_timeout = 5000;
+	o.tls = t;
+	return mllp_pool_add_endpoint(c->pool, host, port, conns, &o, &c->ep,
+				      err);
+}
+
+static void cli_open(struct cli *c, const char *host, uint16_t port,
+		     const struct mllp_tls_client_config *t)
+{
+	struct mllp_error e;
+	int rc = cli_open_n(c, host, port, t, 1, &e);
+	if (rc != 0)
+		fail_msg("add_endpoint: %s", e.message);
+}
+
+static void cli_close(struct cli *c)
+{
+	mllp_pool_destroy(c->pool);
+	pthread_mutex_destroy(&c->log.mu);
+}
+
+/* Send one message; returns the status, the error message in msg. */
+static int send_msg(struct cli *c, const void *data, size_t len,
+		    struct mllp_result *out, char *msg, size_t cap)
+{
+	struct mllp_future *f = NULL;
+	struct mllp_error e;
+	struct mllp_send_options so;
+	mllp_send_options_init(&so);
+	so.kind = MLLP_PAYLOAD_HL7;
+	int rc = mllp_pool_send(c->pool, c->ep, data, len, &so, &f, &e);
+	if (rc != 0) {
+		if (msg)
+			snprintf(msg, cap, "%s", e.message);
+		return rc;
+	}
+	assert_int_equal(mllp_future_wait(f, 15000), 0);
+	const struct mllp_result *r = mllp_future_result(f);
+	rc = r->status;
+	if (out)
+		*out = *r;
+	if (msg)
+		snprintf(msg, cap, "%s", r->error.message);
+	mllp_future_free(f);
+	return rc;
+}
+
+static void expect_aa(struct cli *c)
+{
+	struct mllp_result r;
+	char m[256];
+	int rc = send_msg(c, HL7, sizeof(HL7) - 1, &r, m, sizeof(m));
+	if (rc != 0)
+		fail_msg("send failed: %d %s", rc, m);
+	assert_true(r.has_verdict);
+	assert_int_equal(r.verdict, MLLP_APPLICATION_ACCEPT);
+}
+
+/* Expect a TLS failure whose message contains want (NULL: any). */
+static void expect_tls_error(struct cli *c, const char *want)
+{
+	char m[256];
+	int rc = send_msg(c, HL7, sizeof(HL7) - 1, NULL, m, sizeof(m));
+	if (getenv("MLLP_TEST_VERBOSE"))
+		fprintf(stderr, "  %d: %s\n", rc, m);
+	if (rc != MLLP_ERR_TLS || (want && !strstr(m, want)))
+		fail_msg("want a TLS error with '%s', got %d '%s'",
+			 want ? want : "", rc, m);
+}
+
+static bool wait_until(bool (*pred)(void *), void *arg, int ms)
+{
+	for (int i = 0; i < ms; i += 5) {
+		if (pred(arg))
+			return true;
+		struct timespec ts = {0, 5000000};
+		nanosleep(&ts, NULL);
+	}
+	return pred(arg);
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+static void tls_version_case(enum mllp_tls_version v, const char *name)
+{
+	struct mllp_tls_server_config st;
+	server_cfg(&st);
+	struct srv s;
+	srv_start(&s, &st);
+	assert_false(cap_has(&s.log, "non secured socket"));
+	struct mllp_tls_client_config ct;
+	client_cfg(&ct);
+	ct.min_version = v;
+	ct.max_version = v;
+	struct cli c;
+	cli_open(&c, "localhost", s.port, &ct);
+	for (int i = 0; i < 20; i++)
+		expect_aa(&c);
+	struct mllp_pool_stats ps;
+	mllp_pool_get_stats(c.pool, &ps);
+	assert_int_equal(ps.tls_handshakes, 1);
+	cli_close(&c);
+	srv_stop(&s);
+	(void)name;
+}
+
+static void test_ack_tls13(void **state)
+{
+	(void)state;
+	tls_version_case(MLLP_TLS_VERSION_1_3, "TLSv1.3");
+}
+
+static void test_ack_tls12(void **state)
+{
+	(void)state;
+	tls_version_case(MLLP_TLS_VERSION_1_2, "TLSv1.2");
+}
+
+static void test_ip_address_host(void **state)
+{
+	(void)state;
+	struct mllp_tls_server_config st;
+	server_cfg(&st);
+	struct srv s;
+	srv_start(&s, &st);
+	struct mllp_tls_client_config ct;
+	client_cfg(&ct);
+	struct cli c;
+	cli_open(&c, "127.0.0.1", s.port, &ct); /* IP SAN */
+	expect_aa(&c);
+	cli_close(&c);
+	srv_stop(&s);
+}
+
+static void test_host_mismatch(void **state)
+{
+	(void)state;
+	struct mllp_tls_server_config st;
+	server_cfg(&st);
+	struct srv s;
+	srv_start(&s, &st);
+	struct mllp_tls_client_config ct;
+	client_cfg(&ct);
+	ct.server_name = "mllp.example.org";
+	struct cli c;
+	cli_open(&c, "127.0.0.1", s.port, &ct);
+	expect_tls_error(&c, "host name");
+	/* The next send fails at once with the last connect error. */
+	expect_tls_error(&c, "host name");
+	assert_int_equal(mllp_pool_connected_count(c.pool, c.ep), 0);
+	assert_true(cap_has(&c.log, "host name"));
+	cli_close(&c);
+	srv_stop(&s);
+}
+
+static void test_unknown_ca(void **state)
+{
+	(void)state;
+	struct mllp_tls_server_config st;
+	server_cfg(&st);
+	st.cert_file = cp("rogue.pem");
+	st.key_file = cp("rogue.key");
+	struct srv s;
+	srv_start(&s, &st);
+	struct mllp_tls_client_config ct;
+	client_cfg(&ct);
+	struct cli c;
+	cli_open(&c, "localhost", s.port, &ct);
+	expect_tls_error(&c, "unknown CA");
+	cli_close(&c);
+	srv_stop(&s);
+}
+
+static void test_verify_none(void **state)
+{
+	(void)state;
+	struct mllp_tls_server_config st;
+	server_cfg(&st);
+	st.cert_file = cp("rogue.pem");
+	st.key_file = cp("rogue.key");
+	struct srv s;
+	srv_start(&s, &st);
+	struct mllp_tls_client_config ct;
+	mllp_tls_client_config_init(&ct);
+	ct.enabled = true;
+	ct.verify = MLLP_TLS_VERIFY_NONE;
+	struct cli c;
+	cli_open(&c, "127.0.0.1", s.port, &ct);
+	assert_true(cap_has(&c.log, "verify none"));
+	expect_aa(&c);
+	cli_close(&c);
+	srv_stop(&s);
+}
+
+static bool pool_down(void *arg)
+{
+	struct cli *c = arg;
+	return mllp_pool_connected_count(c->pool, c->ep) == 0;
+}
+
+static bool pool_up(void *arg)
+{
+	struct cli *c = arg;
+	return mllp_pool_connected_count(c->pool, c->ep) == 1;
+}
+
+/* The receiver drops the idle TLS connection; the pool reconnects and
+ * resumes the session (TLS 1.3 ticket, and TLS 1.2). */
+static void resume_case(enum mllp_tls_version v)
+{
+	struct mllp_tls_server_config st;
+	server_cfg(&st);
+	struct srv s;
+	srv_start_ex(&s, &st, NULL, 0, 300);
+	struct mllp_tls_client_config ct;
+	client_cfg(&ct);
+	ct.max_version = v;
+	struct cli c;
+	cli_open(&c, "localhost", s.port, &ct);
+	expect_aa(&c);
+	assert_true(wait_until(pool_down, &c, 5000));
+	assert_true(wait_until(pool_up, &c, 5000));
+	expect_aa(&c);
+	struct mllp_pool_stats ps;
+	mllp_pool_get_stats(c.pool, &ps);
+	assert_true(ps.tls_handshakes >= 2);
+	assert_true(ps.tls_resumed >= 1);
+	cli_close(&c);
+	srv_stop(&s);
+}
+
+static void test_reconnect_resumes_13(void **state)
+{
+	(void)state;
+	resume_case(MLLP_TLS_VERSION_1_3);
+}
+
+static void test_reconnect_resumes_12(void **state)
+{
+	(void)state;
+	resume_case(MLLP_TLS_VERSION_1_2);
+}
+
+/* Mutual TLS: returns the send status; name receives the peer name the
+ * dispatcher saw. */
+static int mtls_case(const char *client, const char *const *allowed,
+		     size_t nallowed, const char *crl, char *name, size_t cap,
+		     enum mllp_tls_version v)
+{
+	struct mllp_tls_server_config st;
+	mtls_cfg(&st);
+	st.crl_file = crl;
+	struct srv s;
+	srv_start_ex(&s, &st, allowed, nallowed, 0);
+	struct mllp_tls_client_config ct;
+	client_cfg(&ct);
+	ct.max_version = v;
+	if (client)
+		client_cert(&ct, client);
+	struct cli c;
+	cli_open(&c, "localhost", s.port, &ct);
+	char m[256];
+	int rc = send_msg(&c, HL7, sizeof(HL7) - 1, NULL, m, sizeof(m));
+	if (name)
+		srv_peer(&s, name, cap);
+	if (rc != 0) {
+		/* Refused: a TLS error naming the reason, at the client, and
+		 * logged by the receiver. */
+		if (rc != MLLP_ERR_TLS)
+			fail_msg("want MLLP_ERR_TLS, got %d %s", rc, m);
+		if (getenv("MLLP_TEST_VERBOSE"))
+			fprintf(stderr, "  client %s: %s\n",
+				client ? client : "(none)", m);
+		struct mllp_receiver_stats rs;
+		for (int i = 0; i < 200; i++) {
+			mllp_receiver_get_stats(s.r, &rs);
+			if (rs.connections_refused > 0)
+				break;
+			usleep(10000);
+		}
+		assert_true(rs.connections_refused > 0);
+		assert_true(cap_has(&s.log, "refused TLS connection"));
+	}
+	cli_close(&c);
+	srv_stop(&s);
+	return rc;
+}
+
+static void test_mtls_no_cert(void **state)
+{
+	(void)state;
+	assert_int_equal(
+	    mtls_case(NULL, NULL, 0, NULL, NULL, 0, MLLP_TLS_VERSION_DEFAULT),
+	    MLLP_ERR_TLS);
+	assert_int_equal(
+	    mtls_case(NULL, NULL, 0, NULL, NULL, 0, MLLP_TLS_VERSION_1_2),
+	    MLLP_ERR_TLS);
+}
+
+static void test_mtls_valid(void **state)
+{
+	(void)state;
+	char name[256];
+	assert_int_equal(mtls_case("client", NULL, 0, NULL, name, sizeof(name),
+				   MLLP_TLS_VERSION_DEFAULT),
+			 0);
+	assert_string_equal(name, "client.example");
+}
+
+static void test_mtls_allowed(void **state)
+{
+	(void)state;
+	const char *allow[] = {"client.example"};
+	char name[256];
+	assert_int_equal(mtls_case("client", allow, 1, NULL, name, sizeof(name),
+				   MLLP_TLS_VERSION_DEFAULT),
+			 0);
+	assert_string_equal(name, "client.example");
+}
+
+static void test_mtls_not_allowed(void **state)
+{
+	(void)state;
+	const char *allow[] = {"client.example"};
+	assert_int_equal(mtls_case("other", allow, 1, NULL, NULL, 0,
+				   MLLP_TLS_VERSION_DEFAULT),
+			 MLLP_ERR_TLS);
+	assert_int_equal(
+	    mtls_case("other", allow, 1, NULL, NULL, 0, MLLP_TLS_VERSION_1_2),
+	    MLLP_ERR_TLS);
+}
+
+static void test_mtls_case_insensitive(void **state)
+{
+	(void)state;
+	const char *allow[] = {"client.mixed.example"};
+	char name[256];
+	assert_int_equal(mtls_case("mixed", allow, 1, NULL, name, sizeof(name),
+				   MLLP_TLS_VERSION_DEFAULT),
+			 0);
+	assert_string_equal(name, "client.mixed.example");
+	const char *allow2[] = {"CLIENT.EXAMPLE"};
+	assert_int_equal(mtls_case("client", allow2, 1, NULL, name,
+				   sizeof(name), MLLP_TLS_VERSION_DEFAULT),
+			 0);
+	assert_string_equal(name, "CLIENT.EXAMPLE");
+}
+
+static void test_mtls_one_of_several(void **state)
+{
+	(void)state;
+	const char *allow[] = {"a.example", "client.example", "b.example"};
+	char name[256];
+	assert_int_equal(mtls_case("client", allow, 3, NULL, name, sizeof(name),
+				   MLLP_TLS_VERSION_DEFAULT),
+			 0);
+	assert_string_equal(name, "client.example");
+}
+
+static void test_mtls_expired(void **state)
+{
+	(void)state;
+	assert_int_equal(mtls_case("expired", NULL, 0, NULL, NULL, 0,
+				   MLLP_TLS_VERSION_DEFAULT),
+			 MLLP_ERR_TLS);
+}
+
+static void test_mtls_revoked(void **state)
+{
+	(void)state;
+	assert_int_equal(mtls_case("revoked", NULL, 0, cp("crl.pem"), NULL, 0,
+				   MLLP_TLS_VERSION_DEFAULT),
+			 MLLP_ERR_TLS);
+	/* Without the CRL the same certificate is accepted. */
+	assert_int_equal(mtls_case("revoked", NULL, 0, NULL, NULL, 0,
+				   MLLP_TLS_VERSION_DEFAULT),
+			 0);
+}
+
+static void test_mtls_server_cert_as_client(void **state)
+{
+	(void)state;
+	assert_int_equal(mtls_case("server", NULL, 0, NULL, NULL, 0,
+				   MLLP_TLS_VERSION_DEFAULT),
+			 MLLP_ERR_TLS);
+}
+
+static void test_bad_files(void **state)
+{
+	(void)state;
+	/* Receiver: a missing certificate file is named. */
+	struct mllp_tls_server_config st;
+	server_cfg(&st);
+	st.cert_file = cp("missing.pem");
+	struct mllp_receiver_config rc;
+	mllp_receiver_config_init(&rc);
+	rc.address = "127.0.0.1";
+	rc.port = 0;
+	rc.dispatch = mllp_dispatch_echo;
+	rc.tls = &st;
+	rc.log = ti_quiet_log;
+	rc.backend = ti_backend();
+	struct mllp_receiver *r = NULL;
+	struct mllp_error e;
+	assert_int_not_equal(mllp_receiver_start(&rc, &r, &e), 0);
+	assert_null(r);
+	assert_non_null(strstr(e.message, "missing.pem"));
+	/* Pool: a missing CA file fails add_endpoint, naming it. */
+	struct mllp_tls_client_config ct;
+	client_cfg(&ct);
+	ct.ca_file = cp("nothere-ca.pem");
+	struct cli c;
+	assert_int_not_equal(cli_open_n(&c, "127.0.0.1", 9, &ct, 1, &e), 0);
+	assert_non_null(strstr(e.message, "nothere-ca.pem"));
+	cli_close(&c);
+}
+
+/* A plaintext MLLP receiver never answers a ClientHello (junk to it): the
+ * handshake times out with a clear reason. */
+static void test_handshake_timeout(void **state)
+{
+	(void)state;
+	struct srv s;
+	srv_start(&s, NULL);
+	struct mllp_tls_client_config ct;
+	client_cfg(&ct);
+	struct cli c;
+	memset(&c, 0, sizeof(c));
+	pthread_mutex_init(&c.log.mu, NULL);
+	struct mllp_pool_config cfg;
+	ti_config(&cfg, NULL);
+	cfg.log = cap_log;
+	cfg.log_ctx = &c.log;
+	struct mllp_error e;
+	assert_int_equal(mllp_pool_create(&cfg, &c.pool, &e), 0);
+	struct mllp_conn_options o;
+	mllp_conn_options_init(&o);
+	o.connect_timeout = 300;
+	o.tls = &ct;
+	assert_int_equal(mllp_pool_add_endpoint(c.pool, "localhost", s.port, 1,
+						&o, &c.ep, &e),
+			 0);
+	expect_tls_error(&c, "timeout");
+	cli_close(&c);
+	srv_stop(&s);
+}
+
+/* A client that connects and never starts the handshake is closed by the
+ * receiver after tls_handshake_timeout_ms. */
+static void test_receiver_handshake_timeout(void **state)
+{
+	(void)state;
+	struct mllp_tls_server_config st;
+	server_cfg(&st);
+	struct srv s;
+	g_hs_ms = 200;
+	srv_start(&s, &st);
+	g_hs_ms = 0;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_in sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons(s.port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	struct timeval tv = {5, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	char b[64];
+	uint64_t t0 = (uint64_t)time(NULL);
+	ssize_t n = recv(fd, b, sizeof(b), 0);
+	assert_true(n <= 0); /* closed (EOF or reset), not the 5 s timeout */
+	assert_true((uint64_t)time(NULL) - t0 < 4);
+	close(fd);
+	assert_true(cap_has(&s.log, "handshake timeout"));
+	srv_stop(&s);
+}
+
+/* A plaintext client against a TLS receiver: the receiver refuses it (not
+ * TLS); the client's message fails, no hang. */
+static void test_plaintext_to_tls(void **state)
+{
+	(void)state;
+	struct mllp_tls_server_config st;
+	server_cfg(&st);
+	struct srv s;
+	srv_start(&s, &st);
+	struct cli c;
+	cli_open(&c, "127.0.0.1", s.port, NULL);
+	char m[256];
+	int rc = send_msg(&c, HL7, sizeof(HL7) - 1, NULL, m, sizeof(m));
+	assert_int_not_equal(rc, 0);
+	assert_int_equal(s.msgs, 0);
+	cli_close(&c);
+	srv_stop(&s);
+}
+
+static void test_one_mib(void **state)
+{
+	(void)state;
+	struct mllp_tls_server_config st;
+	server_cfg(&st);
+	struct srv s;
+	srv_start(&s, &st);
+	struct mllp_tls_client_config ct;
+	client_cfg(&ct);
+	struct cli c;
+	cli_open(&c, "localhost", s.port, &ct);
+	size_t big = 1024 * 1024;
+	char *msg = malloc(big + 64);
+	assert_non_null(msg);
+	size_t n = (size_t)snprintf(msg, 64, "%s", HL7);
+	memcpy(msg + n, "OBX|1|TX|||", 11);
+	n += 11;
+	while (n < big)
+		msg[n++] = 'x';
+	msg[n++] = '\r';
+	struct mllp_result r;
+	char m[256];
+	int rc = send_msg(&c, msg, n, &r, m, sizeof(m));
+	if (rc != 0)
+		fail_msg("1 MiB send: %d %s", rc, m);
+	assert_int_equal(r.verdict, MLLP_APPLICATION_ACCEPT);
+	expect_aa(&c);
+	free(msg);
+	cli_close(&c);
+	srv_stop(&s);
+}
+
+struct many {
+	struct cli *c;
+	uint32_t n;
+};
+
+static bool all_up(void *arg)
+{
+	struct many *m = arg;
+	return mllp_pool_connected_count(m->c->pool, m->c->ep) == m->n;
+}
+
+static void test_many_handshakes(void **state)
+{
+	(void)state;
+	struct mllp_tls_server_config st;
+	server_cfg(&st);
+	struct srv s;
+	srv_start(&s, &st);
+	struct mllp_tls_client_config ct;
+	client_cfg(&ct);
+	struct cli c;
+	struct mllp_error e;
+	assert_int_equal(cli_open_n(&c, "localhost", s.port, &ct, 48, &e), 0);
+	struct many m = {&c, 48};
+	assert_true(wait_until(all_up, &m, 20000));
+	for (int i = 0; i < 100; i++)
+		expect_aa(&c);
+	cli_close(&c);
+	srv_stop(&s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_ack_tls13),
+	    cmocka_unit_test(test_ack_tls12),
+	    cmocka_unit_test(test_ip_address_host),
+	    cmocka_unit_test(test_host_mismatch),
+	    cmocka_unit_test(test_unknown_ca),
+	    cmocka_unit_test(test_verify_none),
+	    cmocka_unit_test(test_reconnect_resumes_13),
+	    cmocka_unit_test(test_reconnect_resumes_12),
+	    cmocka_unit_test(test_mtls_no_cert),
+	    cmocka_unit_test(test_mtls_valid),
+	    cmocka_unit_test(test_mtls_allowed),
+	    cmocka_unit_test(test_mtls_not_allowed),
+	    cmocka_unit_test(test_mtls_case_insensitive),
+	    cmocka_unit_test(test_mtls_one_of_several),
+	    cmocka_unit_test(test_mtls_expired),
+	    cmocka_unit_test(test_mtls_revoked),
+	    cmocka_unit_test(test_mtls_server_cert_as_client),
+	    cmocka_unit_test(test_bad_files),
+	    cmocka_unit_test(test_handshake_timeout),
+	    cmocka_unit_test(test_receiver_handshake_timeout),
+	    cmocka_unit_test(test_plaintext_to_tls),
+	    cmocka_unit_test(test_one_mib),
+	    cmocka_unit_test(test_many_handshakes),
+	};
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
