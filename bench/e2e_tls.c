@@ -14,12 +14,14 @@
  * usage: e2e_tls [seconds=3] [connections=64]
  *        E2E_BACKEND=io_uring|epoll (default io_uring);
  *        E2E_TLS_VERSION=12|13 (default 13);
- *        E2E_CIPHERS=<cipher list> (default: wolfSSL's). */
+ *        E2E_CIPHERS=<cipher list> (default: wolfSSL's);
+ *        E2E_HANDSHAKES_ONLY=1 skips the message phases. */
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -96,6 +98,17 @@ static void on_done(struct mllp_future *f, void *arg)
 		send_one(l);
 }
 
+static double cpu_s(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+	       ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) /
+		   1e6;
+}
+
+static double g_cpu_us; /* CPU (pool + receivers) per message, last phase */
+
 /* Closed loop on one endpoint for `secs`: ACKed messages per second. */
 static double phase(struct loop *l, uint32_t conns, double secs)
 {
@@ -104,10 +117,11 @@ static double phase(struct loop *l, uint32_t conns, double secs)
 	atomic_store(&l->run, true);
 	for (uint32_t i = 0; i < conns; i++)
 		send_one(l);
-	double t0 = now_s();
+	double t0 = now_s(), c0 = cpu_s();
 	usleep((useconds_t)(secs * 1e6));
 	uint64_t n = atomic_load(&l->acked);
 	double dt = now_s() - t0;
+	g_cpu_us = n ? (cpu_s() - c0) * 1e6 / (double)n : 0;
 	atomic_store(&l->run, false);
 	while (atomic_load(&l->live) > 0)
 		usleep(1000);
@@ -248,12 +262,22 @@ int main(int argc, char **argv)
 	       conns, secs, mllp_pool_backend(pool),
 	       ver == MLLP_TLS_VERSION_1_2 ? "TLS 1.2" : "TLS 1.3",
 	       sizeof(msg) - 1);
-	double p1 = phase(&lp, conns, secs), t1 = phase(&lt, conns, secs);
-	double p2 = phase(&lp, conns, secs), t2 = phase(&lt, conns, secs);
-	double pm = (p1 + p2) / 2, tm = (t1 + t2) / 2;
-	printf("plaintext  %10.0f msgs/s  (%.0f, %.0f)\n", pm, p1, p2);
-	printf("tls        %10.0f msgs/s  (%.0f, %.0f)\n", tm, t1, t2);
-	printf("ratio tls/plaintext %.2f\n", tm / pm);
+	if (!getenv("E2E_HANDSHAKES_ONLY")) {
+		double p1 = phase(&lp, conns, secs), pc1 = g_cpu_us;
+		double t1 = phase(&lt, conns, secs), tc1 = g_cpu_us;
+		double p2 = phase(&lp, conns, secs), pc2 = g_cpu_us;
+		double t2 = phase(&lt, conns, secs), tc2 = g_cpu_us;
+		double pm = (p1 + p2) / 2, tm = (t1 + t2) / 2;
+		double pc = (pc1 + pc2) / 2, tc = (tc1 + tc2) / 2;
+		printf(
+		    "plaintext  %10.0f msgs/s  (%.0f, %.0f)  %.1f us CPU/msg\n",
+		    pm, p1, p2, pc);
+		printf(
+		    "tls        %10.0f msgs/s  (%.0f, %.0f)  %.1f us CPU/msg\n",
+		    tm, t1, t2, tc);
+		printf("ratio tls/plaintext %.2f (CPU per message %.2f)\n",
+		       tm / pm, pc / tc);
+	}
 
 	/* Handshakes: a second pool per mode (sessions per connection). */
 	for (int resume = 0; resume < 2; resume++) {

@@ -1645,8 +1645,8 @@ int mllp_pool_add_endpoint(struct mllp_pool *pool, const char *host,
 		ep->opts = pool->cfg.conn;
 	if (ep->opts.tls && ep->opts.tls->enabled) {
 		/* Every file is loaded now: a bad path fails here. */
-		int trc = mllp_tls_ctx_new_client(ep->opts.tls, &ep->tls_ctx,
-						  err);
+		int trc =
+		    mllp_tls_ctx_new_client(ep->opts.tls, &ep->tls_ctx, err);
 		if (trc < 0) {
 			a->free(a->ctx, conns, sizeof(*conns) * connections);
 			a->free(a->ctx, ep, sizeof(*ep));

@@ -666,9 +666,9 @@ static void tls_flush(struct rconn *c)
 	if (c->tls_up) {
 		while (c->wr_off < c->wr.len) {
 			size_t w = 0;
-			int rc = mllp_tls_conn_write(c->tls, c->wr.p + c->wr_off,
-						     c->wr.len - c->wr_off, &w,
-						     NULL);
+			int rc = mllp_tls_conn_write(
+			    c->tls, c->wr.p + c->wr_off, c->wr.len - c->wr_off,
+			    &w, NULL);
 			if (rc == MLLP_ERR_WOULD_BLOCK)
 				break;
 			if (rc < 0) {
@@ -1066,14 +1066,14 @@ static void tls_refuse(struct rconn *c, const struct mllp_error *e)
 {
 	struct mllp_receiver *r = c->r;
 	enum mllp_tls_failure f = mllp_tls_conn_failure(c->tls);
-	bool refused = !mllp_tls_conn_failure_by_peer(c->tls) &&
-		       (f == MLLP_TLS_FAIL_UNKNOWN_CA ||
-			f == MLLP_TLS_FAIL_CERT_EXPIRED ||
-			f == MLLP_TLS_FAIL_CERT_NOT_YET_VALID ||
-			f == MLLP_TLS_FAIL_CERT_REVOKED ||
-			f == MLLP_TLS_FAIL_NO_CLIENT_CERT ||
-			f == MLLP_TLS_FAIL_CLIENT_NOT_ALLOWED ||
-			f == MLLP_TLS_FAIL_BAD_CERT);
+	bool refused =
+	    !mllp_tls_conn_failure_by_peer(c->tls) &&
+	    (f == MLLP_TLS_FAIL_UNKNOWN_CA || f == MLLP_TLS_FAIL_CERT_EXPIRED ||
+	     f == MLLP_TLS_FAIL_CERT_NOT_YET_VALID ||
+	     f == MLLP_TLS_FAIL_CERT_REVOKED ||
+	     f == MLLP_TLS_FAIL_NO_CLIENT_CERT ||
+	     f == MLLP_TLS_FAIL_CLIENT_NOT_ALLOWED ||
+	     f == MLLP_TLS_FAIL_BAD_CERT);
 	logf_(&r->cfg, MLLP_LOG_WARNING, "%s TLS connection from %s:%u: %s",
 	      refused ? "refused" : "failed", c->info.peer_address,
 	      c->info.peer_port, e->message);
@@ -1271,10 +1271,10 @@ static void refuse(struct mllp_receiver *r, int fd,
 static uint64_t conn_idle_due(const struct mllp_receiver *r,
 			      const struct rconn *c)
 {
-	uint64_t due = r->cfg.idle_timeout_ms
-			   ? c->last_active_us +
-				 (uint64_t)r->cfg.idle_timeout_ms * 1000u
-			   : 0;
+	uint64_t due =
+	    r->cfg.idle_timeout_ms
+		? c->last_active_us + (uint64_t)r->cfg.idle_timeout_ms * 1000u
+		: 0;
 	if (c->tls && !c->tls_up && r->cfg.tls_handshake_timeout_ms) {
 		uint64_t hd = c->start_us +
 			      (uint64_t)r->cfg.tls_handshake_timeout_ms * 1000u;
@@ -1673,9 +1673,9 @@ int mllp_receiver_start(const struct mllp_receiver_config *cfg,
 			       "No dispatcher module provided");
 		return MLLP_ERR_INVALID_ARGUMENT;
 	}
-	if (cfg->port < 0 || cfg->port > 65535 ||
-	    cfg->max_frame == 0 || cfg->max_connections == 0 ||
-	    cfg->ring_entries == 0 || cfg->recv_buffers == 0 ||
+	if (cfg->port < 0 || cfg->port > 65535 || cfg->max_frame == 0 ||
+	    cfg->max_connections == 0 || cfg->ring_entries == 0 ||
+	    cfg->recv_buffers == 0 ||
 	    (cfg->recv_buffers & (cfg->recv_buffers - 1)) ||
 	    cfg->recv_buffers > 32768 || cfg->recv_buffer_size == 0 ||
 	    cfg->max_reply_backlog == 0 || cfg->listen_backlog <= 0 ||

@@ -604,6 +604,12 @@ int mllp_tls_ctx_new_server(const struct mllp_tls_server_config *cfg,
 			    t->wctx, WOLFSSL_SESS_CACHE_OFF);
 			wolfSSL_CTX_NoTicketTLSv12(t->wctx);
 			wolfSSL_CTX_no_ticket_TLSv13(t->wctx);
+		} else if (t->verify) {
+			/* A TLS 1.2 ticket does not keep the client's
+			 * certificate, which the allow-list needs again on
+			 * resumption: resume 1.2 by session id (the cache
+			 * keeps it). */
+			wolfSSL_CTX_NoTicketTLSv12(t->wctx);
 		}
 	}
 	if (rc != 0) {
@@ -964,8 +970,12 @@ int mllp_tls_conn_new_client(struct mllp_tls_ctx *t, const char *host,
 	}
 	wolfSSL_set_msg_callback(c->ssl, mllpi_msg_cb);
 	wolfSSL_set_msg_callback_arg(c->ssl, c);
-	if (t->resume && wolfSSL_set_SessionTicket_cb(c->ssl, mllpi_ticket_cb,
-						      c) != WOLFSSL_SUCCESS) {
+	/* UseSessionTicket: TLS 1.2 tickets too (else 1.2 resumes by
+	 * session id only, from the server's small fixed-size cache). */
+	if (t->resume &&
+	    (wolfSSL_set_SessionTicket_cb(c->ssl, mllpi_ticket_cb, c) !=
+		 WOLFSSL_SUCCESS ||
+	     wolfSSL_UseSessionTicket(c->ssl) != WOLFSSL_SUCCESS)) {
 		mllp_tls_conn_free(c);
 		*out = NULL;
 		mllp_error_set(err, MLLP_CTX_TLS, MLLP_ERR_TLS,

@@ -39,9 +39,10 @@ void tool_log_limited(void *ctx, enum mllp_log_level level, const char *line);
 uint64_t tool_log_suppressed(void);
 
 /* TLS client options shared by mllp-send and mllp-load: put
- * TOOL_TLS_LONGOPTS in the getopt_long table (needs <getopt.h>), offer
- * every unknown option code to tool_tls_option() before refusing it, and
- * call tool_tls_check() after parsing. TOOL_TLS_USAGE is the help text. */
+ * TOOL_TLS_LONGOPTS in the getopt_long table (needs
+ * <getopt.h>), offer every unknown option code to tool_tls_option() before
+ * refusing it, and call tool_tls_check() after parsing. TOOL_TLS_USAGE is the
+ * help text. */
 enum {
 	TOOL_OPT_TLS = 0x1000,
 	TOOL_OPT_CA,
@@ -51,26 +52,28 @@ enum {
 	TOOL_OPT_SERVER_NAME,
 	TOOL_OPT_INSECURE,
 };
+/* clang-format off */
 #define TOOL_TLS_LONGOPTS                                                      \
 	{"tls", no_argument, NULL, TOOL_OPT_TLS},                              \
-	    {"ca", required_argument, NULL, TOOL_OPT_CA},                      \
-	    {"cert", required_argument, NULL, TOOL_OPT_CERT},                  \
-	    {"key", required_argument, NULL, TOOL_OPT_KEY},                    \
-	    {"crl", required_argument, NULL, TOOL_OPT_CRL},                    \
-	    {"server-name", required_argument, NULL, TOOL_OPT_SERVER_NAME},    \
-	    {"insecure", no_argument, NULL, TOOL_OPT_INSECURE}
+	{"ca", required_argument, NULL, TOOL_OPT_CA},                          \
+	{"cert", required_argument, NULL, TOOL_OPT_CERT},                      \
+	{"key", required_argument, NULL, TOOL_OPT_KEY},                        \
+	{"crl", required_argument, NULL, TOOL_OPT_CRL},                        \
+	{"server-name", required_argument, NULL, TOOL_OPT_SERVER_NAME},        \
+	{"insecure", no_argument, NULL, TOOL_OPT_INSECURE}
+/* clang-format on */
 #define TOOL_TLS_USAGE                                                         \
 	"TLS:\n"                                                               \
-	"      --tls            connect with TLS (verifies the server: --ca, "  \
+	"      --tls            connect with TLS (verifies the server: --ca, " \
 	"else the\n"                                                           \
 	"                       system CAs)\n"                                 \
 	"      --ca FILE        CA certificates (PEM) to verify the server\n"  \
 	"      --cert FILE      client certificate (PEM) for mutual TLS\n"     \
 	"      --key FILE       its private key (PEM)\n"                       \
 	"      --crl FILE       CRL (PEM) checked against the server\n"        \
-	"      --server-name N  name to verify and send as SNI (default "       \
+	"      --server-name N  name to verify and send as SNI (default "      \
 	"HOST)\n"                                                              \
-	"      --insecure       do not verify the server (warned; still "       \
+	"      --insecure       do not verify the server (warned; still "      \
 	"encrypted)\n"
 
 /* Zero t and set the library defaults (TLS off). */

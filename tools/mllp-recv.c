@@ -56,7 +56,8 @@ static const char usage_text[] =
     "  --backend B           auto|io_uring|epoll (default auto)\n"
     "\n"
     "TLS:\n"
-    "  --tls                 accept TLS connections only (needs --cert, --key)\n"
+    "  --tls                 accept TLS connections only (needs --cert, "
+    "--key)\n"
     "  --cert FILE           certificate chain (PEM, leaf first)\n"
     "  --key FILE            its private key (PEM)\n"
     "  --ca FILE             CA (PEM) client certificates must chain to\n"
@@ -346,7 +347,8 @@ int main(int argc, char **argv)
 			tls.require_client_cert = true;
 			break;
 		case OPT_ALLOW_CN: {
-			const char **n = realloc(cns, (ncns + 1) * sizeof(*cns));
+			const char **n =
+			    realloc(cns, (ncns + 1) * sizeof(*cns));
 			if (!n) {
 				fprintf(stderr, "%s: out of memory\n", PROG);
 				return EXIT_RUNTIME;
@@ -382,8 +384,9 @@ int main(int argc, char **argv)
 	bool tls_opts = tls.cert_file || tls.key_file || tls.client_ca_file ||
 			tls.crl_file || tls.require_client_cert || ncns;
 	if (tls_opts && !tls.enabled)
-		tool_usage(PROG, "--cert/--key/--ca/--crl/--require-client-cert/"
-				 "--allow-cn need --tls");
+		tool_usage(PROG,
+			   "--cert/--key/--ca/--crl/--require-client-cert/"
+			   "--allow-cn need --tls");
 	if (tls.enabled && (!tls.cert_file || !tls.key_file))
 		tool_usage(PROG, "--tls needs --cert and --key");
 	if (tls.require_client_cert && !tls.client_ca_file)

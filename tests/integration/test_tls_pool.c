@@ -466,6 +466,42 @@ static void test_reconnect_resumes_12(void **state)
 	resume_case(MLLP_TLS_VERSION_1_2);
 }
 
+/* Mutual TLS with an allow-list: a resumed session is accepted again
+ * (the name is checked against the certificate kept in the session). */
+static void mtls_resume_case(enum mllp_tls_version v)
+{
+	struct mllp_tls_server_config st;
+	mtls_cfg(&st);
+	const char *allow[] = {"client.example"};
+	struct srv s;
+	srv_start_ex(&s, &st, allow, 1, 300);
+	struct mllp_tls_client_config ct;
+	client_cfg(&ct);
+	client_cert(&ct, "client");
+	ct.max_version = v;
+	struct cli c;
+	cli_open(&c, "localhost", s.port, &ct);
+	expect_aa(&c);
+	assert_true(wait_until(pool_down, &c, 5000));
+	assert_true(wait_until(pool_up, &c, 5000));
+	expect_aa(&c);
+	char name[256];
+	srv_peer(&s, name, sizeof(name));
+	assert_string_equal(name, "client.example");
+	struct mllp_pool_stats ps;
+	mllp_pool_get_stats(c.pool, &ps);
+	assert_true(ps.tls_resumed >= 1);
+	cli_close(&c);
+	srv_stop(&s);
+}
+
+static void test_mtls_resumed(void **state)
+{
+	(void)state;
+	mtls_resume_case(MLLP_TLS_VERSION_1_3);
+	mtls_resume_case(MLLP_TLS_VERSION_1_2);
+}
+
 /* Mutual TLS: returns the send status; name receives the peer name the
  * dispatcher saw. */
 static int mtls_case(const char *client, const char *const *allowed,
@@ -630,6 +666,16 @@ static void test_bad_files(void **state)
 	assert_int_not_equal(mllp_receiver_start(&rc, &r, &e), 0);
 	assert_null(r);
 	assert_non_null(strstr(e.message, "missing.pem"));
+	/* A TLS listener without a certificate does not start. */
+	st.cert_file = NULL;
+	st.key_file = NULL;
+	assert_int_not_equal(mllp_receiver_start(&rc, &r, &e), 0);
+	assert_null(r);
+	/* An unreadable key is named too. */
+	server_cfg(&st);
+	st.key_file = cp("ca.pem"); /* not a key */
+	assert_int_not_equal(mllp_receiver_start(&rc, &r, &e), 0);
+	assert_non_null(strstr(e.message, "ca.pem"));
 	/* Pool: a missing CA file fails add_endpoint, naming it. */
 	struct mllp_tls_client_config ct;
 	client_cfg(&ct);
@@ -794,6 +840,7 @@ int main(void)
 	    cmocka_unit_test(test_verify_none),
 	    cmocka_unit_test(test_reconnect_resumes_13),
 	    cmocka_unit_test(test_reconnect_resumes_12),
+	    cmocka_unit_test(test_mtls_resumed),
 	    cmocka_unit_test(test_mtls_no_cert),
 	    cmocka_unit_test(test_mtls_valid),
 	    cmocka_unit_test(test_mtls_allowed),

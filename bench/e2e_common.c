@@ -1,0 +1,290 @@
+/* Shared pieces of the end-to-end loopback benchmarks; see e2e_common.h. */
+#include "e2e_common.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mllp/mllp.h>
+
+const char e2e_msg[] =
+    "MSH|^~\\&|SND|SFAC|RCV|RFAC|20240101120000||ADT^A01|CTRL1|P|2.5\r"
+    "EVN|A01|20240101120000\rPID|1||12345||DOE^JOHN||19700101|M\r";
+const size_t e2e_msg_len = sizeof(e2e_msg) - 1;
+unsigned char e2e_frame[512];
+size_t e2e_frame_len;
+unsigned char e2e_ack_frame[1024];
+size_t e2e_ack_len;
+
+/* e2e_ack_frame split around its MSA-2 (for the echo_id receiver). */
+static size_t ack_pre_len, ack_post_off;
+
+void e2e_init(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	if (mllp_wrap(NULL, e2e_msg, e2e_msg_len, e2e_frame, sizeof(e2e_frame),
+		      &e2e_frame_len) != 0) {
+		fprintf(stderr, "e2e_init: mllp_wrap failed\n");
+		exit(1);
+	}
+	struct mllp_ack_options ao;
+	mllp_ack_options_init(&ao);
+	char ack[900];
+	size_t l;
+	if (mllp_ack_build(e2e_msg, e2e_msg_len, &ao, ack, sizeof(ack), &l) !=
+		0 ||
+	    mllp_wrap(NULL, ack, l, e2e_ack_frame, sizeof(e2e_ack_frame),
+		      &e2e_ack_len) != 0) {
+		fprintf(stderr, "e2e_init: mllp_ack_build failed\n");
+		exit(1);
+	}
+	static const char msa[] = "\rMSA|AA|CTRL1";
+	const unsigned char *p =
+	    memmem(e2e_ack_frame, e2e_ack_len, msa, sizeof(msa) - 1);
+	if (!p) {
+		fprintf(stderr, "e2e_init: no MSA|AA|CTRL1 in the ACK\n");
+		exit(1);
+	}
+	ack_pre_len = (size_t)(p - e2e_ack_frame) + sizeof(msa) - 1 - 5;
+	ack_post_off = ack_pre_len + 5;
+}
+
+double e2e_now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+double e2e_rusage_s(const struct rusage *ru)
+{
+	return (double)ru->ru_utime.tv_sec +
+	       (double)ru->ru_utime.tv_usec / 1e6 +
+	       (double)ru->ru_stime.tv_sec + (double)ru->ru_stime.tv_usec / 1e6;
+}
+
+double e2e_cpu_s(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return e2e_rusage_s(&ru);
+}
+
+double e2e_child_stop(pid_t pid, int sig)
+{
+	struct rusage ru;
+	int st;
+	kill(pid, sig);
+	if (wait4(pid, &st, 0, &ru) != pid)
+		return 0;
+	return e2e_rusage_s(&ru);
+}
+
+int e2e_parse_list(const char *s, int *list, int max)
+{
+	int n = 0;
+	while (*s && n < max) {
+		char *end;
+		long v = strtol(s, &end, 10);
+		if (end == s)
+			break;
+		if (v > 0)
+			list[n++] = (int)v;
+		s = *end == ',' ? end + 1 : end;
+		if (*end && *end != ',')
+			break;
+	}
+	return n;
+}
+
+/* ---- the minimal epoll ACK receiver (child process) -------------------- */
+
+#define ID_MAX 64
+
+struct rconn {
+	int fd;
+	int state;  /* 1: the last byte was EB */
+	int header; /* echo_id: inside the first segment of a frame */
+	int pipes;  /* echo_id: field separators seen in it */
+	size_t id_len;
+	char id[ID_MAX]; /* echo_id: MSH-10 of the current frame */
+};
+
+static void send_ack(struct rconn *c, bool echo_id)
+{
+	if (!echo_id) {
+		send(c->fd, e2e_ack_frame, e2e_ack_len, MSG_NOSIGNAL);
+		return;
+	}
+	unsigned char out[sizeof(e2e_ack_frame) + ID_MAX];
+	memcpy(out, e2e_ack_frame, ack_pre_len);
+	memcpy(out + ack_pre_len, c->id, c->id_len);
+	memcpy(out + ack_pre_len + c->id_len, e2e_ack_frame + ack_post_off,
+	       e2e_ack_len - ack_post_off);
+	send(c->fd, out, e2e_ack_len - 5 + c->id_len, MSG_NOSIGNAL);
+}
+
+static void receiver(int lfd, bool echo_id)
+{
+	int ep = epoll_create1(0);
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+	epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+	static unsigned char buf[65536];
+	for (;;) {
+		struct epoll_event evs[256];
+		int n = epoll_wait(ep, evs, 256, -1);
+		for (int i = 0; i < n; i++) {
+			if (!evs[i].data.ptr) {
+				int fd =
+				    accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
+				if (fd < 0)
+					continue;
+				int one = 1;
+				setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+					   sizeof(one));
+				struct rconn *c = calloc(1, sizeof(*c));
+				if (!c) {
+					close(fd);
+					continue;
+				}
+				c->fd = fd;
+				struct epoll_event e = {.events = EPOLLIN,
+							.data.ptr = c};
+				epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e);
+				continue;
+			}
+			struct rconn *c = evs[i].data.ptr;
+			ssize_t got = recv(c->fd, buf, sizeof(buf), 0);
+			if (got <= 0) {
+				if (got < 0 && errno == EAGAIN)
+					continue;
+				close(c->fd);
+				free(c);
+				continue;
+			}
+			for (ssize_t k = 0; k < got; k++) {
+				unsigned char b = buf[k];
+				if (echo_id) {
+					if (b == MLLP_SB) {
+						c->header = 1;
+						c->pipes = 0;
+						c->id_len = 0;
+					} else if (c->header) {
+						if (b == MLLP_CR)
+							c->header = 0;
+						else if (b == '|')
+							c->pipes++;
+						else if (c->pipes == 9 &&
+							 c->id_len < ID_MAX)
+							c->id[c->id_len++] =
+							    (char)b;
+					}
+				}
+				if (c->state == 1 && b == MLLP_CR)
+					send_ack(c, echo_id);
+				c->state = b == MLLP_EB;
+			}
+		}
+	}
+}
+
+pid_t e2e_receiver_spawn(bool echo_id, uint16_t *port)
+{
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof(a);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+	    listen(lfd, 4096) != 0 ||
+	    getsockname(lfd, (struct sockaddr *)&a, &al) != 0) {
+		perror("receiver socket");
+		exit(1);
+	}
+	*port = ntohs(a.sin_port);
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		perror("fork");
+		exit(1);
+	}
+	if (pid == 0) {
+		receiver(lfd, echo_id);
+		_exit(0);
+	}
+	close(lfd);
+	return pid;
+}
+
+/* ---- the raw epoll ping-pong client ------------------------------------ */
+
+static int connect_to(uint16_t port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons(port),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		perror("connect");
+		exit(1);
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+void e2e_raw_client(uint16_t port, int conns, double secs, double *rate,
+		    double *cpu_us)
+{
+	int ep = epoll_create1(0);
+	int *fds = calloc((size_t)conns, sizeof(int));
+	int *st = calloc((size_t)conns, sizeof(int));
+	if (ep < 0 || !fds || !st) {
+		perror("raw client");
+		exit(1);
+	}
+	for (int i = 0; i < conns; i++) {
+		fds[i] = connect_to(port);
+		struct epoll_event e = {.events = EPOLLIN,
+					.data.u32 = (uint32_t)i};
+		epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &e);
+	}
+	static unsigned char buf[65536];
+	uint64_t done = 0;
+	double c0 = e2e_cpu_s(), t0 = e2e_now_s(), end = t0 + secs;
+	for (int i = 0; i < conns; i++)
+		send(fds[i], e2e_frame, e2e_frame_len, MSG_NOSIGNAL);
+	while (e2e_now_s() < end) {
+		struct epoll_event evs[256];
+		int n = epoll_wait(ep, evs, 256, 100);
+		for (int k = 0; k < n; k++) {
+			int i = (int)evs[k].data.u32;
+			ssize_t got = recv(fds[i], buf, sizeof(buf), 0);
+			for (ssize_t j = 0; j < got; j++) {
+				if (st[i] == 1 && buf[j] == MLLP_CR) {
+					done++;
+					send(fds[i], e2e_frame, e2e_frame_len,
+					     MSG_NOSIGNAL);
+				}
+				st[i] = buf[j] == MLLP_EB;
+			}
+		}
+	}
+	double t = e2e_now_s() - t0, c = e2e_cpu_s() - c0;
+	*rate = (double)done / t;
+	*cpu_us = done ? c * 1e6 / (double)done : 0;
+	for (int i = 0; i < conns; i++)
+		close(fds[i]);
+	close(ep);
+	free(fds);
+	free(st);
+}

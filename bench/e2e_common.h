@@ -1,0 +1,61 @@
+/* Shared pieces of the end-to-end loopback benchmarks (e2e_pool, e2e_recv,
+ * e2e_load): the test message and its ACK frame, clocks, the minimal epoll
+ * ACK receiver (run in a forked child) and the raw epoll ping-pong client.
+ * Plain C11 (+ _GNU_SOURCE); no library state. */
+#ifndef MLLP_BENCH_E2E_COMMON_H
+#define MLLP_BENCH_E2E_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+/* The test message: an ADT^A01 of about 120 bytes, MSH-10 "CTRL1". */
+extern const char e2e_msg[];
+extern const size_t e2e_msg_len;
+/* Filled by e2e_init(): the message's MLLP frame and the frame of its ACK
+ * (AA, as mllp_ack_build makes it with default options). */
+extern unsigned char e2e_frame[512];
+extern size_t e2e_frame_len;
+extern unsigned char e2e_ack_frame[1024];
+extern size_t e2e_ack_len;
+
+/* Build the frames above and ignore SIGPIPE. Call once, first. */
+void e2e_init(void);
+
+/* CLOCK_MONOTONIC seconds. */
+double e2e_now_s(void);
+/* This process's CPU time (user + system, all threads), seconds. */
+double e2e_cpu_s(void);
+/* User + system seconds of a struct rusage (e.g. a child's, from wait4). */
+double e2e_rusage_s(const struct rusage *ru);
+
+/* Fork the minimal epoll ACK receiver: one thread, one epoll set, reads
+ * whatever arrives, counts EB CR trailers and sends one ACK frame per
+ * message (one send each). The listening socket (127.0.0.1, ephemeral
+ * port, backlog 4096) is bound before the fork; its port goes to *port.
+ * echo_id false: the prebuilt e2e_ack_frame as is (MSA-2 "CTRL1": right
+ * for e2e_msg only); true: the same ACK with MSA-2 set to each message's
+ * own MSH-10 (needed by clients that vary MSH-10, such as mllp-load).
+ * Returns the child's pid; the child runs until killed. Raise
+ * RLIMIT_NOFILE before calling if many connections will be made. */
+pid_t e2e_receiver_spawn(bool echo_id, uint16_t *port);
+
+/* Send sig to child pid, reap it with wait4 and return its CPU seconds
+ * (user + system, all its threads, over its whole life). */
+double e2e_child_stop(pid_t pid, int sig);
+
+/* The raw epoll ping-pong client: conns connections to 127.0.0.1:port
+ * (connected before the clock starts), one e2e_frame in flight on each,
+ * the next sent as soon as its ACK's EB CR arrives; one thread, for secs.
+ * *rate: ACKed messages/s; *cpu_us: this process's CPU microseconds per
+ * ACKed message over the timed window. */
+void e2e_raw_client(uint16_t port, int conns, double secs, double *rate,
+		    double *cpu_us);
+
+/* Parse a comma-separated list of positive integers (connection counts)
+ * into list[0..max); returns how many. */
+int e2e_parse_list(const char *s, int *list, int max);
+
+#endif
