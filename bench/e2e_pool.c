@@ -1,10 +1,10 @@
 /* End-to-end loopback benchmark of the pool engine (issue 3).
  *
- * A minimal epoll ACK receiver runs in a forked child process (so the
- * parent's CPU time is the client's alone). For each connection count the
- * parent runs, for `seconds` each:
- *   raw  — a raw epoll ping-pong client: one message in flight per
- *          connection, one thread (the physical-limit proxy);
+ * The minimal epoll ACK receiver of e2e_common.c runs in a forked child
+ * process (so the parent's CPU time is the client's alone). For each
+ * connection count the parent runs, for `seconds` each:
+ *   raw  — the raw epoll ping-pong client of e2e_common.c: one message in
+ *          flight per connection, one thread (the physical-limit proxy);
  *   pool — mllp_pool with that many connections, one producer thread
  *          keeping the queue full (blocking sends), futures completed by
  *          callback;
@@ -18,162 +18,17 @@
  *
  * usage: e2e_pool [seconds=2] [conns list, default 1,16,64,256]
  *        e2e_pool --idle N   user-space RSS per idle pool connection */
-#include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <arpa/inet.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <mllp/mllp.h>
 
-static const char msg[] =
-    "MSH|^~\\&|SND|SFAC|RCV|RFAC|20240101120000||ADT^A01|CTRL1|P|2.5\r"
-    "EVN|A01|20240101120000\rPID|1||12345||DOE^JOHN||19700101|M\r";
-static unsigned char frame[512];
-static size_t frame_len;
-static unsigned char ack_frame[1024];
-static size_t ack_len;
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static double cpu_s(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-	       ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-}
-
-/* ---- receiver (child process) ---------------------------------------- */
-
-struct rconn {
-	int fd;
-	int state; /* 0 outside/inside frame, 1 saw EB */
-};
-
-static void receiver(int lfd)
-{
-	int ep = epoll_create1(0);
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-	epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
-	unsigned char buf[65536];
-	for (;;) {
-		struct epoll_event evs[256];
-		int n = epoll_wait(ep, evs, 256, -1);
-		for (int i = 0; i < n; i++) {
-			if (!evs[i].data.ptr) {
-				int fd =
-				    accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
-				if (fd < 0)
-					continue;
-				int one = 1;
-				setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
-					   sizeof(one));
-				struct rconn *c = calloc(1, sizeof(*c));
-				c->fd = fd;
-				struct epoll_event e = {.events = EPOLLIN,
-							.data.ptr = c};
-				epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e);
-				continue;
-			}
-			struct rconn *c = evs[i].data.ptr;
-			ssize_t got = recv(c->fd, buf, sizeof(buf), 0);
-			if (got <= 0) {
-				if (got < 0 && errno == EAGAIN)
-					continue;
-				close(c->fd);
-				free(c);
-				continue;
-			}
-			int replies = 0;
-			for (ssize_t k = 0; k < got; k++) {
-				if (c->state == 1 && buf[k] == MLLP_CR)
-					replies++;
-				c->state = buf[k] == MLLP_EB;
-			}
-			for (int k = 0; k < replies; k++)
-				if (send(c->fd, ack_frame, ack_len,
-					 MSG_NOSIGNAL) < 0)
-					break;
-		}
-	}
-}
-
-/* ---- raw epoll ping-pong client --------------------------------------- */
-
-static int connect_to(uint16_t port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET,
-				.sin_port = htons(port),
-				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-		perror("connect");
-		exit(1);
-	}
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	return fd;
-}
-
-static void run_raw(uint16_t port, int conns, double secs, double *rate,
-		    double *cpu_us)
-{
-	int ep = epoll_create1(0);
-	int *fds = calloc((size_t)conns, sizeof(int));
-	int *st = calloc((size_t)conns, sizeof(int));
-	for (int i = 0; i < conns; i++) {
-		fds[i] = connect_to(port);
-		struct epoll_event e = {.events = EPOLLIN,
-					.data.u32 = (uint32_t)i};
-		epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &e);
-	}
-	unsigned char buf[65536];
-	uint64_t done = 0;
-	double c0 = cpu_s(), t0 = now_s(), end = t0 + secs;
-	for (int i = 0; i < conns; i++)
-		send(fds[i], frame, frame_len, MSG_NOSIGNAL);
-	while (now_s() < end) {
-		struct epoll_event evs[256];
-		int n = epoll_wait(ep, evs, 256, 100);
-		for (int k = 0; k < n; k++) {
-			int i = (int)evs[k].data.u32;
-			ssize_t got = recv(fds[i], buf, sizeof(buf), 0);
-			for (ssize_t j = 0; j < got; j++) {
-				if (st[i] == 1 && buf[j] == MLLP_CR) {
-					done++;
-					send(fds[i], frame, frame_len,
-					     MSG_NOSIGNAL);
-				}
-				st[i] = buf[j] == MLLP_EB;
-			}
-		}
-	}
-	double t = now_s() - t0, c = cpu_s() - c0;
-	*rate = done / t;
-	*cpu_us = done ? c * 1e6 / done : 0;
-	for (int i = 0; i < conns; i++)
-		close(fds[i]);
-	close(ep);
-	free(fds);
-	free(st);
-}
+#include "e2e_common.h"
 
 /* ---- pool client ------------------------------------------------------ */
 
@@ -221,11 +76,11 @@ static void run_pool(uint16_t port, int conns, double secs, double *rate,
 	o.callback = on_done;
 	atomic_store(&pool_done, 0);
 	atomic_store(&pool_bad, 0);
-	double c0 = cpu_s(), t0 = now_s(), end = t0 + secs;
+	double c0 = e2e_cpu_s(), t0 = e2e_now_s(), end = t0 + secs;
 	uint64_t n = 0;
-	while ((n & 255) || now_s() < end) {
+	while ((n & 255) || e2e_now_s() < end) {
 		struct mllp_future *f;
-		if (mllp_pool_send(pool, ep, msg, sizeof(msg) - 1, &o, &f,
+		if (mllp_pool_send(pool, ep, e2e_msg, e2e_msg_len, &o, &f,
 				   NULL) == 0)
 			n++;
 	}
@@ -233,7 +88,7 @@ static void run_pool(uint16_t port, int conns, double secs, double *rate,
 	while (atomic_load(&pool_done) + atomic_load(&pool_bad) < n)
 		usleep(100);
 	uint64_t done = atomic_load(&pool_done);
-	double t = now_s() - t0, c = cpu_s() - c0;
+	double t = e2e_now_s() - t0, c = e2e_cpu_s() - c0;
 	*rate = done / t;
 	*cpu_us = done ? c * 1e6 / done : 0;
 	mllp_pool_destroy(pool);
@@ -265,8 +120,8 @@ static void on_done_resubmit(struct mllp_future *f, void *arg)
 	mllp_future_free(f);
 	struct mllp_future *nf;
 	if (!atomic_load_explicit(&cl->stop, memory_order_relaxed) &&
-	    mllp_pool_send(cl->pool, cl->ep, msg, sizeof(msg) - 1, &cl->o,
-			   &nf, NULL) == 0)
+	    mllp_pool_send(cl->pool, cl->ep, e2e_msg, e2e_msg_len, &cl->o, &nf,
+			   NULL) == 0)
 		return;
 	atomic_fetch_sub_explicit(&cl->live, 1, memory_order_release);
 }
@@ -300,10 +155,10 @@ static void run_pool_cb(uint16_t port, int conns, double secs, double *rate,
 	atomic_store(&cl.done, 0);
 	atomic_store(&cl.bad, 0);
 	atomic_store(&cl.live, (unsigned long long)conns);
-	double c0 = cpu_s(), t0 = now_s();
+	double c0 = e2e_cpu_s(), t0 = e2e_now_s();
 	for (int i = 0; i < conns; i++) {
 		struct mllp_future *f;
-		if (mllp_pool_send(cl.pool, cl.ep, msg, sizeof(msg) - 1, &cl.o,
+		if (mllp_pool_send(cl.pool, cl.ep, e2e_msg, e2e_msg_len, &cl.o,
 				   &f, NULL) != 0)
 			atomic_fetch_sub(&cl.live, 1);
 	}
@@ -312,7 +167,7 @@ static void run_pool_cb(uint16_t port, int conns, double secs, double *rate,
 	while (atomic_load_explicit(&cl.live, memory_order_acquire) > 0)
 		usleep(100);
 	uint64_t done = atomic_load(&cl.done);
-	double t = now_s() - t0, c = cpu_s() - c0;
+	double t = e2e_now_s() - t0, c = e2e_cpu_s() - c0;
 	*rate = done / t;
 	*cpu_us = done ? c * 1e6 / done : 0;
 	mllp_pool_destroy(cl.pool);
@@ -349,9 +204,9 @@ static void run_idle(uint16_t port, int conns)
 	uint32_t ep;
 	mllp_pool_add_endpoint(pool, "127.0.0.1", port, (uint32_t)conns, NULL,
 			       &ep, NULL);
-	double end = now_s() + 60;
+	double end = e2e_now_s() + 60;
 	while (mllp_pool_connected_count(pool, ep) < (uint32_t)conns &&
-	       now_s() < end)
+	       e2e_now_s() < end)
 		usleep(10000);
 	uint32_t up = mllp_pool_connected_count(pool, ep);
 	long after = rss_kib();
@@ -377,39 +232,14 @@ int main(int argc, char **argv)
 	}
 	double secs = argc > 1 ? atof(argv[1]) : 2.0;
 	int list[16] = {1, 16, 64, 256}, nlist = 4;
-	if (argc > 2) {
-		nlist = 0;
-		for (char *s = strtok(argv[2], ","); s && nlist < 16;
-		     s = strtok(NULL, ","))
-			list[nlist++] = atoi(s);
-	}
-	size_t l;
-	mllp_wrap(NULL, msg, sizeof(msg) - 1, frame, sizeof(frame), &l);
-	frame_len = l;
-	struct mllp_ack_options ao;
-	mllp_ack_options_init(&ao);
-	char ack[900];
-	mllp_ack_build(msg, sizeof(msg) - 1, &ao, ack, sizeof(ack), &l);
-	mllp_wrap(NULL, ack, l, ack_frame, sizeof(ack_frame), &ack_len);
-
-	int lfd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET,
-				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	bind(lfd, (struct sockaddr *)&a, sizeof(a));
-	listen(lfd, 4096);
-	socklen_t al = sizeof(a);
-	getsockname(lfd, (struct sockaddr *)&a, &al);
-	uint16_t port = ntohs(a.sin_port);
-	pid_t child = fork();
-	if (child == 0) {
-		receiver(lfd);
-		_exit(0);
-	}
-	close(lfd);
+	if (argc > 2)
+		nlist = e2e_parse_list(argv[2], list, 16);
+	e2e_init();
+	uint16_t port;
+	pid_t child = e2e_receiver_spawn(false, &port);
 	if (idle) {
 		run_idle(port, idle);
-		kill(child, SIGKILL);
-		waitpid(child, NULL, 0);
+		e2e_child_stop(child, SIGKILL);
 		return 0;
 	}
 	/* Pool rows per backend (issue 8), against the same raw run:
@@ -424,7 +254,7 @@ int main(int argc, char **argv)
 		double rr, rc, pr, pc;
 		rr = rc = 1;
 		if (!getenv("E2E_ONLY_POOL"))
-			run_raw(port, list[i], secs, &rr, &rc);
+			e2e_raw_client(port, list[i], secs, &rr, &rc);
 		bool first = true;
 		for (int k = 0; k < 2; k++) {
 			const char *bn = k == 0 ? "io_uring" : "epoll";
@@ -454,7 +284,6 @@ int main(int argc, char **argv)
 			fflush(stdout);
 		}
 	}
-	kill(child, SIGKILL);
-	waitpid(child, NULL, 0);
+	e2e_child_stop(child, SIGKILL);
 	return 0;
 }
