@@ -360,6 +360,8 @@ static void drop_log(void *ctx, enum mllp_log_level level, const char *line)
 	(void)line;
 }
 
+static int send_all(const struct opts *op, const struct tool_msgs *mp);
+
 int main(int argc, char **argv)
 {
 	struct opts o;
@@ -374,6 +376,7 @@ int main(int argc, char **argv)
 	int nfiles = o.nfiles ? o.nfiles : 1;
 	struct tool_buf *bufs = calloc((size_t)nfiles, sizeof(*bufs));
 	struct tool_msgs msgs = {0};
+	int status = 0;
 	if (!bufs) {
 		fprintf(stderr, "%s: out of memory\n", prog);
 		return TOOL_EXIT_FAIL;
@@ -383,17 +386,15 @@ int main(int argc, char **argv)
 		if (rc != 0) {
 			fprintf(stderr, "%s: cannot read %s: %s\n", prog,
 				files[i], strerror(-rc));
-			for (int k = 0; k <= i; k++)
-				tool_buf_free(&bufs[k]);
-			free(bufs);
-			tool_msgs_free(&msgs);
-			return TOOL_EXIT_NOINPUT;
+			status = TOOL_EXIT_NOINPUT;
+			goto out;
 		}
 		size_t junk = 0;
 		if (tool_split(bufs[i].data, bufs[i].len, o.keep_bytes, &msgs,
 			       &junk) != 0) {
 			fprintf(stderr, "%s: out of memory\n", prog);
-			return TOOL_EXIT_FAIL;
+			status = TOOL_EXIT_FAIL;
+			goto out;
 		}
 		if (junk && !o.quiet)
 			fprintf(stderr,
@@ -403,12 +404,25 @@ int main(int argc, char **argv)
 	}
 	if (msgs.n == 0) {
 		fprintf(stderr, "%s: no message in the input\n", prog);
-		for (int k = 0; k < nfiles; k++)
-			tool_buf_free(&bufs[k]);
-		free(bufs);
-		return 65;
+		status = 65;
+		goto out;
 	}
 
+	status = send_all(&o, &msgs);
+out:
+	tool_msgs_free(&msgs);
+	for (int i = 0; i < nfiles; i++)
+		tool_buf_free(&bufs[i]);
+	free(bufs);
+	return status;
+}
+
+/* Send every message through a pool and report each outcome in input
+ * order; returns the exit status. */
+static int send_all(const struct opts *op, const struct tool_msgs *mp)
+{
+	const struct opts o = *op;
+	const struct tool_msgs msgs = *mp;
 	struct mllp_pool_config cfg;
 	mllp_pool_config_init(&cfg);
 	cfg.conn.reply_timeout = o.timeout_ms;
@@ -444,6 +458,9 @@ int main(int argc, char **argv)
 	struct mllp_error *serr = calloc(msgs.n, sizeof(*serr));
 	if (!fut || !serr) {
 		fprintf(stderr, "%s: out of memory\n", prog);
+		free(fut);
+		free(serr);
+		mllp_pool_destroy(pool);
 		return TOOL_EXIT_FAIL;
 	}
 	size_t counts[3] = {0, 0, 0};
@@ -508,9 +525,5 @@ int main(int argc, char **argv)
 			app_rej == 1 ? "" : "s", counts[2]);
 	free(fut);
 	free(serr);
-	tool_msgs_free(&msgs);
-	for (int i = 0; i < nfiles; i++)
-		tool_buf_free(&bufs[i]);
-	free(bufs);
 	return worst;
 }
