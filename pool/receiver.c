@@ -658,6 +658,25 @@ static void tls_send_direct(struct rconn *c)
 /* TLS: encrypt the replies waiting in wr, then send the engine's
  * ciphertext (handshake messages, records) from fl: one send in flight. A
  * flight counts the replies it completes once they are wholly in it. */
+/* Submit the flush buffer (c->fl) as the connection's one send in flight. */
+static void send_flush_buffer(struct rconn *c)
+{
+	struct mllp_receiver *r = c->r;
+	c->fl_off = 0;
+	c->iov.iov_base = c->fl.p;
+	c->iov.iov_len = c->fl.len;
+	memset(&c->msg, 0, sizeof(c->msg));
+	c->msg.msg_iov = &c->iov;
+	c->msg.msg_iovlen = 1;
+	int rc = r->ops->sendmsg(r->be, c->fd, &c->msg, tok(c, TOK_SEND));
+	if (rc < 0) {
+		conn_fail(c, rc, "cannot submit send");
+		return;
+	}
+	c->pending++;
+	c->sending = true;
+}
+
 static void tls_flush(struct rconn *c)
 {
 	struct mllp_receiver *r = c->r;
@@ -707,19 +726,7 @@ static void tls_flush(struct rconn *c)
 		c->fl.replies = c->tls_replies;
 		c->tls_replies = 0;
 	}
-	c->fl_off = 0;
-	c->iov.iov_base = c->fl.p;
-	c->iov.iov_len = c->fl.len;
-	memset(&c->msg, 0, sizeof(c->msg));
-	c->msg.msg_iov = &c->iov;
-	c->msg.msg_iovlen = 1;
-	int rc = r->ops->sendmsg(r->be, c->fd, &c->msg, tok(c, TOK_SEND));
-	if (rc < 0) {
-		conn_fail(c, rc, "cannot submit send");
-		return;
-	}
-	c->pending++;
-	c->sending = true;
+	send_flush_buffer(c);
 }
 
 /* Close: cancel what is outstanding, free when the last completion is
@@ -772,7 +779,6 @@ static bool conn_drained(const struct rconn *c)
 /* Start a send of the write buffer when none is in flight. */
 static void conn_flush(struct rconn *c)
 {
-	struct mllp_receiver *r = c->r;
 	if (c->tls) {
 		tls_flush(c);
 		return;
@@ -784,19 +790,7 @@ static void conn_flush(struct rconn *c)
 	c->wr = t;
 	c->wr.len = 0;
 	c->wr.replies = 0;
-	c->fl_off = 0;
-	c->iov.iov_base = c->fl.p;
-	c->iov.iov_len = c->fl.len;
-	memset(&c->msg, 0, sizeof(c->msg));
-	c->msg.msg_iov = &c->iov;
-	c->msg.msg_iovlen = 1;
-	int rc = r->ops->sendmsg(r->be, c->fd, &c->msg, tok(c, TOK_SEND));
-	if (rc < 0) {
-		conn_fail(c, rc, "cannot submit send");
-		return;
-	}
-	c->pending++;
-	c->sending = true;
+	send_flush_buffer(c);
 }
 
 /* Append one framed reply to the write buffer. */
