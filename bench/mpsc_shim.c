@@ -7,8 +7,8 @@
 
 struct mllpi_mpsc *mllpi_bench_q_new(void)
 {
-	struct mllpi_mpsc *q = aligned_alloc(
-	    64, (sizeof(struct mllpi_mpsc) + 63) / 64 * 64);
+	struct mllpi_mpsc *q =
+	    aligned_alloc(64, (sizeof(struct mllpi_mpsc) + 63) / 64 * 64);
 	mllpi_mpsc_init(q);
 	return q;
 }

@@ -1330,10 +1330,9 @@ static void op_stop(struct mllp_pool *p)
 			struct mllpi_conn *c = &ep->conns[j];
 			publish_connected(c, false); /* before callbacks */
 			if (c->cur) {
-				fail_future_err(c->cur, &e, MLLP_CTX_SEND,
-						c->send_done,
-						c->sent > 0 ||
-						    c->send_in_flight);
+				fail_future_err(
+				    c->cur, &e, MLLP_CTX_SEND, c->send_done,
+				    c->sent > 0 || c->send_in_flight);
 				conn_drop_cur(c);
 			}
 			c->send_in_flight = false;
