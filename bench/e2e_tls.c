@@ -14,8 +14,12 @@
  * usage: e2e_tls [seconds=3] [connections=64]
  *        E2E_BACKEND=io_uring|epoll (default io_uring);
  *        E2E_TLS_VERSION=12|13 (default 13);
- *        E2E_CIPHERS=<cipher list> (default: wolfSSL's);
- *        E2E_HANDSHAKES_ONLY=1 skips the message phases. */
+ *        E2E_CIPHERS=<cipher list> (client; default: the library's
+ *        default list, and then a second TLS endpoint pinned to
+ *        AES-128-GCM runs in the same phases for comparison);
+ *        E2E_HANDSHAKES_ONLY=1 skips the message phases;
+ *        E2E_NO_HANDSHAKES=1 skips the handshake phases;
+ *        E2E_ONLY=tls|plaintext runs only those message phases. */
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -109,9 +113,16 @@ static double cpu_s(void)
 
 static double g_cpu_us; /* CPU (pool + receivers) per message, last phase */
 
-/* Closed loop on one endpoint for `secs`: ACKed messages per second. */
-static double phase(struct loop *l, uint32_t conns, double secs)
+/* Closed loop on one endpoint for `secs`: ACKed messages per second.
+ * E2E_ONLY=tls|plaintext runs only that kind (for profiling); the other
+ * answers 0. */
+static double phase(struct loop *l, uint32_t conns, double secs, bool is_tls)
 {
+	const char *only = getenv("E2E_ONLY");
+	if (only && strcmp(only, is_tls ? "tls" : "plaintext") != 0) {
+		g_cpu_us = 0;
+		return 0;
+	}
 	atomic_store(&l->acked, 0);
 	atomic_store(&l->failed, 0);
 	atomic_store(&l->run, true);
@@ -250,37 +261,79 @@ int main(int argc, char **argv)
 	ct.ca_file = cert("ca.pem");
 	ct.min_version = ver;
 	ct.max_version = ver;
-	ct.cipher_list = getenv("E2E_CIPHERS"); /* NULL: wolfSSL's order */
-	static struct loop lp, lt;
-	lp.pool = lt.pool = pool;
+	ct.cipher_list = getenv("E2E_CIPHERS"); /* NULL: the library's */
+	if (ct.cipher_list && !*ct.cipher_list)
+		ct.cipher_list = NULL;
+	/* Without E2E_CIPHERS, a second TLS endpoint pinned to AES-128-GCM
+	 * runs in the same phases, for comparison with the default. */
+	struct mllp_tls_client_config ca = ct;
+	ca.cipher_list =
+	    "TLS13-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-GCM-SHA256:"
+	    "ECDHE-RSA-AES128-GCM-SHA256";
+	bool cmp_aes = ct.cipher_list == NULL;
+	static struct loop lp, lt, la;
+	lp.pool = lt.pool = la.pool = pool;
 	lp.ep = add_ep(pool, mllp_receiver_port(plain), conns, NULL);
 	lt.ep = add_ep(pool, mllp_receiver_port(tls), conns, &ct);
+	if (cmp_aes)
+		la.ep = add_ep(pool, mllp_receiver_port(tls), conns, &ca);
 	wait_up(pool, lp.ep, conns);
 	wait_up(pool, lt.ep, conns);
+	if (cmp_aes)
+		wait_up(pool, la.ep, conns);
+	char first[64] = "";
+	if (cmp_aes) {
+		/* The default list's first suite for the version (what a
+		 * default receiver picks): TLS 1.3 or ECDHE-ECDSA. */
+		const char *want =
+		    ver == MLLP_TLS_VERSION_1_2 ? "ECDHE-ECDSA-" : "TLS13-";
+		const char *q = mllp_tls_default_cipher_list();
+		while (q && strncmp(q, want, strlen(want)) != 0)
+			q = (q = strchr(q, ':')) ? q + 1 : NULL;
+		if (q)
+			snprintf(first, sizeof(first), "%.*s",
+				 (int)strcspn(q, ":"), q);
+	}
 	printf("e2e_tls: %u connections, %.1f s phases, backend %s, %s, "
-	       "%zu-byte messages\n",
+	       "%zu-byte messages, ciphers %s%s\n",
 	       conns, secs, mllp_pool_backend(pool),
 	       ver == MLLP_TLS_VERSION_1_2 ? "TLS 1.2" : "TLS 1.3",
-	       sizeof(msg) - 1);
+	       sizeof(msg) - 1, cmp_aes ? "default: " : "",
+	       cmp_aes ? first : ct.cipher_list);
 	if (!getenv("E2E_HANDSHAKES_ONLY")) {
-		double p1 = phase(&lp, conns, secs), pc1 = g_cpu_us;
-		double t1 = phase(&lt, conns, secs), tc1 = g_cpu_us;
-		double p2 = phase(&lp, conns, secs), pc2 = g_cpu_us;
-		double t2 = phase(&lt, conns, secs), tc2 = g_cpu_us;
-		double pm = (p1 + p2) / 2, tm = (t1 + t2) / 2;
-		double pc = (pc1 + pc2) / 2, tc = (tc1 + tc2) / 2;
-		printf(
-		    "plaintext  %10.0f msgs/s  (%.0f, %.0f)  %.1f us CPU/msg\n",
-		    pm, p1, p2, pc);
-		printf(
-		    "tls        %10.0f msgs/s  (%.0f, %.0f)  %.1f us CPU/msg\n",
-		    tm, t1, t2, tc);
+		double r[3][2], c[3][2];
+		for (int k = 0; k < 2; k++) {
+			r[0][k] = phase(&lp, conns, secs, false);
+			c[0][k] = g_cpu_us;
+			r[1][k] = phase(&lt, conns, secs, true);
+			c[1][k] = g_cpu_us;
+			r[2][k] = c[2][k] = 0;
+			if (cmp_aes) {
+				r[2][k] = phase(&la, conns, secs, true);
+				c[2][k] = g_cpu_us;
+			}
+		}
+		static const char *const name[3] = {"plaintext ", "tls       ",
+						    "tls aesgcm"};
+		double m[3], mc[3];
+		for (int i = 0; i < (cmp_aes ? 3 : 2); i++) {
+			m[i] = (r[i][0] + r[i][1]) / 2;
+			mc[i] = (c[i][0] + c[i][1]) / 2;
+			printf("%s %10.0f msgs/s  (%.0f, %.0f)  %.1f us "
+			       "CPU/msg\n",
+			       name[i], m[i], r[i][0], r[i][1], mc[i]);
+		}
 		printf("ratio tls/plaintext %.2f (CPU per message %.2f)\n",
-		       tm / pm, pc / tc);
+		       m[1] / m[0], mc[0] / mc[1]);
+		if (cmp_aes)
+			printf("ratio tls aesgcm/plaintext %.2f (CPU per "
+			       "message %.2f)\n",
+			       m[2] / m[0], mc[0] / mc[2]);
 	}
 
 	/* Handshakes: a second pool per mode (sessions per connection). */
-	for (int resume = 0; resume < 2; resume++) {
+	for (int resume = 0; resume < 2 && !getenv("E2E_NO_HANDSHAKES");
+	     resume++) {
 		struct mllp_pool *hp;
 		if (mllp_pool_create(&pc, &hp, &e) != 0)
 			return 1;

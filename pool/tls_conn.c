@@ -32,8 +32,9 @@ struct mllpi_tls {
 	struct msghdr msg;
 };
 
-/* Small messages are gathered into one buffer: one TLS record, not one
- * per iovec (SB, payload, trailer). */
+/* Plaintext goes to the engine in pieces of GATHER_MAX bytes (one TLS
+ * record each) gathered across the iovecs (SB, payload, trailer): a small
+ * message is one record, not one per iovec. */
 #define GATHER_MAX 16384
 
 static struct mllp_pool *pool_of(struct mllpi_conn *c)
@@ -264,6 +265,36 @@ void mllpi_tls_on_eof(struct mllpi_conn *c, int res)
 	mllpi_conn_tls_failed(c, &e);
 }
 
+/* Plaintext of the message from byte `skip` on, at most `cap` bytes, as
+ * one piece: a pointer into the iovec when the piece lies in one, else
+ * copied into buf. Returns the piece's length (0: nothing left). */
+static size_t next_piece(const struct mllpi_conn *c, size_t skip, size_t cap,
+			 unsigned char *buf, const unsigned char **out)
+{
+	size_t at = 0;
+	*out = buf;
+	for (int i = 0; i < c->iov_full_n && at < cap; i++) {
+		const unsigned char *b = c->iov_full[i].iov_base;
+		size_t l = c->iov_full[i].iov_len;
+		if (skip >= l) {
+			skip -= l;
+			continue;
+		}
+		b += skip;
+		l -= skip;
+		skip = 0;
+		if (l > cap - at)
+			l = cap - at;
+		if (at == 0 && l == cap) {
+			*out = b; /* whole piece in this iovec: no copy */
+			return l;
+		}
+		memcpy(buf + at, b, l);
+		at += l;
+	}
+	return at;
+}
+
 int mllpi_tls_submit_send(struct mllpi_conn *c)
 {
 	struct mllp_pool *p = pool_of(c);
@@ -274,56 +305,26 @@ int mllpi_tls_submit_send(struct mllpi_conn *c)
 	size_t skip = c->sent + t->plain_enc + t->plain_tx;
 	size_t left = c->total > skip ? c->total - skip : 0;
 	unsigned char gather[GATHER_MAX];
-	const unsigned char *one = NULL;
-	bool blocked = false;
-	if (left > 0 && left <= sizeof(gather) && c->iov_full_n > 1) {
-		size_t k = skip, at = 0;
-		for (int i = 0; i < c->iov_full_n; i++) {
-			size_t l = c->iov_full[i].iov_len;
-			if (k >= l) {
-				k -= l;
-				continue;
-			}
-			memcpy(gather + at, (char *)c->iov_full[i].iov_base + k,
-			       l - k);
-			at += l - k;
-			k = 0;
-		}
-		one = gather;
-	}
-	for (int i = 0; i < c->iov_full_n && left > 0 && !blocked; i++) {
-		const unsigned char *b = c->iov_full[i].iov_base;
-		size_t l = c->iov_full[i].iov_len;
-		if (one) {
-			b = one;
-			l = left;
-			i = c->iov_full_n; /* one pass */
-		} else if (skip >= l) {
-			skip -= l;
-			continue;
-		} else {
-			b += skip;
-			l -= skip;
-			skip = 0;
-		}
-		while (l > 0) {
-			size_t w = 0;
-			int rc = mllp_tls_conn_write(t->conn, b, l, &w, NULL);
-			if (rc == MLLP_ERR_WOULD_BLOCK) {
-				blocked = true;
-				break;
-			}
-			if (rc < 0)
-				return rc;
-			t->plain_enc += w;
-			left -= w;
-			b += w;
-			l -= w;
-			if (w == 0 || mllp_tls_conn_write_pending(t->conn)) {
-				blocked = true;
-				break;
-			}
-		}
+	/* Records of GATHER_MAX plaintext bytes (one wolfSSL_write, one
+	 * record each), the last one shorter: the start block, payload and
+	 * trailer share records instead of one record per iovec. */
+	while (left > 0) {
+		const unsigned char *b;
+		size_t cap = left < sizeof(gather) ? left : sizeof(gather);
+		size_t l = next_piece(c, skip, cap, gather, &b);
+		size_t w = 0;
+		if (l == 0)
+			break;
+		int rc = mllp_tls_conn_write(t->conn, b, l, &w, NULL);
+		if (rc == MLLP_ERR_WOULD_BLOCK)
+			break;
+		if (rc < 0)
+			return rc;
+		t->plain_enc += w;
+		skip += w;
+		left -= w;
+		if (w < l || mllp_tls_conn_write_pending(t->conn))
+			break;
 	}
 	c->send_in_flight = true;
 	int rc = pump(p, s, t);

@@ -96,6 +96,8 @@ struct srv {
 	pthread_mutex_t mu;
 	char peer_name[256];
 	int msgs;
+	size_t last_len; /* the last message: length and byte sum */
+	uint64_t last_sum;
 };
 
 static void srv_dispatch(void *ctx, const struct mllp_message *m,
@@ -106,6 +108,10 @@ static void srv_dispatch(void *ctx, const struct mllp_message *m,
 	snprintf(s->peer_name, sizeof(s->peer_name), "%s",
 		 m->conn->tls_peer_name);
 	s->msgs++;
+	s->last_len = m->len;
+	s->last_sum = 0;
+	for (size_t i = 0; i < m->len; i++)
+		s->last_sum = s->last_sum * 31 + m->data[i];
 	pthread_mutex_unlock(&s->mu);
 	mllp_dispatch_echo(NULL, m, rep);
 }
@@ -798,6 +804,53 @@ static void test_one_mib(void **state)
 	srv_stop(&s);
 }
 
+/* Messages around the 16 KiB pieces the pool encrypts as one record each
+ * (start block + payload + trailer gathered across pieces) arrive whole. */
+static void test_record_pieces(void **state)
+{
+	(void)state;
+	static const size_t sizes[] = {16380, 16381, 16382, 16383, 16384,
+				       16385, 32765, 32766, 40000};
+	struct mllp_tls_server_config st;
+	server_cfg(&st);
+	struct srv s;
+	srv_start(&s, &st);
+	struct mllp_tls_client_config ct;
+	client_cfg(&ct);
+	struct cli c;
+	cli_open(&c, "localhost", s.port, &ct);
+	char *msg = malloc(40064);
+	assert_non_null(msg);
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		size_t n = (size_t)snprintf(msg, 64, "%s", HL7);
+		memcpy(msg + n, "OBX|1|TX|||", 11);
+		n += 11;
+		while (n < sizes[k] - 1) {
+			msg[n] = (char)('a' + (n * 7 + k) % 26);
+			n++;
+		}
+		msg[n++] = '\r';
+		uint64_t sum = 0;
+		for (size_t i = 0; i < n; i++)
+			sum = sum * 31 + (unsigned char)msg[i];
+		struct mllp_result r;
+		char m[256];
+		int rc = send_msg(&c, msg, n, &r, m, sizeof(m));
+		if (rc != 0)
+			fail_msg("%zu-byte send: %d %s", n, rc, m);
+		assert_int_equal(r.verdict, MLLP_APPLICATION_ACCEPT);
+		pthread_mutex_lock(&s.mu);
+		size_t got = s.last_len;
+		uint64_t gsum = s.last_sum;
+		pthread_mutex_unlock(&s.mu);
+		assert_int_equal(got, n);
+		assert_true(gsum == sum);
+	}
+	free(msg);
+	cli_close(&c);
+	srv_stop(&s);
+}
+
 struct many {
 	struct cli *c;
 	uint32_t n;
@@ -855,6 +908,7 @@ int main(void)
 	    cmocka_unit_test(test_receiver_handshake_timeout),
 	    cmocka_unit_test(test_plaintext_to_tls),
 	    cmocka_unit_test(test_one_mib),
+	    cmocka_unit_test(test_record_pieces),
 	    cmocka_unit_test(test_many_handshakes),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
