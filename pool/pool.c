@@ -1348,32 +1348,23 @@ static void handle_node(struct mllp_pool *p, struct mllpi_node *n)
 {
 	switch (n->kind) {
 	case MLLPI_OP_SEND:
-		op_send(p, (struct mllp_future *)((char *)n -
-						  offsetof(struct mllp_future,
-							   node)));
+		op_send(p, MLLPI_CONTAINER_OF(n, struct mllp_future, node));
 		break;
 	case MLLPI_OP_CANCEL:
-		op_cancel(p, (struct mllp_future *)((char *)n -
-						    offsetof(struct mllp_future,
-							     cancel_node)));
+		op_cancel(
+		    p, MLLPI_CONTAINER_OF(n, struct mllp_future, cancel_node));
 		break;
 	case MLLPI_OP_ADD:
 		op_add(p,
-		       (struct mllpi_endpoint *)((char *)n -
-						 offsetof(struct mllpi_endpoint,
-							  add_node)));
+		       MLLPI_CONTAINER_OF(n, struct mllpi_endpoint, add_node));
 		break;
 	case MLLPI_OP_KICK:
 		op_kick(
-		    p, (struct mllpi_endpoint *)((char *)n -
-						 offsetof(struct mllpi_endpoint,
-							  kick_node)));
+		    p, MLLPI_CONTAINER_OF(n, struct mllpi_endpoint, kick_node));
 		break;
 	case MLLPI_OP_RECONNECT:
-		op_reconnect(
-		    p, (struct mllpi_endpoint *)((char *)n -
-						 offsetof(struct mllpi_endpoint,
-							  reconnect_node)));
+		op_reconnect(p, MLLPI_CONTAINER_OF(n, struct mllpi_endpoint,
+						   reconnect_node));
 		break;
 	case MLLPI_OP_STOP:
 		op_stop(p);

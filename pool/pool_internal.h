@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -19,6 +20,10 @@
 #include "backend.h"
 #include "mpsc.h"
 #include "timer.h"
+
+/* The struct of type `type` whose member `member` is at ptr. */
+#define MLLPI_CONTAINER_OF(ptr, type, member)                                  \
+	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 #define MLLPI_MAX_ENDPOINTS 1024
 #define MLLPI_MAX_ADDRS	    8

@@ -412,6 +412,25 @@ bool tool_tls_option(int ch, const char *arg, struct mllp_tls_client_config *t)
 	}
 }
 
+void tool_client_option(const char *prog, int c, const char *arg,
+			const char *typed, enum mllp_backend_kind *backend,
+			struct mllp_tls_client_config *t)
+{
+	if (c == TOOL_OPT_BACKEND) {
+		if (tool_parse_backend(arg, backend) != 0)
+			tool_usage(prog,
+				   "--backend wants auto, io_uring or epoll, "
+				   "got '%s'",
+				   arg);
+		return;
+	}
+	if (c == ':')
+		tool_usage(prog, "option '%s' needs a value", typed);
+	if (tool_tls_option(c, arg, t))
+		return;
+	tool_usage(prog, "unknown option '%s'", typed);
+}
+
 void tool_tls_check(const char *prog, struct mllp_tls_client_config *t)
 {
 	bool any = t->ca_file || t->cert_file || t->key_file || t->crl_file ||

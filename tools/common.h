@@ -38,11 +38,11 @@ int tool_parse_backend(const char *s, enum mllp_backend_kind *out);
 void tool_log_limited(void *ctx, enum mllp_log_level level, const char *line);
 uint64_t tool_log_suppressed(void);
 
-/* TLS client options shared by mllp-send and mllp-load: put
- * TOOL_TLS_LONGOPTS in the getopt_long table (needs
- * <getopt.h>), offer every unknown option code to tool_tls_option() before
- * refusing it, and call tool_tls_check() after parsing. TOOL_TLS_USAGE is the
- * help text. */
+/* Options shared by mllp-send and mllp-load (TLS, --backend): put
+ * TOOL_CLIENT_LONGOPTS in the getopt_long table (needs <getopt.h>), hand
+ * every option code the tool does not handle itself to
+ * tool_client_option(), and call tool_tls_check() after parsing.
+ * TOOL_TLS_USAGE is the TLS help text. */
 enum {
 	TOOL_OPT_TLS = 0x1000,
 	TOOL_OPT_CA,
@@ -51,16 +51,18 @@ enum {
 	TOOL_OPT_CRL,
 	TOOL_OPT_SERVER_NAME,
 	TOOL_OPT_INSECURE,
+	TOOL_OPT_BACKEND,
 };
 /* clang-format off */
-#define TOOL_TLS_LONGOPTS                                                      \
+#define TOOL_CLIENT_LONGOPTS                                                      \
 	{"tls", no_argument, NULL, TOOL_OPT_TLS},                              \
 	{"ca", required_argument, NULL, TOOL_OPT_CA},                          \
 	{"cert", required_argument, NULL, TOOL_OPT_CERT},                      \
 	{"key", required_argument, NULL, TOOL_OPT_KEY},                        \
 	{"crl", required_argument, NULL, TOOL_OPT_CRL},                        \
 	{"server-name", required_argument, NULL, TOOL_OPT_SERVER_NAME},        \
-	{"insecure", no_argument, NULL, TOOL_OPT_INSECURE}
+	{"insecure", no_argument, NULL, TOOL_OPT_INSECURE},                    \
+	{"backend", required_argument, NULL, TOOL_OPT_BACKEND}
 /* clang-format on */
 #define TOOL_TLS_USAGE                                                         \
 	"TLS:\n"                                                               \
@@ -80,6 +82,14 @@ enum {
 void tool_tls_init(struct mllp_tls_client_config *t);
 /* Apply option ch (arg: its value); false when ch is not a TLS option. */
 bool tool_tls_option(int ch, const char *arg, struct mllp_tls_client_config *t);
+/* The getopt_long cases mllp-send and mllp-load share: --backend (into
+ * *backend), the TLS options (into *t), a missing value (':') and any
+ * other option (refused). Call it from the switch's default case with the
+ * option code c, optarg and the option as typed (argv[optind - 1]); it
+ * returns only for an option it applied, else exits 64. */
+void tool_client_option(const char *prog, int c, const char *arg,
+			const char *typed, enum mllp_backend_kind *backend,
+			struct mllp_tls_client_config *t);
 /* Refuse contradictions (exit 64 via tool_usage); with --tls and no --ca,
  * use the system CAs. */
 void tool_tls_check(const char *prog, struct mllp_tls_client_config *t);

@@ -501,8 +501,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		OPT_PROGRESS,
 		OPT_NO_PROGRESS,
 		OPT_EACK,
-		OPT_EDELAY,
-		OPT_BACKEND
+		OPT_EDELAY
 	};
 	static const struct option longopts[] = {
 	    {"connections", required_argument, NULL, 'c'},
@@ -518,9 +517,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	    {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
 	    {"embedded-ack", required_argument, NULL, OPT_EACK},
 	    {"embedded-delay", required_argument, NULL, OPT_EDELAY},
-	    {"backend", required_argument, NULL, OPT_BACKEND},
 	    {"help", no_argument, NULL, 'h'},
-	    TOOL_TLS_LONGOPTS,
+	    TOOL_CLIENT_LONGOPTS,
 	    {NULL, 0, NULL, 0},
 	};
 	memset(o, 0, sizeof(*o));
@@ -608,24 +606,13 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			o->embedded_delay_ms = (uint32_t)v;
 			o->embedded_delay_set = true;
 			break;
-		case OPT_BACKEND:
-			if (tool_parse_backend(optarg, &o->backend) != 0)
-				tool_usage(prog,
-					   "--backend wants auto, io_uring or "
-					   "epoll, got '%s'",
-					   optarg);
-			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
-		case ':':
-			tool_usage(prog, "option '%s' needs a value",
-				   argv[optind - 1]);
 		default:
-			if (tool_tls_option(c, optarg, &o->tls))
-				break;
-			tool_usage(prog, "unknown option '%s'",
-				   argv[optind - 1]);
+			tool_client_option(prog, c, optarg, argv[optind - 1],
+					   &o->backend, &o->tls);
+			break;
 		}
 	}
 	tool_tls_check(prog, &o->tls);

@@ -91,14 +91,7 @@ static void usage(FILE *f)
 
 static void parse_args(int argc, char **argv, struct opts *o)
 {
-	enum {
-		OPT_RAW = 256,
-		OPT_ASYNC,
-		OPT_PRINT_ACK,
-		OPT_JSON,
-		OPT_KEEP,
-		OPT_BACKEND
-	};
+	enum { OPT_RAW = 256, OPT_ASYNC, OPT_PRINT_ACK, OPT_JSON, OPT_KEEP };
 	static const struct option longopts[] = {
 	    {"connections", required_argument, NULL, 'c'},
 	    {"timeout", required_argument, NULL, 't'},
@@ -108,9 +101,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	    {"keep-bytes", no_argument, NULL, OPT_KEEP},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"json", no_argument, NULL, OPT_JSON},
-	    {"backend", required_argument, NULL, OPT_BACKEND},
 	    {"help", no_argument, NULL, 'h'},
-	    TOOL_TLS_LONGOPTS,
+	    TOOL_CLIENT_LONGOPTS,
 	    {NULL, 0, NULL, 0},
 	};
 	memset(o, 0, sizeof(*o));
@@ -156,24 +148,13 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case OPT_JSON:
 			o->json = true;
 			break;
-		case OPT_BACKEND:
-			if (tool_parse_backend(optarg, &o->backend) != 0)
-				tool_usage(prog,
-					   "--backend wants auto, io_uring or "
-					   "epoll, got '%s'",
-					   optarg);
-			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
-		case ':':
-			tool_usage(prog, "option '%s' needs a value",
-				   argv[optind - 1]);
 		default:
-			if (tool_tls_option(c, optarg, &o->tls))
-				break;
-			tool_usage(prog, "unknown option '%s'",
-				   argv[optind - 1]);
+			tool_client_option(prog, c, optarg, argv[optind - 1],
+					   &o->backend, &o->tls);
+			break;
 		}
 	}
 	tool_tls_check(prog, &o->tls);
