@@ -264,14 +264,29 @@ static void env_pool(struct env *e, const struct mllp_pool_config *cfg,
 			 0);
 }
 
+/* A zeroed env, the telemetry reset, the fault receiver started. */
+static void env_begin(struct env *e, const struct fr_config *fc)
+{
+	memset(e, 0, sizeof(*e));
+	rec_reset();
+	fr_start(&e->fr, fc);
+}
+
+/* env_begin() with the listener closed (connects refused), and a base
+ * config in cfg. */
+static void env_refusing(struct env *e, struct mllp_pool_config *cfg)
+{
+	env_begin(e, NULL);
+	fr_listen(&e->fr, false);
+	base_config(cfg);
+}
+
 /* Receiver with one fault firing once, and a pool of one connection. */
 static void env_start(struct env *e, const struct fr_config *fc, int fault,
 		      const struct mllp_pool_config *cfg)
 {
-	memset(e, 0, sizeof(*e));
-	rec_reset();
+	env_begin(e, fc);
 	g_rt = 0;
-	fr_start(&e->fr, fc);
 	if (fault >= 0)
 		fr_set(&e->fr, (enum fr_fault)fault, 1000000, 1);
 	struct mllp_pool_config def;
@@ -280,6 +295,22 @@ static void env_start(struct env *e, const struct fr_config *fc, int fault,
 		cfg = &def;
 	}
 	env_pool(e, cfg, 1);
+}
+
+/* env_start(), then wait until the connection is up. */
+static void env_start_up(struct env *e, const struct fr_config *fc, int fault,
+			 const struct mllp_pool_config *cfg)
+{
+	env_start(e, fc, fault, cfg);
+	assert_true(wait_up(e, 5000));
+}
+
+/* The pool's connects counter is n. */
+static void expect_connects(struct env *e, uint64_t n)
+{
+	struct mllp_pool_stats st;
+	mllp_pool_get_stats(e->pool, &st);
+	assert_int_equal(st.connects, n);
 }
 
 static int rec_violations(void)
@@ -426,6 +457,39 @@ static void expect_stats(struct env *e, uint64_t sent, uint64_t errors,
 	assert_int_equal(st.queued, 0);
 }
 
+/* Send message n: it fails as expect_error() checks, and the completion
+ * callback saw the connection up (connected) or not. */
+static void send_expect_error(struct env *e, int n, enum mllp_context ctx,
+			      int reason, bool written, bool reached,
+			      bool connected)
+{
+	struct probe pr;
+	struct mllp_future *f = send_wait(e, n, &pr);
+	expect_error(f, ctx, reason, written, reached);
+	assert_int_equal(atomic_load(&pr.connected), connected);
+	mllp_future_free(f);
+}
+
+/* The first connection_closed of connection 0: its reason and delay. */
+static void expect_closed(int reason, uint64_t delay_ms)
+{
+	struct ev cl;
+	assert_true(rec_find(0, MLLP_EV_CONNECTION_CLOSED, 0, &cl));
+	assert_int_equal(cl.reason, reason);
+	assert_int_equal(cl.delay_ms, delay_ms);
+}
+
+/* The first invalid_response of connection 0 is an orphan (with reason,
+ * unless any_reason). */
+static void expect_orphan_invalid(bool any_reason, int reason)
+{
+	struct ev iv;
+	assert_true(rec_find(0, MLLP_EV_INVALID_RESPONSE, 0, &iv));
+	assert_true(iv.orphan);
+	if (!any_reason)
+		assert_int_equal(iv.reason, reason);
+}
+
 /* A message fault that ends the first message in an error and closes the
  * connection: exact outcome, is_connected false inside the callback (the
  * connection is being closed), the telemetry sequence, recovery by an
@@ -437,22 +501,14 @@ static void error_and_recover(int fault, const struct mllp_pool_config *cfg,
 {
 	/* static: a failed test's threads never see a dead frame */
 	static struct env e;
-	env_start(&e, fc, fault, cfg);
-	assert_true(wait_up(&e, 5000));
+	env_start_up(&e, fc, fault, cfg);
 	assert_true(wait_seq(0, "S", 2000));
-	struct probe pr;
-	struct mllp_future *f = send_wait(&e, 1, &pr);
-	expect_error(f, ctx, reason, written, reached);
-	assert_false(atomic_load(&pr.connected));
-	mllp_future_free(f);
+	send_expect_error(&e, 1, ctx, reason, written, reached, false);
 	assert_true(wait_up(&e, 5000));
 	char want[64];
 	snprintf(want, sizeof(want), "S%sCS", events_before_close);
 	assert_true(wait_seq(0, want, 2000));
-	struct ev cl;
-	assert_true(rec_find(0, MLLP_EV_CONNECTION_CLOSED, 0, &cl));
-	assert_int_equal(cl.reason, reason);
-	assert_int_equal(cl.delay_ms, 0); /* reconnect at once */
+	expect_closed(reason, 0); /* reconnect at once */
 	send_expect_aa(&e, 2);
 	snprintf(want, sizeof(want), "S%sCSV", events_before_close);
 	assert_true(wait_seq(0, want, 2000));
@@ -467,6 +523,15 @@ static void error_and_recover(int fault, const struct mllp_pool_config *cfg,
 	else
 		assert_int_equal(st.errors_os, 1);
 	env_stop(&e);
+}
+
+/* error_and_recover() of a receive fault with the default configs: the
+ * message was written and may have reached the receiver. */
+static void recv_error_and_recover(int fault, int reason,
+				   const char *events_before_close)
+{
+	error_and_recover(fault, NULL, NULL, MLLP_CTX_RECEIVE, reason, true,
+			  true, events_before_close);
 }
 
 /* A message fault the client survives without closing: the first message
@@ -508,12 +573,8 @@ static void test_refuse(void **state)
 	(void)state;
 	/* static: a failed test's threads never see a dead frame */
 	static struct env e;
-	memset(&e, 0, sizeof(e));
-	rec_reset();
-	fr_start(&e.fr, NULL);
-	fr_listen(&e.fr, false);
 	struct mllp_pool_config cfg;
-	base_config(&cfg);
+	env_refusing(&e, &cfg);
 	cfg.backoff_divisor = 20; /* 50, 100, 200 ms ... */
 	env_pool(&e, &cfg, 1);
 	assert_true(wait_seq(0, "FFF", 3000));
@@ -565,8 +626,7 @@ static void test_reject(void **state)
 	(void)state;
 	/* static: a failed test's threads never see a dead frame */
 	static struct env e;
-	env_start(&e, NULL, FR_REJECT, NULL);
-	assert_true(wait_up(&e, 5000));
+	env_start_up(&e, NULL, FR_REJECT, NULL);
 	/* The reset may be seen after the connect completed (closed, from
 	 * the receive side) or, with a readiness backend, as the connect's
 	 * own result (connection_failure); either way ECONNRESET, and the
@@ -605,10 +665,7 @@ static void test_accept_close(void **state)
 	static struct env e;
 	env_start(&e, NULL, FR_ACCEPT_CLOSE, NULL);
 	assert_true(wait_seq(0, "SCS", 5000));
-	struct ev cl;
-	assert_true(rec_find(0, MLLP_EV_CONNECTION_CLOSED, 0, &cl));
-	assert_int_equal(cl.reason, MLLP_ERR_CLOSED);
-	assert_int_equal(cl.delay_ms, 1000);
+	expect_closed(MLLP_ERR_CLOSED, 1000);
 	assert_true(wait_up(&e, 5000));
 	send_expect_aa(&e, 1);
 	assert_true(wait_seq(0, "SCSV", 2000));
@@ -626,9 +683,7 @@ static void test_accept_close_storm(void **state)
 	struct mllp_pool_config cfg;
 	base_config(&cfg);
 	cfg.backoff_divisor = 10; /* 100 ms, 200 ms, 400 ms ... */
-	memset(&e, 0, sizeof(e));
-	rec_reset();
-	fr_start(&e.fr, NULL);
+	env_begin(&e, NULL);
 	fr_set(&e.fr, FR_ACCEPT_CLOSE, 1000000, 0);
 	env_pool(&e, &cfg, 1);
 	pause_ms(600);
@@ -648,8 +703,7 @@ static void test_accept_close_storm(void **state)
 static void test_close_no_reply(void **state)
 {
 	(void)state;
-	error_and_recover(FR_CLOSE_NO_REPLY, NULL, NULL, MLLP_CTX_RECEIVE,
-			  MLLP_ERR_CLOSED, true, true, "");
+	recv_error_and_recover(FR_CLOSE_NO_REPLY, MLLP_ERR_CLOSED, "");
 }
 
 /* The same on a connection that has carried a reply: it reconnects at
@@ -659,15 +713,11 @@ static void test_close_no_reply_proven(void **state)
 	(void)state;
 	/* static: a failed test's threads never see a dead frame */
 	static struct env e;
-	env_start(&e, NULL, -1, NULL);
-	assert_true(wait_up(&e, 5000));
+	env_start_up(&e, NULL, -1, NULL);
 	send_expect_aa(&e, 1);
 	fr_set(&e.fr, FR_CLOSE_NO_REPLY, 1000000, 1);
-	struct probe pr;
-	struct mllp_future *f = send_wait(&e, 2, &pr);
-	expect_error(f, MLLP_CTX_RECEIVE, MLLP_ERR_CLOSED, true, true);
-	assert_false(atomic_load(&pr.connected));
-	mllp_future_free(f);
+	send_expect_error(&e, 2, MLLP_CTX_RECEIVE, MLLP_ERR_CLOSED, true, true,
+			  false);
 	assert_true(wait_seq(0, "SVCS", 2000));
 	struct ev cl;
 	assert_true(rec_find(0, MLLP_EV_CONNECTION_CLOSED, 0, &cl));
@@ -682,8 +732,7 @@ static void test_close_no_reply_proven(void **state)
 static void test_rst_mid_reply(void **state)
 {
 	(void)state;
-	error_and_recover(FR_RST_MID_REPLY, NULL, NULL, MLLP_CTX_RECEIVE,
-			  -ECONNRESET, true, true, "");
+	recv_error_and_recover(FR_RST_MID_REPLY, -ECONNRESET, "");
 }
 
 /* No reply (half-open): receive / timed out after reply_timeout,
@@ -692,8 +741,7 @@ static void test_no_reply(void **state)
 {
 	(void)state;
 	uint64_t t0 = now_ms();
-	error_and_recover(FR_NO_REPLY, NULL, NULL, MLLP_CTX_RECEIVE,
-			  MLLP_ERR_TIMEOUT, true, true, "T");
+	recv_error_and_recover(FR_NO_REPLY, MLLP_ERR_TIMEOUT, "T");
 	assert_true(now_ms() - t0 >= 300);
 }
 
@@ -702,32 +750,28 @@ static void test_no_reply(void **state)
 static void test_no_trailer(void **state)
 {
 	(void)state;
-	error_and_recover(FR_NO_TRAILER, NULL, NULL, MLLP_CTX_RECEIVE,
-			  MLLP_ERR_TIMEOUT, true, true, "T");
+	recv_error_and_recover(FR_NO_TRAILER, MLLP_ERR_TIMEOUT, "T");
 }
 
 /* Junk before SB: receive / invalid header, invalid_response, closed. */
 static void test_junk_before(void **state)
 {
 	(void)state;
-	error_and_recover(FR_JUNK_BEFORE, NULL, NULL, MLLP_CTX_RECEIVE,
-			  MLLP_ERR_INVALID_HEADER, true, true, "I");
+	recv_error_and_recover(FR_JUNK_BEFORE, MLLP_ERR_INVALID_HEADER, "I");
 }
 
 /* Bytes after the trailer in the same packet: data after trailer. */
 static void test_data_after(void **state)
 {
 	(void)state;
-	error_and_recover(FR_DATA_AFTER, NULL, NULL, MLLP_CTX_RECEIVE,
-			  MLLP_ERR_DATA_AFTER_TRAILER, true, true, "I");
+	recv_error_and_recover(FR_DATA_AFTER, MLLP_ERR_DATA_AFTER_TRAILER, "I");
 }
 
 /* Two replies in one write: the second is data after the trailer. */
 static void test_double_one_write(void **state)
 {
 	(void)state;
-	error_and_recover(FR_DOUBLE, NULL, NULL, MLLP_CTX_RECEIVE,
-			  MLLP_ERR_DATA_AFTER_TRAILER, true, true, "I");
+	recv_error_and_recover(FR_DOUBLE, MLLP_ERR_DATA_AFTER_TRAILER, "I");
 }
 
 /* A reply beyond max_reply: receive / frame too big, closed. */
@@ -755,17 +799,13 @@ static void test_double_later(void **state)
 	fc.double_pause_us = 30000;
 	/* static: a failed test's threads never see a dead frame */
 	static struct env e;
-	env_start(&e, &fc, FR_DOUBLE, NULL);
-	assert_true(wait_up(&e, 5000));
+	env_start_up(&e, &fc, FR_DOUBLE, NULL);
 	struct probe pr;
 	struct mllp_future *f = send_wait(&e, 1, &pr);
 	expect_verdict(f, 1, MLLP_APPLICATION_ACCEPT);
 	mllp_future_free(f);
 	assert_true(wait_seq(0, "SVICS", 3000));
-	struct ev iv;
-	assert_true(rec_find(0, MLLP_EV_INVALID_RESPONSE, 0, &iv));
-	assert_true(iv.orphan);
-	assert_int_equal(iv.reason, MLLP_ERR_UNSOLICITED);
+	expect_orphan_invalid(false, MLLP_ERR_UNSOLICITED);
 	assert_true(wait_up(&e, 5000));
 	send_expect_aa(&e, 2);
 	expect_stats(&e, 2, 0, 2);
@@ -780,14 +820,8 @@ static void test_unsolicited(void **state)
 	static struct env e;
 	env_start(&e, NULL, FR_UNSOLICITED, NULL);
 	assert_true(wait_seq(0, "SICS", 5000));
-	struct ev iv;
-	assert_true(rec_find(0, MLLP_EV_INVALID_RESPONSE, 0, &iv));
-	assert_true(iv.orphan);
-	assert_int_equal(iv.reason, MLLP_ERR_UNSOLICITED);
-	struct ev cl;
-	assert_true(rec_find(0, MLLP_EV_CONNECTION_CLOSED, 0, &cl));
-	assert_int_equal(cl.reason, MLLP_ERR_UNSOLICITED);
-	assert_int_equal(cl.delay_ms, 1000);
+	expect_orphan_invalid(false, MLLP_ERR_UNSOLICITED);
+	expect_closed(MLLP_ERR_UNSOLICITED, 1000);
 	assert_true(wait_up(&e, 5000));
 	send_expect_aa(&e, 1);
 	expect_stats(&e, 1, 0, 1);
@@ -836,8 +870,7 @@ static void test_send_timeout(void **state)
 	cfg.conn.send_timeout = 300;
 	/* static: a failed test's threads never see a dead frame */
 	static struct env e;
-	env_start(&e, NULL, FR_STOP_READING, &cfg);
-	assert_true(wait_up(&e, 5000));
+	env_start_up(&e, NULL, FR_STOP_READING, &cfg);
 	size_t big = 32u << 20;
 	unsigned char *raw = malloc(big);
 	assert_non_null(raw);
@@ -939,9 +972,7 @@ static void test_restart_listener(void **state)
 	cfg.conn.queue_timeout = 10000;
 	/* static: a failed test's threads never see a dead frame */
 	static struct env e;
-	memset(&e, 0, sizeof(e));
-	rec_reset();
-	fr_start(&e.fr, NULL);
+	env_begin(&e, NULL);
 	env_pool(&e, &cfg, 4);
 	assert_true(wait_up(&e, 5000));
 	struct bulk b;
@@ -989,9 +1020,7 @@ static void test_slow_accept(void **state)
 	cfg.conn.reply_timeout = 5000;
 	/* static: a failed test's threads never see a dead frame */
 	static struct env e;
-	memset(&e, 0, sizeof(e));
-	rec_reset();
-	fr_start(&e.fr, &fc);
+	env_begin(&e, &fc);
 	env_pool(&e, &cfg, 4);
 	struct bulk b;
 	memset(&b, 0, sizeof(b));
@@ -1032,26 +1061,19 @@ static void test_late_reply_correlated(void **state)
 	fc.byte_pause_us = 5000; /* ~130 bytes: ~650 ms > reply timeout */
 	/* static: a failed test's threads never see a dead frame */
 	static struct env e;
-	env_start(&e, &fc, FR_BYTEWISE, &cfg);
-	assert_true(wait_up(&e, 5000));
-	struct probe pr;
-	struct mllp_future *f = send_wait(&e, 1, &pr);
-	expect_error(f, MLLP_CTX_RECEIVE, MLLP_ERR_TIMEOUT, true, true);
-	assert_true(atomic_load(&pr.connected)); /* socket kept */
-	mllp_future_free(f);
+	env_start_up(&e, &fc, FR_BYTEWISE, &cfg);
+	send_expect_error(&e, 1, MLLP_CTX_RECEIVE, MLLP_ERR_TIMEOUT, true, true,
+			  true); /* socket kept */
 	/* Message 2 goes out while the late reply is still trickling in;
 	 * its own reply comes after it. */
 	g_rt = 5000;
+	struct probe pr;
 	struct mllp_future *g = send_wait(&e, 2, &pr);
 	expect_verdict(g, 2, MLLP_APPLICATION_ACCEPT);
 	mllp_future_free(g);
 	assert_true(wait_seq(0, "STIV", 3000));
-	struct ev iv;
-	assert_true(rec_find(0, MLLP_EV_INVALID_RESPONSE, 0, &iv));
-	assert_true(iv.orphan);
-	struct mllp_pool_stats st;
-	mllp_pool_get_stats(e.pool, &st);
-	assert_int_equal(st.connects, 1);
+	expect_orphan_invalid(true, 0);
+	expect_connects(&e, 1);
 	env_stop(&e);
 }
 
@@ -1061,12 +1083,8 @@ static void test_refuse_queue_timeout(void **state)
 {
 	(void)state;
 	static struct env e;
-	memset(&e, 0, sizeof(e));
-	rec_reset();
-	fr_start(&e.fr, NULL);
-	fr_listen(&e.fr, false);
 	struct mllp_pool_config cfg;
-	base_config(&cfg);
+	env_refusing(&e, &cfg);
 	cfg.conn.queue_timeout = 300;
 	env_pool(&e, &cfg, 2);
 	assert_true(wait_seq(0, "F", 3000));
@@ -1098,8 +1116,7 @@ static void test_oversize_keep_socket(void **state)
 	memset(&fc, 0, sizeof(fc));
 	fc.oversize = 4u << 20;
 	static struct env e;
-	env_start(&e, &fc, FR_OVERSIZE, &cfg);
-	assert_true(wait_up(&e, 5000));
+	env_start_up(&e, &fc, FR_OVERSIZE, &cfg);
 	struct probe pr;
 	struct mllp_future *f = send_wait(&e, 1, &pr);
 	expect_error(f, MLLP_CTX_RECEIVE, MLLP_ERR_FRAME_TOO_BIG, true, true);
@@ -1108,9 +1125,7 @@ static void test_oversize_keep_socket(void **state)
 	for (int i = 2; i < 6; i++)
 		send_expect_aa(&e, i);
 	/* The socket was closed (abortively) and reconnected. */
-	struct mllp_pool_stats st;
-	mllp_pool_get_stats(e.pool, &st);
-	assert_int_equal(st.connects, 2);
+	expect_connects(&e, 2);
 	env_stop(&e);
 }
 
@@ -1124,18 +1139,12 @@ static void test_wrong_id_correlated(void **state)
 	base_config(&cfg);
 	cfg.conn.close_on_recv_error = false;
 	static struct env e;
-	env_start(&e, NULL, FR_WRONG_ID, &cfg);
-	assert_true(wait_up(&e, 5000));
-	struct probe pr;
-	struct mllp_future *f = send_wait(&e, 1, &pr);
-	expect_error(f, MLLP_CTX_RECEIVE, MLLP_ERR_TIMEOUT, true, true);
-	assert_true(atomic_load(&pr.connected));
-	mllp_future_free(f);
+	env_start_up(&e, NULL, FR_WRONG_ID, &cfg);
+	send_expect_error(&e, 1, MLLP_CTX_RECEIVE, MLLP_ERR_TIMEOUT, true, true,
+			  true);
 	send_expect_aa(&e, 2);
 	assert_true(wait_seq(0, "SITV", 2000));
-	struct ev iv;
-	assert_true(rec_find(0, MLLP_EV_INVALID_RESPONSE, 0, &iv));
-	assert_true(iv.orphan);
+	expect_orphan_invalid(true, 0);
 	expect_stats(&e, 2, 1, 1);
 	env_stop(&e);
 }

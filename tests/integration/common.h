@@ -63,6 +63,27 @@ static inline int ti_count(struct ti_rec *r, enum mllp_event_kind k)
 	return c;
 }
 
+/* A tr_wait_until() predicate: rec holds at least n events of kind. */
+struct ti_min {
+	struct ti_rec *rec;
+	enum mllp_event_kind kind;
+	int n;
+};
+
+static inline bool ti_min_reached(void *arg)
+{
+	struct ti_min *w = arg;
+	return ti_count(w->rec, w->kind) >= w->n;
+}
+
+/* Wait up to timeout_ms until rec holds at least n events of kind. */
+static inline bool ti_wait_count(struct ti_rec *rec, enum mllp_event_kind kind,
+				 int n, int timeout_ms)
+{
+	struct ti_min w = {rec, kind, n};
+	return tr_wait_until(ti_min_reached, &w, timeout_ms);
+}
+
 static inline void ti_quiet_log(void *ctx, enum mllp_log_level l,
 				const char *line)
 {

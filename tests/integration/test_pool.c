@@ -32,6 +32,25 @@ start_client(uint16_t port, struct ti_rec *rec,
 	return c;
 }
 
+/* Start a test receiver in mode on a free port, then a client to it
+ * (rec: initialised first when not NULL). */
+static struct mllp_client *start_pair(struct tr *r, enum tr_mode mode,
+				      struct ti_rec *rec,
+				      void (*tweak)(struct mllp_pool_config *))
+{
+	tr_start(r, 0, mode);
+	if (rec)
+		ti_rec_init(rec);
+	return start_client(r->port, rec, tweak);
+}
+
+/* Stop the client, then the test receiver. */
+static void stop_pair(struct mllp_client *c, struct tr *r)
+{
+	mllp_client_stop(c);
+	tr_stop(r);
+}
+
 static bool client_up(void *arg)
 {
 	return mllp_client_is_connected(arg);
@@ -134,16 +153,14 @@ static void test_late_listener_reconnect(void **state)
 	/* Backoff (scaled 1/100) brings it up without any send. */
 	assert_true(tr_wait_until(client_up, c, 5000));
 	send_expect_aa(c, 2, 0);
-	mllp_client_stop(c);
-	tr_stop(&r);
+	stop_pair(c, &r);
 }
 
 static void test_receiver_stop_detected(void **state)
 {
 	(void)state;
 	struct tr r;
-	tr_start(&r, 0, TR_ACK);
-	struct mllp_client *c = start_client(r.port, NULL, NULL);
+	struct mllp_client *c = start_pair(&r, TR_ACK, NULL, NULL);
 	assert_true(mllp_client_is_connected(c));
 	send_expect_aa(c, 1, 0);
 	tr_stop(&r);
@@ -173,8 +190,7 @@ static void test_large_messages(void **state)
 {
 	(void)state;
 	struct tr r;
-	tr_start(&r, 0, TR_ACK);
-	struct mllp_client *c = start_client(r.port, NULL, NULL);
+	struct mllp_client *c = start_pair(&r, TR_ACK, NULL, NULL);
 	/* 10 KB */
 	size_t len;
 	char *m = tr_hl7(10, &len);
@@ -207,40 +223,33 @@ static void test_large_messages(void **state)
 	assert_int_equal(res->verdict, MLLP_APPLICATION_ACCEPT);
 	mllp_future_free(f);
 	free(mb);
-	mllp_client_stop(c);
-	tr_stop(&r);
+	stop_pair(c, &r);
 }
 
 static void test_fragmented_reply(void **state)
 {
 	(void)state;
 	struct tr r;
-	tr_start(&r, 0, TR_ACK_BYTEWISE);
-	struct mllp_client *c = start_client(r.port, NULL, NULL);
+	struct mllp_client *c = start_pair(&r, TR_ACK_BYTEWISE, NULL, NULL);
 	send_expect_aa(c, 3, 0);
-	mllp_client_stop(c);
-	tr_stop(&r);
+	stop_pair(c, &r);
 }
 
 static void test_split_trailer(void **state)
 {
 	(void)state;
 	struct tr r;
-	tr_start(&r, 0, TR_SPLIT_TRAILER);
-	struct mllp_client *c = start_client(r.port, NULL, NULL);
+	struct mllp_client *c = start_pair(&r, TR_SPLIT_TRAILER, NULL, NULL);
 	send_expect_aa(c, 4, 0);
-	mllp_client_stop(c);
-	tr_stop(&r);
+	stop_pair(c, &r);
 }
 
 static void expect_recv_error(enum tr_mode mode, int reason,
 			      enum mllp_event_kind ev, int64_t rt)
 {
 	struct tr r;
-	tr_start(&r, 0, mode);
 	struct ti_rec rec;
-	ti_rec_init(&rec);
-	struct mllp_client *c = start_client(r.port, &rec, NULL);
+	struct mllp_client *c = start_pair(&r, mode, &rec, NULL);
 	struct mllp_future *f = send_hl7(c, 5, rt);
 	const struct mllp_result *res = mllp_future_result(f);
 	assert_int_equal(res->status, reason);
@@ -256,8 +265,7 @@ static void expect_recv_error(enum tr_mode mode, int reason,
 	/* close_on_recv_error (default): closed abortively, reconnected. */
 	assert_true(tr_wait_count(&r.accepted, 2, 5000));
 	assert_true(tr_wait_until(client_up, c, 5000));
-	mllp_client_stop(c);
-	tr_stop(&r);
+	stop_pair(c, &r);
 }
 
 static void test_no_header(void **state)
@@ -285,8 +293,7 @@ static void test_raw_echo(void **state)
 {
 	(void)state;
 	struct tr r;
-	tr_start(&r, 0, TR_ECHO);
-	struct mllp_client *c = start_client(r.port, NULL, NULL);
+	struct mllp_client *c = start_pair(&r, TR_ECHO, NULL, NULL);
 	const char *xml = "<hello>world</hello>";
 	struct mllp_future *f;
 	assert_int_equal(mllp_client_send(c, xml, strlen(xml), MLLP_PAYLOAD_RAW,
@@ -305,8 +312,7 @@ static void test_raw_echo(void **state)
 	assert_int_equal(mllp_future_result(f)->status, 0);
 	assert_int_equal(mllp_future_result(f)->reply_len, strlen(xml));
 	mllp_future_free(f);
-	mllp_client_stop(c);
-	tr_stop(&r);
+	stop_pair(c, &r);
 }
 
 struct conc_arg {
@@ -345,8 +351,7 @@ static void test_concurrent_senders(void **state)
 {
 	(void)state;
 	struct tr r;
-	tr_start(&r, 0, TR_ACK);
-	struct mllp_client *c = start_client(r.port, NULL, NULL);
+	struct mllp_client *c = start_pair(&r, TR_ACK, NULL, NULL);
 	pthread_t th[4];
 	struct conc_arg a[4];
 	for (int i = 0; i < 4; i++) {
@@ -357,18 +362,7 @@ static void test_concurrent_senders(void **state)
 		pthread_join(th[i], NULL);
 		assert_int_equal(a[i].bad, 0);
 	}
-	mllp_client_stop(c);
-	tr_stop(&r);
-}
-
-static bool has_failures3(void *arg)
-{
-	return ti_count(arg, MLLP_EV_CONNECTION_FAILURE) >= 3;
-}
-
-static bool has_failures4(void *arg)
-{
-	return ti_count(arg, MLLP_EV_CONNECTION_FAILURE) >= 4;
+	stop_pair(c, &r);
 }
 
 static void test_backoff_sequence(void **state)
@@ -378,7 +372,7 @@ static void test_backoff_sequence(void **state)
 	struct ti_rec rec;
 	ti_rec_init(&rec);
 	struct mllp_client *c = start_client(port, &rec, NULL);
-	assert_true(tr_wait_until(has_failures3, &rec, 5000));
+	assert_true(ti_wait_count(&rec, MLLP_EV_CONNECTION_FAILURE, 3, 5000));
 	uint64_t d[3];
 	int k = 0;
 	pthread_mutex_lock(&rec.mu);
@@ -396,7 +390,7 @@ static void test_backoff_sequence(void **state)
 	int before = ti_count(&rec, MLLP_EV_CONNECTION_FAILURE);
 	tr_stop(&r);
 	assert_true(tr_wait_until(client_down, c, 5000));
-	assert_true(tr_wait_until(has_failures4, &rec, 5000));
+	assert_true(ti_wait_count(&rec, MLLP_EV_CONNECTION_FAILURE, 4, 5000));
 	pthread_mutex_lock(&rec.mu);
 	int seen = 0;
 	uint64_t next = 0;
@@ -420,8 +414,7 @@ static void test_keepalive_options(void **state)
 {
 	(void)state;
 	struct tr r;
-	tr_start(&r, 0, TR_ACK);
-	struct mllp_client *c = start_client(r.port, NULL, keepalive_tweak);
+	struct mllp_client *c = start_pair(&r, TR_ACK, NULL, keepalive_tweak);
 	assert_true(mllp_client_is_connected(c));
 	assert_true(tr_wait_count(&r.accepted, 1, 5000));
 	int peer = atomic_load(&r.last_peer_port);
@@ -455,8 +448,7 @@ static void test_keepalive_options(void **state)
 	assert_int_equal(v, 4);
 	getsockopt(found, IPPROTO_TCP, TCP_NODELAY, &v, &vl);
 	assert_int_equal(v, 1);
-	mllp_client_stop(c);
-	tr_stop(&r);
+	stop_pair(c, &r);
 }
 
 static void keep_socket(struct mllp_pool_config *cfg)
@@ -485,8 +477,7 @@ static void late_reply(bool close_on_error)
 		assert_int_equal(atomic_load(&r.accepted), 2);
 	else
 		assert_int_equal(atomic_load(&r.accepted), 1);
-	mllp_client_stop(c);
-	tr_stop(&r);
+	stop_pair(c, &r);
 }
 
 static void test_close_on_recv_error_true(void **state)
@@ -509,8 +500,7 @@ static void test_reply_timer_reuse(void **state)
 {
 	(void)state;
 	struct tr r;
-	tr_start(&r, 0, TR_ACK);
-	struct mllp_client *c = start_client(r.port, NULL, NULL);
+	struct mllp_client *c = start_pair(&r, TR_ACK, NULL, NULL);
 	/* 1: 200 ms timeout, answered at once: its deadline stays behind. */
 	send_expect_aa(c, 1, 200);
 	/* 2: answered after 400 ms, past message 1's deadline. */
@@ -527,31 +517,44 @@ static void test_reply_timer_reuse(void **state)
 	assert_int_equal(mllp_future_result(f)->error.context,
 			 MLLP_CTX_RECEIVE);
 	mllp_future_free(f);
-	mllp_client_stop(c);
-	tr_stop(&r);
+	stop_pair(c, &r);
 }
 
-static bool has_orphan_valid(void *arg)
+/* An orphan event of kind (with reason, unless any_reason) in rec. */
+struct orphan_want {
+	struct ti_rec *rec;
+	enum mllp_event_kind kind;
+	bool any_reason;
+	int reason;
+};
+
+static bool has_orphan(void *arg)
 {
-	struct ti_rec *rec = arg;
+	struct orphan_want *w = arg;
+	struct ti_rec *rec = w->rec;
 	bool ok = false;
 	pthread_mutex_lock(&rec->mu);
 	for (int i = 0; i < rec->n; i++)
-		if (rec->ev[i].kind == MLLP_EV_RECEIVE_VALID &&
-		    rec->ev[i].orphan)
+		if (rec->ev[i].kind == w->kind && rec->ev[i].orphan &&
+		    (w->any_reason || rec->ev[i].reason == w->reason))
 			ok = true;
 	pthread_mutex_unlock(&rec->mu);
 	return ok;
+}
+
+static bool wait_orphan(struct ti_rec *rec, enum mllp_event_kind kind,
+			bool any_reason, int reason, int timeout_ms)
+{
+	struct orphan_want w = {rec, kind, any_reason, reason};
+	return tr_wait_until(has_orphan, &w, timeout_ms);
 }
 
 static void test_send_async(void **state)
 {
 	(void)state;
 	struct tr r;
-	tr_start(&r, 0, TR_ACK);
 	struct ti_rec rec;
-	ti_rec_init(&rec);
-	struct mllp_client *c = start_client(r.port, &rec, NULL);
+	struct mllp_client *c = start_pair(&r, TR_ACK, &rec, NULL);
 	size_t len;
 	char *m = tr_hl7(7, &len);
 	struct mllp_future *f;
@@ -564,21 +567,10 @@ static void test_send_async(void **state)
 	assert_false(res->has_verdict);
 	mllp_future_free(f);
 	/* Its reply goes to telemetry, not to the next message. */
-	assert_true(tr_wait_until(has_orphan_valid, &rec, 5000));
+	assert_true(wait_orphan(&rec, MLLP_EV_RECEIVE_VALID, true, 0, 5000));
 	send_expect_aa(c, 8, 0);
 	free(m);
-	mllp_client_stop(c);
-	tr_stop(&r);
-}
-
-static bool has_success2(void *arg)
-{
-	return ti_count(arg, MLLP_EV_CONNECTION_SUCCESS) >= 2;
-}
-
-static bool has_failure1(void *arg)
-{
-	return ti_count(arg, MLLP_EV_CONNECTION_FAILURE) >= 1;
+	stop_pair(c, &r);
 }
 
 static void test_telemetry_sequence(void **state)
@@ -592,9 +584,9 @@ static void test_telemetry_sequence(void **state)
 	struct mllp_client *c = start_client(port, &rec, NULL);
 	send_expect_aa(c, 1, 0);
 	tr_stop(&r);
-	assert_true(tr_wait_until(has_failure1, &rec, 5000));
+	assert_true(ti_wait_count(&rec, MLLP_EV_CONNECTION_FAILURE, 1, 5000));
 	tr_start(&r, port, TR_ACK);
-	assert_true(tr_wait_until(has_success2, &rec, 10000));
+	assert_true(ti_wait_count(&rec, MLLP_EV_CONNECTION_SUCCESS, 2, 10000));
 	enum mllp_event_kind want[] = {
 	    MLLP_EV_CONNECTION_SUCCESS, MLLP_EV_RECEIVE_VALID,
 	    MLLP_EV_CONNECTION_CLOSED, MLLP_EV_CONNECTION_FAILURE,
@@ -613,23 +605,20 @@ static void test_telemetry_sequence(void **state)
 	assert_int_equal(k, 5);
 	assert_string_equal(mllp_event_name(MLLP_EV_RECEIVE_VALID),
 			    "receive_valid");
-	mllp_client_stop(c);
-	tr_stop(&r);
+	stop_pair(c, &r);
 }
 
 static void test_reconnect(void **state)
 {
 	(void)state;
 	struct tr r;
-	tr_start(&r, 0, TR_ACK);
-	struct mllp_client *c = start_client(r.port, NULL, NULL);
+	struct mllp_client *c = start_pair(&r, TR_ACK, NULL, NULL);
 	assert_true(mllp_client_is_connected(c));
 	assert_int_equal(mllp_client_reconnect(c), 0);
 	assert_true(tr_wait_count(&r.accepted, 2, 5000));
 	assert_true(tr_wait_until(client_up, c, 5000));
 	send_expect_aa(c, 9, 0);
-	mllp_client_stop(c);
-	tr_stop(&r);
+	stop_pair(c, &r);
 }
 
 static bool inflight1_queued(void *arg)
@@ -730,8 +719,7 @@ static void test_bad_address(void **state)
 			 0);
 	mllp_client_stop(c);
 	assert_int_equal(mllp_client_start("::1", r.port, &cfg, &c, NULL), 0);
-	mllp_client_stop(c);
-	tr_stop(&r);
+	stop_pair(c, &r);
 }
 
 static void test_cancel_and_would_block(void **state)
@@ -810,22 +798,7 @@ static void test_queue_timeout_waits(void **state)
 	assert_int_equal(mllp_future_result(f)->status, 0);
 	mllp_future_free(f);
 	free(m);
-	mllp_client_stop(c);
-	tr_stop(&r);
-}
-
-static bool has_orphan_invalid(void *arg)
-{
-	struct ti_rec *rec = arg;
-	bool ok = false;
-	pthread_mutex_lock(&rec->mu);
-	for (int i = 0; i < rec->n; i++)
-		if (rec->ev[i].kind == MLLP_EV_INVALID_RESPONSE &&
-		    rec->ev[i].orphan &&
-		    rec->ev[i].reason == MLLP_ERR_UNSOLICITED)
-			ok = true;
-	pthread_mutex_unlock(&rec->mu);
-	return ok;
+	stop_pair(c, &r);
 }
 
 /* Unsolicited bytes while idle: close and reconnect (default), or drop. */
@@ -838,7 +811,8 @@ static void unsolicited(bool close_on_error)
 	ti_rec_init(&rec);
 	struct mllp_client *c =
 	    start_client(r.port, &rec, close_on_error ? NULL : keep_socket);
-	assert_true(tr_wait_until(has_orphan_invalid, &rec, 5000));
+	assert_true(wait_orphan(&rec, MLLP_EV_INVALID_RESPONSE, false,
+				MLLP_ERR_UNSOLICITED, 5000));
 	if (close_on_error) {
 		assert_true(tr_wait_count(&r.accepted, 2, 5000));
 		atomic_store(&r.junk_on_accept, false);
@@ -856,8 +830,7 @@ static void unsolicited(bool close_on_error)
 	send_expect_aa(c, 12, 0);
 	if (!close_on_error)
 		assert_int_equal(atomic_load(&r.accepted), 1);
-	mllp_client_stop(c);
-	tr_stop(&r);
+	stop_pair(c, &r);
 }
 
 static void test_unsolicited_close(void **state)
@@ -883,10 +856,9 @@ static void test_send_timeout(void **state)
 {
 	(void)state;
 	struct tr r;
-	tr_start(&r, 0, TR_STALL);
 	struct ti_rec rec;
-	ti_rec_init(&rec);
-	struct mllp_client *c = start_client(r.port, &rec, short_send_timeout);
+	struct mllp_client *c =
+	    start_pair(&r, TR_STALL, &rec, short_send_timeout);
 	size_t len = 64u << 20;
 	char *big = malloc(len);
 	memset(big, 'x', len);
@@ -901,8 +873,7 @@ static void test_send_timeout(void **state)
 	assert_int_equal(ti_count(&rec, MLLP_EV_SEND_ERROR), 1);
 	mllp_future_free(f);
 	free(big);
-	mllp_client_stop(c);
-	tr_stop(&r);
+	stop_pair(c, &r);
 }
 
 static void test_future_wait_timeout_and_stats(void **state)
@@ -1048,7 +1019,7 @@ static void test_fixed_reconnect_interval(void **state)
 	struct ti_rec rec;
 	ti_rec_init(&rec);
 	struct mllp_client *c = start_client(port, &rec, fixed_interval);
-	assert_true(tr_wait_until(has_failures3, &rec, 5000));
+	assert_true(ti_wait_count(&rec, MLLP_EV_CONNECTION_FAILURE, 3, 5000));
 	pthread_mutex_lock(&rec.mu);
 	for (int i = 0; i < rec.n; i++)
 		if (rec.ev[i].kind == MLLP_EV_CONNECTION_FAILURE)
@@ -1063,8 +1034,7 @@ static void test_payload_forms(void **state)
 {
 	(void)state;
 	struct tr r;
-	tr_start(&r, 0, TR_ACK);
-	struct mllp_client *c = start_client(r.port, NULL, NULL);
+	struct mllp_client *c = start_pair(&r, TR_ACK, NULL, NULL);
 	struct mllp_future *f = (void *)1;
 	struct mllp_error err;
 	assert_int_equal(
@@ -1094,8 +1064,7 @@ static void test_payload_forms(void **state)
 	assert_int_equal(atomic_load(&r.frames), 1);
 	free(framed);
 	free(m);
-	mllp_client_stop(c);
-	tr_stop(&r);
+	stop_pair(c, &r);
 }
 
 int main(void)

@@ -310,6 +310,23 @@ static bool wait_until(bool (*pred)(void *), void *arg, int ms)
 	return pred(arg);
 }
 
+/* A TLS receiver (server_cfg) and a pool to it at host (client_cfg). */
+static void open_pair(struct srv *s, struct mllp_tls_server_config *st,
+		      struct cli *c, struct mllp_tls_client_config *ct,
+		      const char *host)
+{
+	server_cfg(st);
+	srv_start(s, st);
+	client_cfg(ct);
+	cli_open(c, host, s->port, ct);
+}
+
+static void close_pair(struct cli *c, struct srv *s)
+{
+	cli_close(c);
+	srv_stop(s);
+}
+
 /* ---- tests -------------------------------------------------------------- */
 
 static void tls_version_case(enum mllp_tls_version v, const char *name)
@@ -330,8 +347,7 @@ static void tls_version_case(enum mllp_tls_version v, const char *name)
 	struct mllp_pool_stats ps;
 	mllp_pool_get_stats(c.pool, &ps);
 	assert_int_equal(ps.tls_handshakes, 1);
-	cli_close(&c);
-	srv_stop(&s);
+	close_pair(&c, &s);
 	(void)name;
 }
 
@@ -351,16 +367,12 @@ static void test_ip_address_host(void **state)
 {
 	(void)state;
 	struct mllp_tls_server_config st;
-	server_cfg(&st);
 	struct srv s;
-	srv_start(&s, &st);
 	struct mllp_tls_client_config ct;
-	client_cfg(&ct);
 	struct cli c;
-	cli_open(&c, "127.0.0.1", s.port, &ct); /* IP SAN */
+	open_pair(&s, &st, &c, &ct, "127.0.0.1"); /* IP SAN */
 	expect_aa(&c);
-	cli_close(&c);
-	srv_stop(&s);
+	close_pair(&c, &s);
 }
 
 static void test_host_mismatch(void **state)
@@ -380,8 +392,7 @@ static void test_host_mismatch(void **state)
 	expect_tls_error(&c, "host name");
 	assert_int_equal(mllp_pool_connected_count(c.pool, c.ep), 0);
 	assert_true(cap_has(&c.log, "host name"));
-	cli_close(&c);
-	srv_stop(&s);
+	close_pair(&c, &s);
 }
 
 static void test_unknown_ca(void **state)
@@ -398,8 +409,7 @@ static void test_unknown_ca(void **state)
 	struct cli c;
 	cli_open(&c, "localhost", s.port, &ct);
 	expect_tls_error(&c, "unknown CA");
-	cli_close(&c);
-	srv_stop(&s);
+	close_pair(&c, &s);
 }
 
 static void test_verify_none(void **state)
@@ -419,20 +429,34 @@ static void test_verify_none(void **state)
 	cli_open(&c, "127.0.0.1", s.port, &ct);
 	assert_true(cap_has(&c.log, "verify none"));
 	expect_aa(&c);
-	cli_close(&c);
-	srv_stop(&s);
+	close_pair(&c, &s);
 }
 
-static bool pool_down(void *arg)
+struct many {
+	struct cli *c;
+	uint32_t n;
+};
+
+/* Exactly n connections of the endpoint are up. */
+static bool all_up(void *arg)
 {
-	struct cli *c = arg;
-	return mllp_pool_connected_count(c->pool, c->ep) == 0;
+	struct many *m = arg;
+	return mllp_pool_connected_count(m->c->pool, m->c->ep) == m->n;
 }
 
-static bool pool_up(void *arg)
+static bool wait_conns(struct cli *c, uint32_t n, int ms)
 {
-	struct cli *c = arg;
-	return mllp_pool_connected_count(c->pool, c->ep) == 1;
+	struct many m = {c, n};
+	return wait_until(all_up, &m, ms);
+}
+
+/* One message, the idle connection dropped and reconnected, another. */
+static void aa_reconnect_aa(struct cli *c)
+{
+	expect_aa(c);
+	assert_true(wait_conns(c, 0, 5000));
+	assert_true(wait_conns(c, 1, 5000));
+	expect_aa(c);
 }
 
 /* The receiver drops the idle TLS connection; the pool reconnects and
@@ -448,16 +472,12 @@ static void resume_case(enum mllp_tls_version v)
 	ct.max_version = v;
 	struct cli c;
 	cli_open(&c, "localhost", s.port, &ct);
-	expect_aa(&c);
-	assert_true(wait_until(pool_down, &c, 5000));
-	assert_true(wait_until(pool_up, &c, 5000));
-	expect_aa(&c);
+	aa_reconnect_aa(&c);
 	struct mllp_pool_stats ps;
 	mllp_pool_get_stats(c.pool, &ps);
 	assert_true(ps.tls_handshakes >= 2);
 	assert_true(ps.tls_resumed >= 1);
-	cli_close(&c);
-	srv_stop(&s);
+	close_pair(&c, &s);
 }
 
 static void test_reconnect_resumes_13(void **state)
@@ -487,18 +507,14 @@ static void mtls_resume_case(enum mllp_tls_version v)
 	ct.max_version = v;
 	struct cli c;
 	cli_open(&c, "localhost", s.port, &ct);
-	expect_aa(&c);
-	assert_true(wait_until(pool_down, &c, 5000));
-	assert_true(wait_until(pool_up, &c, 5000));
-	expect_aa(&c);
+	aa_reconnect_aa(&c);
 	char name[256];
 	srv_peer(&s, name, sizeof(name));
 	assert_string_equal(name, "client.example");
 	struct mllp_pool_stats ps;
 	mllp_pool_get_stats(c.pool, &ps);
 	assert_true(ps.tls_resumed >= 1);
-	cli_close(&c);
-	srv_stop(&s);
+	close_pair(&c, &s);
 }
 
 static void test_mtls_resumed(void **state)
@@ -548,8 +564,7 @@ static int mtls_case(const char *client, const char *const *allowed,
 		assert_true(rs.connections_refused > 0);
 		assert_true(cap_has(&s.log, "refused TLS connection"));
 	}
-	cli_close(&c);
-	srv_stop(&s);
+	close_pair(&c, &s);
 	return rc;
 }
 
@@ -718,8 +733,7 @@ static void test_handshake_timeout(void **state)
 						&o, &c.ep, &e),
 			 0);
 	expect_tls_error(&c, "timeout");
-	cli_close(&c);
-	srv_stop(&s);
+	close_pair(&c, &s);
 }
 
 /* A client that connects and never starts the handshake is closed by the
@@ -768,21 +782,17 @@ static void test_plaintext_to_tls(void **state)
 	int rc = send_msg(&c, HL7, sizeof(HL7) - 1, NULL, m, sizeof(m));
 	assert_int_not_equal(rc, 0);
 	assert_int_equal(s.msgs, 0);
-	cli_close(&c);
-	srv_stop(&s);
+	close_pair(&c, &s);
 }
 
 static void test_one_mib(void **state)
 {
 	(void)state;
 	struct mllp_tls_server_config st;
-	server_cfg(&st);
 	struct srv s;
-	srv_start(&s, &st);
 	struct mllp_tls_client_config ct;
-	client_cfg(&ct);
 	struct cli c;
-	cli_open(&c, "localhost", s.port, &ct);
+	open_pair(&s, &st, &c, &ct, "localhost");
 	size_t big = 1024 * 1024;
 	char *msg = malloc(big + 64);
 	assert_non_null(msg);
@@ -800,8 +810,7 @@ static void test_one_mib(void **state)
 	assert_int_equal(r.verdict, MLLP_APPLICATION_ACCEPT);
 	expect_aa(&c);
 	free(msg);
-	cli_close(&c);
-	srv_stop(&s);
+	close_pair(&c, &s);
 }
 
 /* Messages around the 16 KiB pieces the pool encrypts as one record each
@@ -812,13 +821,10 @@ static void test_record_pieces(void **state)
 	static const size_t sizes[] = {16380, 16381, 16382, 16383, 16384,
 				       16385, 32765, 32766, 40000};
 	struct mllp_tls_server_config st;
-	server_cfg(&st);
 	struct srv s;
-	srv_start(&s, &st);
 	struct mllp_tls_client_config ct;
-	client_cfg(&ct);
 	struct cli c;
-	cli_open(&c, "localhost", s.port, &ct);
+	open_pair(&s, &st, &c, &ct, "localhost");
 	char *msg = malloc(40064);
 	assert_non_null(msg);
 	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
@@ -847,19 +853,7 @@ static void test_record_pieces(void **state)
 		assert_true(gsum == sum);
 	}
 	free(msg);
-	cli_close(&c);
-	srv_stop(&s);
-}
-
-struct many {
-	struct cli *c;
-	uint32_t n;
-};
-
-static bool all_up(void *arg)
-{
-	struct many *m = arg;
-	return mllp_pool_connected_count(m->c->pool, m->c->ep) == m->n;
+	close_pair(&c, &s);
 }
 
 static void test_many_handshakes(void **state)
@@ -874,12 +868,10 @@ static void test_many_handshakes(void **state)
 	struct cli c;
 	struct mllp_error e;
 	assert_int_equal(cli_open_n(&c, "localhost", s.port, &ct, 48, &e), 0);
-	struct many m = {&c, 48};
-	assert_true(wait_until(all_up, &m, 20000));
+	assert_true(wait_conns(&c, 48, 20000));
 	for (int i = 0; i < 100; i++)
 		expect_aa(&c);
-	cli_close(&c);
-	srv_stop(&s);
+	close_pair(&c, &s);
 }
 
 int main(void)
