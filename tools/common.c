@@ -33,6 +33,15 @@ int tool_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	return 0;
 }
 
+uint64_t tool_arg_u64(const char *prog, const char *arg, uint64_t min,
+		      uint64_t max, const char *what)
+{
+	uint64_t v;
+	if (tool_parse_u64(arg, min, max, &v) != 0)
+		tool_usage(prog, "%s, got '%s'", what, arg);
+	return v;
+}
+
 int tool_parse_backend(const char *s, enum mllp_backend_kind *out)
 {
 	if (strcmp(s, "auto") == 0)

@@ -29,6 +29,11 @@ _Noreturn void tool_usage(const char *prog, const char *fmt, ...)
  * the number. Returns 0 or -1. */
 int tool_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
+/* An option value that must be a decimal integer in [min, max]: returns
+ * it, or exits 64 with "prog: <what>, got '<arg>'". */
+uint64_t tool_arg_u64(const char *prog, const char *arg, uint64_t min,
+		      uint64_t max, const char *what);
+
 /* Parse "auto", "io_uring" or "epoll". Returns 0 or -1. */
 int tool_parse_backend(const char *s, enum mllp_backend_kind *out);
 

@@ -529,37 +529,27 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	o->progress = -1;
 	opterr = 0;
 	int c;
-	uint64_t v;
 	while ((c = getopt_long(argc, argv, ":c:d:n:r:m:t:h", longopts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			if (tool_parse_u64(optarg, 1, 4096, &v) != 0)
-				tool_usage(prog,
-					   "--connections wants 1..4096, got "
-					   "'%s'",
-					   optarg);
-			o->connections = (uint32_t)v;
+			o->connections = (uint32_t)tool_arg_u64(
+			    prog, optarg, 1, 4096,
+			    "--connections wants 1..4096");
 			break;
 		case 'd':
 			o->duration_s =
 			    parse_seconds(optarg, "--duration", 0.001);
 			break;
 		case 'n':
-			if (tool_parse_u64(optarg, 1, UINT64_C(999999999999),
-					   &v) != 0)
-				tool_usage(prog,
-					   "--count wants N >= 1, got '%s'",
-					   optarg);
-			o->count = v;
+			o->count = tool_arg_u64(prog, optarg, 1,
+						UINT64_C(999999999999),
+						"--count wants N >= 1");
 			break;
 		case 'r':
-			if (tool_parse_u64(optarg, 1, 10000000, &v) != 0)
-				tool_usage(prog,
-					   "--rate wants 1..10000000 "
-					   "messages/s, got '%s'",
-					   optarg);
-			o->rate = (double)v;
+			o->rate = (double)tool_arg_u64(
+			    prog, optarg, 1, 10000000,
+			    "--rate wants 1..10000000 messages/s");
 			break;
 		case OPT_RAMP:
 			o->ramp_s = parse_seconds(optarg, "--ramp", 0);
@@ -570,20 +560,14 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			o->files[o->nfiles++] = optarg;
 			break;
 		case OPT_SIZE:
-			if (tool_parse_u64(optarg, 64, 64u << 20, &v) != 0)
-				tool_usage(prog,
-					   "--size wants 64..67108864 bytes, "
-					   "got '%s'",
-					   optarg);
-			o->size = (size_t)v;
+			o->size = (size_t)tool_arg_u64(
+			    prog, optarg, 64, 64u << 20,
+			    "--size wants 64..67108864 bytes");
 			break;
 		case 't':
-			if (tool_parse_u64(optarg, 1, 86400000, &v) != 0)
-				tool_usage(prog,
-					   "--timeout wants milliseconds "
-					   "1..86400000, got '%s'",
-					   optarg);
-			o->timeout_ms = (int64_t)v;
+			o->timeout_ms = (int64_t)tool_arg_u64(
+			    prog, optarg, 1, 86400000,
+			    "--timeout wants milliseconds 1..86400000");
 			break;
 		case OPT_JSON:
 			o->json = optarg;
@@ -598,12 +582,9 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			o->embedded_ack = optarg;
 			break;
 		case OPT_EDELAY:
-			if (tool_parse_u64(optarg, 0, 3600000, &v) != 0)
-				tool_usage(prog,
-					   "--embedded-delay wants "
-					   "milliseconds, got '%s'",
-					   optarg);
-			o->embedded_delay_ms = (uint32_t)v;
+			o->embedded_delay_ms = (uint32_t)tool_arg_u64(
+			    prog, optarg, 0, 3600000,
+			    "--embedded-delay wants milliseconds");
 			o->embedded_delay_set = true;
 			break;
 		case 'h':

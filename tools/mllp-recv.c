@@ -220,7 +220,6 @@ int main(int argc, char **argv)
 	const char **cns = NULL;
 	size_t ncns = 0;
 	bool stats = false, have_ack = false, have_mix = false;
-	uint64_t v;
 
 	opterr = 0;
 	int ch;
@@ -253,41 +252,33 @@ int main(int argc, char **argv)
 			have_mix = true;
 			break;
 		case OPT_SEED:
-			if (tool_parse_u64(optarg, 0, UINT64_MAX, &v) != 0)
-				tool_usage(PROG, "--seed: bad number '%s'",
-					   optarg);
-			a.ack.seed = v;
+			a.ack.seed = tool_arg_u64(PROG, optarg, 0, UINT64_MAX,
+						  "--seed wants a number");
 			break;
 		case OPT_ECHO:
 			a.echo = true;
 			break;
 		case OPT_DELAY:
-			if (tool_parse_u64(optarg, 0, 3600000, &v) != 0)
-				tool_usage(PROG,
-					   "--delay: bad milliseconds '%s'",
-					   optarg);
-			a.delay_ms = (uint32_t)v;
+			a.delay_ms = (uint32_t)tool_arg_u64(
+			    PROG, optarg, 0, 3600000,
+			    "--delay wants milliseconds 0..3600000");
 			break;
 		case OPT_MAX_FRAME:
-			if (tool_parse_u64(optarg, 1, SIZE_MAX, &v) != 0)
-				tool_usage(PROG, "--max-frame: bad size '%s'",
-					   optarg);
-			cfg.max_frame = (size_t)v;
+			cfg.max_frame = (size_t)tool_arg_u64(
+			    PROG, optarg, 1, SIZE_MAX,
+			    "--max-frame wants a size in bytes >= 1");
 			break;
 		case OPT_MAX_CONN:
-			if (tool_parse_u64(optarg, 1, UINT32_MAX, &v) != 0)
-				tool_usage(PROG,
-					   "--max-connections: bad number '%s'",
-					   optarg);
-			cfg.max_connections = (uint32_t)v;
+			cfg.max_connections = (uint32_t)tool_arg_u64(
+			    PROG, optarg, 1, UINT32_MAX,
+			    "--max-connections wants a number >= 1");
 			break;
 		case OPT_IDLE:
-			if (tool_parse_u64(optarg, 0, UINT32_MAX / 1000, &v) !=
-			    0)
-				tool_usage(PROG,
-					   "--idle-timeout: bad seconds '%s'",
-					   optarg);
-			cfg.idle_timeout_ms = (uint32_t)v * 1000u;
+			cfg.idle_timeout_ms =
+			    (uint32_t)tool_arg_u64(
+				PROG, optarg, 0, UINT32_MAX / 1000,
+				"--idle-timeout wants seconds") *
+			    1000u;
 			break;
 		case OPT_ALLOW: {
 			const char **n =
@@ -301,10 +292,8 @@ int main(int argc, char **argv)
 			break;
 		}
 		case OPT_COUNT:
-			if (tool_parse_u64(optarg, 1, UINT64_MAX, &v) != 0)
-				tool_usage(PROG, "--count: bad number '%s'",
-					   optarg);
-			a.count = v;
+			a.count = tool_arg_u64(PROG, optarg, 1, UINT64_MAX,
+					       "--count wants N >= 1");
 			break;
 		case OPT_OUT:
 			out_path = optarg;

@@ -111,24 +111,17 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	o->timeout_ms = 60000;
 	opterr = 0;
 	int c;
-	uint64_t v;
 	while ((c = getopt_long(argc, argv, ":c:t:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			if (tool_parse_u64(optarg, 1, 1024, &v) != 0)
-				tool_usage(prog,
-					   "--connections wants 1..1024, got "
-					   "'%s'",
-					   optarg);
-			o->connections = (uint32_t)v;
+			o->connections = (uint32_t)tool_arg_u64(
+			    prog, optarg, 1, 1024,
+			    "--connections wants 1..1024");
 			break;
 		case 't':
-			if (tool_parse_u64(optarg, 1, 86400000, &v) != 0)
-				tool_usage(prog,
-					   "--timeout wants milliseconds "
-					   "1..86400000, got '%s'",
-					   optarg);
-			o->timeout_ms = (int64_t)v;
+			o->timeout_ms = (int64_t)tool_arg_u64(
+			    prog, optarg, 1, 86400000,
+			    "--timeout wants milliseconds 1..86400000");
 			break;
 		case OPT_RAW:
 			o->raw = true;

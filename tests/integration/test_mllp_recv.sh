@@ -60,6 +60,12 @@ for args in "--bogus" "--ack XX" "--delay" "--ack-mix AA=x" "--echo --ack AA" \
 	[[ $rc == 64 ]] || fail "'$args' exit $rc, want 64"
 	[[ $(wc -l <"$tmp/bad.err") == 1 ]] || fail "'$args' stderr not one line"
 done
+"$bin" --delay x >/dev/null 2>"$tmp/bad.err"
+grep -qx "mllp-recv: --delay wants milliseconds 0..3600000, got 'x' (see --help)" "$tmp/bad.err" ||
+	fail "--delay x error text: $(cat "$tmp/bad.err")"
+"$bin" --max-connections 0 >/dev/null 2>"$tmp/bad.err"
+grep -qx "mllp-recv: --max-connections wants a number >= 1, got '0' (see --help)" "$tmp/bad.err" ||
+	fail "--max-connections 0 error text: $(cat "$tmp/bad.err")"
 "$bin" --help >"$tmp/help" || fail "--help exit $?"
 for o in --bind --ack --ack-mix --echo --delay --max-frame --max-connections \
 	--idle-timeout --allow --count --out --quiet --stats --backend; do

@@ -180,11 +180,21 @@ case_send_exit() {
 	expect_rc 64 "unknown option" "$SEND" --frobnicate 127.0.0.1 1
 	expect_rc 64 "-c 0" "$SEND" -c 0 127.0.0.1 1
 	[ "$(wc -l <"$TMP/err")" -eq 1 ] || fail "usage error is not one line"
+	grep -qx "mllp-send: --connections wants 1..1024, got '0' (see --help)" "$TMP/err" ||
+		fail "-c 0 error text: $(cat "$TMP/err")"
+	expect_rc 64 "-t 0" "$SEND" -t 0 127.0.0.1 1
+	grep -qx "mllp-send: --timeout wants milliseconds 1..86400000, got '0' (see --help)" "$TMP/err" ||
+		fail "-t 0 error text: $(cat "$TMP/err")"
 	expect_rc 0 "--help" "$SEND" --help
 	for o in --connections --timeout --raw --async --print-ack --quiet --json --keep-bytes --backend; do
 		grep -q -- "$o" "$TMP/out" || fail "--help lacks $o"
 	done
 	expect_rc 64 "load: bad usage" "$LOAD" -c x
+	grep -qx "mllp-load: --connections wants 1..4096, got 'x' (see --help)" "$TMP/err" ||
+		fail "load -c x error text: $(cat "$TMP/err")"
+	expect_rc 64 "load: --size too small" "$LOAD" --size 10
+	grep -qx "mllp-load: --size wants 64..67108864 bytes, got '10' (see --help)" "$TMP/err" ||
+		fail "load --size error text: $(cat "$TMP/err")"
 	expect_rc 64 "load: embedded option with HOST PORT" "$LOAD" --embedded-ack AA 127.0.0.1 1
 	expect_rc 66 "load: missing template" "$LOAD" -m "$TMP/nope.hl7" -n 1
 	expect_rc 0 "load --help" "$LOAD" --help
