@@ -5,7 +5,17 @@
  * One arena per process, created on first use (pthread_once) and never
  * destroyed: arenas cannot be reclaimed while any future still holds memory
  * from it, and futures may outlive their pool. Under ThreadSanitizer the
- * C library's allocator is used instead (jemalloc is not instrumented). */
+ * C library's allocator is used instead (jemalloc is not instrumented).
+ *
+ * Thread caches: each thread that allocates or frees through this
+ * allocator gets its own explicit jemalloc tcache ("tcache.create"), used
+ * only here, so it only ever holds objects of the private arena. Without
+ * one, every allocation and free takes the arena's bin lock, and a future
+ * is allocated by a producer and freed on the manager thread: the lock's
+ * cache line would travel between them twice per message. The tcache is
+ * flushed back to the arena and destroyed when its thread exits (a
+ * pthread key destructor). Where no tcache can be created (jemalloc's
+ * limit on explicit tcaches reached), that thread goes without one. */
 #include "pool_internal.h"
 
 #include <pthread.h>
@@ -25,17 +35,47 @@
 static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
 static unsigned arena_index;
 static int arena_ok;
+static pthread_key_t tcache_key;
+static int tcache_key_ok;
+
+/* This thread's tcache: 0 not yet asked for, 1 + id, or -1 none. */
+static __thread long tcache_slot;
+
+static void tcache_destroy(void *v)
+{
+	unsigned id = (unsigned)((uintptr_t)v - 1);
+	mallctl("tcache.destroy", NULL, NULL, &id, sizeof(id));
+}
 
 static void arena_create(void)
 {
 	size_t sz = sizeof(arena_index);
 	arena_ok = mallctl("arenas.create", &arena_index, &sz, NULL, 0) == 0;
+	tcache_key_ok = pthread_key_create(&tcache_key, tcache_destroy) == 0;
+}
+
+static int tcache_flag(void)
+{
+	if (tcache_slot > 0)
+		return MALLOCX_TCACHE((unsigned)(tcache_slot - 1));
+	if (tcache_slot < 0)
+		return MALLOCX_TCACHE_NONE;
+	unsigned id;
+	size_t sz = sizeof(id);
+	tcache_slot = -1;
+	if (tcache_key_ok && mallctl("tcache.create", &id, &sz, NULL, 0) == 0) {
+		if (pthread_setspecific(tcache_key,
+					(void *)((uintptr_t)id + 1)) == 0)
+			tcache_slot = (long)id + 1;
+		else
+			tcache_destroy((void *)((uintptr_t)id + 1));
+	}
+	return tcache_slot > 0 ? MALLOCX_TCACHE(id) : MALLOCX_TCACHE_NONE;
 }
 
 static int flags_of(void *ctx)
 {
-	/* No thread cache: cached objects could cross arenas. */
-	return MALLOCX_ARENA((unsigned)(uintptr_t)ctx) | MALLOCX_TCACHE_NONE;
+	return MALLOCX_ARENA((unsigned)(uintptr_t)ctx) | tcache_flag();
 }
 
 static void *je_alloc(void *ctx, size_t size)
