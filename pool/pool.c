@@ -248,6 +248,35 @@ static void space_freed(struct mllpi_endpoint *ep, uint32_t n)
 	}
 }
 
+/* A message left the endpoint's queue for a connection: its slot is given
+ * back at the end of the manager's turn (flush_moved, before wait()), with
+ * every other slot freed that way in the turn, in one read-modify-write
+ * of `reserved` instead of one per message. That line is shared with the
+ * producers: each write of it by the manager makes their next reservation
+ * miss. A message whose future completes in the same turn (a send that
+ * fails at once) has its slot given back first (see conn_start_message):
+ * a completed future's slot is always free. */
+static void slot_moved(struct mllpi_endpoint *ep)
+{
+	struct mllp_pool *p = ep->pool;
+	if (ep->moved++ == 0) {
+		ep->moved_next = p->moved_list;
+		p->moved_list = ep;
+	}
+}
+
+static void flush_moved(struct mllp_pool *p)
+{
+	struct mllpi_endpoint *ep;
+	while ((ep = p->moved_list) != NULL) {
+		p->moved_list = ep->moved_next;
+		uint32_t n = ep->moved;
+		ep->moved = 0;
+		space_freed(ep, n);
+	}
+}
+
+/* Unlink a queued message; the caller gives its slot back. */
 static void q_remove(struct mllpi_endpoint *ep, struct mllp_future *f)
 {
 	if (f->qprev)
@@ -261,7 +290,6 @@ static void q_remove(struct mllpi_endpoint *ep, struct mllp_future *f)
 	f->qprev = f->qnext = NULL;
 	f->where = W_NEW;
 	STAT_SUB(ep->pool, st_queued, 1);
-	space_freed(ep, 1);
 }
 
 static void q_append(struct mllpi_endpoint *ep, struct mllp_future *f)
@@ -275,7 +303,7 @@ static void q_append(struct mllpi_endpoint *ep, struct mllp_future *f)
 	ep->qtail = f;
 	f->where = W_QUEUED;
 	/* read only for the queue timeout */
-	f->queued_us = ep->opts.queue_timeout > 0 ? mllpi_now_us() : 0;
+	f->queued_us = ep->opts.queue_timeout > 0 ? ep->pool->now_us : 0;
 	STAT_ADD(ep->pool, st_queued, 1);
 }
 
@@ -304,6 +332,7 @@ static void q_fail_all(struct mllpi_endpoint *ep, const struct mllp_error *e)
 	while (ep->qhead) {
 		struct mllp_future *f = ep->qhead;
 		q_remove(ep, f);
+		space_freed(ep, 1);
 		fail_future_err(f, e, MLLP_CTX_SEND, false, false);
 		f->where = W_DONE;
 		mllpi_future_release(f);
@@ -755,13 +784,14 @@ static void conn_start_message(struct mllpi_conn *c, struct mllp_future *f)
 		c->iov_full_n = 3;
 	}
 	c->total = f->framed ? f->len : f->len + 3;
-	c->send_start_us = mllpi_now_us();
+	c->send_start_us = p->now_us;
 	/* Keep a frame in progress when replies are correlated: it is a late
 	 * reply to an earlier message (see on_timer, T_REPLY). */
 	if (c->ep->opts.close_on_recv_error || !mllp_decoder_in_frame(&c->dec))
 		mllp_decoder_reset(&c->dec);
 	int rc = submit_send(c);
 	if (rc < 0) {
+		flush_moved(p); /* this future's slot first (slot_moved) */
 		conn_send_failed(c, rc, NULL);
 		return;
 	}
@@ -780,6 +810,7 @@ static void conn_dispatch(struct mllpi_conn *c)
 	if (ep->qhead) {
 		struct mllp_future *f = ep->qhead;
 		q_remove(ep, f);
+		slot_moved(ep);
 		q_arm_timer(ep);
 		conn_start_message(c, f);
 		return;
@@ -861,7 +892,7 @@ static void handle_reply(struct mllpi_conn *c, const unsigned char *data,
 {
 	struct mllp_future *f = c->cur;
 	struct mllp_pool *p = c->ep->pool;
-	uint64_t lat = mllpi_now_us() - c->send_start_us;
+	uint64_t lat = p->now_us - c->send_start_us;
 	c->proven = true;
 	if (!f->hl7) {
 		STAT_ADD(p, st_raw, 1);
@@ -896,7 +927,8 @@ static void handle_reply(struct mllpi_conn *c, const unsigned char *data,
 		r->latency_us = lat;
 		r->has_verdict = true;
 		r->verdict = v;
-		memcpy(r->why, why, sizeof(r->why));
+		/* the text only: the rest is zero already (op_send) */
+		memcpy(r->why, why, strnlen(why, sizeof(r->why) - 1));
 		if (store_reply(f, data, len) != 0) {
 			fail_future(f, MLLP_CTX_RECEIVE, MLLP_ERR_NO_MEMORY,
 				    NULL, true, true);
@@ -1139,6 +1171,7 @@ static void on_timer(struct mllp_pool *p, struct mllpi_timer *t)
 			   now) {
 			struct mllp_future *f = ep->qhead;
 			q_remove(ep, f);
+			space_freed(ep, 1);
 			fail_future_err(f, &e, MLLP_CTX_SEND, false, false);
 			f->where = W_DONE;
 			mllpi_future_release(f);
@@ -1206,6 +1239,14 @@ static void on_timer(struct mllp_pool *p, struct mllpi_timer *t)
 static void op_send(struct mllp_pool *p, struct mllp_future *f)
 {
 	struct mllpi_endpoint *ep = f->ep;
+	/* The manager's part of the future (see mllp_pool_send). */
+	f->where = W_NEW;
+	f->completed = false;
+	f->queued_us = 0;
+	f->qprev = f->qnext = NULL;
+	memset(&f->result, 0, sizeof(f->result));
+	f->reply_heap = NULL;
+	f->reply_heap_size = 0;
 	if (p->stopping) {
 		space_freed(ep, 1);
 		fail_future(f, MLLP_CTX_SEND, MLLP_ERR_STOPPED, NULL, false,
@@ -1216,7 +1257,7 @@ static void op_send(struct mllp_pool *p, struct mllp_future *f)
 	}
 	if (ep->idle) {
 		struct mllpi_conn *c = ep->idle;
-		space_freed(ep, 1);
+		slot_moved(ep);
 		conn_start_message(c, f);
 		return;
 	}
@@ -1246,6 +1287,7 @@ static void op_cancel(struct mllp_pool *p, struct mllp_future *f)
 	(void)p;
 	if (f->where == W_QUEUED) {
 		q_remove(f->ep, f);
+		space_freed(f->ep, 1);
 		q_arm_timer(f->ep);
 		fail_future(f, MLLP_CTX_SEND, MLLP_ERR_CANCELED, NULL, false,
 			    false);
@@ -1440,6 +1482,7 @@ static void *manager_main(void *arg)
 		return NULL;
 
 	struct mllpi_cqe cqes[MAX_CQES];
+	p->now_us = mllpi_now_us();
 	for (;;) {
 		int batch = 0;
 		struct mllpi_node *n;
@@ -1447,13 +1490,16 @@ static void *manager_main(void *arg)
 			handle_node(p, n);
 			batch++;
 		}
-		uint64_t now = mllpi_now_us();
+		if (batch)
+			p->now_us = mllpi_now_us();
+		uint64_t now = p->now_us;
 		struct mllpi_timer *t;
 		while ((t = mllpi_timers_peek(&p->timers)) &&
 		       t->deadline_us <= now) {
 			mllpi_timer_disarm(&p->timers, t);
 			on_timer(p, t);
 		}
+		flush_moved(p); /* before wait(): see slot_moved */
 		if (p->stopping && p->live_socks == 0 &&
 		    atomic_load_explicit(&p->producers, memory_order_seq_cst) ==
 			0 &&
@@ -1467,6 +1513,7 @@ static void *manager_main(void *arg)
 				      : 0;
 		if (p->stopping && timeout < 0)
 			timeout = 1000; /* poll for the last producers */
+		bool may_sleep = false;
 		if (batch >= MAX_BATCH || mllpi_mpsc_maybe_nonempty(&p->q)) {
 			timeout = 0;
 		} else if (timeout != 0) {
@@ -1475,13 +1522,18 @@ static void *manager_main(void *arg)
 			 * pair. */
 			atomic_store_explicit(&p->sleeping, 1,
 					      memory_order_seq_cst);
+			may_sleep = true;
 			if (mllpi_mpsc_maybe_nonempty(&p->q))
 				timeout = 0;
 		}
 		int got = p->ops->wait(p->be, timeout, cqes, MAX_CQES);
+		p->now_us = mllpi_now_us();
 		/* relaxed: a producer that still sees 1 only issues a spare
-		 * wake-up. */
-		atomic_store_explicit(&p->sleeping, 0, memory_order_relaxed);
+		 * wake-up. Stored only when set: the line stays shared with
+		 * the producers while the manager is busy. */
+		if (may_sleep)
+			atomic_store_explicit(&p->sleeping, 0,
+					      memory_order_relaxed);
 		for (int i = 0; i < got; i++)
 			on_cqe(p, &cqes[i]);
 	}
@@ -1883,7 +1935,11 @@ int mllp_pool_send(struct mllp_pool *pool, uint32_t endpoint_id,
 		mllp_error_set(err, MLLP_CTX_SEND, MLLP_ERR_NO_MEMORY, NULL);
 		return MLLP_ERR_NO_MEMORY;
 	}
-	memset(f, 0, offsetof(struct mllp_future, reply_inline));
+	/* The producer's part only; the manager initialises the rest when
+	 * it takes the message (op_send): those lines were last written by
+	 * the manager (the previous future at this address), so they stay
+	 * in its cache instead of crossing to this thread and back. */
+	memset(f, 0, offsetof(struct mllp_future, where));
 	f->alloc = pool->alloc;
 	f->alloc_size = size;
 	f->pool = pool;

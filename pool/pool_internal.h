@@ -72,7 +72,8 @@ struct mllp_future {
 	bool async;
 	mllp_future_cb cb;
 	void *cb_arg;
-	/* manager side */
+	/* manager side, from here on: initialised by op_send, not by the
+	 * producer */
 	enum mllpi_where where;
 	bool completed;	    /* manager's view: result already set */
 	uint64_t queued_us; /* when it entered the endpoint queue */
@@ -161,6 +162,9 @@ struct mllpi_endpoint {
 	struct mllp_future *qhead, *qtail;
 	struct mllpi_timer qtimer;
 	struct mllpi_conn *idle;
+	/* slots of messages moved onto a connection this turn (slot_moved) */
+	uint32_t moved;
+	struct mllpi_endpoint *moved_next;
 	bool added;
 	/* TLS context (NULL: plaintext), built at add_endpoint. */
 	struct mllp_tls_ctx *tls_ctx;
@@ -180,9 +184,16 @@ struct mllp_pool {
 	struct mllp_error setup_err;
 	/* producers → manager */
 	struct mllpi_mpsc q;
+	/* Each on a cache line of its own (64 bytes of padding apart, as in
+	 * mpsc.h): `sleeping` is written by the manager each time it is
+	 * about to block and read by every push; `producers` is
+	 * read-modified-written by every push and read by the manager only
+	 * when stopping. Sharing a line would make each push miss. */
 	_Atomic int sleeping;
+	char pad_sleeping_[64];
 	_Atomic int producers;
 	_Atomic bool stopped;
+	char pad_producers_[64];
 	struct mllpi_node stop_node;
 	bool joined;
 	pthread_mutex_t add_mu;
@@ -190,6 +201,10 @@ struct mllp_pool {
 	_Atomic uint32_t neps;
 	/* manager side */
 	struct mllpi_timers timers;
+	/* Monotonic time, refreshed after every wait() and after a batch of
+	 * queued operations: one clock read per turn, not per message. */
+	uint64_t now_us;
+	struct mllpi_endpoint *moved_list; /* endpoints with moved > 0 */
 	bool stopping;
 	uint32_t live_socks;
 	size_t timer_slots;
