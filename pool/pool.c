@@ -201,6 +201,8 @@ static void fail_future_err(struct mllp_future *f, const struct mllp_error *e,
 static int store_reply(struct mllp_future *f, const unsigned char *data,
 		       size_t len)
 {
+	if (data == f->result.reply && len == f->result.reply_len)
+		return 0; /* kept already (early reply, see handle_reply) */
 	unsigned char *dst = f->reply_inline;
 	if (len > sizeof(f->reply_inline)) {
 		dst = f->alloc.alloc(f->alloc.ctx, len);
@@ -770,6 +772,7 @@ static void conn_start_message(struct mllpi_conn *c, struct mllp_future *f)
 	c->sent = 0;
 	c->send_done = false;
 	c->reply_done = false;
+	c->early_reply = false;
 	if (f->framed) {
 		c->iov_full[0].iov_base = (void *)f->payload;
 		c->iov_full[0].iov_len = f->len;
@@ -892,6 +895,21 @@ static void handle_reply(struct mllpi_conn *c, const unsigned char *data,
 {
 	struct mllp_future *f = c->cur;
 	struct mllp_pool *p = c->ep->pool;
+	if (!c->send_done && !f->completed) {
+		/* The receiver answered before our last byte was written.
+		 * As in the reference (which writes, then reads), the reply
+		 * is taken once the send has completed: kept until then, and
+		 * dropped with the message if the send fails. So `written`
+		 * and the sent counter always agree. */
+		if (store_reply(f, data, len) != 0) {
+			fail_future(f, MLLP_CTX_RECEIVE, MLLP_ERR_NO_MEMORY,
+				    NULL, false, true);
+			conn_finish(c);
+			return;
+		}
+		c->early_reply = true;
+		return;
+	}
 	uint64_t lat = p->now_us - c->send_start_us;
 	c->proven = true;
 	if (!f->hl7) {
@@ -1012,8 +1030,9 @@ static void on_recv_data(struct mllpi_conn *c, const unsigned char *data,
 			}
 			continue;
 		}
-		/* A complete frame. */
-		if (!c->cur) {
+		/* A complete frame: unsolicited when no message is in flight
+		 * or the one in flight has its reply already. */
+		if (!c->cur || c->early_reply || c->reply_done) {
 			struct mllp_error e;
 			mllp_error_set(&e, MLLP_CTX_RECEIVE,
 				       MLLP_ERR_UNSOLICITED, NULL);
@@ -1093,6 +1112,13 @@ static void on_cqe(struct mllp_pool *p, const struct mllpi_cqe *cq)
 			c->cur->result.status = 0;
 			c->cur->result.written = true;
 			mllpi_future_publish(c->cur);
+		}
+		if (c->early_reply && c->cur) {
+			/* The reply that came first (see handle_reply). */
+			c->early_reply = false;
+			handle_reply(c, c->cur->result.reply,
+				     c->cur->result.reply_len);
+			break;
 		}
 		if (c->reply_done) {
 			conn_finish(c);

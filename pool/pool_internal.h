@@ -119,6 +119,9 @@ struct mllpi_conn {
 	bool send_in_flight;
 	bool send_done;	 /* every byte written */
 	bool reply_done; /* reply handled before send completion */
+	/* A reply came before the last byte was written: kept in the future
+	 * (store_reply) and handled when the send completes. */
+	bool early_reply;
 	size_t sent, total;
 	struct iovec iov_full[3];
 	int iov_full_n;

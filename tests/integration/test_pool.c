@@ -1067,6 +1067,93 @@ static void test_payload_forms(void **state)
 	stop_pair(c, &r);
 }
 
+/* A receiver that answers before it has read the whole message (the
+ * message is larger than the socket buffers, so the client is still
+ * writing). The reply is taken only once the last byte is written: the
+ * future does not complete before, and then completes accepted with
+ * written true, in agreement with the sent counter. */
+static void test_reply_before_send_completes(void **state)
+{
+	(void)state;
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(lfd >= 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t sl = sizeof(sa);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+
+	struct mllp_pool_config cfg;
+	ti_config(&cfg, NULL);
+	struct mllp_pool *p;
+	assert_int_equal(mllp_pool_create(&cfg, &p, NULL), 0);
+	uint32_t ep;
+	assert_int_equal(mllp_pool_add_endpoint(p, "127.0.0.1",
+						ntohs(sa.sin_port), 1, NULL,
+						&ep, NULL),
+			 0);
+	int cfd = accept(lfd, NULL, NULL);
+	assert_true(cfd >= 0);
+
+	/* 32 MiB: far more than loopback socket buffers hold. */
+	const char head[] = "MSH|^~\\&|S|S|R|R|20260101000000||ADT^A01|EARLY1|"
+			    "P|2.5\rOBX|1|TX|||";
+	size_t big = (size_t)32 << 20, len = sizeof(head) - 1 + big + 1;
+	char *m = malloc(len);
+	assert_non_null(m);
+	memcpy(m, head, sizeof(head) - 1);
+	memset(m + sizeof(head) - 1, 'x', big);
+	m[len - 1] = '\r';
+	struct mllp_send_options o;
+	mllp_send_options_init(&o);
+	o.kind = MLLP_PAYLOAD_HL7;
+	o.borrow_payload = true;
+	struct mllp_future *f;
+	assert_int_equal(mllp_pool_send(p, ep, m, len, &o, &f, NULL), 0);
+
+	/* Read the start of the frame, then answer at once. */
+	char buf[65536];
+	size_t got = 0;
+	while (got < 64) {
+		ssize_t n = recv(cfd, buf, sizeof(buf), 0);
+		assert_true(n > 0);
+		got += (size_t)n;
+	}
+	const char ack[] =
+	    "\x0bMSH|^~\\&|R|R|S|S|20260101000001||ACK|A1|P|2.5\r"
+	    "MSA|AA|EARLY1\r\x1c\r";
+	assert_int_equal(send(cfd, ack, sizeof(ack) - 1, MSG_NOSIGNAL),
+			 (ssize_t)(sizeof(ack) - 1));
+	/* Not read further: the client cannot finish writing, so the
+	 * future must not complete (it would, with the early reply). */
+	assert_int_equal(mllp_future_wait(f, 300), MLLP_ERR_TIMEOUT);
+	struct mllp_pool_stats st;
+	mllp_pool_get_stats(p, &st);
+	assert_int_equal(st.sent, 0);
+
+	/* Read the rest of the frame: the send completes, then the reply
+	 * is taken. */
+	while (got < len + 3) {
+		ssize_t n = recv(cfd, buf, sizeof(buf), 0);
+		assert_true(n > 0);
+		got += (size_t)n;
+	}
+	assert_int_equal(mllp_future_wait(f, 10000), 0);
+	const struct mllp_result *r = mllp_future_result(f);
+	assert_int_equal(r->status, 0);
+	assert_true(r->written);
+	assert_true(r->has_verdict);
+	assert_int_equal(r->verdict, MLLP_APPLICATION_ACCEPT);
+	mllp_pool_get_stats(p, &st);
+	assert_int_equal(st.sent, 1);
+	mllp_future_free(f);
+	mllp_pool_destroy(p);
+	close(cfd);
+	close(lfd);
+	free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1102,6 +1189,7 @@ int main(void)
 	    cmocka_unit_test(test_queued_survive_reconnect),
 	    cmocka_unit_test(test_fixed_reconnect_interval),
 	    cmocka_unit_test(test_payload_forms),
+	    cmocka_unit_test(test_reply_before_send_completes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
