@@ -14,6 +14,18 @@ void mllpi_bench_q_push(struct mllpi_mpsc *q, struct mllpi_node *n);
 struct mllpi_node *mllpi_bench_q_pop(struct mllpi_mpsc *q);
 size_t mllpi_bench_node_size(void);
 bool mllpi_bench_q_maybe_nonempty(struct mllpi_mpsc *q);
+
+/* The pool's submission queue (pool/subq.h), as the pool drives it. */
+struct mllpi_subq;
+struct mllpi_subq *mllpi_bench_subq_new(void);
+void mllpi_bench_subq_free(struct mllpi_subq *q);
+/* True when the consumer must be woken. */
+bool mllpi_bench_subq_push(struct mllpi_subq *q, struct mllpi_node *n);
+struct mllpi_node *mllpi_bench_subq_pop(struct mllpi_subq *q);
+bool mllpi_bench_subq_maybe_nonempty(struct mllpi_subq *q);
+/* Announce sleeping; true: something is queued, do not block. */
+bool mllpi_bench_subq_prepare_sleep(struct mllpi_subq *q);
+void mllpi_bench_subq_awake(struct mllpi_subq *q);
 #ifdef __cplusplus
 }
 #endif

@@ -2,13 +2,9 @@
  * state machines, timers. I/O goes through the backend seam (backend.h);
  * nothing here includes liburing.h.
  *
- * Wake-up protocol (no lost wake-up): a producer pushes its node (seq_cst
- * exchange of the queue head), then loads `sleeping` (seq_cst); if set, it
- * clears it and wakes the backend. The manager stores sleeping = 1
- * (seq_cst), then checks the queue head (seq_cst) before it blocks. In the
- * single total order of seq_cst operations either the manager sees the new
- * head (and does not block) or the producer sees sleeping == 1 (and wakes
- * it). */
+ * Producers hand operations to the manager through the submission queue
+ * of subq.h (wake-up and stop protocols described there); the manager's
+ * own submissions, from completion callbacks, go through its local FIFO. */
 #include "pool_internal.h"
 #include "tls_conn.h"
 
@@ -1442,26 +1438,31 @@ static void handle_node(struct mllp_pool *p, struct mllpi_node *n)
 	}
 }
 
+/* The pool whose manager runs on this thread (NULL elsewhere). */
+static _Thread_local struct mllp_pool *this_manager;
+
 int mllpi_pool_push(struct mllp_pool *pool, struct mllpi_node *n)
 {
-	/* seq_cst: announce ourselves before checking `stopped` (Dekker
-	 * pair with the manager's exit check: it stores stopped, then waits
-	 * for producers == 0 before its last drain). */
-	atomic_fetch_add_explicit(&pool->producers, 1, memory_order_seq_cst);
-	if (atomic_load_explicit(&pool->stopped, memory_order_seq_cst) &&
-	    n->kind != MLLPI_OP_STOP) {
-		atomic_fetch_sub_explicit(&pool->producers, 1,
-					  memory_order_seq_cst);
-		return MLLP_ERR_STOPPED;
+	bool stop = n->kind == MLLPI_OP_STOP;
+	if (this_manager == pool) {
+		/* From a callback: the manager's own FIFO. acquire: stopped
+		 * is stored by another thread (a stop not yet seen here is
+		 * harmless: the manager drains its FIFO before it leaves). */
+		if (!stop && atomic_load_explicit(&pool->q.stopped,
+						  memory_order_acquire))
+			return MLLP_ERR_STOPPED;
+		mllpi_subq_push_local(&pool->q, n);
+		return 0;
 	}
-	mllpi_mpsc_push(&pool->q, n);
-	/* seq_cst load: the producer half of the wake-up Dekker pair (see
-	 * the top of this file). */
-	if (atomic_load_explicit(&pool->sleeping, memory_order_seq_cst) &&
-	    atomic_exchange_explicit(&pool->sleeping, 0, memory_order_seq_cst))
+	switch (mllpi_subq_push(&pool->q, n, stop)) {
+	case MLLPI_PUSH_STOPPED:
+		return MLLP_ERR_STOPPED;
+	case MLLPI_PUSHED_WAKE:
 		pool->ops->wake(pool->be);
-	/* release: our push happened before the manager sees producers drop. */
-	atomic_fetch_sub_explicit(&pool->producers, 1, memory_order_seq_cst);
+		break;
+	case MLLPI_PUSHED:
+		break;
+	}
 	return 0;
 }
 
@@ -1508,11 +1509,12 @@ static void *manager_main(void *arg)
 		return NULL;
 
 	struct mllpi_cqe cqes[MAX_CQES];
+	this_manager = p;
 	p->now_us = mllpi_now_us();
 	for (;;) {
 		int batch = 0;
 		struct mllpi_node *n;
-		while (batch < MAX_BATCH && (n = mllpi_mpsc_pop(&p->q))) {
+		while (batch < MAX_BATCH && (n = mllpi_subq_pop(&p->q))) {
 			handle_node(p, n);
 			batch++;
 		}
@@ -1527,10 +1529,8 @@ static void *manager_main(void *arg)
 		}
 		flush_moved(p); /* before wait(): see slot_moved */
 		if (p->stopping && p->live_socks == 0 &&
-		    atomic_load_explicit(&p->producers, memory_order_seq_cst) ==
-			0 &&
-		    !mllpi_mpsc_maybe_nonempty(&p->q))
-			break;
+		    !mllpi_subq_maybe_nonempty(&p->q))
+			break; /* the stop protocol of subq.h */
 		int64_t timeout = -1;
 		t = mllpi_timers_peek(&p->timers);
 		if (t)
@@ -1538,31 +1538,26 @@ static void *manager_main(void *arg)
 				      ? (int64_t)(t->deadline_us - now)
 				      : 0;
 		if (p->stopping && timeout < 0)
-			timeout = 1000; /* poll for the last producers */
+			timeout = 1000; /* poll while stopping */
 		bool may_sleep = false;
-		if (batch >= MAX_BATCH || mllpi_mpsc_maybe_nonempty(&p->q)) {
+		if (batch >= MAX_BATCH || mllpi_subq_maybe_nonempty(&p->q)) {
 			timeout = 0;
 		} else if (timeout != 0) {
-			/* seq_cst store, then seq_cst head load in
-			 * maybe_nonempty: the manager half of the Dekker
-			 * pair. */
-			atomic_store_explicit(&p->sleeping, 1,
-					      memory_order_seq_cst);
-			may_sleep = true;
-			if (mllpi_mpsc_maybe_nonempty(&p->q))
+			may_sleep = true; /* the wake-up pair of subq.h */
+			if (mllpi_subq_prepare_sleep(&p->q))
 				timeout = 0;
 		}
 		int got = p->ops->wait(p->be, timeout, cqes, MAX_CQES);
 		p->now_us = mllpi_now_us();
-		/* relaxed: a producer that still sees 1 only issues a spare
-		 * wake-up. Stored only when set: the line stays shared with
-		 * the producers while the manager is busy. */
+		/* Only when set: the line stays shared with the producers
+		 * while the manager is busy. */
 		if (may_sleep)
-			atomic_store_explicit(&p->sleeping, 0,
-					      memory_order_relaxed);
+			mllpi_subq_awake(&p->q);
 		for (int i = 0; i < got; i++)
 			on_cqe(p, &cqes[i]);
 	}
+	mllpi_subq_close(&p->q);
+	this_manager = NULL;
 	mllp_tls_thread_cleanup(); /* wolfSSL's per-thread ECC cache */
 	return NULL;
 }
@@ -1613,7 +1608,7 @@ int mllp_pool_create(const struct mllp_pool_config *cfg, struct mllp_pool **out,
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	pthread_mutex_init(&p->add_mu, NULL);
-	mllpi_mpsc_init(&p->q);
+	mllpi_subq_init(&p->q);
 	mllpi_timers_init(&p->timers, &p->alloc);
 	p->stop_node.kind = MLLPI_OP_STOP;
 	p->setup_rc = 1;
@@ -1669,7 +1664,7 @@ int mllp_pool_add_endpoint(struct mllp_pool *pool, const char *host,
 		return bad_address(err, host);
 	/* acquire: early refusal only; mllpi_pool_push re-checks with the
 	 * producer protocol. */
-	if (atomic_load_explicit(&pool->stopped, memory_order_acquire)) {
+	if (atomic_load_explicit(&pool->q.stopped, memory_order_acquire)) {
 		mllp_error_set(err, MLLP_CTX_NONE, MLLP_ERR_STOPPED, NULL);
 		return MLLP_ERR_STOPPED;
 	}
@@ -1853,7 +1848,7 @@ static int reserve_slot(struct mllp_pool *pool, struct mllpi_endpoint *ep,
 	pthread_mutex_lock(&ep->mu);
 	atomic_fetch_add_explicit(&ep->space_waiters, 1, memory_order_seq_cst);
 	while (!try_reserve(ep, cap)) {
-		if (atomic_load_explicit(&pool->stopped,
+		if (atomic_load_explicit(&pool->q.stopped,
 					 memory_order_seq_cst)) {
 			rc = MLLP_ERR_STOPPED;
 			break;
@@ -1895,7 +1890,7 @@ int mllp_pool_send(struct mllp_pool *pool, uint32_t endpoint_id,
 	else
 		mllp_send_options_init(&o);
 	/* acquire: early refusal only (see mllpi_pool_push). */
-	if (atomic_load_explicit(&pool->stopped, memory_order_acquire)) {
+	if (atomic_load_explicit(&pool->q.stopped, memory_order_acquire)) {
 		mllp_error_set(err, MLLP_CTX_SEND, MLLP_ERR_STOPPED, NULL);
 		return MLLP_ERR_STOPPED;
 	}
@@ -2093,8 +2088,8 @@ int mllp_pool_stop(struct mllp_pool *pool)
 		pthread_mutex_unlock(&pool->mu);
 		return 0;
 	}
-	/* seq_cst: producers announce themselves then load stopped. */
-	bool was = atomic_exchange_explicit(&pool->stopped, true,
+	/* seq_cst: the stop protocol of subq.h. */
+	bool was = atomic_exchange_explicit(&pool->q.stopped, true,
 					    memory_order_seq_cst);
 	if (!was) {
 		/* acquire: pairs with add_endpoint's release store. */

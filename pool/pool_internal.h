@@ -18,7 +18,7 @@
 #include <mllp/tls.h>
 
 #include "backend.h"
-#include "mpsc.h"
+#include "subq.h"
 #include "timer.h"
 
 /* The struct of type `type` whose member `member` is at ptr. */
@@ -185,18 +185,8 @@ struct mllp_pool {
 	pthread_cond_t cv;
 	int setup_rc; /* 1 while pending */
 	struct mllp_error setup_err;
-	/* producers → manager */
-	struct mllpi_mpsc q;
-	/* Each on a cache line of its own (64 bytes of padding apart, as in
-	 * mpsc.h): `sleeping` is written by the manager each time it is
-	 * about to block and read by every push; `producers` is
-	 * read-modified-written by every push and read by the manager only
-	 * when stopping. Sharing a line would make each push miss. */
-	_Atomic int sleeping;
-	char pad_sleeping_[64];
-	_Atomic int producers;
-	_Atomic bool stopped;
-	char pad_producers_[64];
+	/* producers → manager (subq.h) */
+	struct mllpi_subq q;
 	struct mllpi_node stop_node;
 	bool joined;
 	pthread_mutex_t add_mu;

@@ -1591,7 +1591,10 @@ static void test_async_cancel_stop(void **state)
 	       now_ms() < end)
 		pause_ms(1);
 	mllp_pool_stop(e.pool); /* returns after every future completed */
-	assert_int_equal(atomic_load(&a->callbacks), atomic_load(&a->created));
+	/* A producer may still be inside mllp_pool_send for a message the
+	 * manager took (and failed) while stopping: counted as created only
+	 * once the call returns. Equality is checked after the joins. */
+	assert_true(atomic_load(&a->callbacks) >= atomic_load(&a->created));
 	for (int i = 0; i < ACS_PRODUCERS; i++)
 		pthread_join(th[i], NULL);
 	int created = atomic_load(&a->created);

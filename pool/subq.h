@@ -1,0 +1,167 @@
+/* Internal: the pool's submission queue — what producers use to hand
+ * operations to the manager thread. The intrusive MPSC list of mpsc.h,
+ * plus the wake-up and stop protocols, plus a local FIFO for the
+ * manager's own submissions (from completion callbacks), which needs no
+ * atomics at all. The pool and the queue benchmark use this same code.
+ *
+ * A push is one atomic read-modify-write (the list's seq_cst exchange)
+ * and two loads:
+ *
+ * - Wake-up (no lost wake-up): the producer exchanges the list head, then
+ *   loads `sleeping`; if set, it clears it and the caller wakes the
+ *   manager. The manager stores sleeping = 1 (seq_cst), then checks the
+ *   queue (seq_cst head load) before it blocks. In the single total order
+ *   of seq_cst operations either the manager sees the node or the
+ *   producer sees sleeping.
+ * - Stop: the producer loads `stopped` after its exchange. The manager,
+ *   once stopped is set, leaves only when the queue is empty (seq_cst
+ *   head load), marks every node it takes (`taken`), and sets `closed`
+ *   (release) as it leaves. A producer that sees stopped cannot tell yet
+ *   whether the manager will still take its node: it waits for `closed`
+ *   (a stop in progress ends), then looks at `taken`. A node pushed
+ *   before the manager's last check is taken (the head load sees it);
+ *   one pushed after is not, and its producer — which then sees stopped,
+ *   stored before that check — reports the push as refused.
+ *
+ * Layout: the list's head (producers), `sleeping` (manager, read by
+ * producers), `stopped`/`closed` (rarely written) and the consumer's
+ * fields are 64 bytes apart (padding, not alignas: the pool is allocated
+ * through a user allocator that only guarantees malloc alignment). */
+#ifndef MLLPI_SUBQ_H
+#define MLLPI_SUBQ_H
+
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "mpsc.h"
+
+struct mllpi_subq {
+	struct mllpi_mpsc list;
+	/* written by the manager before it blocks; read by every push */
+	_Atomic int sleeping;
+	char pad_sleeping_[64];
+	/* set once each: by stop, and by the manager as it leaves */
+	_Atomic bool stopped, closed;
+	char pad_stopped_[64];
+	/* consumer only: the manager's own submissions */
+	struct mllpi_node *local_head, *local_tail;
+	bool local_first; /* which source pop() tries first this time */
+};
+
+enum mllpi_push { MLLPI_PUSHED = 0, MLLPI_PUSHED_WAKE, MLLPI_PUSH_STOPPED };
+
+static inline void mllpi_subq_init(struct mllpi_subq *q)
+{
+	mllpi_mpsc_init(&q->list);
+	atomic_init(&q->sleeping, 0);
+	atomic_init(&q->stopped, false);
+	atomic_init(&q->closed, false);
+	q->local_head = q->local_tail = NULL;
+	q->local_first = false;
+}
+
+/* Any thread but the consumer. force: push even when stopped (the stop
+ * request itself). MLLPI_PUSHED_WAKE: the caller wakes the consumer. */
+static inline enum mllpi_push mllpi_subq_push(struct mllpi_subq *q,
+					      struct mllpi_node *n, bool force)
+{
+	/* relaxed: published by the list push (release link). */
+	atomic_store_explicit(&n->taken, false, memory_order_relaxed);
+	mllpi_mpsc_push(&q->list, n); /* seq_cst exchange */
+	/* seq_cst loads, after the exchange: the producer's half of both
+	 * pairs (see above). */
+	if (!force && atomic_load_explicit(&q->stopped, memory_order_seq_cst)) {
+		/* acquire: the manager's marks are visible once it is gone. */
+		while (!atomic_load_explicit(&q->closed, memory_order_acquire))
+			sched_yield();
+		if (!atomic_load_explicit(&n->taken, memory_order_relaxed))
+			return MLLPI_PUSH_STOPPED;
+		return MLLPI_PUSHED;
+	}
+	if (atomic_load_explicit(&q->sleeping, memory_order_seq_cst) &&
+	    atomic_exchange_explicit(&q->sleeping, 0, memory_order_seq_cst))
+		return MLLPI_PUSHED_WAKE;
+	return MLLPI_PUSHED;
+}
+
+/* The consumer's own submissions: FIFO among themselves, no atomics
+ * shared with anyone (the fields are atomic for the list's sake). */
+static inline void mllpi_subq_push_local(struct mllpi_subq *q,
+					 struct mllpi_node *n)
+{
+	atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
+	if (q->local_tail)
+		atomic_store_explicit(&q->local_tail->next, n,
+				      memory_order_relaxed);
+	else
+		q->local_head = n;
+	q->local_tail = n;
+}
+
+static inline struct mllpi_node *mllpi_subq_pop_local(struct mllpi_subq *q)
+{
+	struct mllpi_node *n = q->local_head;
+	if (n) {
+		q->local_head =
+		    atomic_load_explicit(&n->next, memory_order_relaxed);
+		if (!q->local_head)
+			q->local_tail = NULL;
+	}
+	return n;
+}
+
+/* Consumer only: the next node, or NULL for now. The two sources take
+ * turns in going first, so that neither starves the other. */
+static inline struct mllpi_node *mllpi_subq_pop(struct mllpi_subq *q)
+{
+	struct mllpi_node *n;
+	q->local_first = !q->local_first;
+	if (q->local_first) {
+		n = mllpi_subq_pop_local(q);
+		if (!n)
+			n = mllpi_mpsc_pop(&q->list);
+	} else {
+		n = mllpi_mpsc_pop(&q->list);
+		if (!n)
+			n = mllpi_subq_pop_local(q);
+	}
+	if (n)
+		/* relaxed: read by its producer only after `closed`. */
+		atomic_store_explicit(&n->taken, true, memory_order_relaxed);
+	return n;
+}
+
+/* Consumer only: false only when the queue is certainly empty (seq_cst
+ * head load: see above). */
+static inline bool mllpi_subq_maybe_nonempty(struct mllpi_subq *q)
+{
+	return q->local_head || mllpi_mpsc_maybe_nonempty(&q->list);
+}
+
+/* Consumer, before it blocks: true when something is queued (do not
+ * block). mllpi_subq_awake() after the wait in any case. */
+static inline bool mllpi_subq_prepare_sleep(struct mllpi_subq *q)
+{
+	/* seq_cst store, then the seq_cst head load: the consumer's half
+	 * of the wake-up pair. */
+	atomic_store_explicit(&q->sleeping, 1, memory_order_seq_cst);
+	return mllpi_subq_maybe_nonempty(q);
+}
+
+static inline void mllpi_subq_awake(struct mllpi_subq *q)
+{
+	/* relaxed: a producer that still sees 1 only issues a spare
+	 * wake-up. */
+	atomic_store_explicit(&q->sleeping, 0, memory_order_relaxed);
+}
+
+/* Consumer, leaving for good (stopped was seen, the queue found empty):
+ * producers that saw stopped may now read `taken`. */
+static inline void mllpi_subq_close(struct mllpi_subq *q)
+{
+	/* release: every `taken` mark before it. */
+	atomic_store_explicit(&q->closed, true, memory_order_release);
+}
+
+#endif
