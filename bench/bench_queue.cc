@@ -76,9 +76,7 @@ void BM_MutexCondvar(benchmark::State &state)
 void BM_LockFreeMPSC(benchmark::State &state)
 {
 	const int producers = static_cast<int>(state.range(0));
-	const size_t nsz = mllpi_bench_node_size();
 	std::vector<char> storage(static_cast<size_t>(kBatch) * kStride);
-	(void)nsz;
 	for (auto _ : state) {
 		struct mllpi_mpsc *q = mllpi_bench_q_new();
 		std::vector<std::thread> th;
@@ -106,7 +104,7 @@ void BM_LockFreeMPSC(benchmark::State &state)
 		}
 		for (auto &t : th)
 			t.join();
-		mllpi_bench_q_free(q);
+		mllpi_bench_free(q);
 	}
 	state.SetItemsProcessed(state.iterations() * kBatch);
 }
@@ -161,7 +159,7 @@ void BM_SubmissionQueue(benchmark::State &state)
 		}
 		for (auto &t : th)
 			t.join();
-		mllpi_bench_subq_free(q);
+		mllpi_bench_free(q);
 	}
 	close(efd);
 	state.SetItemsProcessed(state.iterations() * kBatch);

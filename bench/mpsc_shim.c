@@ -5,17 +5,25 @@
 #include "subq.h"
 #include "mpsc_shim.h"
 
-struct mllpi_mpsc *mllpi_bench_q_new(void)
+/* Whole cache lines, as the pool's queues are laid out for. */
+static void *alloc_lines(size_t size)
 {
-	struct mllpi_mpsc *q =
-	    aligned_alloc(64, (sizeof(struct mllpi_mpsc) + 63) / 64 * 64);
-	mllpi_mpsc_init(q);
-	return q;
+	void *p = aligned_alloc(64, (size + 63) / 64 * 64);
+	if (!p)
+		abort();
+	return p;
 }
 
-void mllpi_bench_q_free(struct mllpi_mpsc *q)
+void mllpi_bench_free(void *q)
 {
 	free(q);
+}
+
+struct mllpi_mpsc *mllpi_bench_q_new(void)
+{
+	struct mllpi_mpsc *q = alloc_lines(sizeof(*q));
+	mllpi_mpsc_init(q);
+	return q;
 }
 
 void mllpi_bench_q_push(struct mllpi_mpsc *q, struct mllpi_node *n)
@@ -28,27 +36,11 @@ struct mllpi_node *mllpi_bench_q_pop(struct mllpi_mpsc *q)
 	return mllpi_mpsc_pop(q);
 }
 
-size_t mllpi_bench_node_size(void)
-{
-	return sizeof(struct mllpi_node);
-}
-
-bool mllpi_bench_q_maybe_nonempty(struct mllpi_mpsc *q)
-{
-	return mllpi_mpsc_maybe_nonempty(q);
-}
-
 struct mllpi_subq *mllpi_bench_subq_new(void)
 {
-	struct mllpi_subq *q =
-	    aligned_alloc(64, (sizeof(struct mllpi_subq) + 63) / 64 * 64);
+	struct mllpi_subq *q = alloc_lines(sizeof(*q));
 	mllpi_subq_init(q);
 	return q;
-}
-
-void mllpi_bench_subq_free(struct mllpi_subq *q)
-{
-	free(q);
 }
 
 bool mllpi_bench_subq_push(struct mllpi_subq *q, struct mllpi_node *n)

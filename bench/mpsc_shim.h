@@ -8,17 +8,15 @@ extern "C" {
 #endif
 struct mllpi_mpsc;
 struct mllpi_node;
+/* Frees what the _new functions return. */
+void mllpi_bench_free(void *q);
 struct mllpi_mpsc *mllpi_bench_q_new(void);
-void mllpi_bench_q_free(struct mllpi_mpsc *q);
 void mllpi_bench_q_push(struct mllpi_mpsc *q, struct mllpi_node *n);
 struct mllpi_node *mllpi_bench_q_pop(struct mllpi_mpsc *q);
-size_t mllpi_bench_node_size(void);
-bool mllpi_bench_q_maybe_nonempty(struct mllpi_mpsc *q);
 
 /* The pool's submission queue (pool/subq.h), as the pool drives it. */
 struct mllpi_subq;
 struct mllpi_subq *mllpi_bench_subq_new(void);
-void mllpi_bench_subq_free(struct mllpi_subq *q);
 /* True when the consumer must be woken. */
 bool mllpi_bench_subq_push(struct mllpi_subq *q, struct mllpi_node *n);
 struct mllpi_node *mllpi_bench_subq_pop(struct mllpi_subq *q);
