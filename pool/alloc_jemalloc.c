@@ -4,8 +4,9 @@
  *
  * One arena per process, created on first use (pthread_once) and never
  * destroyed: arenas cannot be reclaimed while any future still holds memory
- * from it, and futures may outlive their pool. Under ThreadSanitizer the
- * C library's allocator is used instead (jemalloc is not instrumented).
+ * from it, and futures may outlive their pool. Under ThreadSanitizer and
+ * AddressSanitizer the C library's allocator is used instead: jemalloc is
+ * not instrumented, and ASan would not see a use after free of a future.
  *
  * Thread caches: each thread that allocates or frees through this
  * allocator gets its own explicit jemalloc tcache ("tcache.create"), used
@@ -21,10 +22,10 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#if defined(__SANITIZE_THREAD__)
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
 #define MLLPI_NO_JEMALLOC 1
 #elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
 #define MLLPI_NO_JEMALLOC 1
 #endif
 #endif

@@ -17,8 +17,6 @@
 struct mllpi_node {
 	_Atomic(struct mllpi_node *) next;
 	int kind; /* what the node is (interpreted by the consumer) */
-	/* subq.h: set by the consumer when it takes the node */
-	_Atomic bool taken;
 };
 
 /* head (written by every producer) and tail (written by the consumer on
@@ -41,7 +39,6 @@ static inline void mllpi_mpsc_init(struct mllpi_mpsc *q)
 {
 	atomic_init(&q->stub.next, NULL);
 	q->stub.kind = -1;
-	atomic_init(&q->stub.taken, false);
 	atomic_init(&q->head, &q->stub);
 	q->tail = &q->stub;
 }

@@ -1529,7 +1529,7 @@ static void *manager_main(void *arg)
 		}
 		flush_moved(p); /* before wait(): see slot_moved */
 		if (p->stopping && p->live_socks == 0 &&
-		    !mllpi_subq_maybe_nonempty(&p->q))
+		    mllpi_subq_may_leave(&p->q))
 			break; /* the stop protocol of subq.h */
 		int64_t timeout = -1;
 		t = mllpi_timers_peek(&p->timers);
@@ -1538,7 +1538,7 @@ static void *manager_main(void *arg)
 				      ? (int64_t)(t->deadline_us - now)
 				      : 0;
 		if (p->stopping && timeout < 0)
-			timeout = 1000; /* poll while stopping */
+			timeout = 1000; /* poll for the last producers */
 		bool may_sleep = false;
 		if (batch >= MAX_BATCH || mllpi_subq_maybe_nonempty(&p->q)) {
 			timeout = 0;
@@ -1556,7 +1556,6 @@ static void *manager_main(void *arg)
 		for (int i = 0; i < got; i++)
 			on_cqe(p, &cqes[i]);
 	}
-	mllpi_subq_close(&p->q);
 	this_manager = NULL;
 	mllp_tls_thread_cleanup(); /* wolfSSL's per-thread ECC cache */
 	return NULL;

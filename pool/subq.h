@@ -4,33 +4,27 @@
  * manager's own submissions (from completion callbacks), which needs no
  * atomics at all. The pool and the queue benchmark use this same code.
  *
- * A push is one atomic read-modify-write (the list's seq_cst exchange)
- * and two loads:
- *
- * - Wake-up (no lost wake-up): the producer exchanges the list head, then
- *   loads `sleeping`; if set, it clears it and the caller wakes the
- *   manager. The manager stores sleeping = 1 (seq_cst), then checks the
- *   queue (seq_cst head load) before it blocks. In the single total order
- *   of seq_cst operations either the manager sees the node or the
- *   producer sees sleeping.
- * - Stop: the producer loads `stopped` after its exchange. The manager,
- *   once stopped is set, leaves only when the queue is empty (seq_cst
- *   head load), marks every node it takes (`taken`), and sets `closed`
- *   (release) as it leaves. A producer that sees stopped cannot tell yet
- *   whether the manager will still take its node: it waits for `closed`
- *   (a stop in progress ends), then looks at `taken`. A node pushed
- *   before the manager's last check is taken (the head load sees it);
- *   one pushed after is not, and its producer — which then sees stopped,
- *   stored before that check — reports the push as refused.
+ * - Wake-up (no lost wake-up): the producer exchanges the list head
+ *   (seq_cst), then loads `sleeping` (seq_cst); if set, it clears it and
+ *   the caller wakes the manager. The manager stores sleeping = 1
+ *   (seq_cst), then checks the queue (seq_cst head load) before it
+ *   blocks. In the single total order of seq_cst operations either the
+ *   manager sees the node or the producer sees sleeping.
+ * - Stop: a producer announces itself (`producers`, seq_cst) and then
+ *   loads `stopped` (seq_cst): set, it pushes nothing. The manager, once
+ *   stopped is set, leaves only when no producer is announced and the
+ *   queue is empty (mllpi_subq_may_leave). Either the producer sees
+ *   stopped or the manager sees it announced and waits for its push. A
+ *   refused producer never touches the list: a node in it is always
+ *   taken by the manager, so its memory is never reused while linked.
  *
  * Layout: the list's head (producers), `sleeping` (manager, read by
- * producers), `stopped`/`closed` (rarely written) and the consumer's
- * fields are 64 bytes apart (padding, not alignas: the pool is allocated
- * through a user allocator that only guarantees malloc alignment). */
+ * producers), `producers` (producers) and the consumer's fields are 64
+ * bytes apart (padding, not alignas: the pool is allocated through a user
+ * allocator that only guarantees malloc alignment). */
 #ifndef MLLPI_SUBQ_H
 #define MLLPI_SUBQ_H
 
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -41,9 +35,10 @@ struct mllpi_subq {
 	/* written by the manager before it blocks; read by every push */
 	_Atomic int sleeping;
 	char pad_sleeping_[64];
-	/* set once each: by stop, and by the manager as it leaves */
-	_Atomic bool stopped, closed;
-	char pad_stopped_[64];
+	/* producers inside a push; stopped: set once by stop */
+	_Atomic int producers;
+	_Atomic bool stopped;
+	char pad_producers_[64];
 	/* consumer only: the manager's own submissions */
 	struct mllpi_node *local_head, *local_tail;
 	bool local_first; /* which source pop() tries first this time */
@@ -55,8 +50,8 @@ static inline void mllpi_subq_init(struct mllpi_subq *q)
 {
 	mllpi_mpsc_init(&q->list);
 	atomic_init(&q->sleeping, 0);
+	atomic_init(&q->producers, 0);
 	atomic_init(&q->stopped, false);
-	atomic_init(&q->closed, false);
 	q->local_head = q->local_tail = NULL;
 	q->local_first = false;
 }
@@ -66,27 +61,24 @@ static inline void mllpi_subq_init(struct mllpi_subq *q)
 static inline enum mllpi_push mllpi_subq_push(struct mllpi_subq *q,
 					      struct mllpi_node *n, bool force)
 {
-	/* relaxed: published by the list push (release link). */
-	atomic_store_explicit(&n->taken, false, memory_order_relaxed);
-	mllpi_mpsc_push(&q->list, n); /* seq_cst exchange */
-	/* seq_cst loads, after the exchange: the producer's half of both
-	 * pairs (see above). */
+	enum mllpi_push r = MLLPI_PUSHED;
+	/* seq_cst: announce, then load stopped (the stop pair). */
+	atomic_fetch_add_explicit(&q->producers, 1, memory_order_seq_cst);
 	if (!force && atomic_load_explicit(&q->stopped, memory_order_seq_cst)) {
-		/* acquire: the manager's marks are visible once it is gone. */
-		while (!atomic_load_explicit(&q->closed, memory_order_acquire))
-			sched_yield();
-		if (!atomic_load_explicit(&n->taken, memory_order_relaxed))
-			return MLLPI_PUSH_STOPPED;
-		return MLLPI_PUSHED;
+		r = MLLPI_PUSH_STOPPED;
+	} else {
+		mllpi_mpsc_push(&q->list, n); /* seq_cst exchange */
+		/* seq_cst load: the producer's half of the wake-up pair. */
+		if (atomic_load_explicit(&q->sleeping, memory_order_seq_cst) &&
+		    atomic_exchange_explicit(&q->sleeping, 0,
+					     memory_order_seq_cst))
+			r = MLLPI_PUSHED_WAKE;
 	}
-	if (atomic_load_explicit(&q->sleeping, memory_order_seq_cst) &&
-	    atomic_exchange_explicit(&q->sleeping, 0, memory_order_seq_cst))
-		return MLLPI_PUSHED_WAKE;
-	return MLLPI_PUSHED;
+	/* seq_cst: the push before the manager sees the count drop. */
+	atomic_fetch_sub_explicit(&q->producers, 1, memory_order_seq_cst);
+	return r;
 }
 
-/* The consumer's own submissions: FIFO among themselves, no atomics
- * shared with anyone (the fields are atomic for the list's sake). */
 static inline void mllpi_subq_push_local(struct mllpi_subq *q,
 					 struct mllpi_node *n)
 {
@@ -126,9 +118,6 @@ static inline struct mllpi_node *mllpi_subq_pop(struct mllpi_subq *q)
 		if (!n)
 			n = mllpi_subq_pop_local(q);
 	}
-	if (n)
-		/* relaxed: read by its producer only after `closed`. */
-		atomic_store_explicit(&n->taken, true, memory_order_relaxed);
 	return n;
 }
 
@@ -156,12 +145,13 @@ static inline void mllpi_subq_awake(struct mllpi_subq *q)
 	atomic_store_explicit(&q->sleeping, 0, memory_order_relaxed);
 }
 
-/* Consumer, leaving for good (stopped was seen, the queue found empty):
- * producers that saw stopped may now read `taken`. */
-static inline void mllpi_subq_close(struct mllpi_subq *q)
+/* Consumer, once stopped was stored: true when it may leave (no
+ * producer inside a push, nothing queued). */
+static inline bool mllpi_subq_may_leave(struct mllpi_subq *q)
 {
-	/* release: every `taken` mark before it. */
-	atomic_store_explicit(&q->closed, true, memory_order_release);
+	/* seq_cst: the manager's half of the stop pair. */
+	return atomic_load_explicit(&q->producers, memory_order_seq_cst) == 0 &&
+	       !mllpi_subq_maybe_nonempty(q);
 }
 
 #endif
