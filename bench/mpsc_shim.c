@@ -45,7 +45,7 @@ struct mllpi_subq *mllpi_bench_subq_new(void)
 
 bool mllpi_bench_subq_push(struct mllpi_subq *q, struct mllpi_node *n)
 {
-	return mllpi_subq_push(q, n, false) == MLLPI_PUSHED_WAKE;
+	return mllpi_subq_push(q, n) == MLLPI_PUSHED_WAKE;
 }
 
 struct mllpi_node *mllpi_bench_subq_pop(struct mllpi_subq *q)

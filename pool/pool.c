@@ -1443,18 +1443,18 @@ static _Thread_local struct mllp_pool *this_manager;
 
 int mllpi_pool_push(struct mllp_pool *pool, struct mllpi_node *n)
 {
-	bool stop = n->kind == MLLPI_OP_STOP;
+	/* acquire: refuse early once the stop is seen. A push that races
+	 * with the stop is either taken before the seal or refused by it
+	 * (subq.h); the manager drains its own FIFO before it leaves. */
+	if (n->kind != MLLPI_OP_STOP &&
+	    atomic_load_explicit(&pool->q.stopped, memory_order_acquire))
+		return MLLP_ERR_STOPPED;
 	if (this_manager == pool) {
-		/* From a callback: the manager's own FIFO. acquire: stopped
-		 * is stored by another thread (a stop not yet seen here is
-		 * harmless: the manager drains its FIFO before it leaves). */
-		if (!stop && atomic_load_explicit(&pool->q.stopped,
-						  memory_order_acquire))
-			return MLLP_ERR_STOPPED;
+		/* From a callback: the manager's own FIFO. */
 		mllpi_subq_push_local(&pool->q, n);
 		return 0;
 	}
-	switch (mllpi_subq_push(&pool->q, n, stop)) {
+	switch (mllpi_subq_push(&pool->q, n)) {
 	case MLLPI_PUSH_STOPPED:
 		return MLLP_ERR_STOPPED;
 	case MLLPI_PUSHED_WAKE:
@@ -1529,8 +1529,8 @@ static void *manager_main(void *arg)
 		}
 		flush_moved(p); /* before wait(): see slot_moved */
 		if (p->stopping && p->live_socks == 0 &&
-		    mllpi_subq_may_leave(&p->q))
-			break; /* the stop protocol of subq.h */
+		    !mllpi_subq_maybe_nonempty(&p->q))
+			break;
 		int64_t timeout = -1;
 		t = mllpi_timers_peek(&p->timers);
 		if (t)
@@ -1538,7 +1538,7 @@ static void *manager_main(void *arg)
 				      ? (int64_t)(t->deadline_us - now)
 				      : 0;
 		if (p->stopping && timeout < 0)
-			timeout = 1000; /* poll for the last producers */
+			timeout = 1000; /* poll while stopping */
 		bool may_sleep = false;
 		if (batch >= MAX_BATCH || mllpi_subq_maybe_nonempty(&p->q)) {
 			timeout = 0;
@@ -1556,6 +1556,13 @@ static void *manager_main(void *arg)
 		for (int i = 0; i < got; i++)
 			on_cqe(p, &cqes[i]);
 	}
+	/* The stop protocol of subq.h: refuse later pushes, take what came
+	 * in meanwhile (failed as stopped; their callbacks' submissions are
+	 * refused). */
+	mllpi_subq_seal(&p->q);
+	struct mllpi_node *n;
+	while ((n = mllpi_subq_pop_sealed(&p->q)) != NULL)
+		handle_node(p, n);
 	this_manager = NULL;
 	mllp_tls_thread_cleanup(); /* wolfSSL's per-thread ECC cache */
 	return NULL;

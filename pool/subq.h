@@ -3,25 +3,24 @@
  * plus the wake-up and stop protocols, plus a local FIFO for the
  * manager's own submissions (from completion callbacks), which needs no
  * atomics at all. The pool and the queue benchmark use this same code.
+ * A push is one compare-and-swap and one load.
  *
- * - Wake-up (no lost wake-up): the producer exchanges the list head
- *   (seq_cst), then loads `sleeping` (seq_cst); if set, it clears it and
- *   the caller wakes the manager. The manager stores sleeping = 1
+ * - Wake-up (no lost wake-up): the producer swings the list head
+ *   (seq_cst CAS), then loads `sleeping` (seq_cst); if set, it clears it
+ *   and the caller wakes the manager. The manager stores sleeping = 1
  *   (seq_cst), then checks the queue (seq_cst head load) before it
  *   blocks. In the single total order of seq_cst operations either the
  *   manager sees the node or the producer sees sleeping.
- * - Stop: a producer announces itself (`producers`, seq_cst) and then
- *   loads `stopped` (seq_cst): set, it pushes nothing. The manager, once
- *   stopped is set, leaves only when no producer is announced and the
- *   queue is empty (mllpi_subq_may_leave). Either the producer sees
- *   stopped or the manager sees it announced and waits for its push. A
- *   refused producer never touches the list: a node in it is always
- *   taken by the manager, so its memory is never reused while linked.
+ * - Stop: `stopped` (set by stop) only lets callers refuse early. The
+ *   guarantee is the seal: the manager, about to leave, seals the list
+ *   (mllpi_subq_seal) and takes what was pushed before it; a push after
+ *   the seal fails without touching the list. No producer counter is
+ *   shared, and every node pushed successfully is taken.
  *
  * Layout: the list's head (producers), `sleeping` (manager, read by
- * producers), `producers` (producers) and the consumer's fields are 64
- * bytes apart (padding, not alignas: the pool is allocated through a user
- * allocator that only guarantees malloc alignment). */
+ * producers), `stopped` and the consumer's fields are 64 bytes apart
+ * (padding, not alignas: the pool is allocated through a user allocator
+ * that only guarantees malloc alignment). */
 #ifndef MLLPI_SUBQ_H
 #define MLLPI_SUBQ_H
 
@@ -35,12 +34,12 @@ struct mllpi_subq {
 	/* written by the manager before it blocks; read by every push */
 	_Atomic int sleeping;
 	char pad_sleeping_[64];
-	/* producers inside a push; stopped: set once by stop */
-	_Atomic int producers;
+	/* set once by stop: lets callers refuse early */
 	_Atomic bool stopped;
-	char pad_producers_[64];
+	char pad_stopped_[64];
 	/* consumer only: the manager's own submissions */
 	struct mllpi_node *local_head, *local_tail;
+	struct mllpi_node *sealed_last; /* see mllpi_subq_seal */
 	bool local_first; /* which source pop() tries first this time */
 };
 
@@ -50,35 +49,28 @@ static inline void mllpi_subq_init(struct mllpi_subq *q)
 {
 	mllpi_mpsc_init(&q->list);
 	atomic_init(&q->sleeping, 0);
-	atomic_init(&q->producers, 0);
 	atomic_init(&q->stopped, false);
-	q->local_head = q->local_tail = NULL;
+	q->local_head = q->local_tail = q->sealed_last = NULL;
 	q->local_first = false;
 }
 
-/* Any thread but the consumer. force: push even when stopped (the stop
- * request itself). MLLPI_PUSHED_WAKE: the caller wakes the consumer. */
+/* Any thread but the consumer. MLLPI_PUSHED_WAKE: the caller wakes the
+ * consumer. MLLPI_PUSH_STOPPED: the manager has left; n is not
+ * referenced. */
 static inline enum mllpi_push mllpi_subq_push(struct mllpi_subq *q,
-					      struct mllpi_node *n, bool force)
+					      struct mllpi_node *n)
 {
-	enum mllpi_push r = MLLPI_PUSHED;
-	/* seq_cst: announce, then load stopped (the stop pair). */
-	atomic_fetch_add_explicit(&q->producers, 1, memory_order_seq_cst);
-	if (!force && atomic_load_explicit(&q->stopped, memory_order_seq_cst)) {
-		r = MLLPI_PUSH_STOPPED;
-	} else {
-		mllpi_mpsc_push(&q->list, n); /* seq_cst exchange */
-		/* seq_cst load: the producer's half of the wake-up pair. */
-		if (atomic_load_explicit(&q->sleeping, memory_order_seq_cst) &&
-		    atomic_exchange_explicit(&q->sleeping, 0,
-					     memory_order_seq_cst))
-			r = MLLPI_PUSHED_WAKE;
-	}
-	/* seq_cst: the push before the manager sees the count drop. */
-	atomic_fetch_sub_explicit(&q->producers, 1, memory_order_seq_cst);
-	return r;
+	if (!mllpi_mpsc_push(&q->list, n)) /* seq_cst CAS */
+		return MLLPI_PUSH_STOPPED;
+	/* seq_cst load: the producer's half of the wake-up pair. */
+	if (atomic_load_explicit(&q->sleeping, memory_order_seq_cst) &&
+	    atomic_exchange_explicit(&q->sleeping, 0, memory_order_seq_cst))
+		return MLLPI_PUSHED_WAKE;
+	return MLLPI_PUSHED;
 }
 
+/* The consumer's own submissions: FIFO among themselves, no atomics
+ * shared with anyone (the fields are atomic for the list's sake). */
 static inline void mllpi_subq_push_local(struct mllpi_subq *q,
 					 struct mllpi_node *n)
 {
@@ -145,13 +137,17 @@ static inline void mllpi_subq_awake(struct mllpi_subq *q)
 	atomic_store_explicit(&q->sleeping, 0, memory_order_relaxed);
 }
 
-/* Consumer, once stopped was stored: true when it may leave (no
- * producer inside a push, nothing queued). */
-static inline bool mllpi_subq_may_leave(struct mllpi_subq *q)
+/* Consumer, leaving for good: refuse every later push. Then take what
+ * remains with mllpi_subq_pop_sealed() until it returns NULL. */
+static inline void mllpi_subq_seal(struct mllpi_subq *q)
 {
-	/* seq_cst: the manager's half of the stop pair. */
-	return atomic_load_explicit(&q->producers, memory_order_seq_cst) == 0 &&
-	       !mllpi_subq_maybe_nonempty(q);
+	q->sealed_last = mllpi_mpsc_seal(&q->list);
+}
+
+static inline struct mllpi_node *mllpi_subq_pop_sealed(struct mllpi_subq *q)
+{
+	struct mllpi_node *n = mllpi_mpsc_pop_sealed(&q->list, q->sealed_last);
+	return n ? n : mllpi_subq_pop_local(q);
 }
 
 #endif
