@@ -945,7 +945,11 @@ int main(int argc, char **argv)
 		uint64_t now = tool_now_ns();
 		if (atomic_load(&L.stopping))
 			break;
-		if (!o->count && now - L.t0_ns >= dur_ns)
+		/* Closed loop: the duration ends it. Open loop: every message
+		 * intended within the duration is sent, even when the pacer
+		 * wakes late (the loop below ends when the next one would be
+		 * due after the duration). */
+		if (closed && !o->count && now - L.t0_ns >= dur_ns)
 			break;
 		uint64_t wake_at = next_progress;
 		if (!o->count && L.t0_ns + dur_ns < wake_at)
