@@ -168,6 +168,18 @@ static void count_error(struct mllp_pool *p, int reason)
 
 /* ---- futures, manager side ------------------------------------------ */
 
+/* Complete f. A message on a connection stops counting as in flight
+ * first, so that the counters agree with the future as soon as its
+ * waiter wakes up (conn_drop_cur does not count it again). */
+static void publish(struct mllp_future *f)
+{
+	if (f->where == W_INFLIGHT && !f->left_flight) {
+		f->left_flight = true;
+		STAT_SUB(f->pool, st_in_flight, 1);
+	}
+	mllpi_future_publish(f);
+}
+
 /* Complete f with an error (once). written: all bytes written;
  * partial: some bytes written. */
 static void fail_future(struct mllp_future *f, enum mllp_context ctx,
@@ -184,7 +196,7 @@ static void fail_future(struct mllp_future *f, enum mllp_context ctx,
 	r->written = written;
 	r->may_have_reached = written || partial;
 	count_error(f->pool, reason);
-	mllpi_future_publish(f);
+	publish(f);
 }
 
 static void fail_future_err(struct mllp_future *f, const struct mllp_error *e,
@@ -469,7 +481,8 @@ static void conn_drop_cur(struct mllpi_conn *c)
 		return;
 	c->cur = NULL;
 	f->where = W_DONE;
-	STAT_SUB(c->ep->pool, st_in_flight, 1);
+	if (!f->left_flight)
+		STAT_SUB(c->ep->pool, st_in_flight, 1);
 	mllpi_future_release(f);
 }
 
@@ -919,7 +932,7 @@ static void handle_reply(struct mllpi_conn *c, const unsigned char *data,
 					    MLLP_ERR_NO_MEMORY, NULL, true,
 					    true);
 			} else {
-				mllpi_future_publish(f);
+				publish(f);
 			}
 		}
 		emit(c, MLLP_EV_RECEIVE_VALID, NULL, lat, 0, false, 0,
@@ -962,7 +975,7 @@ static void handle_reply(struct mllpi_conn *c, const unsigned char *data,
 					views[i]->ptr = NULL;
 			}
 			r->ack = ack;
-			mllpi_future_publish(f);
+			publish(f);
 		}
 	}
 	emit(c, MLLP_EV_RECEIVE_VALID, NULL, lat, 0, true, v,
@@ -1107,7 +1120,7 @@ static void on_cqe(struct mllp_pool *p, const struct mllpi_cqe *cq)
 		if (c->cur && c->cur->async && !c->cur->completed) {
 			c->cur->result.status = 0;
 			c->cur->result.written = true;
-			mllpi_future_publish(c->cur);
+			publish(c->cur);
 		}
 		if (c->early_reply && c->cur) {
 			/* The reply that came first (see handle_reply). */
@@ -1269,6 +1282,7 @@ static void op_send(struct mllp_pool *p, struct mllp_future *f)
 	memset(&f->result, 0, sizeof(f->result));
 	f->reply_heap = NULL;
 	f->reply_heap_size = 0;
+	f->left_flight = false;
 	if (p->stopping) {
 		space_freed(ep, 1);
 		fail_future(f, MLLP_CTX_SEND, MLLP_ERR_STOPPED, NULL, false,

@@ -76,6 +76,7 @@ struct mllp_future {
 	 * producer */
 	enum mllpi_where where;
 	bool completed;	    /* manager's view: result already set */
+	bool left_flight;   /* no longer counted in st_in_flight */
 	uint64_t queued_us; /* when it entered the endpoint queue */
 	struct mllp_future *qprev, *qnext;
 	struct mllp_result result;

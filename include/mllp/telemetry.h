@@ -91,7 +91,7 @@ struct mllp_pool_stats {
 	uint64_t connects;			      /* successful connects */
 	uint64_t reconnects; /* connect attempts after the first */
 	uint64_t connect_failures;
-	uint64_t in_flight;	 /* messages assigned to a connection, now */
+	uint64_t in_flight;	 /* on a connection, future not yet complete */
 	uint64_t queued;	 /* messages waiting for a connection, now */
 	uint64_t tls_handshakes; /* TLS handshakes completed */
 	uint64_t tls_resumed;	 /* ... of which resumed a session */
