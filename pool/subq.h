@@ -55,8 +55,10 @@ static inline void mllpi_subq_init(struct mllpi_subq *q)
 }
 
 /* Any thread but the consumer. MLLPI_PUSHED_WAKE: the caller wakes the
- * consumer. MLLPI_PUSH_STOPPED: the manager has left; n is not
- * referenced. */
+ * consumer. MLLPI_PUSH_STOPPED: the queue is sealed (the manager is
+ * leaving); n was not pushed and is not referenced. Pointer reuse (ABA)
+ * is harmless: the CAS succeeds only while prev is the current head, so n
+ * is linked after whatever node that is now. */
 static inline enum mllpi_push mllpi_subq_push(struct mllpi_subq *q,
 					      struct mllpi_node *n)
 {
