@@ -486,6 +486,22 @@ static void conn_drop_cur(struct mllpi_conn *c)
 	mllpi_future_release(f);
 }
 
+/* An established connection closed because of e. Until a reconnect attempt
+ * fails, a send that finds every connection down is told the link closed
+ * (the reference's sending/closed), not a stale connect error. Recorded
+ * before is_connected turns false, so whoever sees it false sees this. */
+static void record_closed(struct mllpi_endpoint *ep, const struct mllp_error *e)
+{
+	pthread_mutex_lock(&ep->mu);
+	if (e->reason == MLLP_ERR_CLOSED)
+		ep->last_error = *e;
+	else
+		mllp_error_set(&ep->last_error, MLLP_CTX_RECEIVE,
+			       MLLP_ERR_CLOSED, "connection closed (%s)",
+			       e->message);
+	pthread_mutex_unlock(&ep->mu);
+}
+
 /* Close an established (or connecting) connection. The message in flight
  * is failed with e (context ctx). reconnect_now: connect again at once;
  * else after the backoff delay. */
@@ -494,6 +510,9 @@ static void conn_close(struct mllpi_conn *c, bool abortive,
 		       bool reconnect_now, bool emit_closed)
 {
 	struct mllp_pool *p = c->ep->pool;
+	bool was_up = c->state == C_IDLE || c->state == C_BUSY;
+	if (was_up && !p->stopping)
+		record_closed(c->ep, e);
 	/* Down before the future completes: its callback (or a waiter woken
 	 * by it) must not read is_connected true for a closing socket. */
 	publish_connected(c, false);
@@ -508,7 +527,6 @@ static void conn_close(struct mllpi_conn *c, bool abortive,
 	}
 	c->send_in_flight = false;
 	sock_detach(c, abortive);
-	bool was_up = c->state == C_IDLE || c->state == C_BUSY;
 	/* A socket closed while idle before its first reply (a receiver that
 	 * accepts and drops or resets every connection, or greets it with
 	 * junk) is reconnected after the backoff delay, not at once: else

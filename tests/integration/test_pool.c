@@ -156,6 +156,42 @@ static void test_late_listener_reconnect(void **state)
 	stop_pair(c, &r);
 }
 
+/* Send message n while every connection is down: it must fail at once
+ * with context send, never written, with reason want (or, when alt is not
+ * 0, alt). */
+static void send_expect_down(struct mllp_client *c, int n, int want, int alt)
+{
+	size_t len;
+	char *m = tr_hl7(n, &len);
+	struct mllp_future *f = NULL;
+	struct mllp_error err;
+	int rc = mllp_client_send(c, m, len, MLLP_PAYLOAD_HL7, 0, &f, &err);
+	int got;
+	if (rc == 0) {
+		const struct mllp_result *res = mllp_future_result(f);
+		assert_int_not_equal(res->status, 0);
+		assert_int_equal(res->error.context, MLLP_CTX_SEND);
+		assert_false(res->may_have_reached);
+		got = res->error.reason;
+		mllp_future_free(f);
+	} else {
+		assert_int_equal(err.context, MLLP_CTX_SEND);
+		assert_int_equal(err.reason, rc);
+		got = rc;
+	}
+	if (got != want && (alt == 0 || got != alt))
+		fail_msg("send while down: reason %d (%s), want %d or %d", got,
+			 mllp_strerror(got), want, alt);
+	free(m);
+}
+
+static bool connect_failed_once(void *arg)
+{
+	struct mllp_pool_stats st;
+	mllp_pool_get_stats(mllp_client_pool(arg), &st);
+	return st.connect_failures > 0;
+}
+
 static void test_receiver_stop_detected(void **state)
 {
 	(void)state;
@@ -165,25 +201,43 @@ static void test_receiver_stop_detected(void **state)
 	send_expect_aa(c, 1, 0);
 	tr_stop(&r);
 	assert_true(tr_wait_until(client_down, c, 5000));
-	/* Send after the receiver stopped: an error with context send. */
-	size_t len;
-	char *m = tr_hl7(2, &len);
-	struct mllp_future *f = NULL;
-	struct mllp_error err;
-	int rc = mllp_client_send(c, m, len, MLLP_PAYLOAD_HL7, 0, &f, &err);
-	if (rc == 0) {
-		const struct mllp_result *res = mllp_future_result(f);
-		assert_int_not_equal(res->status, 0);
-		assert_int_equal(res->error.context, MLLP_CTX_SEND);
-		assert_int_equal(res->error.reason, -ECONNREFUSED);
-		assert_false(res->may_have_reached);
-		mllp_future_free(f);
-	} else {
-		assert_int_equal(err.context, MLLP_CTX_SEND);
-		assert_int_equal(rc, -ECONNREFUSED);
-	}
-	free(m);
+	/* Send after the receiver stopped: an error with context send. The
+	 * reconnect that follows the close may or may not have failed yet:
+	 * the reason is that the connection closed, or the refused connect,
+	 * never a stale "not connected". */
+	send_expect_down(c, 2, MLLP_ERR_CLOSED, -ECONNREFUSED);
+	/* Once a reconnect attempt has failed, its error is the reason. */
+	assert_true(tr_wait_until(connect_failed_once, c, 5000));
+	send_expect_down(c, 3, -ECONNREFUSED, 0);
 	mllp_client_stop(c);
+}
+
+/* The connection closes and no reconnect attempt has failed yet: a send
+ * is told the link closed ("sending/closed"), not a stale or empty connect
+ * error. A receiver greeting with junk gets the connection closed and, as it
+ * never answered, the reconnect deferred by the backoff delay (1 s). */
+static bool accepted_and_closed(void *arg)
+{
+	struct tr *r = arg;
+	return atomic_load(&r->accepted) > 0 &&
+	       atomic_load(&r->open_conns) == 0;
+}
+
+static void test_send_after_close(void **state)
+{
+	(void)state;
+	struct tr r;
+	tr_start(&r, 0, TR_ACK);
+	atomic_store(&r.junk_on_accept, true);
+	struct mllp_client *c = start_client(r.port, NULL, real_backoff);
+	/* The receiver sees the close, which follows the recorded reason. */
+	assert_true(tr_wait_until(accepted_and_closed, &r, 5000));
+	assert_false(mllp_client_is_connected(c));
+	struct mllp_pool_stats st;
+	mllp_pool_get_stats(mllp_client_pool(c), &st);
+	assert_int_equal(st.connect_failures, 0);
+	send_expect_down(c, 1, MLLP_ERR_CLOSED, 0);
+	stop_pair(c, &r);
 }
 
 static void test_large_messages(void **state)
@@ -1160,6 +1214,7 @@ int main(void)
 	    cmocka_unit_test(test_econnrefused),
 	    cmocka_unit_test(test_late_listener_reconnect),
 	    cmocka_unit_test(test_receiver_stop_detected),
+	    cmocka_unit_test(test_send_after_close),
 	    cmocka_unit_test(test_large_messages),
 	    cmocka_unit_test(test_fragmented_reply),
 	    cmocka_unit_test(test_split_trailer),
