@@ -145,11 +145,8 @@ void BM_SubmissionQueue(benchmark::State &state)
 				got++;
 				continue;
 			}
-			if (mllpi_bench_subq_maybe_nonempty(q)) {
-				std::this_thread::yield(); /* a push in flight
-							    */
-				continue;
-			}
+			if (mllpi_bench_subq_maybe_nonempty(q))
+				continue; /* pushed since the pop looked */
 			if (!mllpi_bench_subq_prepare_sleep(q)) {
 				uint64_t v;
 				if (read(efd, &v, 8) < 0)

@@ -1,24 +1,31 @@
-/* Internal: intrusive lock-free multi-producer / single-consumer queue
- * (Dmitry Vyukov's non-blocking MPSC node queue), which the consumer can
- * seal.
+/* Internal: intrusive lock-free multi-producer / single-consumer FIFO,
+ * which the consumer can seal.
  *
- * Producers: mllpi_mpsc_push() from any thread, lock-free (one
- * compare-and-swap of the head, retried only when another push won, and
- * one store). Consumer: mllpi_mpsc_pop() from one thread only (the pool's
- * manager). A push that has swung the head but not yet linked its node
- * makes pop() return NULL for a moment although the queue is not empty;
- * mllpi_mpsc_maybe_nonempty() still reports it, so the consumer does not go
- * to sleep on it (see the wake-up protocol in subq.h).
+ * Producers push onto a LIFO list (one compare-and-swap of `top`, retried
+ * only when another push or the consumer won). The consumer takes the
+ * whole list with one exchange, reverses it into its own FIFO `ready`
+ * list, and pops from that without any atomic operation until it is
+ * empty. So producers and the consumer meet on `top` once per batch, not
+ * once per node, and a push is complete the moment its CAS succeeds:
+ * there is no half-linked state for the consumer to wait out.
  *
- * Sealing: the consumer swings the head to a sentinel (mllpi_mpsc_seal);
- * from then on every push fails without touching the queue, and the
- * consumer takes what was pushed before with mllpi_mpsc_pop_sealed(). So
- * a refused producer never links into the queue (its node may be freed at
- * once), and nothing pushed successfully is left behind. */
+ * Order: the CASes on `top` are totally ordered; reversing a batch gives
+ * that order back, and each batch was pushed after the previous one was
+ * taken. So nodes come out in push order — in particular each producer's
+ * nodes in the order it pushed them.
+ *
+ * ABA: producers only add at `top`; the consumer never removes a single
+ * node from it, only swaps the whole list out. A CAS that succeeds with a
+ * reused pointer still links n in front of the node that is `top` then.
+ *
+ * Sealing: the consumer swings `top` to a sentinel (mllpi_mpsc_seal); from
+ * then on every push fails without touching the queue, and the consumer
+ * takes what was pushed before with mllpi_mpsc_pop(). So a refused
+ * producer never links into the queue (its node may be freed at once), and
+ * nothing pushed successfully is left behind. */
 #ifndef MLLPI_MPSC_H
 #define MLLPI_MPSC_H
 
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -28,140 +35,122 @@ struct mllpi_node {
 	int kind; /* what the node is (interpreted by the consumer) */
 };
 
-/* head (written by every producer) and tail (written by the consumer on
- * every pop) are 64 bytes apart, so they never share a cache line: else
- * each pop would steal the line the producers exchange on (false
- * sharing). Padding, not alignas: the pool is allocated through a
- * user allocator that only guarantees malloc alignment. */
+/* top (written by every producer) and the consumer's fields are 64 bytes
+ * apart, so they never share a cache line. Padding, not alignas: the pool
+ * is allocated through a user allocator that only guarantees malloc
+ * alignment. */
 struct mllpi_mpsc {
-	/* Last pushed node; producers swing it. */
-	_Atomic(struct mllpi_node *) head;
-	char pad_head_[64 - sizeof(void *)];
-	/* Next node to pop; consumer only. */
-	struct mllpi_node *tail;
-	struct mllpi_node stub;
-	/* its address is the head of a sealed queue (never read) */
+	/* Last pushed node, or NULL, or &sealed; producers swing it. */
+	_Atomic(struct mllpi_node *) top;
+	char pad_top_[64 - sizeof(void *)];
+	/* Consumer only: taken nodes, oldest first. */
+	struct mllpi_node *ready;
+	/* its address is the top of a sealed queue (never read) */
 	struct mllpi_node sealed;
-	/* keeps the next member off tail's cache line */
-	char pad_tail_[64 - sizeof(void *) - 2 * sizeof(struct mllpi_node)];
+	/* keeps the next member off the consumer's cache line */
+	char pad_ready_[64 - sizeof(void *) - sizeof(struct mllpi_node)];
 };
 
 static inline void mllpi_mpsc_init(struct mllpi_mpsc *q)
 {
-	atomic_init(&q->stub.next, NULL);
-	q->stub.kind = -1;
-	atomic_init(&q->head, &q->stub);
-	q->tail = &q->stub;
+	atomic_init(&q->top, NULL);
+	q->ready = NULL;
+	atomic_init(&q->sealed.next, NULL);
+	q->sealed.kind = -1;
 }
 
 /* False: the queue is sealed, n was not pushed (and is not referenced). */
 static inline bool mllpi_mpsc_push(struct mllpi_mpsc *q, struct mllpi_node *n)
 {
-	/* relaxed: n is not yet visible to anyone; the release store below
-	 * publishes it together with this field. */
-	atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
 	/* relaxed: only the first guess of the CAS. */
-	struct mllpi_node *prev =
-	    atomic_load_explicit(&q->head, memory_order_relaxed);
-	/* seq_cst CAS: (1) serialises producers and orders the node's
-	 * contents before its publication chain; (2) it takes part in the
-	 * single total order with the manager's `sleeping` store and head
-	 * load (the wake-up pair of subq.h: the producer then loads
-	 * `sleeping` with seq_cst). relaxed on failure: retried. */
+	struct mllpi_node *top =
+	    atomic_load_explicit(&q->top, memory_order_relaxed);
 	do {
-		if (prev == &q->sealed)
+		if (top == &q->sealed)
 			return false;
+		/* relaxed: published by the CAS below (release). */
+		atomic_store_explicit(&n->next, top, memory_order_relaxed);
+		/* seq_cst CAS: (1) release: n's contents and link are
+		 * visible to the consumer whose exchange takes them (the
+		 * later CASes of other producers continue the release
+		 * sequence); (2) it takes part in the single total order
+		 * with the manager's `sleeping` store and top load (the
+		 * wake-up pair of subq.h: the producer then loads
+		 * `sleeping` with seq_cst). relaxed on failure: retried
+		 * with the fresh top. */
 	} while (!atomic_compare_exchange_weak_explicit(
-	    &q->head, &prev, n, memory_order_seq_cst, memory_order_relaxed));
-	/* release: makes n's contents (written before push) visible to the
-	 * consumer that acquires prev->next. */
-	atomic_store_explicit(&prev->next, n, memory_order_release);
+	    &q->top, &top, n, memory_order_seq_cst, memory_order_relaxed));
 	return true;
 }
 
-/* Consumer only. Returns the oldest node or NULL (empty, or a producer is
- * between its exchange and its link). */
+/* Consumer only: reverse the LIFO chain `c` (newest first) and append it
+ * to ready. */
+static inline void mllpi_mpsc_take_(struct mllpi_mpsc *q, struct mllpi_node *c)
+{
+	struct mllpi_node *fifo = NULL;
+	while (c) {
+		/* relaxed: the exchange that took c acquired the links. */
+		struct mllpi_node *next =
+		    atomic_load_explicit(&c->next, memory_order_relaxed);
+		atomic_store_explicit(&c->next, fifo, memory_order_relaxed);
+		fifo = c;
+		c = next;
+	}
+	if (!q->ready) {
+		q->ready = fifo;
+		return;
+	}
+	struct mllpi_node *last = q->ready;
+	struct mllpi_node *n;
+	while ((n = atomic_load_explicit(&last->next, memory_order_relaxed)))
+		last = n;
+	atomic_store_explicit(&last->next, fifo, memory_order_relaxed);
+}
+
+/* Consumer only. Returns the oldest node, or NULL when the queue is empty.
+ * Also the way to drain a sealed queue. */
 static inline struct mllpi_node *mllpi_mpsc_pop(struct mllpi_mpsc *q)
 {
-	struct mllpi_node *tail = q->tail;
-	/* acquire: pairs with the release store in push, so the node's
-	 * contents are visible once we see the link. */
-	struct mllpi_node *next =
-	    atomic_load_explicit(&tail->next, memory_order_acquire);
-	if (tail == &q->stub) {
-		if (next == NULL)
+	if (!q->ready) {
+		/* relaxed: a hint; skips the exchange (a write to the
+		 * producers' line) when nothing is there. */
+		struct mllpi_node *top =
+		    atomic_load_explicit(&q->top, memory_order_relaxed);
+		if (top == NULL || top == &q->sealed)
 			return NULL;
-		q->tail = next;
-		tail = next;
-		next = atomic_load_explicit(&tail->next, memory_order_acquire);
+		/* acquire: pairs with the pushes' CAS (release sequence
+		 * on top), so the taken nodes' contents are visible. */
+		mllpi_mpsc_take_(q, atomic_exchange_explicit(
+					&q->top, NULL, memory_order_acquire));
 	}
-	if (next != NULL) {
-		q->tail = next;
-		return tail;
-	}
-	/* acquire: see the latest head; if it is not tail, a producer is
-	 * mid-push: report empty for now (the caller retries). */
-	struct mllpi_node *head =
-	    atomic_load_explicit(&q->head, memory_order_acquire);
-	if (tail != head)
-		return NULL;
-	/* tail is the only node: push the stub behind it so tail can be
-	 * handed out while the queue keeps a node. */
-	(void)mllpi_mpsc_push(q, &q->stub); /* never sealed while popping */
-	next = atomic_load_explicit(&tail->next, memory_order_acquire);
-	if (next != NULL) {
-		q->tail = next;
-		return tail;
-	}
-	return NULL;
+	struct mllpi_node *n = q->ready;
+	if (n)
+		q->ready = atomic_load_explicit(&n->next, memory_order_relaxed);
+	return n;
 }
 
-/* Consumer only: false only when the queue is certainly empty. seq_cst
- * load of head: the manager's half of the Dekker pair (store sleeping;
- * load head) against the producer's (exchange head; load sleeping). */
+/* Consumer only: false only when the queue is empty. seq_cst load of
+ * top: the manager's half of the Dekker pair (store sleeping; load top)
+ * against the producer's (CAS top; load sleeping). */
 static inline bool mllpi_mpsc_maybe_nonempty(struct mllpi_mpsc *q)
 {
-	struct mllpi_node *head =
-	    atomic_load_explicit(&q->head, memory_order_seq_cst);
-	if (head != q->tail)
+	if (q->ready)
 		return true;
-	/* head == tail: non-empty only if tail is a real node. */
-	return q->tail != &q->stub;
+	struct mllpi_node *top =
+	    atomic_load_explicit(&q->top, memory_order_seq_cst);
+	return top != NULL && top != &q->sealed;
 }
 
-/* Consumer only, once: refuse every later push. Returns the last node
- * pushed before (the end of what mllpi_mpsc_pop_sealed() returns). */
-static inline struct mllpi_node *mllpi_mpsc_seal(struct mllpi_mpsc *q)
+/* Consumer only, once: refuse every later push. What was pushed before
+ * stays to be taken with mllpi_mpsc_pop(). */
+static inline void mllpi_mpsc_seal(struct mllpi_mpsc *q)
 {
 	/* seq_cst: ordered with the pushes' CAS (one of them, or the seal,
-	 * wins; a push that loses sees the sentinel). */
-	return atomic_exchange_explicit(&q->head, &q->sealed,
-					memory_order_seq_cst);
-}
-
-/* Consumer only, after mllpi_mpsc_seal() returned last: the next node
- * pushed before the seal, waiting for links still in progress (a producer
- * between its CAS and its store); NULL when all have been returned. */
-static inline struct mllpi_node *mllpi_mpsc_pop_sealed(struct mllpi_mpsc *q,
-						       struct mllpi_node *last)
-{
-	for (;;) {
-		struct mllpi_node *t = q->tail;
-		if (t == NULL)
-			return NULL;
-		if (t == last) {
-			q->tail = NULL;
-			return t == &q->stub ? NULL : t;
-		}
-		/* acquire: the node's contents with its link. */
-		struct mllpi_node *next;
-		while ((next = atomic_load_explicit(
-			    &t->next, memory_order_acquire)) == NULL)
-			sched_yield(); /* its successor is being linked */
-		q->tail = next;
-		if (t != &q->stub)
-			return t;
-	}
+	 * wins; a push that loses sees the sentinel). Acquire part: the
+	 * taken nodes' contents. */
+	struct mllpi_node *c =
+	    atomic_exchange_explicit(&q->top, &q->sealed, memory_order_seq_cst);
+	mllpi_mpsc_take_(q, c);
 }
 
 #endif

@@ -5,10 +5,10 @@
  * atomics at all. The pool and the queue benchmark use this same code.
  * A push is one compare-and-swap and one load.
  *
- * - Wake-up (no lost wake-up): the producer swings the list head
+ * - Wake-up (no lost wake-up): the producer swings the list top
  *   (seq_cst CAS), then loads `sleeping` (seq_cst); if set, it clears it
  *   and the caller wakes the manager. The manager stores sleeping = 1
- *   (seq_cst), then checks the queue (seq_cst head load) before it
+ *   (seq_cst), then checks the queue (seq_cst top load) before it
  *   blocks. In the single total order of seq_cst operations either the
  *   manager sees the node or the producer sees sleeping.
  * - Stop: `stopped` (set by stop) only lets callers refuse early. The
@@ -17,7 +17,7 @@
  *   the seal fails without touching the list. No producer counter is
  *   shared, and every node pushed successfully is taken.
  *
- * Layout: the list's head (producers), `sleeping` (manager, read by
+ * Layout: the list's top (producers), `sleeping` (manager, read by
  * producers), `stopped` and the consumer's fields are 64 bytes apart
  * (padding, not alignas: the pool is allocated through a user allocator
  * that only guarantees malloc alignment). */
@@ -39,7 +39,6 @@ struct mllpi_subq {
 	char pad_stopped_[64];
 	/* consumer only: the manager's own submissions */
 	struct mllpi_node *local_head, *local_tail;
-	struct mllpi_node *sealed_last; /* see mllpi_subq_seal */
 	bool local_first; /* which source pop() tries first this time */
 };
 
@@ -50,15 +49,14 @@ static inline void mllpi_subq_init(struct mllpi_subq *q)
 	mllpi_mpsc_init(&q->list);
 	atomic_init(&q->sleeping, 0);
 	atomic_init(&q->stopped, false);
-	q->local_head = q->local_tail = q->sealed_last = NULL;
+	q->local_head = q->local_tail = NULL;
 	q->local_first = false;
 }
 
 /* Any thread but the consumer. MLLPI_PUSHED_WAKE: the caller wakes the
  * consumer. MLLPI_PUSH_STOPPED: the queue is sealed (the manager is
  * leaving); n was not pushed and is not referenced. Pointer reuse (ABA)
- * is harmless: the CAS succeeds only while prev is the current head, so n
- * is linked after whatever node that is now. */
+ * is harmless: see mpsc.h. */
 static inline enum mllpi_push mllpi_subq_push(struct mllpi_subq *q,
 					      struct mllpi_node *n)
 {
@@ -116,7 +114,7 @@ static inline struct mllpi_node *mllpi_subq_pop(struct mllpi_subq *q)
 }
 
 /* Consumer only: false only when the queue is certainly empty (seq_cst
- * head load: see above). */
+ * top load: see above). */
 static inline bool mllpi_subq_maybe_nonempty(struct mllpi_subq *q)
 {
 	return q->local_head || mllpi_mpsc_maybe_nonempty(&q->list);
@@ -126,7 +124,7 @@ static inline bool mllpi_subq_maybe_nonempty(struct mllpi_subq *q)
  * block). mllpi_subq_awake() after the wait in any case. */
 static inline bool mllpi_subq_prepare_sleep(struct mllpi_subq *q)
 {
-	/* seq_cst store, then the seq_cst head load: the consumer's half
+	/* seq_cst store, then the seq_cst top load: the consumer's half
 	 * of the wake-up pair. */
 	atomic_store_explicit(&q->sleeping, 1, memory_order_seq_cst);
 	return mllpi_subq_maybe_nonempty(q);
@@ -143,12 +141,12 @@ static inline void mllpi_subq_awake(struct mllpi_subq *q)
  * remains with mllpi_subq_pop_sealed() until it returns NULL. */
 static inline void mllpi_subq_seal(struct mllpi_subq *q)
 {
-	q->sealed_last = mllpi_mpsc_seal(&q->list);
+	mllpi_mpsc_seal(&q->list);
 }
 
 static inline struct mllpi_node *mllpi_subq_pop_sealed(struct mllpi_subq *q)
 {
-	struct mllpi_node *n = mllpi_mpsc_pop_sealed(&q->list, q->sealed_last);
+	struct mllpi_node *n = mllpi_mpsc_pop(&q->list);
 	return n ? n : mllpi_subq_pop_local(q);
 }
 
