@@ -2,7 +2,6 @@
 // queue (pool/subq.h: the lock-free intrusive MPSC list of pool/mpsc.h
 // with the pool's wake-up and stop protocols) against a mutex+condvar
 // queue, with 1 and 2 producer threads and one consumer, in the same run.
-// The bare list with a spinning consumer is measured too.
 //
 // Each iteration moves kBatch items from the producers to the consumer;
 // items/s is reported as "items_per_second".
@@ -73,42 +72,6 @@ void BM_MutexCondvar(benchmark::State &state)
 	state.SetItemsProcessed(state.iterations() * kBatch);
 }
 
-void BM_LockFreeMPSC(benchmark::State &state)
-{
-	const int producers = static_cast<int>(state.range(0));
-	std::vector<char> storage(static_cast<size_t>(kBatch) * kStride);
-	for (auto _ : state) {
-		struct mllpi_mpsc *q = mllpi_bench_q_new();
-		std::vector<std::thread> th;
-		const int per = kBatch / producers;
-		for (int p = 0; p < producers; p++)
-			th.emplace_back([&, p] {
-				for (int i = 0; i < per; i++)
-					mllpi_bench_q_push(
-					    q,
-					    reinterpret_cast<mllpi_node *>(
-						&storage[(size_t)(p * per + i) *
-							 kStride]));
-			});
-		int got = 0;
-		while (got < per * producers) {
-			// The manager drains in batches and only sleeps when
-			// the queue is empty; here it spins (yield) instead.
-			struct mllpi_node *n = mllpi_bench_q_pop(q);
-			if (n) {
-				benchmark::DoNotOptimize(n);
-				got++;
-			} else {
-				std::this_thread::yield();
-			}
-		}
-		for (auto &t : th)
-			t.join();
-		mllpi_bench_free(q);
-	}
-	state.SetItemsProcessed(state.iterations() * kBatch);
-}
-
 // The pool's submission queue (pool/subq.h) as the pool drives it: the
 // consumer drains; when the queue is empty it announces `sleeping` and
 // blocks on an eventfd, which a producer writes only when its push says
@@ -165,11 +128,6 @@ void BM_SubmissionQueue(benchmark::State &state)
 } // namespace
 
 BENCHMARK(BM_MutexCondvar)
-    ->Arg(1)
-    ->Arg(2)
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_LockFreeMPSC)
     ->Arg(1)
     ->Arg(2)
     ->UseRealTime()

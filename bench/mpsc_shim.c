@@ -1,4 +1,4 @@
-/* C shim so the C++ benchmark can drive the pool's queues (pool/mpsc.h
+/* C shim so the C++ benchmark can drive the pool's queue (pool/mpsc.h
  * and pool/subq.h use C11 atomics). */
 #include <stdlib.h>
 
@@ -17,23 +17,6 @@ static void *alloc_lines(size_t size)
 void mllpi_bench_free(void *q)
 {
 	free(q);
-}
-
-struct mllpi_mpsc *mllpi_bench_q_new(void)
-{
-	struct mllpi_mpsc *q = alloc_lines(sizeof(*q));
-	mllpi_mpsc_init(q);
-	return q;
-}
-
-void mllpi_bench_q_push(struct mllpi_mpsc *q, struct mllpi_node *n)
-{
-	mllpi_mpsc_push(q, n);
-}
-
-struct mllpi_node *mllpi_bench_q_pop(struct mllpi_mpsc *q)
-{
-	return mllpi_mpsc_pop(q);
 }
 
 struct mllpi_subq *mllpi_bench_subq_new(void)

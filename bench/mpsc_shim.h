@@ -6,13 +6,9 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-struct mllpi_mpsc;
 struct mllpi_node;
 /* Frees what the _new functions return. */
 void mllpi_bench_free(void *q);
-struct mllpi_mpsc *mllpi_bench_q_new(void);
-void mllpi_bench_q_push(struct mllpi_mpsc *q, struct mllpi_node *n);
-struct mllpi_node *mllpi_bench_q_pop(struct mllpi_mpsc *q);
 
 /* The pool's submission queue (pool/subq.h), as the pool drives it. */
 struct mllpi_subq;
