@@ -16,12 +16,30 @@
 #include <vector>
 
 #include <sys/eventfd.h>
+#include <pthread.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include "mpsc_shim.h"
 
 namespace
 {
+
+// With BENCH_QUEUE_PIN=1 in the environment the consumer runs on CPU 0 and
+// every producer on CPU 1: a cross-core hand-over every time, whatever the
+// scheduler would have done (it otherwise sometimes puts a producer and
+// the consumer on one CPU, which changes the mutex baseline by 2x).
+void pin(int cpu)
+{
+	static const bool on = getenv("BENCH_QUEUE_PIN") != nullptr;
+	if (!on)
+		return;
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0)
+		abort();
+}
 
 constexpr int kBatch = 200000;
 // Items as the pool has them: a queue node is 16 bytes; items are packed
@@ -53,6 +71,7 @@ struct MutexQueue {
 void BM_MutexCondvar(benchmark::State &state)
 {
 	const int producers = static_cast<int>(state.range(0));
+	pin(0);
 	std::vector<char> storage(static_cast<size_t>(kBatch) * kStride);
 	for (auto _ : state) {
 		MutexQueue q;
@@ -60,6 +79,7 @@ void BM_MutexCondvar(benchmark::State &state)
 		const int per = kBatch / producers;
 		for (int p = 0; p < producers; p++)
 			th.emplace_back([&, p] {
+				pin(1);
 				for (int i = 0; i < per; i++)
 					q.push(&storage[(size_t)(p * per + i) *
 							kStride]);
@@ -79,14 +99,17 @@ void BM_MutexCondvar(benchmark::State &state)
 void BM_SubmissionQueue(benchmark::State &state)
 {
 	const int producers = static_cast<int>(state.range(0));
+	pin(0);
 	std::vector<char> storage(static_cast<size_t>(kBatch) * kStride);
 	int efd = eventfd(0, EFD_CLOEXEC);
+	std::atomic<int64_t> wakes{0}, sleeps{0};
 	for (auto _ : state) {
 		struct mllpi_subq *q = mllpi_bench_subq_new();
 		std::vector<std::thread> th;
 		const int per = kBatch / producers;
 		for (int p = 0; p < producers; p++)
 			th.emplace_back([&, p] {
+				pin(1);
 				for (int i = 0; i < per; i++) {
 					if (!mllpi_bench_subq_push(
 						q,
@@ -98,6 +121,8 @@ void BM_SubmissionQueue(benchmark::State &state)
 					uint64_t one = 1;
 					if (write(efd, &one, 8) < 0)
 						abort();
+					wakes.fetch_add(
+					    1, std::memory_order_relaxed);
 				}
 			});
 		int got = 0;
@@ -111,6 +136,7 @@ void BM_SubmissionQueue(benchmark::State &state)
 			if (mllpi_bench_subq_maybe_nonempty(q))
 				continue; /* pushed since the pop looked */
 			if (!mllpi_bench_subq_prepare_sleep(q)) {
+				sleeps.fetch_add(1, std::memory_order_relaxed);
 				uint64_t v;
 				if (read(efd, &v, 8) < 0)
 					abort();
@@ -123,6 +149,12 @@ void BM_SubmissionQueue(benchmark::State &state)
 	}
 	close(efd);
 	state.SetItemsProcessed(state.iterations() * kBatch);
+	// How often the protocol costs a system call pair, per item.
+	const double items = static_cast<double>(state.iterations()) * kBatch;
+	state.counters["wakes_per_kitem"] =
+	    1000.0 * static_cast<double>(wakes.load()) / items;
+	state.counters["sleeps_per_kitem"] =
+	    1000.0 * static_cast<double>(sleeps.load()) / items;
 }
 
 } // namespace

@@ -9,7 +9,10 @@
  * connections; a message goes to an idle connection of its endpoint, else
  * waits in the endpoint's bounded queue. Per connection, messages are sent
  * one at a time, in FIFO order, each awaiting its reply (MLLP is
- * request/reply).
+ * request/reply). FIFO holds across threads: a message whose
+ * mllp_pool_send() returned before another's began (in program order, or
+ * ordered by a lock or any other synchronisation between the threads) is
+ * taken first, so with one connection per endpoint it is sent first.
  *
  * Connection semantics follow the reference client (Elixir MLLP.Client
  * 0.9.x), with its known defects fixed; the options keep its names.
@@ -63,8 +66,10 @@ struct mllp_conn_options {
 	bool close_on_recv_error;
 	bool reconnect_on_send_error; /* true */
 	/* 0: while no connection of the endpoint is up (or connecting), a
-	 * send fails at once with context send and the last connect error,
-	 * and triggers an immediate reconnect. > 0: the message waits that
+	 * send fails at once with context send and the last connect error
+	 * (MLLP_ERR_CLOSED "connection closed (...)" when the link dropped
+	 * and no reconnect attempt has failed since), and triggers an
+	 * immediate reconnect. > 0: the message waits that
 	 * long for a connection (MLLP_INFINITE: forever). */
 	int64_t queue_timeout;
 	/* TLS for the endpoint's connections (see mllp/tls.h), or NULL for
@@ -197,7 +202,8 @@ MLLP_API void mllp_send_options_init(struct mllp_send_options *o);
  * (kind HL7), MLLP_ERR_PARTIAL_WRAP, MLLP_ERR_NO_MEMORY,
  * MLLP_ERR_INVALID_ARGUMENT, or, with queue_timeout 0 while every
  * connection of the endpoint is down, the last connect error (context
- * send; e.g. -ECONNREFUSED "connection refused") — an immediate reconnect
+ * send; e.g. -ECONNREFUSED "connection refused", or MLLP_ERR_CLOSED right
+ * after the link dropped) — an immediate reconnect
  * is then triggered. Thread-safe, lock-free unless blocking on a full
  * queue. Allowed from a future callback (manager thread) only with block
  * false. */

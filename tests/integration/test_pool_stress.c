@@ -161,11 +161,133 @@ static void test_four_producers_with_faults(void **state)
 	run(97);
 }
 
+/* Order across threads: producers that order their calls among
+ * themselves (here a baton passed after each mllp_pool_send() returns)
+ * get their messages sent in that order on a connection. One connection,
+ * so the completion order is the sending order. */
+#define BATON_MSGS 2000
+
+struct baton {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int next; /* the message whose turn it is */
+	struct mllp_pool *pool;
+	uint32_t ep;
+	_Atomic int done;
+	int order[BATON_MSGS]; /* written by callbacks (manager thread) */
+	int failures;
+};
+
+struct baton_arg {
+	struct baton *b;
+	int index;
+};
+
+static struct baton *the_baton;
+
+static void on_baton_done(struct mllp_future *f, void *arg)
+{
+	struct baton *b = the_baton;
+	const struct mllp_result *r = mllp_future_result(f);
+	if (!r || r->status != 0)
+		b->failures++;
+	b->order[atomic_fetch_add(&b->done, 1)] = (int)(intptr_t)arg;
+	mllp_future_free(f);
+}
+
+static void *baton_producer(void *arg)
+{
+	struct baton_arg *a = arg;
+	struct baton *b = a->b;
+	for (int n = a->index; n < BATON_MSGS; n += PRODUCERS) {
+		pthread_mutex_lock(&b->mu);
+		while (b->next != n && b->next >= 0)
+			pthread_cond_wait(&b->cv, &b->mu);
+		bool gave_up = b->next < 0;
+		pthread_mutex_unlock(&b->mu);
+		if (gave_up)
+			break;
+		size_t len;
+		char *m = tr_hl7(n, &len);
+		struct mllp_send_options o;
+		mllp_send_options_init(&o);
+		o.kind = MLLP_PAYLOAD_HL7;
+		o.block = true;
+		o.callback = on_baton_done;
+		o.callback_arg = (void *)(intptr_t)n;
+		struct mllp_future *f;
+		int rc = mllp_pool_send(b->pool, b->ep, m, len, &o, &f, NULL);
+		free(m);
+		pthread_mutex_lock(&b->mu);
+		if (rc != 0)
+			b->next = -1; /* checked by the test: no send fails */
+		else
+			b->next = n + 1;
+		pthread_cond_broadcast(&b->cv);
+		pthread_mutex_unlock(&b->mu);
+	}
+	return NULL;
+}
+
+static bool baton_all_done(void *arg)
+{
+	struct baton *b = arg;
+	return atomic_load(&b->done) >= BATON_MSGS;
+}
+
+static void test_order_across_threads(void **state)
+{
+	(void)state;
+	struct tr r;
+	tr_start(&r, 0, TR_ACK);
+	struct mllp_pool_config cfg;
+	ti_config(&cfg, NULL);
+	struct baton *b = calloc(1, sizeof(*b));
+	assert_non_null(b);
+	the_baton = b;
+	pthread_mutex_init(&b->mu, NULL);
+	pthread_cond_init(&b->cv, NULL);
+	assert_int_equal(mllp_pool_create(&cfg, &b->pool, NULL), 0);
+	assert_int_equal(mllp_pool_add_endpoint(b->pool, "127.0.0.1", r.port, 1,
+						NULL, &b->ep, NULL),
+			 0);
+	pthread_t th[PRODUCERS];
+	struct baton_arg a[PRODUCERS];
+	for (int i = 0; i < PRODUCERS; i++) {
+		a[i] = (struct baton_arg){b, i};
+		assert_int_equal(
+		    pthread_create(&th[i], NULL, baton_producer, &a[i]), 0);
+	}
+	bool all = tr_wait_until(baton_all_done, b, 60000);
+	if (!all) { /* release the producers before failing */
+		pthread_mutex_lock(&b->mu);
+		b->next = -1;
+		pthread_cond_broadcast(&b->cv);
+		pthread_mutex_unlock(&b->mu);
+	}
+	for (int i = 0; i < PRODUCERS; i++)
+		pthread_join(th[i], NULL);
+	mllp_pool_stop(b->pool);
+	assert_true(all);
+	assert_int_equal(b->next, BATON_MSGS);
+	assert_int_equal(b->failures, 0);
+	for (int i = 0; i < BATON_MSGS; i++)
+		if (b->order[i] != i)
+			fail_msg("message %d completed in position %d",
+				 b->order[i], i);
+	mllp_pool_destroy(b->pool);
+	pthread_cond_destroy(&b->cv);
+	pthread_mutex_destroy(&b->mu);
+	free(b);
+	tr_stop(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_four_producers),
 	    cmocka_unit_test(test_four_producers_with_faults),
+	    cmocka_unit_test(test_order_across_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
