@@ -2,10 +2,10 @@
  * which the consumer can seal.
  *
  * Producers push onto a LIFO list (one compare-and-swap of `top`, retried
- * after a short pause only when another push or the consumer won). The consumer
- * takes the whole list with one exchange, reverses it into its own FIFO `ready`
- * list, and pops from that without any atomic operation until it is
- * empty. So producers and the consumer meet on `top` once per batch, not
+ * after a short pause only when another push or the consumer won). The
+ * consumer takes the whole list with one exchange, reverses it into its own
+ * FIFO `ready` list, and pops from that without any atomic operation until
+ * it is empty. So producers and the consumer meet on `top` once per batch, not
  * once per node, and a push is complete the moment its CAS succeeds:
  * there is no half-linked state for the consumer to wait out.
  *
