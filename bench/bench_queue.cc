@@ -157,6 +157,30 @@ void BM_SubmissionQueue(benchmark::State &state)
 	    1000.0 * static_cast<double>(sleeps.load()) / items;
 }
 
+// The bound: one thread pushes kBatch items, then takes them, with no
+// other thread and no hand-over between cores. What is left is the cost of
+// the push's locked instruction and the pop.
+void BM_SubmissionQueueOneThread(benchmark::State &state)
+{
+	std::vector<char> storage(static_cast<size_t>(kBatch) * kStride);
+	struct mllpi_subq *q = mllpi_bench_subq_new();
+	for (auto _ : state) {
+		for (int i = 0; i < kBatch; i++)
+			mllpi_bench_subq_push(
+			    q, reinterpret_cast<mllpi_node *>(
+				   &storage[(size_t)i * kStride]));
+		int got = 0;
+		while (mllpi_node *n = mllpi_bench_subq_pop(q)) {
+			benchmark::DoNotOptimize(n);
+			got++;
+		}
+		if (got != kBatch)
+			abort();
+	}
+	mllpi_bench_free(q);
+	state.SetItemsProcessed(state.iterations() * kBatch);
+}
+
 } // namespace
 
 BENCHMARK(BM_MutexCondvar)
@@ -167,5 +191,8 @@ BENCHMARK(BM_MutexCondvar)
 BENCHMARK(BM_SubmissionQueue)
     ->Arg(1)
     ->Arg(2)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SubmissionQueueOneThread)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
