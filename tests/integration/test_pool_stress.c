@@ -48,6 +48,16 @@ static void on_done(struct mllp_future *f, void *arg)
 		mllp_future_free(f);
 }
 
+/* HL7, blocking on a full queue, completion callback cb with argument n. */
+static void blocking_hl7(struct mllp_send_options *o, mllp_future_cb cb, int n)
+{
+	mllp_send_options_init(o);
+	o->kind = MLLP_PAYLOAD_HL7;
+	o->block = true;
+	o->callback = cb;
+	o->callback_arg = (void *)(intptr_t)n;
+}
+
 static void *producer(void *arg)
 {
 	struct prod *p = arg;
@@ -58,11 +68,7 @@ static void *producer(void *arg)
 		size_t len;
 		char *m = tr_hl7(n, &len);
 		struct mllp_send_options o;
-		mllp_send_options_init(&o);
-		o.kind = MLLP_PAYLOAD_HL7;
-		o.block = true;
-		o.callback = on_done;
-		o.callback_arg = (void *)(intptr_t)n;
+		blocking_hl7(&o, on_done, n);
 		struct mllp_future *f;
 		if (mllp_pool_send(p->pool, p->ep, m, len, &o, &f, NULL) != 0) {
 			p->send_errors++;
@@ -210,11 +216,7 @@ static void *baton_producer(void *arg)
 		size_t len;
 		char *m = tr_hl7(n, &len);
 		struct mllp_send_options o;
-		mllp_send_options_init(&o);
-		o.kind = MLLP_PAYLOAD_HL7;
-		o.block = true;
-		o.callback = on_baton_done;
-		o.callback_arg = (void *)(intptr_t)n;
+		blocking_hl7(&o, on_baton_done, n);
 		struct mllp_future *f;
 		int rc = mllp_pool_send(b->pool, b->ep, m, len, &o, &f, NULL);
 		free(m);

@@ -201,6 +201,20 @@ static void mp_free(struct mp *m)
 	free(m);
 }
 
+/* Start the producers, all released at once; last[] (each producer's last
+ * sequence number taken) starts at -1. */
+static void start_producers(struct mp *m, pthread_t th[PRODUCERS],
+			    struct pa a[PRODUCERS], int last[PRODUCERS])
+{
+	for (int i = 0; i < PRODUCERS; i++) {
+		a[i] = (struct pa){m, i};
+		last[i] = -1;
+		assert_int_equal(pthread_create(&th[i], NULL, producer, &a[i]),
+				 0);
+	}
+	pthread_barrier_wait(&m->go);
+}
+
 /* Four producers, one sleeping consumer: every node arrives once, each
  * producer's in order, and no wake-up is lost. */
 static void test_producers_order_and_wakeups(void **state)
@@ -209,15 +223,8 @@ static void test_producers_order_and_wakeups(void **state)
 	struct mp *m = mp_new(false);
 	pthread_t th[PRODUCERS];
 	struct pa a[PRODUCERS];
-	for (int i = 0; i < PRODUCERS; i++) {
-		a[i] = (struct pa){m, i};
-		assert_int_equal(pthread_create(&th[i], NULL, producer, &a[i]),
-				 0);
-	}
-	pthread_barrier_wait(&m->go);
 	int last[PRODUCERS];
-	for (int i = 0; i < PRODUCERS; i++)
-		last[i] = -1;
+	start_producers(m, th, a, last);
 	int got = consume(m, PRODUCERS * PER, last);
 	for (int i = 0; i < PRODUCERS; i++) {
 		pthread_join(th[i], NULL);
@@ -237,15 +244,8 @@ static void test_seal_takes_every_accepted_push(void **state)
 	struct mp *m = mp_new(true);
 	pthread_t th[PRODUCERS];
 	struct pa a[PRODUCERS];
-	for (int i = 0; i < PRODUCERS; i++) {
-		a[i] = (struct pa){m, i};
-		assert_int_equal(pthread_create(&th[i], NULL, producer, &a[i]),
-				 0);
-	}
-	pthread_barrier_wait(&m->go);
 	int last[PRODUCERS];
-	for (int i = 0; i < PRODUCERS; i++)
-		last[i] = -1;
+	start_producers(m, th, a, last);
 	/* Take a few, then seal with the producers still running. */
 	int got = consume(m, 1000, last);
 	mllpi_subq_seal(&m->q);
