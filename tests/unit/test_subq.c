@@ -100,11 +100,13 @@ struct mp {
 	int pushed[PRODUCERS]; /* successful pushes, per producer */
 	bool seal_midway;
 	_Atomic bool sealed; /* set by the consumer after the seal */
-};
-
-struct pa {
-	struct mp *m;
-	int id;
+	pthread_t th[PRODUCERS];
+	struct pa {
+		struct mp *m;
+		int id;
+	} pa[PRODUCERS];
+	/* consumer: each producer's last sequence number taken, or -1 */
+	int last[PRODUCERS];
 };
 
 static void die(const char *why)
@@ -201,16 +203,14 @@ static void mp_free(struct mp *m)
 	free(m);
 }
 
-/* Start the producers, all released at once; last[] (each producer's last
- * sequence number taken) starts at -1. */
-static void start_producers(struct mp *m, pthread_t th[PRODUCERS],
-			    struct pa a[PRODUCERS], int last[PRODUCERS])
+/* Start the producers, all released at once. */
+static void start_producers(struct mp *m)
 {
 	for (int i = 0; i < PRODUCERS; i++) {
-		a[i] = (struct pa){m, i};
-		last[i] = -1;
-		assert_int_equal(pthread_create(&th[i], NULL, producer, &a[i]),
-				 0);
+		m->pa[i] = (struct pa){m, i};
+		m->last[i] = -1;
+		assert_int_equal(
+		    pthread_create(&m->th[i], NULL, producer, &m->pa[i]), 0);
 	}
 	pthread_barrier_wait(&m->go);
 }
@@ -221,13 +221,11 @@ static void test_producers_order_and_wakeups(void **state)
 {
 	(void)state;
 	struct mp *m = mp_new(false);
-	pthread_t th[PRODUCERS];
-	struct pa a[PRODUCERS];
-	int last[PRODUCERS];
-	start_producers(m, th, a, last);
+	start_producers(m);
+	int *last = m->last;
 	int got = consume(m, PRODUCERS * PER, last);
 	for (int i = 0; i < PRODUCERS; i++) {
-		pthread_join(th[i], NULL);
+		pthread_join(m->th[i], NULL);
 		assert_int_equal(last[i], PER - 1);
 	}
 	assert_int_equal(got, PRODUCERS * PER);
@@ -242,10 +240,8 @@ static void test_seal_takes_every_accepted_push(void **state)
 {
 	(void)state;
 	struct mp *m = mp_new(true);
-	pthread_t th[PRODUCERS];
-	struct pa a[PRODUCERS];
-	int last[PRODUCERS];
-	start_producers(m, th, a, last);
+	start_producers(m);
+	int *last = m->last;
 	/* Take a few, then seal with the producers still running. */
 	int got = consume(m, 1000, last);
 	mllpi_subq_seal(&m->q);
@@ -259,7 +255,7 @@ static void test_seal_takes_every_accepted_push(void **state)
 	}
 	int pushed = 0;
 	for (int i = 0; i < PRODUCERS; i++) {
-		pthread_join(th[i], NULL);
+		pthread_join(m->th[i], NULL);
 		/* Accepted pushes are a prefix of each producer's. */
 		assert_int_equal(last[i] + 1, m->pushed[i]);
 		pushed += m->pushed[i];
