@@ -5,6 +5,8 @@
  * Producers hand operations to the manager through the submission queue
  * of subq.h (wake-up and stop protocols described there); the manager's
  * own submissions, from completion callbacks, go through its local FIFO. */
+#include "endpoint.h"
+#include "netaddr.h"
 #include "pool_internal.h"
 #include "tls_conn.h"
 
@@ -21,10 +23,6 @@
 #include <unistd.h>
 
 #include <mllp/hl7.h>
-
-void mllpi_future_publish(struct mllp_future *f);
-void mllpi_future_release(struct mllp_future *f);
-int mllpi_pool_push(struct mllp_pool *pool, struct mllpi_node *n);
 
 #define TOK_CONNECT 1u
 #define TOK_SEND    2u
@@ -149,21 +147,32 @@ static void emit(struct mllpi_conn *c, enum mllp_event_kind kind,
 	p->cfg.telemetry(p->cfg.telemetry_ctx, &ev);
 }
 
-#define STAT_ADD(p, field, n)                                                  \
-	atomic_fetch_add_explicit(&(p)->field, (n), memory_order_relaxed)
-#define STAT_SUB(p, field, n)                                                  \
-	atomic_fetch_sub_explicit(&(p)->field, (n), memory_order_relaxed)
+/* Count on endpoint ep and on its pool (see mllpi_counter_add). */
+#define STAT_ADD(ep, field, n)                                                 \
+	do {                                                                   \
+		atomic_fetch_add_explicit(&(ep)->pool->field, (n),             \
+					  memory_order_relaxed);               \
+		mllpi_counter_add(&(ep)->field, (n));                          \
+	} while (0)
+#define STAT_SUB(ep, field, n)                                                 \
+	do {                                                                   \
+		atomic_fetch_sub_explicit(&(ep)->pool->field, (n),             \
+					  memory_order_relaxed);               \
+		mllpi_counter_add(&(ep)->field, -(uint64_t)(n));               \
+	} while (0)
 
-static void count_error(struct mllp_pool *p, int reason)
+static void count_error(struct mllpi_endpoint *ep, const struct mllp_error *e)
 {
-	STAT_ADD(p, st_errors, 1);
+	int reason = e->reason;
+	STAT_ADD(ep, st_errors, 1);
 	if (reason > MLLP_ERR_BASE && reason < 0) {
-		STAT_ADD(p, st_errors_os, 1);
+		STAT_ADD(ep, st_errors_os, 1);
 	} else {
 		int idx = MLLP_ERR_BASE - reason;
 		if (idx >= 0 && idx < MLLP_STATS_MLLP_ERRORS)
-			STAT_ADD(p, st_errors_mllp[idx], 1);
+			STAT_ADD(ep, st_errors_mllp[idx], 1);
 	}
+	mllpi_endpoint_note_error(ep, e);
 }
 
 /* ---- futures, manager side ------------------------------------------ */
@@ -175,7 +184,7 @@ static void publish(struct mllp_future *f)
 {
 	if (f->where == W_INFLIGHT && !f->left_flight) {
 		f->left_flight = true;
-		STAT_SUB(f->pool, st_in_flight, 1);
+		STAT_SUB(f->ep, st_in_flight, 1);
 	}
 	mllpi_future_publish(f);
 }
@@ -195,7 +204,7 @@ static void fail_future(struct mllp_future *f, enum mllp_context ctx,
 		mllp_error_set(&r->error, ctx, reason, NULL);
 	r->written = written;
 	r->may_have_reached = written || partial;
-	count_error(f->pool, reason);
+	count_error(f->ep, &r->error);
 	publish(f);
 }
 
@@ -299,7 +308,7 @@ static void q_remove(struct mllpi_endpoint *ep, struct mllp_future *f)
 		ep->qtail = f->qprev;
 	f->qprev = f->qnext = NULL;
 	f->where = W_NEW;
-	STAT_SUB(ep->pool, st_queued, 1);
+	STAT_SUB(ep, st_queued, 1);
 }
 
 static void q_append(struct mllpi_endpoint *ep, struct mllp_future *f)
@@ -314,7 +323,7 @@ static void q_append(struct mllpi_endpoint *ep, struct mllp_future *f)
 	f->where = W_QUEUED;
 	/* read only for the queue timeout */
 	f->queued_us = ep->opts.queue_timeout > 0 ? ep->pool->now_us : 0;
-	STAT_ADD(ep->pool, st_queued, 1);
+	STAT_ADD(ep, st_queued, 1);
 }
 
 static void q_arm_timer(struct mllpi_endpoint *ep)
@@ -388,8 +397,10 @@ static void sock_maybe_free(struct mllp_pool *p, struct mllpi_sock *s)
 		setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	}
 	close(s->fd);
+	struct mllpi_endpoint *ep = s->ep;
 	p->alloc.free(p->alloc.ctx, s, sizeof(*s));
 	p->live_socks--;
+	mllpi_endpoint_sock_freed(p, ep);
 }
 
 /* Detach the connection's socket: cancel its operations; the fd is closed
@@ -482,7 +493,7 @@ static void conn_drop_cur(struct mllpi_conn *c)
 	c->cur = NULL;
 	f->where = W_DONE;
 	if (!f->left_flight)
-		STAT_SUB(c->ep->pool, st_in_flight, 1);
+		STAT_SUB(c->ep, st_in_flight, 1);
 	mllpi_future_release(f);
 }
 
@@ -499,6 +510,7 @@ static void record_closed(struct mllpi_endpoint *ep, const struct mllp_error *e)
 		mllp_error_set(&ep->last_error, MLLP_CTX_RECEIVE,
 			       MLLP_ERR_CLOSED, "connection closed (%s)",
 			       e->message);
+	ep->stat_error = ep->last_error;
 	pthread_mutex_unlock(&ep->mu);
 }
 
@@ -558,6 +570,24 @@ static void conn_close(struct mllpi_conn *c, bool abortive,
 static void connect_failed_err(struct mllpi_conn *c,
 			       const struct mllp_error *err);
 
+/* " ([::1]:2575)": the address tried, for a log line naming the host, so
+ * the attempts on each resolved address can be told apart; empty when the
+ * host is that address already. */
+static void addr_note(const struct mllpi_endpoint *ep, int idx, char *buf,
+		      size_t cap)
+{
+	char a[MLLPI_ADDR_TEXT_MAX];
+	uint16_t port;
+	buf[0] = 0;
+	if (idx < 0 || idx >= ep->naddrs)
+		return;
+	mllpi_addr_text(&ep->addrs[idx], a, sizeof(a), &port);
+	if (strcmp(a, ep->host) == 0)
+		return;
+	mllpi_addr_port_text(&ep->addrs[idx], a, sizeof(a));
+	snprintf(buf, cap, " (%s)", a);
+}
+
 static void connect_failed(struct mllpi_conn *c, int reason)
 {
 	struct mllp_error e;
@@ -575,10 +605,13 @@ static void connect_failed_err(struct mllpi_conn *c,
 	struct mllp_error e = *err;
 	pthread_mutex_lock(&ep->mu);
 	ep->last_error = e;
+	ep->stat_error = e;
 	pthread_mutex_unlock(&ep->mu);
-	STAT_ADD(p, st_connect_failures, 1);
-	logf_(p, MLLP_LOG_ERROR, "Error connecting to %s:%u => %s", ep->host,
-	      ep->port, e.message);
+	STAT_ADD(ep, st_connect_failures, 1);
+	char at[MLLPI_ADDR_TEXT_MAX + 3];
+	addr_note(ep, c->addr_idx, at, sizeof(at));
+	logf_(p, MLLP_LOG_ERROR, "Error connecting to %s:%u%s => %s", ep->host,
+	      ep->port, at, e.message);
 	sock_detach(c, false);
 	if (ep->naddrs > 1)
 		c->addr_idx = (c->addr_idx + 1) % ep->naddrs;
@@ -634,7 +667,7 @@ static void conn_start_connect(struct mllpi_conn *c)
 		return;
 	mllpi_timer_disarm(&p->timers, &c->timer);
 	if (c->attempts++ > 0)
-		STAT_ADD(p, st_reconnects, 1);
+		STAT_ADD(ep, st_reconnects, 1);
 	set_usable(c, C_CONNECTING);
 	conn_open_socket(c);
 }
@@ -666,6 +699,8 @@ static void conn_open_socket(struct mllpi_conn *c)
 	s->pending = 0;
 	s->abortive = false;
 	s->tls = NULL;
+	s->ep = ep;
+	ep->socks++;
 	p->live_socks++;
 	c->sock = s;
 	int rc =
@@ -717,7 +752,7 @@ static void on_connected(struct mllpi_conn *c)
 		pthread_cond_broadcast(&ep->cv);
 	}
 	pthread_mutex_unlock(&ep->mu);
-	STAT_ADD(p, st_connects, 1);
+	STAT_ADD(ep, st_connects, 1);
 	emit(c, MLLP_EV_CONNECTION_SUCCESS, NULL,
 	     mllpi_now_us() - c->connect_start_us, 0, false, 0, false);
 	mllp_decoder_reset(&c->dec);
@@ -795,7 +830,7 @@ static void conn_start_message(struct mllpi_conn *c, struct mllp_future *f)
 	c->state = C_BUSY;
 	c->cur = f;
 	f->where = W_INFLIGHT;
-	STAT_ADD(p, st_in_flight, 1);
+	STAT_ADD(c->ep, st_in_flight, 1);
 	c->sent = 0;
 	c->send_done = false;
 	c->reply_done = false;
@@ -868,13 +903,18 @@ static void conn_finish(struct mllpi_conn *c)
 	conn_dispatch(c);
 }
 
-static void recv_error(struct mllpi_conn *c, int reason, bool telemetry_ev,
-		       bool may_close)
+/* A receive error; note (may be NULL) is added to the reason's text. */
+static void recv_error_note(struct mllpi_conn *c, int reason, const char *note,
+			    bool telemetry_ev, bool may_close)
 {
 	struct mllpi_endpoint *ep = c->ep;
 	struct mllp_pool *p = ep->pool;
 	struct mllp_error e;
-	mllp_error_set(&e, MLLP_CTX_RECEIVE, reason, NULL);
+	if (note)
+		mllp_error_set(&e, MLLP_CTX_RECEIVE, reason, "%s %s",
+			       mllp_strerror(reason), note);
+	else
+		mllp_error_set(&e, MLLP_CTX_RECEIVE, reason, NULL);
 	logf_(p, MLLP_LOG_ERROR, "Error receiving from %s:%u => %s", ep->host,
 	      ep->port, e.message);
 	if (telemetry_ev)
@@ -892,6 +932,21 @@ static void recv_error(struct mllpi_conn *c, int reason, bool telemetry_ev,
 				c->sent > 0 || c->send_in_flight);
 		conn_finish(c);
 	}
+}
+
+static void recv_error(struct mllpi_conn *c, int reason, bool telemetry_ev,
+		       bool may_close)
+{
+	recv_error_note(c, reason, NULL, telemetry_ev, may_close);
+}
+
+/* A reply that starts as a TLS record does (alert 0x15 or handshake 0x16,
+ * then version major 3): a plaintext client talking to a TLS port. */
+static const char *tls_reply_note(const unsigned char *data, size_t len)
+{
+	if (len >= 2 && (data[0] == 0x15 || data[0] == 0x16) && data[1] == 0x03)
+		return "(the peer answered with TLS: is it a TLS port?)";
+	return NULL;
 }
 
 /* With close_on_recv_error false, replies are correlated by MSA-2: a
@@ -940,7 +995,7 @@ static void handle_reply(struct mllpi_conn *c, const unsigned char *data,
 	uint64_t lat = p->now_us - c->send_start_us;
 	c->proven = true;
 	if (!f->hl7) {
-		STAT_ADD(p, st_raw, 1);
+		STAT_ADD(c->ep, st_raw, 1);
 		if (!f->completed) {
 			f->result.status = 0;
 			f->result.written = true;
@@ -964,7 +1019,7 @@ static void handle_reply(struct mllpi_conn *c, const unsigned char *data,
 	enum mllp_verdict v =
 	    mllp_ack_verify_id(f->control_id, f->control_id_len, data, len,
 			       &ack, why, sizeof(why));
-	STAT_ADD(p, st_acked[v], 1);
+	STAT_ADD(c->ep, st_acked[v], 1);
 	if (!f->completed) {
 		struct mllp_result *r = &f->result;
 		r->status = 0;
@@ -1036,8 +1091,9 @@ static void on_recv_data(struct mllpi_conn *c, const unsigned char *data,
 		if (ev.kind == MLLP_DECODE_JUNK) {
 			if (c->cur) {
 				/* The reply does not start with SB. */
-				recv_error(c, MLLP_ERR_INVALID_HEADER, true,
-					   true);
+				recv_error_note(c, MLLP_ERR_INVALID_HEADER,
+						tls_reply_note(ev.data, ev.len),
+						true, true);
 				return;
 			}
 			/* Unsolicited bytes while idle: reported (orphan
@@ -1134,7 +1190,7 @@ static void on_cqe(struct mllp_pool *p, const struct mllpi_cqe *cq)
 			break;
 		}
 		c->send_done = true;
-		STAT_ADD(p, st_sent, 1);
+		STAT_ADD(c->ep, st_sent, 1);
 		if (c->cur && c->cur->async && !c->cur->completed) {
 			c->cur->result.status = 0;
 			c->cur->result.written = true;
@@ -1301,10 +1357,13 @@ static void op_send(struct mllp_pool *p, struct mllp_future *f)
 	f->reply_heap = NULL;
 	f->reply_heap_size = 0;
 	f->left_flight = false;
-	if (p->stopping) {
+	if (p->stopping || ep->retired) {
+		/* retired: sent from a callback just before the removal */
 		space_freed(ep, 1);
-		fail_future(f, MLLP_CTX_SEND, MLLP_ERR_STOPPED, NULL, false,
-			    false);
+		fail_future(f, MLLP_CTX_SEND,
+			    ep->retired ? MLLP_ERR_ENDPOINT_REMOVED
+					: MLLP_ERR_STOPPED,
+			    NULL, false, false);
 		f->where = W_DONE;
 		mllpi_future_release(f);
 		return;
@@ -1361,6 +1420,8 @@ static void op_cancel(struct mllp_pool *p, struct mllp_future *f)
 
 static void op_add(struct mllp_pool *p, struct mllpi_endpoint *ep)
 {
+	if (ep->retired)
+		return; /* removed before its add node came (endpoint.h) */
 	ep->added = true;
 	/* One timer per connection plus the queue timer: reserve so that
 	 * arming never fails. */
@@ -1381,6 +1442,8 @@ static void op_kick(struct mllp_pool *p, struct mllpi_endpoint *ep)
 	/* seq_cst: de-duplication flag; cleared before acting so a later
 	 * kick is not lost. */
 	atomic_store_explicit(&ep->kick_pending, false, memory_order_seq_cst);
+	if (ep->retired)
+		return;
 	for (uint32_t i = 0; i < ep->nconns; i++) {
 		if (ep->conns[i].state == C_DOWN) {
 			mllp_backoff_reset(&ep->conns[i].backoff);
@@ -1396,6 +1459,8 @@ static void op_reconnect(struct mllp_pool *p, struct mllpi_endpoint *ep)
 	 * pushes the node again and is not lost. */
 	atomic_store_explicit(&ep->reconnect_pending, false,
 			      memory_order_seq_cst);
+	if (ep->retired)
+		return;
 	struct mllp_error e;
 	mllp_error_set(&e, MLLP_CTX_SEND, MLLP_ERR_CLOSED,
 		       "connection closed by reconnect");
@@ -1411,33 +1476,41 @@ static void op_reconnect(struct mllp_pool *p, struct mllpi_endpoint *ep)
 	}
 }
 
+void mllpi_endpoint_close_all(struct mllpi_endpoint *ep,
+			      const struct mllp_error *unsent,
+			      const struct mllp_error *sent)
+{
+	struct mllp_pool *p = ep->pool;
+	flush_moved(p); /* ep leaves p->moved_list */
+	q_fail_all(ep, unsent);
+	mllpi_timer_disarm(&p->timers, &ep->qtimer);
+	for (uint32_t j = 0; j < ep->nconns; j++) {
+		struct mllpi_conn *c = &ep->conns[j];
+		publish_connected(c, false); /* before callbacks */
+		if (c->cur) {
+			bool partial = c->sent > 0 || c->send_in_flight;
+			fail_future_err(c->cur,
+					c->send_done || partial ? sent : unsent,
+					MLLP_CTX_SEND, c->send_done, partial);
+			conn_drop_cur(c);
+		}
+		c->send_in_flight = false;
+		sock_detach(c, false);
+		if (c->state != C_DOWN)
+			conn_down(c, true);
+		mllpi_timer_disarm(&p->timers, &c->timer);
+	}
+}
+
 static void op_stop(struct mllp_pool *p)
 {
 	p->stopping = true;
 	struct mllp_error e;
 	mllp_error_set(&e, MLLP_CTX_SEND, MLLP_ERR_STOPPED, NULL);
-	/* acquire: pairs with add_endpoint's release store. */
-	uint32_t n = atomic_load_explicit(&p->neps, memory_order_acquire);
-	for (uint32_t i = 0; i < n; i++) {
-		struct mllpi_endpoint *ep = p->eps[i];
-		q_fail_all(ep, &e);
-		mllpi_timer_disarm(&p->timers, &ep->qtimer);
-		for (uint32_t j = 0; j < ep->nconns; j++) {
-			struct mllpi_conn *c = &ep->conns[j];
-			publish_connected(c, false); /* before callbacks */
-			if (c->cur) {
-				fail_future_err(
-				    c->cur, &e, MLLP_CTX_SEND, c->send_done,
-				    c->sent > 0 || c->send_in_flight);
-				conn_drop_cur(c);
-			}
-			c->send_in_flight = false;
-			sock_detach(c, false);
-			if (c->state != C_DOWN)
-				conn_down(c, true);
-			mllpi_timer_disarm(&p->timers, &c->timer);
-		}
-	}
+	struct mllpi_endpoint *eps[MLLPI_MAX_ENDPOINTS];
+	uint32_t n = mllpi_endpoints_snapshot(p, eps);
+	for (uint32_t i = 0; i < n; i++)
+		mllpi_endpoint_close_all(eps[i], &e, &e);
 }
 
 static void handle_node(struct mllp_pool *p, struct mllpi_node *n)
@@ -1465,6 +1538,14 @@ static void handle_node(struct mllp_pool *p, struct mllpi_node *n)
 	case MLLPI_OP_STOP:
 		op_stop(p);
 		break;
+	case MLLPI_OP_REMOVE:
+		mllpi_op_remove(p, MLLPI_CONTAINER_OF(n, struct mllpi_endpoint,
+						      remove_node));
+		break;
+	case MLLPI_OP_REMOVED:
+		mllpi_op_removed(p, MLLPI_CONTAINER_OF(n, struct mllpi_endpoint,
+						       removed_node));
+		break;
 	default:
 		break;
 	}
@@ -1472,6 +1553,11 @@ static void handle_node(struct mllp_pool *p, struct mllpi_node *n)
 
 /* The pool whose manager runs on this thread (NULL elsewhere). */
 static _Thread_local struct mllp_pool *this_manager;
+
+bool mllpi_pool_on_manager(const struct mllp_pool *pool)
+{
+	return this_manager == pool;
+}
 
 int mllpi_pool_push(struct mllp_pool *pool, struct mllpi_node *n)
 {
@@ -1684,6 +1770,17 @@ static int bad_address(struct mllp_error *err, const char *host)
 	return MLLP_ERR_BAD_ADDRESS;
 }
 
+/* getaddrinfo failed with gr: the host and the resolver's reason. */
+static int unresolvable(struct mllp_error *err, const char *host, int gr)
+{
+	const char *why = gr == EAI_SYSTEM ? mllp_strerror(-errno)
+			  : gr != 0	   ? gai_strerror(gr)
+					   : "no address";
+	mllp_error_set(err, MLLP_CTX_CONNECT, MLLP_ERR_BAD_ADDRESS,
+		       "cannot resolve '%s': %s", host, why);
+	return MLLP_ERR_BAD_ADDRESS;
+}
+
 int mllp_pool_add_endpoint(struct mllp_pool *pool, const char *host,
 			   uint16_t port, uint32_t connections,
 			   const struct mllp_conn_options *opts,
@@ -1713,8 +1810,9 @@ int mllp_pool_add_endpoint(struct mllp_pool *pool, const char *host,
 	hints.ai_socktype = SOCK_STREAM;
 	char portstr[8];
 	snprintf(portstr, sizeof(portstr), "%u", port);
-	if (getaddrinfo(host, portstr, &hints, &res) != 0 || !res)
-		return bad_address(err, host);
+	int gr = getaddrinfo(host, portstr, &hints, &res);
+	if (gr != 0 || !res)
+		return unresolvable(err, host, gr);
 	struct mllp_allocator *a = &pool->alloc;
 	struct mllpi_endpoint *ep = a->alloc(a->ctx, sizeof(*ep));
 	struct mllpi_conn *conns =
@@ -1805,48 +1903,27 @@ int mllp_pool_add_endpoint(struct mllp_pool *pool, const char *host,
 		if (rc == 0)
 			rc = mllp_decoder_init(&c->dec, &fc, &pool->alloc);
 	}
-	pthread_mutex_lock(&pool->add_mu);
-	/* relaxed: writers are serialised by add_mu. */
-	uint32_t id = atomic_load_explicit(&pool->neps, memory_order_relaxed);
-	if (rc == 0 && id >= MLLPI_MAX_ENDPOINTS)
-		rc = MLLP_ERR_INVALID_ARGUMENT;
+	/* Published (endpoint.c) with the caller inside the id until the add
+	 * node is pushed. */
+	if (rc == 0)
+		rc = mllpi_endpoint_take_slot(pool, ep);
 	if (rc != 0) {
-		pthread_mutex_unlock(&pool->add_mu);
-		for (uint32_t i = 0; i < connections; i++)
-			mllp_decoder_free(&conns[i].dec);
-		mllp_tls_ctx_free(ep->tls_ctx);
-		pthread_mutex_destroy(&ep->mu);
-		pthread_cond_destroy(&ep->cv);
-		a->free(a->ctx, conns, sizeof(*conns) * connections);
-		a->free(a->ctx, ep, sizeof(*ep));
+		mllpi_endpoint_free(pool, ep);
 		mllp_error_set(err, MLLP_CTX_NONE, rc, NULL);
 		return rc;
 	}
-	ep->id = id;
-	pool->eps[id] = ep;
-	/* release: the endpoint is fully built before producers can see its
-	 * id (they load neps with acquire). */
-	atomic_store_explicit(&pool->neps, id + 1, memory_order_release);
-	pthread_mutex_unlock(&pool->add_mu);
+	uint32_t id = ep->id;
 	/* The manager sizes its timer heap when it handles the add; reserve
 	 * now from here is not allowed (manager-owned), so OP_ADD does it. */
-	if (mllpi_pool_push(pool, &ep->add_node) != 0) {
+	rc = mllpi_pool_push(pool, &ep->add_node);
+	mllpi_endpoint_leave(pool, id);
+	if (rc != 0) {
 		mllp_error_set(err, MLLP_CTX_NONE, MLLP_ERR_STOPPED, NULL);
 		return MLLP_ERR_STOPPED;
 	}
 	if (endpoint_id)
 		*endpoint_id = id;
 	return 0;
-}
-
-static struct mllpi_endpoint *get_ep(const struct mllp_pool *pool, uint32_t id)
-{
-	if (!pool)
-		return NULL;
-	/* acquire: pairs with the release store in add_endpoint. */
-	uint32_t n = atomic_load_explicit(&((struct mllp_pool *)pool)->neps,
-					  memory_order_acquire);
-	return id < n ? pool->eps[id] : NULL;
 }
 
 /* Take a queue slot. */
@@ -1891,6 +1968,11 @@ static int reserve_slot(struct mllp_pool *pool, struct mllpi_endpoint *ep,
 			rc = MLLP_ERR_STOPPED;
 			break;
 		}
+		/* seq_cst: see mllp_pool_remove_endpoint. */
+		if (atomic_load_explicit(&ep->removing, memory_order_seq_cst)) {
+			rc = MLLP_ERR_ENDPOINT_REMOVED;
+			break;
+		}
 		if (o->block_timeout < 0) {
 			pthread_cond_wait(&ep->cv, &ep->mu);
 		} else if (pthread_cond_timedwait(&ep->cv, &ep->mu, &dl) ==
@@ -1905,19 +1987,13 @@ static int reserve_slot(struct mllp_pool *pool, struct mllpi_endpoint *ep,
 	return rc;
 }
 
-int mllp_pool_send(struct mllp_pool *pool, uint32_t endpoint_id,
+/* mllp_pool_send inside endpoint ep (entered). */
+static int send_on(struct mllp_pool *pool, struct mllpi_endpoint *ep,
 		   const void *payload, size_t len,
 		   const struct mllp_send_options *opts,
 		   struct mllp_future **out, struct mllp_error *err)
 {
-	struct mllp_error tmp;
-	if (!err)
-		err = &tmp;
-	mllp_error_clear(err);
-	if (out)
-		*out = NULL;
-	struct mllpi_endpoint *ep = get_ep(pool, endpoint_id);
-	if (!ep || !out || (!payload && len)) {
+	if (!out || (!payload && len)) {
 		mllp_error_set(err, MLLP_CTX_SEND, MLLP_ERR_INVALID_ARGUMENT,
 			       NULL);
 		return MLLP_ERR_INVALID_ARGUMENT;
@@ -2048,39 +2124,24 @@ int mllp_pool_send(struct mllp_pool *pool, uint32_t endpoint_id,
 	return 0;
 }
 
-bool mllp_pool_is_connected(const struct mllp_pool *pool, uint32_t endpoint_id,
-			    uint32_t conn)
+int mllp_pool_send(struct mllp_pool *pool, uint32_t endpoint_id,
+		   const void *payload, size_t len,
+		   const struct mllp_send_options *opts,
+		   struct mllp_future **out, struct mllp_error *err)
 {
-	struct mllpi_endpoint *ep = get_ep(pool, endpoint_id);
-	if (!ep || conn >= ep->nconns)
-		return false;
-	/* acquire: pairs with publish_connected. */
-	return atomic_load_explicit(&ep->conns[conn].connected_pub,
-				    memory_order_acquire);
-}
-
-uint32_t mllp_pool_connected_count(const struct mllp_pool *pool,
-				   uint32_t endpoint_id)
-{
-	struct mllpi_endpoint *ep = get_ep(pool, endpoint_id);
-	if (!ep)
-		return 0;
-	/* relaxed: a status count. */
-	return atomic_load_explicit(&ep->connected, memory_order_relaxed);
-}
-
-int mllp_pool_reconnect(struct mllp_pool *pool, uint32_t endpoint_id)
-{
-	struct mllpi_endpoint *ep = get_ep(pool, endpoint_id);
-	if (!ep)
-		return MLLP_ERR_INVALID_ARGUMENT;
-	/* seq_cst exchange: de-duplicates the reconnect node. */
-	if (atomic_exchange_explicit(&ep->reconnect_pending, true,
-				     memory_order_seq_cst))
-		return 0;
-	int rc = mllpi_pool_push(pool, &ep->reconnect_node);
+	struct mllp_error tmp;
+	if (!err)
+		err = &tmp;
+	mllp_error_clear(err);
+	if (out)
+		*out = NULL;
+	struct mllpi_endpoint *ep;
+	int rc =
+	    mllpi_endpoint_enter(pool, endpoint_id, MLLP_CTX_SEND, &ep, err);
 	if (rc != 0)
-		atomic_store(&ep->reconnect_pending, false);
+		return rc;
+	rc = send_on(pool, ep, payload, len, opts, out, err);
+	mllpi_endpoint_leave(pool, endpoint_id);
 	return rc;
 }
 
@@ -2130,14 +2191,7 @@ int mllp_pool_stop(struct mllp_pool *pool)
 	bool was = atomic_exchange_explicit(&pool->q.stopped, true,
 					    memory_order_seq_cst);
 	if (!was) {
-		/* acquire: pairs with add_endpoint's release store. */
-		uint32_t n =
-		    atomic_load_explicit(&pool->neps, memory_order_acquire);
-		for (uint32_t i = 0; i < n; i++) {
-			pthread_mutex_lock(&pool->eps[i]->mu);
-			pthread_cond_broadcast(&pool->eps[i]->cv);
-			pthread_mutex_unlock(&pool->eps[i]->mu);
-		}
+		mllpi_endpoints_wake_all(pool);
 		mllpi_pool_push(pool, &pool->stop_node);
 	}
 	pthread_join(pool->thread, NULL);
@@ -2152,47 +2206,13 @@ void mllp_pool_destroy(struct mllp_pool *pool)
 		return;
 	mllp_pool_stop(pool);
 	struct mllp_allocator a = pool->alloc;
-	/* acquire: pairs with add_endpoint's release store. */
-	uint32_t n = atomic_load_explicit(&pool->neps, memory_order_acquire);
-	for (uint32_t i = 0; i < n; i++) {
-		struct mllpi_endpoint *ep = pool->eps[i];
-		for (uint32_t j = 0; j < ep->nconns; j++) {
-			mllp_decoder_free(&ep->conns[j].dec);
-			mllp_tls_session_free(ep->conns[j].tls_sess);
-		}
-		mllp_tls_ctx_free(ep->tls_ctx);
-		pthread_mutex_destroy(&ep->mu);
-		pthread_cond_destroy(&ep->cv);
-		a.free(a.ctx, ep->conns, sizeof(*ep->conns) * ep->nconns);
-		a.free(a.ctx, ep, sizeof(*ep));
-	}
+	mllpi_endpoints_free_all(pool);
 	pool->ops->destroy(pool->be);
 	mllpi_timers_free(&pool->timers);
 	pthread_mutex_destroy(&pool->mu);
 	pthread_cond_destroy(&pool->cv);
 	pthread_mutex_destroy(&pool->add_mu);
 	a.free(a.ctx, pool, sizeof(*pool));
-}
-
-void mllpi_endpoint_wait_first(struct mllp_pool *pool, uint32_t id,
-			       int64_t timeout_ms)
-{
-	struct mllpi_endpoint *ep = get_ep(pool, id);
-	if (!ep)
-		return;
-	struct timespec dl;
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_sec += timeout_ms / 1000;
-	dl.tv_nsec += (timeout_ms % 1000) * 1000000;
-	if (dl.tv_nsec >= 1000000000) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000;
-	}
-	pthread_mutex_lock(&ep->mu);
-	while (ep->first_done < ep->nconns)
-		if (pthread_cond_timedwait(&ep->cv, &ep->mu, &dl) == ETIMEDOUT)
-			break;
-	pthread_mutex_unlock(&ep->mu);
 }
 
 /* ---- TLS glue: called by tls_conn.c ---------------------------------- */
@@ -2242,7 +2262,7 @@ void mllpi_conn_tls_failed(struct mllpi_conn *c, const struct mllp_error *e)
 
 void mllpi_conn_tls_count(struct mllpi_conn *c, bool resumed)
 {
-	STAT_ADD(c->ep->pool, st_tls_handshakes, 1);
+	STAT_ADD(c->ep, st_tls_handshakes, 1);
 	if (resumed)
-		STAT_ADD(c->ep->pool, st_tls_resumed, 1);
+		STAT_ADD(c->ep, st_tls_resumed, 1);
 }

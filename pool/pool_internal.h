@@ -42,6 +42,8 @@ enum mllpi_op {
 	MLLPI_OP_KICK,	    /* kick_node: connect down connections now */
 	MLLPI_OP_RECONNECT, /* reconnect_node: close and reconnect all */
 	MLLPI_OP_STOP,	    /* the pool's stop_node */
+	MLLPI_OP_REMOVE,    /* remove_node: endpoint_remove.c */
+	MLLPI_OP_REMOVED,   /* removed_node: endpoint_remove.c */
 };
 
 enum mllpi_where { W_NEW = 0, W_QUEUED, W_INFLIGHT, W_DONE };
@@ -92,7 +94,8 @@ struct mllpi_sock {
 	int fd;
 	int pending; /* operations outstanding in the backend */
 	bool abortive;
-	struct mllpi_tls *tls; /* TLS state (tls_conn.c), NULL: plaintext */
+	struct mllpi_tls *tls;	   /* TLS state (tls_conn.c), NULL: plaintext */
+	struct mllpi_endpoint *ep; /* counted in ep->socks until freed */
 };
 
 enum mllpi_cstate { C_DOWN = 0, C_CONNECTING, C_IDLE, C_BUSY };
@@ -137,6 +140,16 @@ struct mllpi_conn {
 	bool in_idle;
 };
 
+/* Counters of a pool and of each endpoint (same names in both, see
+ * STAT_ADD in pool.c); relaxed atomics: statistics only. */
+#define MLLPI_COUNTERS                                                         \
+	_Atomic uint64_t st_sent, st_acked[7], st_raw, st_errors,              \
+	    st_errors_os, st_errors_mllp[MLLP_STATS_MLLP_ERRORS], st_connects, \
+	    st_reconnects, st_connect_failures, st_in_flight, st_queued,       \
+	    st_tls_handshakes, st_tls_resumed
+
+struct mllpi_remove_wait;
+
 struct mllpi_endpoint {
 	struct mllpi_node add_node;
 	struct mllpi_node kick_node;
@@ -172,6 +185,44 @@ struct mllpi_endpoint {
 	bool added;
 	/* TLS context (NULL: plaintext), built at add_endpoint. */
 	struct mllp_tls_ctx *tls_ctx;
+	/* Removal (endpoint_remove.c). removing: set by the remover before
+	 * it waits for the producers to leave (blocked ones give up). The
+	 * rest is the manager's: retired once removal began, removed_seen
+	 * when every node naming the endpoint was handled, socks still open,
+	 * the remover to wake when both are done. */
+	_Atomic bool removing;
+	struct mllpi_node remove_node;
+	struct mllpi_node removed_node;
+	bool retired;
+	bool removed_seen;
+	uint32_t socks;
+	struct mllpi_remove_wait *remove_wait;
+	/* Per-endpoint counters (written by the manager only) and the last
+	 * error seen (guarded by mu). */
+	MLLPI_COUNTERS;
+	struct mllp_error stat_error;
+};
+
+enum mllpi_slot_state {
+	MLLPI_SLOT_EMPTY = 0, /* never used */
+	MLLPI_SLOT_LIVE,
+	MLLPI_SLOT_REMOVING,
+	MLLPI_SLOT_REMOVED, /* free for reuse; sends say "endpoint removed" */
+};
+
+/* One endpoint id (endpoint.h). `ep` is the published endpoint (NULL
+ * while free or being removed); `users` counts the threads between
+ * mllpi_endpoint_enter() and _leave() on this id (the remover waits for
+ * zero before the endpoint may be freed); `state` is an enum
+ * mllpi_slot_state; `owned` the endpoint the slot owns until it is freed
+ * (under add_mu). Padded to a cache line: producers of different
+ * endpoints do not share one. */
+struct mllpi_ep_slot {
+	_Atomic(struct mllpi_endpoint *) ep;
+	_Atomic uint32_t users;
+	_Atomic int state;
+	struct mllpi_endpoint *owned;
+	char pad_[64 - 2 * sizeof(void *) - 2 * sizeof(uint32_t)];
 };
 
 struct mllp_pool {
@@ -191,8 +242,8 @@ struct mllp_pool {
 	struct mllpi_node stop_node;
 	bool joined;
 	pthread_mutex_t add_mu;
-	struct mllpi_endpoint *eps[MLLPI_MAX_ENDPOINTS];
-	_Atomic uint32_t neps;
+	struct mllpi_ep_slot slots[MLLPI_MAX_ENDPOINTS];
+	_Atomic uint32_t neps; /* slots ever used (high-water mark) */
 	/* manager side */
 	struct mllpi_timers timers;
 	/* Monotonic time, refreshed after every wait() and after a batch of
@@ -203,15 +254,21 @@ struct mllp_pool {
 	uint32_t live_socks;
 	size_t timer_slots;
 	/* counters (relaxed atomics: statistics only) */
-	_Atomic uint64_t st_sent, st_acked[7], st_raw, st_errors, st_errors_os,
-	    st_errors_mllp[MLLP_STATS_MLLP_ERRORS], st_connects, st_reconnects,
-	    st_connect_failures, st_in_flight, st_queued;
-	_Atomic uint64_t st_tls_handshakes, st_tls_resumed;
+	MLLPI_COUNTERS;
 };
 
 /* Wait until every connection of the endpoint has finished its first
- * connect attempt, or timeout_ms passes. Used by mllp_client_start. */
+ * connect attempt, or timeout_ms passes (or the endpoint is removed). Used
+ * by mllp_client_start. */
 void mllpi_endpoint_wait_first(struct mllp_pool *pool, uint32_t ep,
 			       int64_t timeout_ms);
+
+/* Hand a node to the manager (pool.c): 0 or MLLP_ERR_STOPPED. */
+int mllpi_pool_push(struct mllp_pool *pool, struct mllpi_node *n);
+/* True on the pool's manager thread (inside a callback of the pool). */
+bool mllpi_pool_on_manager(const struct mllp_pool *pool);
+/* Futures, manager side (future.c). */
+void mllpi_future_publish(struct mllp_future *f);
+void mllpi_future_release(struct mllp_future *f);
 
 #endif

@@ -39,6 +39,9 @@
 #include <mllp/tls.h>
 
 #include "backend.h"
+#include "netaddr.h"
+#include "recv_budget.h"
+#include "recv_log.h"
 #include "timer.h"
 
 int mllpi_default_allocator(struct mllp_allocator *out);
@@ -56,7 +59,6 @@ enum { T_IDLE = 1, T_DELAY, T_LISTEN };
 #define UNSECURED_WARNING                                                      \
 	"Starting listener on a non secured socket, data will be passed "      \
 	"over unencrypted connection!"
-#define ECHO_TEXT "A real MLLP message dispatcher was not provided"
 
 struct obuf {
 	unsigned char *p;
@@ -96,6 +98,10 @@ struct rconn {
 	size_t held_bytes;
 	struct mllpi_timer idle, delay;
 	uint64_t junk_run; /* junk bytes seen in this chunk, to log */
+	struct mllpi_rlog_conn jlog;
+	struct mllpi_rbudget_conn bc;
+	bool rd_backlog; /* unsent replies hold reading back */
+	bool rd_cancel;	 /* a cancel of the recv is outstanding */
 	/* TLS (NULL: plaintext). wr holds plaintext replies, taken into the
 	 * engine from wr_off; fl carries ciphertext. */
 	struct mllp_tls_conn *tls;
@@ -145,9 +151,11 @@ struct mllp_receiver {
 	unsigned char *scratch;
 	size_t scratch_cap;
 	struct mllp_tls_ctx *tls_ctx; /* NULL: plaintext */
+	struct mllpi_rlog log;
+	struct mllpi_rbudget budget;
 	_Atomic uint64_t st_accepted, st_active, st_refused, st_idle, st_error,
 	    st_msgs, st_hl7, st_replies, st_bytes_in, st_bytes_out, st_junk,
-	    st_too_big;
+	    st_too_big, st_paused;
 };
 
 /* Counters: the manager thread is their only writer, so a relaxed load
@@ -220,135 +228,22 @@ void mllp_receiver_config_init(struct mllp_receiver_config *cfg)
 	cfg->recv_buffer_size = 16 * 1024;
 	cfg->log_level = MLLP_LOG_WARNING;
 	cfg->tls_handshake_timeout_ms = 10000;
-}
-
-/* ---- built-in dispatchers ---------------------------------------------- */
-
-static const char *const ack_codes[MLLP_ACK_CODES_] = {"AA", "AE", "AR",
-						       "CA", "CE", "CR"};
-
-void mllp_dispatch_echo(void *ctx, const struct mllp_message *msg,
-			struct mllp_reply *reply)
-{
-	(void)ctx;
-	if (msg->kind == MLLP_MSG_HL7) {
-		reply->kind = MLLP_REPLY_ACK;
-		reply->ack_code = "AA";
-		reply->ack_text = ECHO_TEXT;
-	} else {
-		reply->kind = MLLP_REPLY_BYTES;
-		reply->data = "mllp_unknown";
-		reply->len = strlen("mllp_unknown");
-	}
-}
-
-void mllp_ack_dispatcher_init(struct mllp_ack_dispatcher *d)
-{
-	memset(d, 0, sizeof(*d));
-	d->code = "AA";
-	d->seed = 1;
-}
-
-int mllp_ack_dispatcher_set_mix(struct mllp_ack_dispatcher *d, const char *spec)
-{
-	if (!d || !spec)
-		return MLLP_ERR_INVALID_ARGUMENT;
-	uint32_t mix[MLLP_ACK_CODES_] = {0};
-	bool seen[MLLP_ACK_CODES_] = {false};
-	uint64_t total = 0;
-	const char *p = spec;
-	while (*p) {
-		int idx = -1;
-		for (int i = 0; i < MLLP_ACK_CODES_; i++)
-			if (strncmp(p, ack_codes[i], 2) == 0 && p[2] == '=')
-				idx = i;
-		if (idx < 0 || seen[idx])
-			return MLLP_ERR_INVALID_ARGUMENT;
-		p += 3;
-		if (*p < '0' || *p > '9')
-			return MLLP_ERR_INVALID_ARGUMENT;
-		char *end;
-		unsigned long v = strtoul(p, &end, 10);
-		if (v > 1000000000ul)
-			return MLLP_ERR_INVALID_ARGUMENT;
-		p = end;
-		seen[idx] = true;
-		mix[idx] = (uint32_t)v;
-		total += v;
-		if (*p == ',')
-			p++;
-		else if (*p)
-			return MLLP_ERR_INVALID_ARGUMENT;
-	}
-	if (total == 0)
-		return MLLP_ERR_INVALID_ARGUMENT;
-	memcpy(d->mix, mix, sizeof(mix));
-	return 0;
-}
-
-/* splitmix64: small, seedable, good enough for a load-test mix. */
-static uint64_t rng_next(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-	return z ^ (z >> 31);
-}
-
-void mllp_dispatch_ack(void *ctx, const struct mllp_message *msg,
-		       struct mllp_reply *reply)
-{
-	struct mllp_ack_dispatcher *d = ctx;
-	const char *code = d->code ? d->code : "AA";
-	uint64_t total = 0;
-	for (int i = 0; i < MLLP_ACK_CODES_; i++)
-		total += d->mix[i];
-	if (total) {
-		if (d->rng == 0)
-			d->rng = d->seed ? d->seed : 1;
-		uint64_t x = rng_next(&d->rng) % total;
-		for (int i = 0; i < MLLP_ACK_CODES_; i++) {
-			if (x < d->mix[i]) {
-				code = ack_codes[i];
-				break;
-			}
-			x -= d->mix[i];
-		}
-	}
-	reply->kind = MLLP_REPLY_ACK;
-	reply->ack_code = code;
-	reply->ack_text = d->text;
-	reply->delay_ms = d->delay_ms;
-	int idx = MLLP_ACK_AR; /* unparsable messages get AR */
-	if (msg->kind == MLLP_MSG_HL7) {
-		for (int i = 0; i < MLLP_ACK_CODES_; i++)
-			if (strcmp(code, ack_codes[i]) == 0)
-				idx = i;
-	}
-	d->counts[idx]++;
+	cfg->reply_backlog_pause = MLLP_RECV_DEFAULT_REPLY_PAUSE;
+	cfg->max_buffered_bytes = MLLP_RECV_DEFAULT_MAX_BUFFERED;
 }
 
 /* ---- logging and telemetry ---------------------------------------------- */
 
-static void logf_(const struct mllp_receiver_config *cfg,
-		  enum mllp_log_level lvl, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static void logf_(struct mllp_receiver *r, enum mllp_log_level lvl,
+		  const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-static void logf_(const struct mllp_receiver_config *cfg,
-		  enum mllp_log_level lvl, const char *fmt, ...)
+static void logf_(struct mllp_receiver *r, enum mllp_log_level lvl,
+		  const char *fmt, ...)
 {
-	if (lvl > cfg->log_level)
-		return;
-	char line[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	mllpi_rlog_vline(&r->log, lvl, fmt, ap);
 	va_end(ap);
-	if (cfg->log)
-		cfg->log(cfg->log_ctx, lvl, line);
-	else
-		fprintf(stderr, "[%s] mllp receiver: %s\n",
-			mllp_log_level_name(lvl), line);
 }
 
 static void emit(struct mllp_receiver *r, enum mllp_recv_event_kind kind,
@@ -372,28 +267,6 @@ static void emit(struct mllp_receiver *r, enum mllp_recv_event_kind kind,
 }
 
 /* ---- addresses and the allow list --------------------------------------- */
-
-/* Numeric text and port of an address; IPv4-mapped IPv6 shown as IPv4. */
-static void addr_text(const struct sockaddr_storage *ss, char *buf, size_t cap,
-		      uint16_t *port)
-{
-	buf[0] = 0;
-	*port = 0;
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const void *)ss;
-		inet_ntop(AF_INET, &s4->sin_addr, buf, (socklen_t)cap);
-		*port = ntohs(s4->sin_port);
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)ss;
-		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], buf,
-				  (socklen_t)cap);
-		else
-			inet_ntop(AF_INET6, &s6->sin6_addr, buf,
-				  (socklen_t)cap);
-		*port = ntohs(s6->sin6_port);
-	}
-}
 
 static bool prefix_match(const unsigned char *a, const unsigned char *b,
 			 unsigned bits)
@@ -511,7 +384,7 @@ static int allow_build(struct mllp_receiver *r, size_t *cap,
 		hints.ai_socktype = SOCK_STREAM;
 		int gr = getaddrinfo(host, NULL, &hints, &res);
 		if (gr != 0) {
-			logf_(c, MLLP_LOG_WARNING,
+			logf_(r, MLLP_LOG_WARNING,
 			      "allowed_clients: cannot resolve %s (%s), "
 			      "dropped",
 			      s, gai_strerror(gr));
@@ -540,7 +413,7 @@ static int allow_build(struct mllp_receiver *r, size_t *cap,
 		freeaddrinfo(res);
 	}
 	if (r->allow_on && r->nallow == 0)
-		logf_(c, MLLP_LOG_WARNING,
+		logf_(r, MLLP_LOG_WARNING,
 		      "allowed_clients: no entry left, every client will be "
 		      "refused");
 	return 0;
@@ -737,12 +610,20 @@ static void conn_close(struct rconn *c, enum mllp_close_reason why, int error)
 	if (c->closing)
 		return;
 	c->closing = true;
+	/* close_notify, best effort: on an orderly close of ours, and in
+	 * answer to the peer's (a close by the peer without one is not
+	 * answered). */
 	if (c->tls && c->tls_up && why != MLLP_CLOSE_ERROR &&
-	    why != MLLP_CLOSE_PEER && mllp_tls_conn_shutdown(c->tls, NULL) == 0)
-		tls_send_direct(c); /* close_notify, best effort */
+	    (why != MLLP_CLOSE_PEER ||
+	     mllp_tls_conn_close_notify_received(c->tls)) &&
+	    mllp_tls_conn_shutdown(c->tls, NULL) == 0)
+		tls_send_direct(c);
 	mllpi_timer_disarm(&r->timers, &c->idle);
 	mllpi_timer_disarm(&r->timers, &c->delay);
 	held_free_all(c);
+	mllpi_rbudget_remove(&r->budget, &c->bc);
+	mllpi_rlog_conn_end(&r->log, &c->jlog, c->info.peer_address,
+			    c->info.peer_port, r->now_us);
 	ST_SUB(r, st_active, 1);
 	if (why == MLLP_CLOSE_IDLE_TIMEOUT)
 		ST_ADD(r, st_idle, 1);
@@ -764,7 +645,7 @@ static void conn_close(struct rconn *c, enum mllp_close_reason why, int error)
 
 static void conn_fail(struct rconn *c, int error, const char *what)
 {
-	logf_(&c->r->cfg, MLLP_LOG_ERROR, "connection from %s:%u: %s (%s)",
+	logf_(c->r, MLLP_LOG_ERROR, "connection from %s:%u: %s (%s)",
 	      c->info.peer_address, c->info.peer_port, what,
 	      mllp_strerror(error));
 	conn_close(c, MLLP_CLOSE_ERROR, error);
@@ -933,7 +814,7 @@ static void conn_on_frame(struct rconn *c, const unsigned char *data,
 	size_t n;
 	int rc = build_reply(c, &m, &rep, &n);
 	if (rc < 0) {
-		logf_(&r->cfg, MLLP_LOG_ERROR,
+		logf_(r, MLLP_LOG_ERROR,
 		      "connection from %s:%u: cannot build the reply: %s",
 		      c->info.peer_address, c->info.peer_port,
 		      mllp_strerror(rc));
@@ -995,7 +876,7 @@ static void conn_on_data(struct rconn *c, const unsigned char *p, size_t len)
 		if (rc < 0) {
 			if (rc == MLLP_ERR_FRAME_TOO_BIG) {
 				ST_ADD(r, st_too_big, 1);
-				logf_(&r->cfg, MLLP_LOG_ERROR,
+				logf_(r, MLLP_LOG_ERROR,
 				      "connection from %s:%u: frame bigger "
 				      "than %zu bytes, closing",
 				      c->info.peer_address, c->info.peer_port,
@@ -1025,10 +906,8 @@ static void conn_on_data(struct rconn *c, const unsigned char *p, size_t len)
 		}
 	}
 	if (c->junk_run && !c->closing)
-		logf_(&r->cfg, MLLP_LOG_WARNING,
-		      "discarding unexpected data (%llu bytes) from %s:%u",
-		      (unsigned long long)c->junk_run, c->info.peer_address,
-		      c->info.peer_port);
+		mllpi_rlog_junk(&r->log, &c->jlog, c->info.peer_address,
+				c->info.peer_port, c->junk_run, r->now_us);
 	c->junk_run = 0;
 	if (!c->closing)
 		conn_flush(c);
@@ -1052,6 +931,68 @@ static void conn_check_eof(struct rconn *c)
 		conn_close(c, MLLP_CLOSE_PEER, 0);
 }
 
+/* Read unless the reply backlog or the budget holds the connection back:
+ * arm the recv, or cancel it (the send in flight, cancelled with it, is
+ * submitted again by on_send). */
+static void conn_reads(struct rconn *c)
+{
+	struct mllp_receiver *r = c->r;
+	if (c->closing || c->eof || r->stopping || c->rd_cancel)
+		return;
+	bool want = !c->rd_backlog && !c->bc.paused;
+	if (want && !c->recv_armed) {
+		conn_arm_recv(c);
+	} else if (!want && c->recv_armed &&
+		   r->ops->cancel_fd(r->be, c->fd, tok(c, TOK_CANCEL)) == 0) {
+		c->pending++;
+		c->rd_cancel = true;
+	}
+}
+
+/* After each event of a connection: its unsent replies decide whether it
+ * reads (reply_backlog_pause), its buffers count against the budget. */
+static void conn_account(struct rconn *c)
+{
+	struct mllp_receiver *r = c->r;
+	if (c->closing)
+		return;
+	size_t unsent = c->wr.len + c->held_bytes +
+			(c->sending ? c->fl.len - c->fl_off : 0);
+	size_t pause = r->cfg.reply_backlog_pause;
+	if (pause < r->cfg.max_reply_backlog) {
+		bool was = c->rd_backlog;
+		c->rd_backlog = unsent > pause || (was && unsent > pause / 2);
+		if (c->rd_backlog && !was)
+			ST_ADD(r, st_paused, 1);
+	}
+	mllpi_rbudget_set(&r->budget, &c->bc,
+			  c->dec.cap + c->wr.cap + c->fl.cap + c->held_bytes);
+	conn_reads(c);
+}
+
+/* The connection that embeds bc. */
+static struct rconn *bc_conn(struct mllpi_rbudget_conn *bc)
+{
+	return (struct rconn *)(void *)((char *)bc -
+					offsetof(struct rconn, bc));
+}
+
+static void budget_reads(struct mllpi_rbudget_conn *bc)
+{
+	conn_reads(bc_conn(bc));
+}
+
+static void budget_shed(struct mllpi_rbudget_conn *bc)
+{
+	struct rconn *c = bc_conn(bc);
+	logf_(c->r, MLLP_LOG_WARNING,
+	      "connection from %s:%u: buffer budget exceeded (%zu bytes "
+	      "held, max_buffered_bytes %zu), closing",
+	      c->info.peer_address, c->info.peer_port, bc->bytes,
+	      c->r->cfg.max_buffered_bytes);
+	conn_close(c, MLLP_CLOSE_ERROR, MLLP_ERR_NO_MEMORY);
+}
+
 /* ---- TLS: ciphertext in ------------------------------------------------- */
 
 /* The handshake failed: send the alert, log the engine's reason and close
@@ -1068,7 +1009,7 @@ static void tls_refuse(struct rconn *c, const struct mllp_error *e)
 	     f == MLLP_TLS_FAIL_NO_CLIENT_CERT ||
 	     f == MLLP_TLS_FAIL_CLIENT_NOT_ALLOWED ||
 	     f == MLLP_TLS_FAIL_BAD_CERT);
-	logf_(&r->cfg, MLLP_LOG_WARNING, "%s TLS connection from %s:%u: %s",
+	logf_(r, MLLP_LOG_WARNING, "%s TLS connection from %s:%u: %s",
 	      refused ? "refused" : "failed", c->info.peer_address,
 	      c->info.peer_port, e->message);
 	tls_send_direct(c);
@@ -1101,7 +1042,7 @@ static void tls_on_data(struct rconn *c, const unsigned char *p, size_t len)
 		if (pn)
 			snprintf(c->info.tls_peer_name,
 				 sizeof(c->info.tls_peer_name), "%s", pn);
-		logf_(&r->cfg, MLLP_LOG_DEBUG,
+		logf_(r, MLLP_LOG_DEBUG,
 		      "TLS connection from %s:%u: %s %s%s, peer %s",
 		      c->info.peer_address, c->info.peer_port,
 		      mllp_tls_conn_version(c->tls),
@@ -1123,7 +1064,7 @@ static void tls_on_data(struct rconn *c, const unsigned char *p, size_t len)
 			c->eof = true; /* close_notify: as end of file */
 			break;
 		}
-		logf_(&r->cfg, MLLP_LOG_ERROR,
+		logf_(r, MLLP_LOG_ERROR,
 		      "TLS error on connection from %s:%u: %s",
 		      c->info.peer_address, c->info.peer_port, e.message);
 		tls_send_direct(c);
@@ -1158,36 +1099,38 @@ static void on_recv(struct rconn *c, const struct mllpi_cqe *cq)
 	if (cq->res == 0) {
 		c->eof = true;
 		conn_check_eof(c);
-	} else if (cq->res < 0 && cq->res != -ENOBUFS) {
+	} else if (cq->res < 0 && cq->res != -ENOBUFS &&
+		   cq->res != -ECANCELED) {
 		if (cq->res == -ECONNRESET)
 			conn_close(c, MLLP_CLOSE_PEER, cq->res);
 		else
 			conn_fail(c, cq->res, "receive failed");
-	} else if (!cq->more) {
-		conn_arm_recv(c); /* -ENOBUFS or end: go on */
 	}
+	conn_account(c); /* -ENOBUFS, cancel or end: reads go on if allowed */
 	conn_reap(c);
 }
 
 static void on_send(struct rconn *c, const struct mllpi_cqe *cq)
 {
 	struct mllp_receiver *r = c->r;
+	/* Cancelled by conn_reads (nothing written): submit it again. */
+	int res = cq->res == -ECANCELED ? 0 : cq->res;
 	c->pending--;
 	c->sending = false;
 	if (c->closing) {
 		conn_reap(c);
 		return;
 	}
-	if (cq->res < 0) {
-		if (cq->res == -EPIPE || cq->res == -ECONNRESET)
-			conn_close(c, MLLP_CLOSE_PEER, cq->res);
+	if (res < 0) {
+		if (res == -EPIPE || res == -ECONNRESET)
+			conn_close(c, MLLP_CLOSE_PEER, res);
 		else
-			conn_fail(c, cq->res, "send failed");
+			conn_fail(c, res, "send failed");
 		conn_reap(c);
 		return;
 	}
-	ST_ADD(r, st_bytes_out, (uint64_t)cq->res);
-	c->fl_off += (size_t)cq->res;
+	ST_ADD(r, st_bytes_out, (uint64_t)res);
+	c->fl_off += (size_t)res;
 	if (c->fl_off < c->fl.len) {
 		/* Short write: send the rest. */
 		c->iov.iov_base = c->fl.p + c->fl_off;
@@ -1218,6 +1161,7 @@ static void on_send(struct rconn *c, const struct mllpi_cqe *cq)
 	conn_flush(c);
 	obuf_trim(r, &c->wr);
 	conn_check_eof(c);
+	conn_account(c);
 	conn_reap(c);
 }
 
@@ -1229,7 +1173,7 @@ static void listener_arm(struct mllp_receiver *r)
 		return;
 	int rc = r->ops->accept(r->be, r->lfd, tok(r, TOK_ACCEPT));
 	if (rc < 0) {
-		logf_(&r->cfg, MLLP_LOG_ERROR, "cannot submit accept: %s",
+		logf_(r, MLLP_LOG_ERROR, "cannot submit accept: %s",
 		      mllp_strerror(rc));
 		mllpi_timer_arm(&r->timers, &r->ltimer,
 				mllpi_now_us() + ACCEPT_RETRY_US);
@@ -1245,11 +1189,11 @@ static void refuse(struct mllp_receiver *r, int fd,
 {
 	struct mllp_conn_info info;
 	memset(&info, 0, sizeof(info));
-	addr_text(peer, info.peer_address, sizeof(info.peer_address),
-		  &info.peer_port);
-	addr_text(local, info.local_address, sizeof(info.local_address),
-		  &info.local_port);
-	logf_(&r->cfg, MLLP_LOG_WARNING, "refused connection from %s:%u: %s",
+	mllpi_addr_text(peer, info.peer_address, sizeof(info.peer_address),
+			&info.peer_port);
+	mllpi_addr_text(local, info.local_address, sizeof(info.local_address),
+			&info.local_port);
+	logf_(r, MLLP_LOG_WARNING, "refused connection from %s:%u: %s",
 	      info.peer_address, info.peer_port, why);
 	/* Abortive close: the client learns at once (RST). */
 	struct linger lg = {.l_onoff = 1, .l_linger = 0};
@@ -1310,10 +1254,10 @@ static void on_accepted(struct mllp_receiver *r, int fd)
 	c->r = r;
 	c->fd = fd;
 	c->info.id = ++r->next_id;
-	addr_text(&peer, c->info.peer_address, sizeof(c->info.peer_address),
-		  &c->info.peer_port);
-	addr_text(&local, c->info.local_address, sizeof(c->info.local_address),
-		  &c->info.local_port);
+	mllpi_addr_text(&peer, c->info.peer_address,
+			sizeof(c->info.peer_address), &c->info.peer_port);
+	mllpi_addr_text(&local, c->info.local_address,
+			sizeof(c->info.local_address), &c->info.local_port);
 	mllp_decoder_init(&c->dec, &r->fcfg, &r->alloc);
 	c->idle.kind = T_IDLE;
 	c->idle.owner = c;
@@ -1327,6 +1271,7 @@ static void on_accepted(struct mllp_receiver *r, int fd)
 		r->conns->prev = c;
 	r->conns = c;
 	r->nconns++;
+	mllpi_rbudget_add(&r->budget, &c->bc);
 	ST_ADD(r, st_accepted, 1);
 	ST_ADD(r, st_active, 1);
 	emit(r, MLLP_RECV_EV_CONNECTION_START, &c->info, MLLP_CLOSE_NONE, 0, 0,
@@ -1356,7 +1301,7 @@ static void on_accept_cqe(struct mllp_receiver *r, const struct mllpi_cqe *cq)
 	if (cq->res >= 0) {
 		on_accepted(r, cq->res);
 	} else if (cq->res != -ECANCELED || !r->stopping) {
-		logf_(&r->cfg, MLLP_LOG_ERROR, "accept failed: %s",
+		logf_(r, MLLP_LOG_ERROR, "accept failed: %s",
 		      mllp_strerror(cq->res));
 	}
 	if (!cq->more && !r->stopping) {
@@ -1387,6 +1332,8 @@ static void on_cqe(struct mllp_receiver *r, const struct mllpi_cqe *cq)
 	case TOK_CANCEL: {
 		struct rconn *c = obj;
 		c->pending--;
+		c->rd_cancel = false;
+		conn_reads(c);
 		conn_reap(c);
 		break;
 	}
@@ -1409,13 +1356,14 @@ static void on_timer(struct mllp_receiver *r, struct mllpi_timer *t,
 			conn_flush(c);
 		if (!c->closing)
 			conn_check_eof(c);
+		conn_account(c);
 		return;
 	}
 	/* T_IDLE (and the TLS handshake's limit) */
 	if (c->tls && !c->tls_up && r->cfg.tls_handshake_timeout_ms &&
 	    c->start_us + (uint64_t)r->cfg.tls_handshake_timeout_ms * 1000u <=
 		now) {
-		logf_(&r->cfg, MLLP_LOG_WARNING,
+		logf_(r, MLLP_LOG_WARNING,
 		      "TLS connection from %s:%u: %s (%u ms), closing",
 		      c->info.peer_address, c->info.peer_port,
 		      mllp_tls_failure_text(MLLP_TLS_FAIL_HANDSHAKE_TIMEOUT),
@@ -1431,8 +1379,7 @@ static void on_timer(struct mllp_receiver *r, struct mllpi_timer *t,
 			conn_fail(c, MLLP_ERR_NO_MEMORY, "timer");
 		return;
 	}
-	logf_(&r->cfg, MLLP_LOG_INFO,
-	      "connection from %s:%u idle for %u ms, closing",
+	logf_(r, MLLP_LOG_INFO, "connection from %s:%u idle for %u ms, closing",
 	      c->info.peer_address, c->info.peer_port, r->cfg.idle_timeout_ms);
 	conn_close(c, MLLP_CLOSE_IDLE_TIMEOUT, MLLP_ERR_TIMEOUT);
 }
@@ -1469,11 +1416,11 @@ static void *manager_main(void *arg)
 		/* Auto: fall back to epoll, with one warning naming the
 		 * reason (whatever log_level). r->ops reaches other threads
 		 * through the setup handshake below (mutex). */
-		enum mllp_log_level lvl = r->cfg.log_level;
-		r->cfg.log_level = MLLP_LOG_WARNING;
-		logf_(&r->cfg, MLLP_LOG_WARNING, "%s; using the epoll backend",
+		enum mllp_log_level lvl = r->log.level;
+		r->log.level = MLLP_LOG_WARNING;
+		logf_(r, MLLP_LOG_WARNING, "%s; using the epoll backend",
 		      err.message);
-		r->cfg.log_level = lvl;
+		r->log.level = lvl;
 		mllp_error_clear(&err);
 		r->ops = &mllpi_backend_epoll;
 		rc = r->ops->create(&bc, &r->be, &err);
@@ -1533,7 +1480,7 @@ static void *manager_main(void *arg)
 				      : 0;
 		int got = r->ops->wait(r->be, timeout, cqes, MAX_CQES);
 		if (got < 0 && got != -EINTR) {
-			logf_(&r->cfg, MLLP_LOG_ERROR, "backend wait: %s",
+			logf_(r, MLLP_LOG_ERROR, "backend wait: %s",
 			      mllp_strerror(got));
 			if (!r->stopping)
 				begin_stop(r);
@@ -1601,7 +1548,7 @@ static int open_listener(struct mllp_receiver *r, struct mllp_error *err)
 		rc = -errno;
 		goto fail;
 	}
-	addr_text(&ss, r->addr_str, sizeof(r->addr_str), &r->port);
+	mllpi_addr_text(&ss, r->addr_str, sizeof(r->addr_str), &r->port);
 	if (ss.ss_family == AF_INET6) /* keep "::" as given */
 		inet_ntop(AF_INET6,
 			  &((struct sockaddr_in6 *)(void *)&ss)->sin6_addr,
@@ -1638,6 +1585,7 @@ static void receiver_free(struct mllp_receiver *r)
 	if (r->scratch)
 		r->alloc.free(r->alloc.ctx, r->scratch, r->scratch_cap);
 	mllp_tls_ctx_free(r->tls_ctx);
+	mllpi_rlog_close(&r->log);
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
 	struct mllp_allocator a = r->alloc;
@@ -1673,6 +1621,8 @@ int mllp_receiver_start(const struct mllp_receiver_config *cfg,
 	    (cfg->recv_buffers & (cfg->recv_buffers - 1)) ||
 	    cfg->recv_buffers > 32768 || cfg->recv_buffer_size == 0 ||
 	    cfg->max_reply_backlog == 0 || cfg->listen_backlog <= 0 ||
+	    cfg->reply_backlog_pause == 0 ||
+	    cfg->max_buffered_bytes < cfg->max_frame ||
 	    (unsigned)cfg->backend > MLLP_BACKEND_EPOLL) {
 		mllp_error_set(err, MLLP_CTX_NONE, MLLP_ERR_INVALID_ARGUMENT,
 			       "invalid receiver configuration");
@@ -1691,6 +1641,9 @@ int mllp_receiver_start(const struct mllp_receiver_config *cfg,
 	memset(r, 0, sizeof(*r));
 	r->cfg = *cfg;
 	r->alloc = a;
+	mllpi_rlog_init(&r->log, cfg);
+	mllpi_rbudget_init(&r->budget, cfg->max_buffered_bytes, budget_reads,
+			   budget_shed);
 	r->lfd = -1;
 	r->ops = choose_backend(cfg);
 	mllp_frame_config_init(&r->fcfg);
@@ -1735,7 +1688,7 @@ int mllp_receiver_start(const struct mllp_receiver_config *cfg,
 		return rc;
 	}
 	if (!r->tls_ctx)
-		logf_(&r->cfg, MLLP_LOG_WARNING, UNSECURED_WARNING);
+		logf_(r, MLLP_LOG_WARNING, UNSECURED_WARNING);
 
 	rc = pthread_create(&r->thread, NULL, manager_main, r);
 	if (rc != 0) {
@@ -1797,20 +1750,32 @@ void mllp_receiver_get_stats(const struct mllp_receiver *r,
 	out->bytes_sent = LOAD(st_bytes_out);
 	out->junk_bytes = LOAD(st_junk);
 	out->frames_too_big = LOAD(st_too_big);
+	out->buffered_bytes = LOAD(budget.st_total);
+	out->buffered_bytes_peak = LOAD(budget.st_peak);
+	out->connections_shed = LOAD(budget.st_shed);
+	out->reads_paused = LOAD(st_paused) + LOAD(budget.st_pauses);
+	out->log_lines_suppressed = LOAD(log.suppressed);
+	out->log_lines_dropped = LOAD(log.dropped);
 }
 
 int mllp_receiver_stop(struct mllp_receiver *r)
 {
-	if (!r || !r->thread_started || r->joined)
+	if (!r || !r->thread_started)
 		return 0;
-	/* release: the manager acquires it before acting on it. */
-	atomic_store_explicit(&r->stop_req, true, memory_order_release);
-	r->ops->wake(r->be);
-	pthread_join(r->thread, NULL);
-	r->joined = true;
-	/* Nothing is outstanding on it any more: free the port now. */
-	close(r->lfd);
-	r->lfd = -1;
+	/* One caller stops and joins; concurrent ones wait on the mutex
+	 * until it has (the manager no longer takes it once running). */
+	pthread_mutex_lock(&r->mu);
+	if (!r->joined) {
+		/* release: the manager acquires it before acting on it. */
+		atomic_store_explicit(&r->stop_req, true, memory_order_release);
+		r->ops->wake(r->be);
+		pthread_join(r->thread, NULL);
+		r->joined = true;
+		/* Nothing is outstanding on it any more: free the port. */
+		close(r->lfd);
+		r->lfd = -1;
+	}
+	pthread_mutex_unlock(&r->mu);
 	return 0;
 }
 

@@ -28,6 +28,10 @@ struct mllpi_tls {
 	unsigned char *tx;
 	size_t tx_cap, tx_len, tx_off;
 	size_t plain_enc, plain_tx;
+	/* The peer's first two bytes (n_first of them so far): whether it
+	 * speaks TLS at all, for the handshake timeout's message. */
+	unsigned char first[2];
+	size_t n_first;
 	struct iovec iov;
 	struct msghdr msg;
 };
@@ -231,6 +235,8 @@ void mllpi_tls_on_recv(struct mllpi_conn *c, const unsigned char *data,
 {
 	struct mllpi_sock *s = c->sock;
 	struct mllpi_tls *t = s->tls;
+	for (size_t i = 0; i < len && t->n_first < sizeof(t->first); i++)
+		t->first[t->n_first++] = data[i];
 	if (mllp_tls_conn_feed(t->conn, data, len) != 0) {
 		struct mllp_error e;
 		mllp_error_set(&e, MLLP_CTX_TLS, MLLP_ERR_NO_MEMORY, NULL);
@@ -387,12 +393,26 @@ bool mllpi_tls_on_send(struct mllpi_conn *c, int res, int *plain)
 	return false;
 }
 
+/* Whether the peer's first bytes so far can start a server's TLS record
+ * (handshake 0x16 or alert 0x15, then version major 3). */
+static bool peer_sent_tls(const struct mllpi_tls *t)
+{
+	if (t->n_first == 0 || (t->first[0] != 0x16 && t->first[0] != 0x15))
+		return false;
+	return t->n_first < 2 || t->first[1] == 0x03;
+}
+
 void mllpi_tls_timeout(struct mllpi_conn *c)
 {
+	const struct mllpi_tls *t = c->sock ? c->sock->tls : NULL;
 	struct mllp_error e;
-	mllp_error_set(&e, MLLP_CTX_TLS, MLLP_ERR_TLS, "%s (%u ms)",
+	mllp_error_set(&e, MLLP_CTX_TLS, MLLP_ERR_TLS, "%s (%u ms)%s",
 		       mllp_tls_failure_text(MLLP_TLS_FAIL_HANDSHAKE_TIMEOUT),
-		       c->ep->opts.connect_timeout);
+		       c->ep->opts.connect_timeout,
+		       t && !peer_sent_tls(t)
+			   ? ": the peer sent no TLS handshake: is it a "
+			     "plaintext MLLP port?"
+			   : "");
 	mllpi_conn_tls_failed(c, &e);
 }
 

@@ -84,7 +84,8 @@ MLLP_API enum mllp_verdict mllp_ack_verify_id(const char *control_id,
 					      size_t why_cap);
 
 /* Options for mllp_ack_build(). Zero-initialise, then mllp_ack_options_init
- * (code "AA", no text, new control id, current time). */
+ * (code "AA", no text, MSH-10 "ACK" + sequence 0 = "ACK0", current time:
+ * set control_id or count `sequence` up for unique ids). */
 struct mllp_ack_options {
 	const char *code; /* MSA-1: AA AE AR CA CE CR; NULL means "AA" */
 	/* MSA-3 as plain text, may be NULL or empty (then no MSA-3). Written

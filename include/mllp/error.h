@@ -51,7 +51,9 @@ MLLP_BEGIN_DECLS
 	X(NOT_CONNECTED, 19, "not connected")                                  \
 	X(BAD_ADDRESS, 20, "Invalid server ip address")                        \
 	X(TLS, 21, "TLS failure")                                              \
-	X(BAD_STATE, 22, "operation not allowed in this state")
+	X(BAD_STATE, 22, "operation not allowed in this state")                \
+	X(NO_TLS, 23, "built without TLS")                                     \
+	X(ENDPOINT_REMOVED, 24, "endpoint removed")
 
 enum mllp_err {
 	MLLP_OK = 0,

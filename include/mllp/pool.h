@@ -21,13 +21,33 @@
  * dallocx in a private arena (the host's malloc is never replaced).
  *
  * Errors: functions return 0 or a negative code (see error.h) and fill an
- * optional struct mllp_error with context and message. */
+ * optional struct mllp_error with context and message.
+ *
+ * Threading: every function may be called from any thread unless its
+ * comment says otherwise; the pool serialises internally. Callbacks
+ * (future callbacks, telemetry, log) run on the manager thread, one at a
+ * time; from there, only what their comments allow (mllp_pool_send with
+ * block false, the status getters, mllp_pool_reconnect, futures'
+ * poll/result/cancel/free) — never stop, destroy, remove_endpoint or a
+ * wait.
+ *
+ * Signals: no function of this library is async-signal-safe (they take
+ * locks, allocate and may block). To stop a pool from a signal handler,
+ * use the self-pipe pattern: before installing the handler, create a
+ * pipe (pipe2 with O_CLOEXEC; the write end O_NONBLOCK); the handler only
+ * write()s one byte to it (write is async-signal-safe) and saves and
+ * restores errno; a thread of the application blocks in read() (or
+ * poll()) on the read end, and when the byte arrives it calls
+ * mllp_pool_stop() and mllp_pool_destroy() as usual. signalfd, or
+ * sigwait in a dedicated thread with the signal blocked elsewhere, are
+ * equivalent. */
 #ifndef MLLP_POOL_H
 #define MLLP_POOL_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <mllp/alloc.h>
 #include <mllp/error.h>
@@ -42,6 +62,8 @@ MLLP_BEGIN_DECLS
  * Zero-initialise, then mllp_conn_options_init(). Times in ms;
  * MLLP_INFINITE where noted. */
 struct mllp_conn_options {
+	/* (Plain data, copied by mllp_pool_add_endpoint and
+	 * mllp_pool_create; tls is the one pointer, see there.) */
 	bool use_backoff;		  /* true: 1 s, 2 s, 4 s ... */
 	uint32_t backoff_max_seconds;	  /* 180 */
 	uint32_t auto_reconnect_interval; /* 1000 ms, when !use_backoff */
@@ -87,6 +109,8 @@ struct mllp_conn_options {
 	const struct mllp_tls_client_config *tls;
 };
 
+/* Set the defaults noted above on caller-owned *o (no allocation, no
+ * error). Thread-safe for distinct o. */
 MLLP_API void mllp_conn_options_init(struct mllp_conn_options *o);
 
 /* Which I/O backend a pool (or receiver) uses. */
@@ -116,11 +140,18 @@ struct mllp_pool_config {
 	uint32_t ring_entries;
 	uint32_t recv_buffers;
 	uint32_t recv_buffer_size;
-	/* Telemetry: called on the manager thread; NULL for none. */
+	/* Telemetry: called on the manager thread; NULL for none.
+	 * telemetry_ctx is passed back as is, never freed by the pool: it
+	 * must stay valid until mllp_pool_stop() (or _destroy()) has
+	 * returned. */
 	mllp_telemetry_fn telemetry;
 	void *telemetry_ctx;
 	/* Log hook; NULL logs to stderr ("Error connecting to host:port =>
-	 * msg"). Lines above log_level (default MLLP_LOG_ERROR) are dropped. */
+	 * msg"). Lines above log_level (default MLLP_LOG_ERROR) are dropped.
+	 * Runs on the manager thread, or on the caller's thread of
+	 * mllp_pool_create / mllp_pool_add_endpoint for lines they log.
+	 * log_ctx, like telemetry_ctx, must stay valid until
+	 * mllp_pool_stop() (or _destroy()) has returned. */
 	mllp_log_fn log;
 	void *log_ctx;
 	enum mllp_log_level log_level;
@@ -136,12 +167,17 @@ struct mllp_pool_config {
 	uint32_t backoff_divisor;
 };
 
+/* Set the defaults noted above on caller-owned *cfg (no allocation, no
+ * error). Thread-safe for distinct cfg. */
 MLLP_API void mllp_pool_config_init(struct mllp_pool_config *cfg);
 
 struct mllp_pool;
 
 /* Create a pool and its manager thread; the ring is created on that
- * thread and its setup result reported here. Errors: MLLP_ERR_NO_MEMORY,
+ * thread and its setup result reported here. cfg is copied (NULL: the
+ * defaults); of what it points to, only the callbacks' contexts are kept
+ * (see telemetry_ctx). On success the caller owns *out: free it with
+ * mllp_pool_destroy(). Errors: MLLP_ERR_NO_MEMORY,
  * MLLP_ERR_INVALID_ARGUMENT, MLLP_ERR_IO_URING_UNAVAILABLE (backend
  * MLLP_BACKEND_IO_URING and io_uring disabled, blocked or unsupported;
  * err->message says so), -errno.
@@ -153,10 +189,18 @@ MLLP_API int mllp_pool_create(const struct mllp_pool_config *cfg,
  * connecting them at once. host is an IPv4/IPv6 literal or a host name:
  * it is resolved here, on the caller's thread, with getaddrinfo (the
  * manager never blocks on DNS); every resolved address is tried in turn.
- * opts NULL uses cfg.conn. *endpoint_id receives the endpoint's id.
- * Errors: MLLP_ERR_BAD_ADDRESS ("Invalid server ip address"),
- * MLLP_ERR_STOPPED, MLLP_ERR_NO_MEMORY, MLLP_ERR_INVALID_ARGUMENT.
- * Thread-safe (serialised internally). Up to 1024 endpoints. */
+ * host is copied (up to 255 bytes): the caller may free it on return.
+ * opts NULL uses cfg.conn; opts is copied (its tls: see there).
+ * *endpoint_id receives the endpoint's id: the lowest free id, from 0; an
+ * id freed by mllp_pool_remove_endpoint() is given out again (as file
+ * descriptors are), so an id must not be used after its removal.
+ * Errors: MLLP_ERR_BAD_ADDRESS ("Invalid server ip address" for an empty
+ * host; "cannot resolve 'HOST': REASON", the resolver's reason, when the
+ * host does not resolve), MLLP_ERR_STOPPED, MLLP_ERR_NO_MEMORY,
+ * MLLP_ERR_INVALID_ARGUMENT; with opts->tls enabled, the errors of
+ * mllp_tls_ctx_new_client() (MLLP_ERR_NO_TLS in a build without TLS).
+ * Thread-safe (serialised internally); may block on DNS. Up to 1024
+ * endpoints at a time (one more: MLLP_ERR_INVALID_ARGUMENT). */
 MLLP_API int mllp_pool_add_endpoint(struct mllp_pool *pool, const char *host,
 				    uint16_t port, uint32_t connections,
 				    const struct mllp_conn_options *opts,
@@ -187,18 +231,26 @@ struct mllp_send_options {
 	 * payload is borrowed and must stay valid and unchanged until the
 	 * future completes and, after a cancel, until mllp_pool_stop(). */
 	bool borrow_payload;
-	/* Completion callback (manager thread), or NULL. */
+	/* Completion callback (manager thread), or NULL. callback_arg is
+	 * passed back as is: it must stay valid until the callback has run
+	 * (every future completes by the time mllp_pool_stop() returns). */
 	mllp_future_cb callback;
 	void *callback_arg;
 };
 
+/* Set the defaults noted above on caller-owned *o (no allocation, no
+ * error). Thread-safe for distinct o. */
 MLLP_API void mllp_send_options_init(struct mllp_send_options *o);
 
 /* Send payload[0..len) to an endpoint, framed (an already framed payload
  * is sent as is). opts NULL uses the defaults. On success *out receives a
  * future the caller must free. On error nothing is sent, *out is NULL and
- * no future or callback will ever run. Errors: MLLP_ERR_WOULD_BLOCK
- * (queue full), MLLP_ERR_STOPPED, MLLP_ERR_NOT_HL7 / MLLP_ERR_BAD_MSH
+ * no future or callback will ever run. The payload is copied before the
+ * call returns unless opts->borrow_payload. Errors: MLLP_ERR_WOULD_BLOCK
+ * (queue full), MLLP_ERR_STOPPED, MLLP_ERR_ENDPOINT_REMOVED (the endpoint
+ * was removed, or is removed while the call waits for queue room),
+ * MLLP_ERR_INVALID_ARGUMENT "no such endpoint" (an id never added),
+ * MLLP_ERR_NOT_HL7 / MLLP_ERR_BAD_MSH
  * (kind HL7), MLLP_ERR_PARTIAL_WRAP, MLLP_ERR_NO_MEMORY,
  * MLLP_ERR_INVALID_ARGUMENT, or, with queue_timeout 0 while every
  * connection of the endpoint is down, the last connect error (context
@@ -214,20 +266,115 @@ MLLP_API int mllp_pool_send(struct mllp_pool *pool, uint32_t endpoint_id,
 
 /* True when connection `conn` of the endpoint is connected and not being
  * closed, as the manager last published it (accurate at all times: a
- * connection being closed after an error reads false at once). */
+ * connection being closed after an error reads false at once, before the
+ * callback of its message in flight runs). False for an unknown or
+ * removed endpoint, a conn out of range, or after stop. Thread-safe and
+ * lock-free, any thread including callbacks; a snapshot that may change
+ * right after it is read. */
 MLLP_API bool mllp_pool_is_connected(const struct mllp_pool *pool,
 				     uint32_t endpoint_id, uint32_t conn);
 
-/* Number of connections of the endpoint that are up. */
+/* Number of connections of the endpoint that are up (0 for an unknown or
+ * removed endpoint). Thread-safe and lock-free, any thread including
+ * callbacks. A snapshot: it is updated right after each connection's
+ * is_connected flag, so for an instant it may differ from the number of
+ * connections that read true. */
 MLLP_API uint32_t mllp_pool_connected_count(const struct mllp_pool *pool,
 					    uint32_t endpoint_id);
 
 /* Disconnect every connection of the endpoint (failing its message in
  * flight with MLLP_ERR_CLOSED) and connect again now, resetting backoff.
- * Asynchronous. Returns 0, MLLP_ERR_STOPPED or MLLP_ERR_INVALID_ARGUMENT. */
+ * Asynchronous: returns once the request is queued; requests made while
+ * one is pending are merged into it, and a request made while the manager
+ * carries one out causes one more reconnect (never lost). Thread-safe,
+ * lock-free, also from a callback. Returns 0, MLLP_ERR_STOPPED,
+ * MLLP_ERR_ENDPOINT_REMOVED or MLLP_ERR_INVALID_ARGUMENT (unknown id). */
 MLLP_API int mllp_pool_reconnect(struct mllp_pool *pool, uint32_t endpoint_id);
 
-/* Snapshot of the counters. Thread-safe. */
+/* Remove an endpoint: refuse new sends to it (MLLP_ERR_ENDPOINT_REMOVED,
+ * also for producers blocked waiting for queue room), fail every message
+ * queued for it and every message in flight on its connections with
+ * MLLP_ERR_ENDPOINT_REMOVED (context send): the message text says
+ * "endpoint removed; the message was not sent" (result.written and
+ * may_have_reached false) or "endpoint removed; the message may have
+ * reached the receiver" (bytes were written: may_have_reached true).
+ * Each future completes exactly once; a future already completed (e.g.
+ * send_async) is not changed. Then close its connections (no reconnect,
+ * no telemetry event) and free the endpoint; its id may be given to a
+ * later mllp_pool_add_endpoint().
+ *
+ * Blocks until done: returns after every future of the endpoint has
+ * completed (callbacks run) and every socket of it is closed. Sends to the
+ * id racing with the removal from other threads either get their future
+ * (then failed as above, or completed normally if it finished first) or
+ * fail with MLLP_ERR_ENDPOINT_REMOVED; never a crash or a hang.
+ *
+ * Returns 0; MLLP_ERR_ENDPOINT_REMOVED when the id is already removed (or
+ * being removed by another thread); MLLP_ERR_INVALID_ARGUMENT for an id
+ * never added, a NULL pool, or a call from the manager thread (a future
+ * callback, telemetry or log hook: it would wait for itself);
+ * MLLP_ERR_STOPPED when the pool is stopping or stopped (its futures end
+ * with MLLP_ERR_STOPPED; the call waits for the stop to finish and still
+ * frees the id). Thread-safe; not concurrently with mllp_pool_destroy. */
+MLLP_API int mllp_pool_remove_endpoint(struct mllp_pool *pool,
+				       uint32_t endpoint_id);
+
+/* Counters of one endpoint: what mllp_pool_get_stats counts for the pool,
+ * for this endpoint alone (from its add until now), plus its state. A
+ * snapshot: each counter is read atomically, the set not.
+ *
+ * Versioning: fields are only ever added at the end. The caller sets
+ * `size` to the size of the struct it was compiled with
+ * (mllp_endpoint_stats_init does); the library fills that many bytes at
+ * most (fewer when it is older and its struct smaller) and sets `size` to
+ * the number of bytes filled. So binaries built against this header keep
+ * working with later versions of the library, and the reverse. */
+struct mllp_endpoint_stats {
+	size_t size;	/* in: sizeof as the caller knows it; out: filled */
+	char host[256]; /* as given to add_endpoint */
+	uint16_t port;
+	uint32_t connections; /* configured */
+	uint32_t connected;   /* up now (mllp_pool_connected_count) */
+	uint64_t queued;      /* waiting for a connection, now */
+	uint64_t in_flight;   /* on a connection, future not complete */
+	uint64_t sent;	      /* messages completely written */
+	uint64_t acked[7];    /* replies verified, by enum mllp_verdict */
+	uint64_t raw_replies; /* replies to raw payloads */
+	uint64_t errors;      /* futures failed, all reasons */
+	uint64_t errors_os;   /* ... of which with a -errno reason */
+	uint64_t errors_mllp[MLLP_STATS_MLLP_ERRORS]; /* by MLLP_ERR_* */
+	uint64_t connects;			      /* successful connects */
+	uint64_t reconnects; /* connect attempts after the first */
+	uint64_t connect_failures;
+	uint64_t tls_handshakes; /* TLS handshakes completed */
+	uint64_t tls_resumed;	 /* ... of which resumed a session */
+	/* The last error the endpoint saw: a failed message, a failed
+	 * connect attempt or a dropped connection, whichever came last;
+	 * reason 0 and an empty message when none yet. */
+	struct mllp_error last_error;
+};
+
+/* Zero *s and set s->size to this header's sizeof (inline on purpose: the
+ * size is the caller's). Caller-owned memory; thread-safe for distinct s. */
+static inline void mllp_endpoint_stats_init(struct mllp_endpoint_stats *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->size = sizeof(*s);
+}
+
+/* Fill *out (see struct mllp_endpoint_stats: out->size must be set) for
+ * the endpoint. Returns 0; MLLP_ERR_INVALID_ARGUMENT for out NULL or
+ * out->size < sizeof(size_t), a NULL pool or an id never added;
+ * MLLP_ERR_ENDPOINT_REMOVED for a removed id (*out unchanged on error).
+ * Thread-safe, any thread including callbacks; never blocks for long (one
+ * uncontended mutex for last_error). */
+MLLP_API int mllp_pool_get_endpoint_stats(const struct mllp_pool *pool,
+					  uint32_t endpoint_id,
+					  struct mllp_endpoint_stats *out);
+
+/* Snapshot of the pool's counters (every endpoint, removed ones included).
+ * out is caller-owned and fully overwritten (zeroed for a NULL pool).
+ * Thread-safe, any thread including callbacks. */
 MLLP_API void mllp_pool_get_stats(const struct mllp_pool *pool,
 				  struct mllp_pool_stats *out);
 
@@ -239,7 +386,10 @@ MLLP_API const char *mllp_pool_backend(const struct mllp_pool *pool);
  * with MLLP_ERR_STOPPED (never written) and every message in flight with
  * MLLP_ERR_STOPPED (may have reached the receiver), close every socket,
  * and return after every future has completed and the manager thread has
- * exited. Idempotent. Not from a callback. Returns 0. */
+ * exited. Idempotent; concurrent calls wait for the same stop. Not from a
+ * callback (it would wait for itself). After it returns no callback runs
+ * any more: the callbacks' contexts may be freed. Returns 0, or
+ * MLLP_ERR_INVALID_ARGUMENT for NULL. */
 MLLP_API int mllp_pool_stop(struct mllp_pool *pool);
 
 /* Stop (if not yet) and free the pool. Futures the caller still holds stay

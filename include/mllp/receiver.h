@@ -49,6 +49,21 @@ MLLP_BEGIN_DECLS
 #define MLLP_RECV_DEFAULT_MAX_FRAME	  ((size_t)16 * 1024 * 1024)
 #define MLLP_RECV_DEFAULT_MAX_CONNECTIONS 20000u
 #define MLLP_RECV_DEFAULT_IDLE_TIMEOUT_MS 300000u
+#define MLLP_RECV_DEFAULT_MAX_BUFFERED	  ((size_t)256 * 1024 * 1024)
+#define MLLP_RECV_DEFAULT_REPLY_PAUSE	  ((size_t)256 * 1024)
+
+/* Log limits of a receiver (a peer must not control the log's volume):
+ * every line passes a token bucket of MLLP_RECV_LOG_BURST lines refilled
+ * at MLLP_RECV_LOG_RATE lines per second; bytes outside frames are logged
+ * at most MLLP_RECV_LOG_CONN_BURST times per connection per
+ * MLLP_RECV_LOG_WINDOW_MS, then summarised once per window ("discarding
+ * unexpected data: N more junk chunks (B bytes) from PEER in the last S
+ * s") and once more when the connection closes. The first line written
+ * after lines were left out ends with " (N earlier lines not logged)". */
+#define MLLP_RECV_LOG_BURST	 64u
+#define MLLP_RECV_LOG_RATE	 10u
+#define MLLP_RECV_LOG_CONN_BURST 4u
+#define MLLP_RECV_LOG_WINDOW_MS	 10000u
 
 /* What a frame holds: HL7 when its payload starts with "MSH" (the
  * reference's mllp_hl7), anything else unknown (mllp_unknown). */
@@ -238,6 +253,16 @@ struct mllp_receiver_stats {
 	uint64_t junk_bytes;	 /* discarded outside frames (CR/LF after a
 				  * frame included) */
 	uint64_t frames_too_big; /* connections closed for an oversize frame */
+	/* Bytes held for open connections (partial frames, replies not yet
+	 * written, held replies; TLS engine buffers not included), now and
+	 * at most so far: never above max_buffered_bytes. */
+	uint64_t buffered_bytes;
+	uint64_t buffered_bytes_peak;
+	uint64_t connections_shed;     /* closed: max_buffered_bytes exceeded */
+	uint64_t reads_paused;	       /* times reading a connection was paused
+					* (reply_backlog_pause or the budget) */
+	uint64_t log_lines_suppressed; /* over the log rate limit */
+	uint64_t log_lines_dropped;    /* stderr would have blocked */
 };
 
 /* ---- the receiver --------------------------------------------------------
@@ -285,7 +310,8 @@ struct mllp_receiver_config {
 	size_t read_buffer_keep;
 	/* Bytes of replies a connection may have waiting while the peer does
 	 * not read them (default 16 MiB); beyond it the connection is closed
-	 * (error). */
+	 * (error). See reply_backlog_pause, which normally keeps a connection
+	 * well below it. */
 	size_t max_reply_backlog;
 	/* listen() backlog (default 1024). */
 	int listen_backlog;
@@ -306,8 +332,11 @@ struct mllp_receiver_config {
 	mllp_recv_telemetry_fn telemetry;
 	void *telemetry_ctx;
 	/* Log hook (manager thread; start's caller for start-time lines);
-	 * NULL logs to stderr. Lines above log_level (default
-	 * MLLP_LOG_WARNING) are dropped. */
+	 * must not block. NULL logs to stderr without ever blocking the
+	 * manager: a line that would block is dropped and counted
+	 * (log_lines_dropped). Lines above log_level (default
+	 * MLLP_LOG_WARNING) are dropped; the others are rate-limited
+	 * (MLLP_RECV_LOG_BURST, above). */
 	mllp_log_fn log;
 	void *log_ctx;
 	enum mllp_log_level log_level;
@@ -324,6 +353,27 @@ struct mllp_receiver_config {
 	const struct mllp_tls_server_config *tls;
 	/* Handshake time limit per TLS connection (ms; default 10000). */
 	uint32_t tls_handshake_timeout_ms;
+	/* Stop reading a connection while its replies not yet written
+	 * (queued, in flight, held by a delay) exceed this many bytes
+	 * (default 256 KiB, MLLP_RECV_DEFAULT_REPLY_PAUSE); read it again
+	 * once they drain to half of it. A peer that sends without reading
+	 * is thus held back by TCP flow control instead of growing the
+	 * receiver's memory (it is closed after idle_timeout_ms as no frame
+	 * completes). A value >= max_reply_backlog disables pausing: the
+	 * connection is closed at max_reply_backlog instead. 0 is invalid.
+	 * Replies already produced from data in hand still queue, so a
+	 * connection may overshoot it by what one read batch yields. */
+	size_t reply_backlog_pause;
+	/* Receiver-wide budget of bytes buffered for connections (see
+	 * mllp_receiver_stats.buffered_bytes; default 256 MiB,
+	 * MLLP_RECV_DEFAULT_MAX_BUFFERED; must be at least max_frame). Above
+	 * 3/4 of it the receiver stops reading connections that hold more
+	 * than a fair share (budget / (2 * open connections), at least
+	 * 64 KiB) and reads them again below 1/2 of it; a connection that
+	 * would take the total above it is closed, the heaviest first
+	 * (logged, rate-limited: "buffer budget exceeded"; telemetry reason
+	 * error, error MLLP_ERR_NO_MEMORY). */
+	size_t max_buffered_bytes;
 };
 
 MLLP_API void mllp_receiver_config_init(struct mllp_receiver_config *cfg);
@@ -360,8 +410,9 @@ MLLP_API void mllp_receiver_get_stats(const struct mllp_receiver *r,
 
 /* Stop: close the listener and every connection (telemetry reason
  * stopped; replies not yet written are dropped) and return after the last
- * callback has returned and the manager thread has exited. Idempotent.
- * Not from a callback of this receiver. Returns 0. */
+ * callback has returned and the manager thread has exited. Idempotent and
+ * thread-safe: concurrent callers all return once the receiver has
+ * stopped. Not from a callback of this receiver. Returns 0. */
 MLLP_API int mllp_receiver_stop(struct mllp_receiver *r);
 
 /* Stop (if not yet) and free. NULL is ignored. No other call on r may run

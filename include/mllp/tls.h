@@ -39,17 +39,31 @@
  * connections from a context is safe from several threads (wolfSSL locks
  * its context), everything else on one object must not run concurrently.
  * wolfSSL_Init() is called (reference counted) by each context creation and
- * wolfSSL_Cleanup() by each context free. */
+ * wolfSSL_Cleanup() by each context free.
+ *
+ * A build without TLS (-DMLLP_TLS=OFF; MLLP_HAVE_TLS is 0 in <mllp/config.h>,
+ * mllp_tls_available() is false) keeps every declaration here: the
+ * configuration and failure-name functions work as documented, creating a
+ * context or a connection fails with MLLP_ERR_NO_TLS ("built without TLS";
+ * err gets context MLLP_CTX_TLS and that text), and so does enabling TLS on a
+ * pool endpoint or a receiver. No context or connection can exist there, so
+ * the functions taking one never run on one. */
 #ifndef MLLP_TLS_H
 #define MLLP_TLS_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <mllp/config.h>
 #include <mllp/error.h>
 #include <mllp/export.h>
 
 MLLP_BEGIN_DECLS
+
+/* True when the library was built with TLS (MLLP_HAVE_TLS of the library
+ * actually linked, which a program built against other headers may not
+ * share). Thread-safe. */
+MLLP_API bool mllp_tls_available(void);
 
 /* Protocol versions. MLLP_TLS_VERSION_DEFAULT as a minimum means TLS 1.2,
  * as a maximum the highest supported (TLS 1.3). */
@@ -229,8 +243,8 @@ MLLP_API void mllp_tls_server_config_init(struct mllp_tls_server_config *cfg);
  * 3.5 us with AES-128-GCM); with AES-NI (and a CPU that has it) or ARMv8
  * crypto, AES-128-GCM first. A receiver applies its own order, so a
  * default receiver picks ChaCha20-Poly1305 whenever the client offers it.
- * Older peers with only CBC suites need an explicit cipher_list. Static
- * storage; thread-safe. */
+ * Older peers with only CBC suites need an explicit cipher_list. "" in a
+ * build without TLS. Static storage; thread-safe. */
 MLLP_API const char *mllp_tls_default_cipher_list(void);
 
 struct mllp_tls_ctx;
@@ -242,8 +256,8 @@ struct mllp_tls_session;
  * filled with context MLLP_CTX_TLS and a message naming the file or the
  * option, and the return is MLLP_ERR_INVALID_ARGUMENT (missing or
  * contradictory option), MLLP_ERR_TLS (a file cannot be read or parsed, a
- * key does not match its certificate, wolfSSL refuses an option) or
- * MLLP_ERR_NO_MEMORY. */
+ * key does not match its certificate, wolfSSL refuses an option),
+ * MLLP_ERR_NO_MEMORY, or MLLP_ERR_NO_TLS in a build without TLS. */
 MLLP_API int mllp_tls_ctx_new_client(const struct mllp_tls_client_config *cfg,
 				     struct mllp_tls_ctx **out,
 				     struct mllp_error *err);

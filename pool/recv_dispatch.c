@@ -1,0 +1,113 @@
+/* The receiver's built-in dispatchers `echo` and `ack` (see
+ * include/mllp/receiver.h): stateless or caller-owned state, no I/O. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mllp/receiver.h>
+
+#define ECHO_TEXT "A real MLLP message dispatcher was not provided"
+
+static const char *const ack_codes[MLLP_ACK_CODES_] = {"AA", "AE", "AR",
+						       "CA", "CE", "CR"};
+
+void mllp_dispatch_echo(void *ctx, const struct mllp_message *msg,
+			struct mllp_reply *reply)
+{
+	(void)ctx;
+	if (msg->kind == MLLP_MSG_HL7) {
+		reply->kind = MLLP_REPLY_ACK;
+		reply->ack_code = "AA";
+		reply->ack_text = ECHO_TEXT;
+	} else {
+		reply->kind = MLLP_REPLY_BYTES;
+		reply->data = "mllp_unknown";
+		reply->len = strlen("mllp_unknown");
+	}
+}
+
+void mllp_ack_dispatcher_init(struct mllp_ack_dispatcher *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->code = "AA";
+	d->seed = 1;
+}
+
+int mllp_ack_dispatcher_set_mix(struct mllp_ack_dispatcher *d, const char *spec)
+{
+	if (!d || !spec)
+		return MLLP_ERR_INVALID_ARGUMENT;
+	uint32_t mix[MLLP_ACK_CODES_] = {0};
+	bool seen[MLLP_ACK_CODES_] = {false};
+	uint64_t total = 0;
+	const char *p = spec;
+	while (*p) {
+		int idx = -1;
+		for (int i = 0; i < MLLP_ACK_CODES_; i++)
+			if (strncmp(p, ack_codes[i], 2) == 0 && p[2] == '=')
+				idx = i;
+		if (idx < 0 || seen[idx])
+			return MLLP_ERR_INVALID_ARGUMENT;
+		p += 3;
+		if (*p < '0' || *p > '9')
+			return MLLP_ERR_INVALID_ARGUMENT;
+		char *end;
+		unsigned long v = strtoul(p, &end, 10);
+		if (v > 1000000000ul)
+			return MLLP_ERR_INVALID_ARGUMENT;
+		p = end;
+		seen[idx] = true;
+		mix[idx] = (uint32_t)v;
+		total += v;
+		if (*p == ',')
+			p++;
+		else if (*p)
+			return MLLP_ERR_INVALID_ARGUMENT;
+	}
+	if (total == 0)
+		return MLLP_ERR_INVALID_ARGUMENT;
+	memcpy(d->mix, mix, sizeof(mix));
+	return 0;
+}
+
+/* splitmix64: small, seedable, good enough for a load-test mix. */
+static uint64_t rng_next(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return z ^ (z >> 31);
+}
+
+void mllp_dispatch_ack(void *ctx, const struct mllp_message *msg,
+		       struct mllp_reply *reply)
+{
+	struct mllp_ack_dispatcher *d = ctx;
+	const char *code = d->code ? d->code : "AA";
+	uint64_t total = 0;
+	for (int i = 0; i < MLLP_ACK_CODES_; i++)
+		total += d->mix[i];
+	if (total) {
+		if (d->rng == 0)
+			d->rng = d->seed ? d->seed : 1;
+		uint64_t x = rng_next(&d->rng) % total;
+		for (int i = 0; i < MLLP_ACK_CODES_; i++) {
+			if (x < d->mix[i]) {
+				code = ack_codes[i];
+				break;
+			}
+			x -= d->mix[i];
+		}
+	}
+	reply->kind = MLLP_REPLY_ACK;
+	reply->ack_code = code;
+	reply->ack_text = d->text;
+	reply->delay_ms = d->delay_ms;
+	int idx = MLLP_ACK_AR; /* unparsable messages get AR */
+	if (msg->kind == MLLP_MSG_HL7) {
+		for (int i = 0; i < MLLP_ACK_CODES_; i++)
+			if (strcmp(code, ack_codes[i]) == 0)
+				idx = i;
+	}
+	d->counts[idx]++;
+}
