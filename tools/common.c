@@ -1,4 +1,5 @@
-/* Shared helpers of mllp-send and mllp-load (see common.h). */
+/* Shared helpers of the tools: input, splitting, JSON, clocks, the latency
+ * histogram (see common.h). */
 #include "common.h"
 
 #include <errno.h>
@@ -8,80 +9,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-void tool_usage(const char *prog, const char *fmt, ...)
-{
-	va_list ap;
-	fprintf(stderr, "%s: ", prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, " (see --help)\n");
-	exit(TOOL_EXIT_USAGE);
-}
-
-int tool_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	if (!s || *s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	char *end = NULL;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-uint64_t tool_arg_u64(const char *prog, const char *arg, uint64_t min,
-		      uint64_t max, const char *what)
-{
-	uint64_t v;
-	if (tool_parse_u64(arg, min, max, &v) != 0)
-		tool_usage(prog, "%s, got '%s'", what, arg);
-	return v;
-}
-
-int tool_parse_backend(const char *s, enum mllp_backend_kind *out)
-{
-	if (strcmp(s, "auto") == 0)
-		*out = MLLP_BACKEND_AUTO;
-	else if (strcmp(s, "io_uring") == 0)
-		*out = MLLP_BACKEND_IO_URING;
-	else if (strcmp(s, "epoll") == 0)
-		*out = MLLP_BACKEND_EPOLL;
-	else
-		return -1;
-	return 0;
-}
-
-#define TOOL_LOG_LINES 5
-
-static _Atomic uint64_t log_lines;
-
-void tool_log_limited(void *ctx, enum mllp_log_level level, const char *line)
-{
-	if (level > MLLP_LOG_WARNING)
-		return;
-	if (atomic_fetch_add_explicit(&log_lines, 1, memory_order_relaxed) <
-	    TOOL_LOG_LINES)
-		fprintf(stderr, "%s: %s\n", (const char *)ctx, line);
-}
-
-uint64_t tool_log_suppressed(void)
-{
-	uint64_t n = atomic_load_explicit(&log_lines, memory_order_relaxed);
-	return n > TOOL_LOG_LINES ? n - TOOL_LOG_LINES : 0;
-}
-
-int tool_parse_port(const char *s, bool allow_zero, uint16_t *out)
-{
-	uint64_t v;
-	if (tool_parse_u64(s, allow_zero ? 0 : 1, 65535, &v) != 0)
-		return -1;
-	*out = (uint16_t)v;
-	return 0;
-}
 
 static int buf_reserve(struct tool_buf *b, size_t more)
 {
@@ -385,72 +312,4 @@ uint64_t tool_hist_quantile(const struct tool_hist_snap *s, double q)
 		}
 	}
 	return s->max;
-}
-
-void tool_tls_init(struct mllp_tls_client_config *t)
-{
-	mllp_tls_client_config_init(t);
-}
-
-bool tool_tls_option(int ch, const char *arg, struct mllp_tls_client_config *t)
-{
-	switch (ch) {
-	case TOOL_OPT_TLS:
-		t->enabled = true;
-		return true;
-	case TOOL_OPT_CA:
-		t->ca_file = arg;
-		return true;
-	case TOOL_OPT_CERT:
-		t->cert_file = arg;
-		return true;
-	case TOOL_OPT_KEY:
-		t->key_file = arg;
-		return true;
-	case TOOL_OPT_CRL:
-		t->crl_file = arg;
-		return true;
-	case TOOL_OPT_SERVER_NAME:
-		t->server_name = arg;
-		return true;
-	case TOOL_OPT_INSECURE:
-		t->verify = MLLP_TLS_VERIFY_NONE;
-		return true;
-	default:
-		return false;
-	}
-}
-
-void tool_client_option(const char *prog, int c, const char *arg,
-			const char *typed, enum mllp_backend_kind *backend,
-			struct mllp_tls_client_config *t)
-{
-	if (c == TOOL_OPT_BACKEND) {
-		if (tool_parse_backend(arg, backend) != 0)
-			tool_usage(prog,
-				   "--backend wants auto, io_uring or epoll, "
-				   "got '%s'",
-				   arg);
-		return;
-	}
-	if (c == ':')
-		tool_usage(prog, "option '%s' needs a value", typed);
-	if (tool_tls_option(c, arg, t))
-		return;
-	tool_usage(prog, "unknown option '%s'", typed);
-}
-
-void tool_tls_check(const char *prog, struct mllp_tls_client_config *t)
-{
-	bool any = t->ca_file || t->cert_file || t->key_file || t->crl_file ||
-		   t->server_name || t->verify == MLLP_TLS_VERIFY_NONE;
-	if (any && !t->enabled)
-		tool_usage(prog, "--ca/--cert/--key/--crl/--server-name/"
-				 "--insecure need --tls");
-	if (!t->cert_file != !t->key_file)
-		tool_usage(prog, "--cert and --key go together");
-	if (t->verify == MLLP_TLS_VERIFY_NONE && (t->ca_file || t->crl_file))
-		tool_usage(prog, "--insecure excludes --ca and --crl");
-	if (t->enabled && t->verify == MLLP_TLS_VERIFY_PEER && !t->ca_file)
-		t->use_system_cas = true;
 }

@@ -1,6 +1,7 @@
-/* Shared helpers of mllp-send and mllp-load: exit codes, argument parsing,
- * input reading and message splitting, JSON strings, a log-linear latency
- * histogram and clocks. Public library API only. */
+/* Shared helpers of the tools: exit codes, argument parsing, --version,
+ * log hooks, the open-file limit (cli.c); input reading and message
+ * splitting, JSON strings, a log-linear latency histogram and clocks
+ * (common.c). Public library API only. */
 #ifndef MLLP_TOOLS_COMMON_H
 #define MLLP_TOOLS_COMMON_H
 
@@ -14,16 +15,43 @@
 
 /* Exit codes shared by the tools (sysexits for usage and input). */
 enum {
-	TOOL_EXIT_OK = 0,      /* every message accepted */
-	TOOL_EXIT_APP = 1,     /* some AE/AR/CE/CR */
-	TOOL_EXIT_FAIL = 2,    /* transport, timeout, invalid ACK, wrong id */
-	TOOL_EXIT_USAGE = 64,  /* bad usage */
-	TOOL_EXIT_NOINPUT = 66 /* an input file cannot be read */
+	TOOL_EXIT_OK = 0,	/* every message accepted */
+	TOOL_EXIT_APP = 1,	/* some AE/AR/CE/CR */
+	TOOL_EXIT_FAIL = 2,	/* transport, timeout, invalid ACK, wrong id */
+	TOOL_EXIT_USAGE = 64,	/* bad usage */
+	TOOL_EXIT_DATAERR = 65, /* no message, or not HL7, in the input */
+	TOOL_EXIT_NOINPUT = 66, /* an input file cannot be read */
+	TOOL_EXIT_SIGNAL = 128	/* + the signal that cut the run short */
 };
 
 /* Print "prog: <reason> (see --help)" on stderr and exit 64. */
 _Noreturn void tool_usage(const char *prog, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* A getopt_long error, with opterr = 0 and an optstring starting with ':'
+ * (c is what getopt_long returned: ':' or '?'). Prints "prog: option -x
+ * needs a value" (a known option lacking its value) or "prog: unknown
+ * option --foo", then usage_line, on stderr and exits 64. */
+_Noreturn void tool_option_error(const char *prog, const char *usage_line,
+				 int c, char *const *argv);
+
+/* The PORT argument: a number in 1..65535 (0..65535 when allow_zero), else
+ * exits 64 with "prog: PORT wants 1..65535, got '<arg>'". */
+uint16_t tool_arg_port(const char *prog, const char *arg, bool allow_zero);
+
+/* --version: print the tool's name, the library's version, the I/O
+ * backends with the liburing version and the TLS library's version the
+ * build used, on stdout, and exit 0. */
+_Noreturn void tool_version(const char *prog);
+
+/* Raise the soft open-file limit to the hard limit. Then, when fewer
+ * than `need` descriptors are allowed, print "prog: <what> needs about
+ * <need> open files, the limit is <n> (...)" on stderr and return false. */
+bool tool_nofile(const char *prog, uint64_t need, const char *what);
+
+/* A pool/receiver log hook printing "<ctx>: <level>: <line>" on stderr; ctx
+ * is the program name. Lines above the hook's log_level never reach it. */
+void tool_log(void *ctx, enum mllp_log_level level, const char *line);
 
 /* Parse an unsigned decimal integer in [min, max]; the whole string must be
  * the number. Returns 0 or -1. */
@@ -37,8 +65,8 @@ uint64_t tool_arg_u64(const char *prog, const char *arg, uint64_t min,
 /* Parse "auto", "io_uring" or "epoll". Returns 0 or -1. */
 int tool_parse_backend(const char *s, enum mllp_backend_kind *out);
 
-/* A pool/receiver log hook: prints "<ctx>: <line>" on stderr for the
- * first 5 lines at MLLP_LOG_WARNING or above, then only counts them
+/* A pool/receiver log hook like tool_log for the first 5 lines at
+ * MLLP_LOG_WARNING or above, then only counting them
  * (tool_log_suppressed). ctx is the program name. */
 void tool_log_limited(void *ctx, enum mllp_log_level level, const char *line);
 uint64_t tool_log_suppressed(void);
@@ -88,19 +116,20 @@ void tool_tls_init(struct mllp_tls_client_config *t);
 /* Apply option ch (arg: its value); false when ch is not a TLS option. */
 bool tool_tls_option(int ch, const char *arg, struct mllp_tls_client_config *t);
 /* The getopt_long cases mllp-send and mllp-load share: --backend (into
- * *backend), the TLS options (into *t), a missing value (':') and any
- * other option (refused). Call it from the switch's default case with the
- * option code c, optarg and the option as typed (argv[optind - 1]); it
- * returns only for an option it applied, else exits 64. */
-void tool_client_option(const char *prog, int c, const char *arg,
-			const char *typed, enum mllp_backend_kind *backend,
+ * *backend), the TLS options (into *t), and the errors (':' and '?', see
+ * tool_option_error). Call it from the switch's default case with the
+ * option code c and optarg; it returns only for an option it applied,
+ * else exits 64. */
+void tool_client_option(const char *prog, const char *usage_line, int c,
+			const char *arg, char *const *argv,
+			enum mllp_backend_kind *backend,
 			struct mllp_tls_client_config *t);
 /* Refuse contradictions (exit 64 via tool_usage); with --tls and no --ca,
  * use the system CAs. */
 void tool_tls_check(const char *prog, struct mllp_tls_client_config *t);
 
-/* Parse a port (1..65535; 0 when allow_zero). Returns 0 or -1. */
-int tool_parse_port(const char *s, bool allow_zero, uint16_t *out);
+/* In a build without TLS, refuse --tls (exit 64 via tool_usage). */
+void tool_tls_built(const char *prog, bool enabled);
 
 /* A growable byte buffer owned by its holder. */
 struct tool_buf {

@@ -1,4 +1,4 @@
-/* mllp-recv: an MLLP receiver on the command line (issue 4).
+/* mllp-recv: an MLLP receiver on the command line.
  *
  * Public library API only (mllp_receiver_*), plus the tools' shared
  * argument helpers. The first line on stdout is "listening on ADDR:PORT"
@@ -22,12 +22,13 @@
 
 #include "common.h"
 
-#define PROG "mllp-recv"
+#define PROG	   "mllp-recv"
+#define USAGE_LINE "Usage: mllp-recv [OPTIONS] [PORT]"
 
 enum { EXIT_RUNTIME = 1 };
 
-static const char usage_text[] =
-    "usage: mllp-recv [OPTIONS] [PORT]\n"
+static const char usage_text[] = USAGE_LINE
+    "\n"
     "\n"
     "Listen for MLLP connections and answer every frame. PORT defaults to\n"
     "2575; 0 picks an ephemeral port. The first line on stdout is\n"
@@ -74,11 +75,12 @@ static const char usage_text[] =
     "  --quiet               log errors only (no warnings) on stderr\n"
     "  --stats               print the counters on exit (always printed\n"
     "                        after SIGINT/SIGTERM)\n"
-    "  --help                this text\n"
+    "  -h, --help            this text\n"
+    "  --version             the version and the libraries built in\n"
     "\n"
     "Exit status: 0 after --count messages or SIGINT/SIGTERM, 1 when the\n"
     "receiver cannot start (e.g. port in use) or --out cannot be opened,\n"
-    "64 for bad options (one line on stderr saying why).\n";
+    "64 for bad options (the reason on stderr).\n";
 
 struct app {
 	struct mllp_ack_dispatcher ack;
@@ -123,12 +125,6 @@ static void telemetry(void *ctx, const struct mllp_recv_event *ev)
 		if (write(a->done_fd, &one, sizeof(one)) < 0)
 			abort();
 	}
-}
-
-static void log_line(void *ctx, enum mllp_log_level l, const char *line)
-{
-	(void)ctx;
-	fprintf(stderr, "%s: [%s] %s\n", PROG, mllp_log_level_name(l), line);
 }
 
 static void print_stats(const struct mllp_receiver *r)
@@ -177,10 +173,181 @@ enum {
 	OPT_CRL,
 	OPT_REQUIRE_CERT,
 	OPT_ALLOW_CN,
-	OPT_HELP,
+	OPT_VERSION,
 };
 
-int main(int argc, char **argv)
+/* Everything the command line sets. */
+struct setup {
+	struct app a;
+	struct mllp_receiver_config cfg;
+	struct mllp_tls_server_config tls;
+	const char *out_path;
+	const char **allow; /* --allow, in order */
+	size_t nallow;
+	const char **cns; /* --allow-cn, in order */
+	size_t ncns;
+	bool stats, have_ack, have_mix;
+};
+
+/* Append v to a growable list of strings (exits 1 when out of memory). */
+static void push_str(const char ***v, size_t *n, const char *s)
+{
+	const char **p = realloc(*v, (*n + 1) * sizeof(**v));
+	if (!p) {
+		fprintf(stderr, "%s: out of memory\n", PROG);
+		exit(EXIT_RUNTIME);
+	}
+	*v = p;
+	p[(*n)++] = s;
+}
+
+/* The dispatcher and output options; false when ch is none of them. */
+static bool dispatch_option(struct setup *st, int ch, const char *arg)
+{
+	struct app *a = &st->a;
+	switch (ch) {
+	case OPT_ACK: {
+		static const char *codes[] = {"AA", "AE", "AR",
+					      "CA", "CE", "CR"};
+		bool ok = false;
+		for (int i = 0; i < 6; i++)
+			ok |= strcmp(arg, codes[i]) == 0;
+		if (!ok)
+			tool_usage(PROG,
+				   "--ack: %s is not one of AA|AE|AR|CA|CE|CR",
+				   arg);
+		a->ack.code = arg;
+		st->have_ack = true;
+		return true;
+	}
+	case OPT_ACK_MIX:
+		if (mllp_ack_dispatcher_set_mix(&a->ack, arg) != 0)
+			tool_usage(PROG,
+				   "--ack-mix: bad mix '%s' (want e.g. "
+				   "AA=98,AE=1,AR=1)",
+				   arg);
+		st->have_mix = true;
+		return true;
+	case OPT_SEED:
+		a->ack.seed = tool_arg_u64(PROG, arg, 0, UINT64_MAX,
+					   "--seed wants a number");
+		return true;
+	case OPT_ECHO:
+		a->echo = true;
+		return true;
+	case OPT_DELAY:
+		a->delay_ms = (uint32_t)tool_arg_u64(
+		    PROG, arg, 0, 3600000,
+		    "--delay wants milliseconds 0..3600000");
+		return true;
+	case OPT_COUNT:
+		a->count = tool_arg_u64(PROG, arg, 1, UINT64_MAX,
+					"--count wants N >= 1");
+		return true;
+	case OPT_OUT:
+		st->out_path = arg;
+		return true;
+	case OPT_QUIET:
+		a->quiet = true;
+		return true;
+	case OPT_STATS:
+		st->stats = true;
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The listener, limit and TLS options; false when ch is none of them. */
+static bool listener_option(struct setup *st, int ch, const char *arg)
+{
+	struct mllp_receiver_config *cfg = &st->cfg;
+	switch (ch) {
+	case OPT_BIND:
+		cfg->address = arg;
+		return true;
+	case OPT_MAX_FRAME:
+		cfg->max_frame = (size_t)tool_arg_u64(
+		    PROG, arg, 1, SIZE_MAX,
+		    "--max-frame wants a size in bytes >= 1");
+		return true;
+	case OPT_MAX_CONN:
+		cfg->max_connections = (uint32_t)tool_arg_u64(
+		    PROG, arg, 1, UINT32_MAX,
+		    "--max-connections wants a number >= 1");
+		return true;
+	case OPT_IDLE:
+		cfg->idle_timeout_ms =
+		    (uint32_t)tool_arg_u64(PROG, arg, 0, UINT32_MAX / 1000,
+					   "--idle-timeout wants seconds") *
+		    1000u;
+		return true;
+	case OPT_ALLOW:
+		push_str(&st->allow, &st->nallow, arg);
+		return true;
+	case OPT_BACKEND:
+		if (tool_parse_backend(arg, &cfg->backend) != 0)
+			tool_usage(PROG,
+				   "--backend wants auto, io_uring or epoll, "
+				   "got '%s'",
+				   arg);
+		return true;
+	case OPT_TLS:
+		st->tls.enabled = true;
+		return true;
+	case OPT_CERT:
+		st->tls.cert_file = arg;
+		return true;
+	case OPT_KEY:
+		st->tls.key_file = arg;
+		return true;
+	case OPT_CA:
+		st->tls.client_ca_file = arg;
+		return true;
+	case OPT_CRL:
+		st->tls.crl_file = arg;
+		return true;
+	case OPT_REQUIRE_CERT:
+		st->tls.require_client_cert = true;
+		return true;
+	case OPT_ALLOW_CN:
+		push_str(&st->cns, &st->ncns, arg);
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Refuse contradictions (exit 64), then complete the configuration. */
+static void check_args(struct setup *st)
+{
+	struct app *a = &st->a;
+	struct mllp_tls_server_config *tls = &st->tls;
+	if (a->echo && (st->have_ack || st->have_mix))
+		tool_usage(PROG, "--echo cannot be combined with --ack or "
+				 "--ack-mix");
+	if (st->have_ack && st->have_mix)
+		tool_usage(PROG, "--ack and --ack-mix exclude each other");
+	bool tls_opts = tls->cert_file || tls->key_file ||
+			tls->client_ca_file || tls->crl_file ||
+			tls->require_client_cert || st->ncns;
+	tool_tls_built(PROG, tls->enabled);
+	if (tls_opts && !tls->enabled)
+		tool_usage(PROG,
+			   "--cert/--key/--ca/--crl/--require-client-cert/"
+			   "--allow-cn need --tls");
+	if (tls->enabled && (!tls->cert_file || !tls->key_file))
+		tool_usage(PROG, "--tls needs --cert and --key");
+	if (tls->require_client_cert && !tls->client_ca_file)
+		tool_usage(PROG, "--require-client-cert needs --ca");
+	if (st->ncns && !tls->require_client_cert)
+		tool_usage(PROG, "--allow-cn needs --require-client-cert");
+	a->ack.delay_ms = a->delay_ms;
+	tls->allowed_clients = st->cns;
+	tls->n_allowed_clients = st->ncns;
+}
+
+static void parse_args(int argc, char **argv, struct setup *st)
 {
 	static const struct option opts[] = {
 	    {"bind", required_argument, NULL, OPT_BIND},
@@ -205,227 +372,56 @@ int main(int argc, char **argv)
 	    {"crl", required_argument, NULL, OPT_CRL},
 	    {"require-client-cert", no_argument, NULL, OPT_REQUIRE_CERT},
 	    {"allow-cn", required_argument, NULL, OPT_ALLOW_CN},
-	    {"help", no_argument, NULL, OPT_HELP},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, OPT_VERSION},
 	    {NULL, 0, NULL, 0},
 	};
-	static struct app a;
-	mllp_ack_dispatcher_init(&a.ack);
-	struct mllp_receiver_config cfg;
-	mllp_receiver_config_init(&cfg);
-	const char *out_path = NULL;
-	const char **allow = NULL;
-	size_t nallow = 0;
-	static struct mllp_tls_server_config tls;
-	mllp_tls_server_config_init(&tls);
-	const char **cns = NULL;
-	size_t ncns = 0;
-	bool stats = false, have_ack = false, have_mix = false;
-
+	mllp_ack_dispatcher_init(&st->a.ack);
+	mllp_receiver_config_init(&st->cfg);
+	mllp_tls_server_config_init(&st->tls);
 	opterr = 0;
 	int ch;
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (ch) {
-		case OPT_BIND:
-			cfg.address = optarg;
-			break;
-		case OPT_ACK: {
-			static const char *codes[] = {"AA", "AE", "AR",
-						      "CA", "CE", "CR"};
-			bool ok = false;
-			for (int i = 0; i < 6; i++)
-				ok |= strcmp(optarg, codes[i]) == 0;
-			if (!ok)
-				tool_usage(PROG,
-					   "--ack: %s is not one of "
-					   "AA|AE|AR|CA|CE|CR",
-					   optarg);
-			a.ack.code = optarg;
-			have_ack = true;
-			break;
-		}
-		case OPT_ACK_MIX:
-			if (mllp_ack_dispatcher_set_mix(&a.ack, optarg) != 0)
-				tool_usage(PROG,
-					   "--ack-mix: bad mix '%s' (want e.g. "
-					   "AA=98,AE=1,AR=1)",
-					   optarg);
-			have_mix = true;
-			break;
-		case OPT_SEED:
-			a.ack.seed = tool_arg_u64(PROG, optarg, 0, UINT64_MAX,
-						  "--seed wants a number");
-			break;
-		case OPT_ECHO:
-			a.echo = true;
-			break;
-		case OPT_DELAY:
-			a.delay_ms = (uint32_t)tool_arg_u64(
-			    PROG, optarg, 0, 3600000,
-			    "--delay wants milliseconds 0..3600000");
-			break;
-		case OPT_MAX_FRAME:
-			cfg.max_frame = (size_t)tool_arg_u64(
-			    PROG, optarg, 1, SIZE_MAX,
-			    "--max-frame wants a size in bytes >= 1");
-			break;
-		case OPT_MAX_CONN:
-			cfg.max_connections = (uint32_t)tool_arg_u64(
-			    PROG, optarg, 1, UINT32_MAX,
-			    "--max-connections wants a number >= 1");
-			break;
-		case OPT_IDLE:
-			cfg.idle_timeout_ms =
-			    (uint32_t)tool_arg_u64(
-				PROG, optarg, 0, UINT32_MAX / 1000,
-				"--idle-timeout wants seconds") *
-			    1000u;
-			break;
-		case OPT_ALLOW: {
-			const char **n =
-			    realloc(allow, (nallow + 1) * sizeof(*allow));
-			if (!n) {
-				fprintf(stderr, "%s: out of memory\n", PROG);
-				return EXIT_RUNTIME;
-			}
-			allow = n;
-			allow[nallow++] = optarg;
-			break;
-		}
-		case OPT_COUNT:
-			a.count = tool_arg_u64(PROG, optarg, 1, UINT64_MAX,
-					       "--count wants N >= 1");
-			break;
-		case OPT_OUT:
-			out_path = optarg;
-			break;
-		case OPT_QUIET:
-			a.quiet = true;
-			break;
-		case OPT_STATS:
-			stats = true;
-			break;
-		case OPT_BACKEND:
-			if (strcmp(optarg, "auto") == 0)
-				cfg.backend = MLLP_BACKEND_AUTO;
-			else if (strcmp(optarg, "io_uring") == 0)
-				cfg.backend = MLLP_BACKEND_IO_URING;
-			else if (strcmp(optarg, "epoll") == 0)
-				cfg.backend = MLLP_BACKEND_EPOLL;
-			else
-				tool_usage(PROG,
-					   "--backend: %s is not one of "
-					   "auto|io_uring|epoll",
-					   optarg);
-			break;
-		case OPT_TLS:
-			tls.enabled = true;
-			break;
-		case OPT_CERT:
-			tls.cert_file = optarg;
-			break;
-		case OPT_KEY:
-			tls.key_file = optarg;
-			break;
-		case OPT_CA:
-			tls.client_ca_file = optarg;
-			break;
-		case OPT_CRL:
-			tls.crl_file = optarg;
-			break;
-		case OPT_REQUIRE_CERT:
-			tls.require_client_cert = true;
-			break;
-		case OPT_ALLOW_CN: {
-			const char **n =
-			    realloc(cns, (ncns + 1) * sizeof(*cns));
-			if (!n) {
-				fprintf(stderr, "%s: out of memory\n", PROG);
-				return EXIT_RUNTIME;
-			}
-			cns = n;
-			cns[ncns++] = optarg;
-			break;
-		}
-		case OPT_HELP:
+	while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		if (ch == 'h') {
 			fputs(usage_text, stdout);
-			return 0;
-		default:
-			if (optopt)
-				tool_usage(PROG, "option %s needs a value",
-					   argv[optind - 1]);
-			tool_usage(PROG, "unknown option %s", argv[optind - 1]);
+			exit(0);
 		}
+		if (ch == OPT_VERSION)
+			tool_version(PROG);
+		if (!dispatch_option(st, ch, optarg) &&
+		    !listener_option(st, ch, optarg))
+			tool_option_error(PROG, USAGE_LINE, ch, argv);
 	}
-	uint16_t port = 2575;
-	if (optind < argc) {
-		if (tool_parse_port(argv[optind], true, &port) != 0)
-			tool_usage(PROG, "bad port '%s'", argv[optind]);
-		optind++;
-	}
+	st->cfg.port = 2575;
+	if (optind < argc)
+		st->cfg.port = tool_arg_port(PROG, argv[optind++], true);
 	if (optind < argc)
 		tool_usage(PROG, "unexpected argument '%s'", argv[optind]);
-	if (a.echo && (have_ack || have_mix))
-		tool_usage(PROG, "--echo cannot be combined with --ack or "
-				 "--ack-mix");
-	if (have_ack && have_mix)
-		tool_usage(PROG, "--ack and --ack-mix exclude each other");
-	a.ack.delay_ms = a.delay_ms;
-	bool tls_opts = tls.cert_file || tls.key_file || tls.client_ca_file ||
-			tls.crl_file || tls.require_client_cert || ncns;
-	if (tls_opts && !tls.enabled)
-		tool_usage(PROG,
-			   "--cert/--key/--ca/--crl/--require-client-cert/"
-			   "--allow-cn need --tls");
-	if (tls.enabled && (!tls.cert_file || !tls.key_file))
-		tool_usage(PROG, "--tls needs --cert and --key");
-	if (tls.require_client_cert && !tls.client_ca_file)
-		tool_usage(PROG, "--require-client-cert needs --ca");
-	if (ncns && !tls.require_client_cert)
-		tool_usage(PROG, "--allow-cn needs --require-client-cert");
-	tls.allowed_clients = cns;
-	tls.n_allowed_clients = ncns;
+	check_args(st);
+}
 
-	if (out_path) {
-		a.out = fopen(out_path, "ab");
-		if (!a.out) {
-			fprintf(stderr, "%s: cannot open %s: %s\n", PROG,
-				out_path, strerror(errno));
-			return EXIT_RUNTIME;
-		}
-	}
-	a.done_fd = eventfd(0, EFD_CLOEXEC);
-	/* Signals go to a signalfd: block them before the receiver's thread
-	 * starts, so it inherits the mask. */
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
-	if (a.done_fd < 0 || sfd < 0) {
-		fprintf(stderr, "%s: %s\n", PROG, strerror(errno));
-		return EXIT_RUNTIME;
-	}
-
-	cfg.port = port;
-	cfg.dispatch = dispatch;
-	cfg.dispatch_ctx = &a;
-	cfg.allowed_clients = allow;
-	cfg.allowed_clients_count = nallow;
-	cfg.tls = tls.enabled ? &tls : NULL;
-	cfg.telemetry = telemetry;
-	cfg.telemetry_ctx = &a;
-	cfg.log = log_line;
-	cfg.log_level = a.quiet ? MLLP_LOG_ERROR : MLLP_LOG_WARNING;
+/* Start the receiver and print "listening on ADDR:PORT"; NULL after an
+ * error (printed). */
+static struct mllp_receiver *start(struct setup *st)
+{
+	struct mllp_receiver_config *cfg = &st->cfg;
+	cfg->dispatch = dispatch;
+	cfg->dispatch_ctx = &st->a;
+	cfg->allowed_clients = st->allow;
+	cfg->allowed_clients_count = st->nallow;
+	cfg->tls = st->tls.enabled ? &st->tls : NULL;
+	cfg->telemetry = telemetry;
+	cfg->telemetry_ctx = &st->a;
+	cfg->log = tool_log;
+	cfg->log_ctx = (void *)PROG;
+	cfg->log_level = st->a.quiet ? MLLP_LOG_ERROR : MLLP_LOG_WARNING;
 	struct mllp_receiver *r = NULL;
 	struct mllp_error err;
-	int rc = mllp_receiver_start(&cfg, &r, &err);
-	free(allow);
-	free(cns);
-	if (rc != 0) {
-		fprintf(stderr, "%s: %s\n", PROG, err.message);
-		return EXIT_RUNTIME;
+	if (mllp_receiver_start(cfg, &r, &err) != 0) {
+		char ebuf[300];
+		mllp_error_format(&err, ebuf, sizeof(ebuf));
+		fprintf(stderr, "%s: %s\n", PROG, ebuf);
+		return NULL;
 	}
 	const char *addr = mllp_receiver_address(r);
 	if (strchr(addr, ':'))
@@ -433,34 +429,81 @@ int main(int argc, char **argv)
 	else
 		printf("listening on %s:%u\n", addr, mllp_receiver_port(r));
 	fflush(stdout);
+	return r;
+}
 
+/* Wait for SIGINT/SIGTERM (on sfd) or --count (on done_fd); true when a
+ * signal ended it. */
+static bool wait_for_end(int sfd, const struct app *a)
+{
 	struct pollfd pf[2] = {{.fd = sfd, .events = POLLIN},
-			       {.fd = a.done_fd, .events = POLLIN}};
-	bool by_signal = false;
+			       {.fd = a->done_fd, .events = POLLIN}};
 	for (;;) {
 		if (poll(pf, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			break;
+			return false;
 		}
 		if (pf[0].revents) {
 			struct signalfd_siginfo si;
-			if (read(sfd, &si, sizeof(si)) > 0 && !a.quiet)
+			if (read(sfd, &si, sizeof(si)) > 0 && !a->quiet)
 				fprintf(stderr, "%s: %s, stopping\n", PROG,
 					strsignal((int)si.ssi_signo));
-			by_signal = true;
-			break;
+			return true;
 		}
 		if (pf[1].revents)
-			break;
+			return false;
 	}
+}
+
+/* SIGINT and SIGTERM go to a signalfd: blocked before the receiver's
+ * thread starts, so it inherits the mask. Returns the fd or -1. */
+static int signal_fd(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	return signalfd(-1, &set, SFD_CLOEXEC);
+}
+
+int main(int argc, char **argv)
+{
+	static struct setup st;
+	struct app *a = &st.a;
+	parse_args(argc, argv, &st);
+	if (st.out_path) {
+		a->out = fopen(st.out_path, "ab");
+		if (!a->out) {
+			fprintf(stderr, "%s: cannot open %s: %s\n", PROG,
+				st.out_path, strerror(errno));
+			return EXIT_RUNTIME;
+		}
+	}
+	/* Each connection is a socket: raise the open-file limit (no
+	 * minimum: connections past it are refused and counted). */
+	tool_nofile(PROG, 0, "");
+	a->done_fd = eventfd(0, EFD_CLOEXEC);
+	int sfd = signal_fd();
+	if (a->done_fd < 0 || sfd < 0) {
+		fprintf(stderr, "%s: %s\n", PROG, strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	struct mllp_receiver *r = start(&st);
+	free(st.allow);
+	if (!r)
+		return EXIT_RUNTIME;
+	bool by_signal = wait_for_end(sfd, a);
 	mllp_receiver_stop(r);
-	if (stats || by_signal)
+	if (st.stats || by_signal)
 		print_stats(r);
 	mllp_receiver_destroy(r);
-	if (a.out)
-		fclose(a.out);
+	free(st.cns);
+	if (a->out)
+		fclose(a->out);
 	close(sfd);
-	close(a.done_fd);
+	close(a->done_fd);
 	return 0;
 }

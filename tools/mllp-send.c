@@ -6,10 +6,15 @@
  * connections, waits for each reply and verifies it as an HL7 ACK against
  * the message's MSH-10. Exit 0 when every message was accepted, 1 when any
  * got an application error or reject, 2 when any failed, 64 for bad usage,
- * 66 for an unreadable input file. Public library API only. */
+ * 65 for no message in the input, 66 for an unreadable input file, 128 +
+ * the signal when SIGINT or SIGTERM cut the run short. Public library API
+ * only. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,10 +23,12 @@
 #include "common.h"
 
 static const char *prog = "mllp-send";
+#define USAGE_LINE "Usage: mllp-send [OPTIONS] HOST PORT [FILE...]"
 
 struct opts {
 	uint32_t connections;
 	int64_t timeout_ms;
+	int64_t send_timeout_ms; /* 0: the library's default */
 	bool raw;
 	bool async;
 	bool print_ack;
@@ -38,63 +45,82 @@ struct opts {
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: mllp-send [OPTIONS] HOST PORT [FILE...]\n"
-		"Send HL7 v2 messages over MLLP and verify each reply (ACK).\n"
-		"\n"
-		"Input: each FILE in turn, or stdin when none is given ('-' "
-		"also reads stdin).\n"
-		"  A stream containing SB (0x0B) is split into MLLP frames, "
-		"each sent as is.\n"
-		"  Plain text is split into messages at each segment starting "
-		"MSH; a text with\n"
-		"  FHS/BHS batch segments is sent as one message (its reply is "
-		"judged by MSA-1).\n"
-		"  LF and CRLF segment ends become CR and empty lines are "
-		"dropped.\n"
-		"\n"
-		"Options:\n"
-		"  -c, --connections N  connections to open (default 1); "
-		"message order is kept\n"
-		"                       per connection\n"
-		"  -t, --timeout MS     reply timeout in milliseconds (default "
-		"60000)\n"
-		"      --raw            do not verify replies as HL7 ACKs: "
-		"print each reply\n"
-		"      --async          do not wait for replies: a message "
-		"counts once written\n"
-		"      --print-ack      print each full ACK after its line\n"
-		"      --keep-bytes     send the bytes untouched (no segment "
-		"end conversion)\n"
-		"  -q, --quiet          print nothing; the exit code tells\n"
-		"      --json           one JSON object per message and line: "
-		"index, control_id,\n"
-		"                       verdict, ack_code, text, latency_us, "
-		"error\n"
-		"      --backend B      I/O backend: auto (io_uring, else "
-		"epoll), io_uring or\n"
-		"                       epoll (default auto)\n"
-		"  -h, --help           show this help\n"
-		"\n" TOOL_TLS_USAGE "\n"
-		"Output (default): one line per message: index, MSH-10, "
-		"verdict, MSA-1, MSA-3\n"
-		"text (quoted), latency; then a summary line on stderr.\n"
-		"\n"
-		"Exit status: 0 every message accepted (AA/CA); 1 any "
-		"application error or\n"
-		"reject (AE/AR/CE/CR); 2 any transport failure, timeout, "
-		"invalid ACK or wrong\n"
-		"control id; 64 bad usage; 65 no message in the input; 66 an "
-		"input file cannot\n"
-		"be read.\n");
+	fprintf(
+	    f, USAGE_LINE
+	    "\n"
+	    "Send HL7 v2 messages over MLLP and verify each reply (ACK).\n"
+	    "\n"
+	    "Input: each FILE in turn, or stdin when none is given ('-' "
+	    "also reads stdin).\n"
+	    "  A stream containing SB (0x0B) is split into MLLP frames, "
+	    "each sent as is.\n"
+	    "  Plain text is split into messages at each segment starting "
+	    "MSH; a text with\n"
+	    "  FHS/BHS batch segments is sent as one message (its reply is "
+	    "judged by MSA-1).\n"
+	    "  LF and CRLF segment ends become CR and empty lines are "
+	    "dropped.\n"
+	    "\n"
+	    "Options:\n"
+	    "  -c, --connections N  connections to open, 1..1024 (default "
+	    "1); message order\n"
+	    "                       is kept per connection\n"
+	    "  -t, --timeout MS     reply timeout in milliseconds (default "
+	    "60000)\n"
+	    "      --send-timeout MS\n"
+	    "                       how long writing one message may take "
+	    "(default 60000)\n"
+	    "      --raw            do not verify replies as HL7 ACKs: "
+	    "print each reply;\n"
+	    "                       a message counts as \"replied\"\n"
+	    "      --async          do not wait for replies: a message "
+	    "counts as \"written\"\n"
+	    "      --print-ack      print each full ACK after its line\n"
+	    "      --keep-bytes     send the bytes untouched (no segment "
+	    "end conversion)\n"
+	    "  -q, --quiet          print nothing; the exit code tells\n"
+	    "      --json           one JSON object per message and line: "
+	    "index, control_id,\n"
+	    "                       verdict, ack_code, text, latency_us, "
+	    "error\n"
+	    "      --backend B      I/O backend: auto (io_uring, else "
+	    "epoll), io_uring or\n"
+	    "                       epoll (default auto)\n"
+	    "  -h, --help           show this help\n"
+	    "      --version        show the version and the libraries "
+	    "built in\n"
+	    "\n" TOOL_TLS_USAGE "\n"
+	    "Output (default): one line per message: index, MSH-10, "
+	    "verdict, MSA-1, MSA-3\n"
+	    "text (quoted), latency; then a summary line on stderr.\n"
+	    "\n"
+	    "Exit status: 0 every message accepted (AA/CA), or with --raw "
+	    "every message\n"
+	    "replied, or with --async every message written; 1 any "
+	    "application error or\n"
+	    "reject (AE/AR/CE/CR); 2 any transport failure, timeout, "
+	    "invalid ACK or wrong\n"
+	    "control id, or too low an open-file limit; 64 bad usage; 65 no "
+	    "message in the\n"
+	    "input; 66 an input file cannot be read; 130 (143) stopped by "
+	    "SIGINT (SIGTERM).\n");
 }
 
 static void parse_args(int argc, char **argv, struct opts *o)
 {
-	enum { OPT_RAW = 256, OPT_ASYNC, OPT_PRINT_ACK, OPT_JSON, OPT_KEEP };
+	enum {
+		OPT_RAW = 256,
+		OPT_ASYNC,
+		OPT_PRINT_ACK,
+		OPT_JSON,
+		OPT_KEEP,
+		OPT_SEND_TIMEOUT,
+		OPT_VERSION
+	};
 	static const struct option longopts[] = {
 	    {"connections", required_argument, NULL, 'c'},
 	    {"timeout", required_argument, NULL, 't'},
+	    {"send-timeout", required_argument, NULL, OPT_SEND_TIMEOUT},
 	    {"raw", no_argument, NULL, OPT_RAW},
 	    {"async", no_argument, NULL, OPT_ASYNC},
 	    {"print-ack", no_argument, NULL, OPT_PRINT_ACK},
@@ -102,6 +128,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"json", no_argument, NULL, OPT_JSON},
 	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, OPT_VERSION},
 	    TOOL_CLIENT_LONGOPTS,
 	    {NULL, 0, NULL, 0},
 	};
@@ -122,6 +149,11 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			o->timeout_ms = (int64_t)tool_arg_u64(
 			    prog, optarg, 1, 86400000,
 			    "--timeout wants milliseconds 1..86400000");
+			break;
+		case OPT_SEND_TIMEOUT:
+			o->send_timeout_ms = (int64_t)tool_arg_u64(
+			    prog, optarg, 1, 86400000,
+			    "--send-timeout wants milliseconds 1..86400000");
 			break;
 		case OPT_RAW:
 			o->raw = true;
@@ -144,8 +176,10 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case 'h':
 			usage(stdout);
 			exit(0);
+		case OPT_VERSION:
+			tool_version(prog);
 		default:
-			tool_client_option(prog, c, optarg, argv[optind - 1],
+			tool_client_option(prog, USAGE_LINE, c, optarg, argv,
 					   &o->backend, &o->tls);
 			break;
 		}
@@ -154,9 +188,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	if (argc - optind < 2)
 		tool_usage(prog, "HOST and PORT are required");
 	o->host = argv[optind];
-	if (tool_parse_port(argv[optind + 1], false, &o->port) != 0)
-		tool_usage(prog, "PORT wants 1..65535, got '%s'",
-			   argv[optind + 1]);
+	o->port = tool_arg_port(prog, argv[optind + 1], false);
 	o->files = argv + optind + 2;
 	o->nfiles = argc - optind - 2;
 	if (o->quiet && o->json)
@@ -165,7 +197,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 
 /* What happened to one message, ready to print. */
 struct outcome {
-	int cls; /* 0 accepted / written / raw reply, 1 AE/AR, 2 failure */
+	int cls; /* 0 accepted / written / replied, 1 AE/AR, 2 failure */
 	const char *verdict;
 	struct mllp_str code;
 	struct mllp_str text;
@@ -239,7 +271,7 @@ static void judge(const struct opts *o, const struct tool_msg *msg,
 		return;
 	}
 	if (o->raw) {
-		oc->verdict = "raw";
+		oc->verdict = "replied";
 		return;
 	}
 	if (msg->batch) {
@@ -334,7 +366,171 @@ static void drop_log(void *ctx, enum mllp_log_level level, const char *line)
 	(void)line;
 }
 
-static int send_all(const struct opts *op, const struct tool_msgs *mp);
+/* The inputs: every file read and split before connecting. */
+struct inputs {
+	const char *const *files;
+	int nfiles;
+	struct tool_buf *bufs;
+	size_t *first; /* first[i]: index of file i's first message */
+	struct tool_msgs msgs;
+};
+
+/* Read and split every input; returns 0 or an exit status (printed). */
+static int read_inputs(const struct opts *o, struct inputs *in)
+{
+	static const char *stdin_only[] = {"-"};
+	in->files = o->nfiles ? (const char *const *)o->files : stdin_only;
+	in->nfiles = o->nfiles ? o->nfiles : 1;
+	in->bufs = calloc((size_t)in->nfiles, sizeof(*in->bufs));
+	in->first = calloc((size_t)in->nfiles + 1, sizeof(*in->first));
+	if (!in->bufs || !in->first) {
+		fprintf(stderr, "%s: out of memory\n", prog);
+		return TOOL_EXIT_FAIL;
+	}
+	for (int i = 0; i < in->nfiles; i++) {
+		int rc = tool_read_file(in->files[i], &in->bufs[i]);
+		if (rc != 0) {
+			fprintf(stderr, "%s: cannot read %s: %s\n", prog,
+				in->files[i], strerror(-rc));
+			return TOOL_EXIT_NOINPUT;
+		}
+		in->first[i] = in->msgs.n;
+		size_t junk = 0;
+		if (tool_split(in->bufs[i].data, in->bufs[i].len, o->keep_bytes,
+			       &in->msgs, &junk) != 0) {
+			fprintf(stderr, "%s: out of memory\n", prog);
+			return TOOL_EXIT_FAIL;
+		}
+		if (junk && !o->quiet)
+			fprintf(stderr,
+				"%s: %s: %zu bytes outside MLLP frames "
+				"ignored\n",
+				prog, in->files[i], junk);
+	}
+	in->first[in->nfiles] = in->msgs.n;
+	if (in->msgs.n == 0) {
+		fprintf(stderr, "%s: no message in the input\n", prog);
+		return TOOL_EXIT_DATAERR;
+	}
+	return 0;
+}
+
+static void free_inputs(struct inputs *in)
+{
+	tool_msgs_free(&in->msgs);
+	for (int i = 0; in->bufs && i < in->nfiles; i++)
+		tool_buf_free(&in->bufs[i]);
+	free(in->bufs);
+	free(in->first);
+}
+
+/* Write "FILE: message K: " for message i into buf (stdin is "stdin"). */
+static void name_origin(const struct inputs *in, size_t i, char *buf,
+			size_t cap)
+{
+	int f = 0;
+	while (f + 1 < in->nfiles && in->first[f + 1] <= i)
+		f++;
+	const char *name =
+	    strcmp(in->files[f], "-") == 0 ? "stdin" : in->files[f];
+	snprintf(buf, cap, "%s: message %zu: ", name, i - in->first[f] + 1);
+}
+
+/* SIGINT and SIGTERM are blocked in every thread; this one waits for
+ * them, records the first and stops the pool, which completes every
+ * message in flight (MLLP_ERR_STOPPED) so the main thread reports at once.
+ * SIGUSR1 from the main thread ends it. */
+struct sigwatch {
+	pthread_t thread;
+	sigset_t set;
+	struct mllp_pool *pool;
+	_Atomic int signo;
+};
+
+static void *sigwatch_main(void *arg)
+{
+	struct sigwatch *w = arg;
+	int sig = 0;
+	if (sigwait(&w->set, &sig) == 0 && sig != SIGUSR1) {
+		atomic_store(&w->signo, sig);
+		if (w->pool)
+			mllp_pool_stop(w->pool);
+	}
+	return NULL;
+}
+
+static void sigwatch_block(struct sigwatch *w)
+{
+	sigemptyset(&w->set);
+	sigaddset(&w->set, SIGINT);
+	sigaddset(&w->set, SIGTERM);
+	sigaddset(&w->set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &w->set, NULL);
+}
+
+/* Counts of a run, for the summary and the exit status. */
+struct tally {
+	size_t counts[3]; /* by class */
+	size_t app_err, app_rej, not_sent;
+	int worst;
+};
+
+static int send_all(const struct opts *o, const struct inputs *in,
+		    struct mllp_pool *pool, uint32_t ep, struct sigwatch *w,
+		    struct tally *t);
+
+static void print_summary(const struct opts *o, const struct tally *t, size_t n,
+			  bool interrupted)
+{
+	if (o->quiet)
+		return;
+	const char *ok_word = o->async ? "written"
+			      : o->raw ? "replied"
+				       : "accepted";
+	fprintf(stderr, "%s: %s%zu message%s: %zu %s", prog,
+		interrupted ? "interrupted: " : "", n, n == 1 ? "" : "s",
+		t->counts[0], ok_word);
+	if (!o->async && !o->raw)
+		fprintf(stderr, ", %zu application error%s, %zu reject%s",
+			t->app_err, t->app_err == 1 ? "" : "s", t->app_rej,
+			t->app_rej == 1 ? "" : "s");
+	fprintf(stderr, ", %zu failed", t->counts[2]);
+	if (t->not_sent)
+		fprintf(stderr, ", %zu not sent", t->not_sent);
+	fputc('\n', stderr);
+}
+
+/* A pool with one endpoint of o->connections connections. */
+static int start_pool(const struct opts *o, struct mllp_pool **pool,
+		      uint32_t *ep)
+{
+	struct mllp_pool_config cfg;
+	mllp_pool_config_init(&cfg);
+	cfg.conn.reply_timeout = o->timeout_ms;
+	if (o->send_timeout_ms)
+		cfg.conn.send_timeout = o->send_timeout_ms;
+	cfg.max_reply = MLLP_DEFAULT_MAX_FRAME;
+	cfg.backend = o->backend;
+	cfg.conn.tls = &o->tls; /* read by add_endpoint; off unless --tls */
+	cfg.log = o->quiet ? drop_log : tool_log;
+	cfg.log_ctx = (void *)prog;
+	struct mllp_error err;
+	char buf[256];
+	int rc = mllp_pool_create(&cfg, pool, &err);
+	if (rc != 0) {
+		mllp_error_format(&err, buf, sizeof(buf));
+		fprintf(stderr, "%s: %s\n", prog, buf);
+		return TOOL_EXIT_FAIL;
+	}
+	rc = mllp_pool_add_endpoint(*pool, o->host, o->port, o->connections,
+				    NULL, ep, &err);
+	if (rc != 0) {
+		mllp_error_format(&err, buf, sizeof(buf));
+		fprintf(stderr, "%s: %s: %s\n", prog, o->host, buf);
+		return TOOL_EXIT_FAIL;
+	}
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -342,162 +538,130 @@ int main(int argc, char **argv)
 	parse_args(argc, argv, &o);
 	if (o.json)
 		setvbuf(stdout, NULL, _IOLBF, 0); /* one object per line, now */
-
-	/* Read and split every input before connecting. */
-	static const char *stdin_only[] = {"-"};
-	const char *const *files =
-	    o.nfiles ? (const char *const *)o.files : stdin_only;
-	int nfiles = o.nfiles ? o.nfiles : 1;
-	struct tool_buf *bufs = calloc((size_t)nfiles, sizeof(*bufs));
-	struct tool_msgs msgs = {0};
-	int status = 0;
-	if (!bufs) {
-		fprintf(stderr, "%s: out of memory\n", prog);
+	char what[64];
+	snprintf(what, sizeof(what), "-c %u", o.connections);
+	if (!tool_nofile(prog, (uint64_t)o.connections + 64, what))
 		return TOOL_EXIT_FAIL;
-	}
-	for (int i = 0; i < nfiles; i++) {
-		int rc = tool_read_file(files[i], &bufs[i]);
-		if (rc != 0) {
-			fprintf(stderr, "%s: cannot read %s: %s\n", prog,
-				files[i], strerror(-rc));
-			status = TOOL_EXIT_NOINPUT;
-			goto out;
-		}
-		size_t junk = 0;
-		if (tool_split(bufs[i].data, bufs[i].len, o.keep_bytes, &msgs,
-			       &junk) != 0) {
-			fprintf(stderr, "%s: out of memory\n", prog);
-			status = TOOL_EXIT_FAIL;
-			goto out;
-		}
-		if (junk && !o.quiet)
-			fprintf(stderr,
-				"%s: %s: %zu bytes outside MLLP frames "
-				"ignored\n",
-				prog, files[i], junk);
-	}
-	if (msgs.n == 0) {
-		fprintf(stderr, "%s: no message in the input\n", prog);
-		status = 65;
-		goto out;
-	}
 
-	status = send_all(&o, &msgs);
-out:
-	tool_msgs_free(&msgs);
-	for (int i = 0; i < nfiles; i++)
-		tool_buf_free(&bufs[i]);
-	free(bufs);
+	struct inputs in = {0};
+	int status = read_inputs(&o, &in);
+	if (status != 0) {
+		free_inputs(&in);
+		return status;
+	}
+	/* Blocked before the pool's thread starts, so it inherits the mask. */
+	static struct sigwatch w;
+	sigwatch_block(&w);
+	struct mllp_pool *pool = NULL;
+	uint32_t ep = 0;
+	status = start_pool(&o, &pool, &ep);
+	bool watching = false;
+	if (status == 0) {
+		w.pool = pool;
+		watching =
+		    pthread_create(&w.thread, NULL, sigwatch_main, &w) == 0;
+		struct tally t = {0};
+		status = send_all(&o, &in, pool, ep, &w, &t);
+		int sig = atomic_load(&w.signo);
+		print_summary(&o, &t, in.msgs.n, sig != 0);
+		if (sig)
+			status = TOOL_EXIT_SIGNAL + sig;
+	}
+	if (watching) {
+		pthread_kill(w.thread, SIGUSR1);
+		pthread_join(w.thread, NULL);
+	}
+	mllp_pool_destroy(pool);
+	free_inputs(&in);
 	return status;
 }
 
-/* Send every message through a pool and report each outcome in input
- * order; returns the exit status. */
-static int send_all(const struct opts *op, const struct tool_msgs *mp)
+/* Print the outcome of message i (its future f, or its send error) and
+ * count it. */
+static void report_one(const struct opts *o, const struct inputs *in, size_t i,
+		       struct mllp_future *f, const struct mllp_error *serr,
+		       struct tally *t)
 {
-	const struct opts o = *op;
-	const struct tool_msgs msgs = *mp;
-	struct mllp_pool_config cfg;
-	mllp_pool_config_init(&cfg);
-	cfg.conn.reply_timeout = o.timeout_ms;
-	cfg.max_reply = MLLP_DEFAULT_MAX_FRAME;
-	cfg.backend = o.backend;
-	cfg.conn.tls = &o.tls; /* read by add_endpoint; off unless --tls */
-	if (o.quiet)
-		cfg.log = drop_log;
-	struct mllp_error err;
-	struct mllp_pool *pool = NULL;
-	int rc = mllp_pool_create(&cfg, &pool, &err);
-	if (rc != 0) {
-		char buf[256];
-		mllp_error_format(&err, buf, sizeof(buf));
-		fprintf(stderr, "%s: %s\n", prog, buf);
-		return TOOL_EXIT_FAIL;
+	const struct tool_msg *m = &in->msgs.v[i];
+	struct outcome oc;
+	memset(&oc, 0, sizeof(oc));
+	if (f) {
+		mllp_future_wait(f, MLLP_INFINITE);
+		judge(o, m, mllp_future_result(f), &oc);
+	} else {
+		oc.cls = 2;
+		oc.verdict = "error";
+		char where[300], why[200];
+		name_origin(in, i, where, sizeof(where));
+		mllp_error_format(serr, why, sizeof(why));
+		/* A message the library refuses names its file. */
+		snprintf(oc.error, sizeof(oc.error), "%s%s",
+			 serr->reason == MLLP_ERR_NOT_HL7 ||
+				 serr->reason == MLLP_ERR_BAD_MSH
+			     ? where
+			     : "",
+			 why);
 	}
-	uint32_t ep;
-	rc = mllp_pool_add_endpoint(pool, o.host, o.port, o.connections, NULL,
-				    &ep, &err);
-	if (rc != 0) {
-		char buf[256];
-		mllp_error_format(&err, buf, sizeof(buf));
-		fprintf(stderr, "%s: %s: %s\n", prog, o.host, buf);
-		mllp_pool_destroy(pool);
-		return TOOL_EXIT_FAIL;
-	}
+	struct mllp_hl7_msg hm;
+	struct mllp_str id = {NULL, 0};
+	if (!m->batch && mllp_hl7_parse(&hm, m->data, m->len) == 0)
+		id = hm.control_id;
+	print_outcome(o, i + 1, id, &oc);
+	t->counts[oc.cls]++;
+	if (oc.cls == 1 && strstr(oc.verdict, "reject"))
+		t->app_rej++;
+	else if (oc.cls == 1)
+		t->app_err++;
+	if (oc.cls > t->worst)
+		t->worst = oc.cls;
+}
 
-	/* A window of messages in flight; results are reported in input
-	 * order as they complete. */
-	size_t window = (size_t)o.connections * 8;
-	struct mllp_future **fut = calloc(msgs.n, sizeof(*fut));
-	struct mllp_error *serr = calloc(msgs.n, sizeof(*serr));
+/* Send every message through the pool and report each outcome in input
+ * order, a window of messages in flight; stops sending when a signal
+ * came. Returns the exit status. */
+static int send_all(const struct opts *o, const struct inputs *in,
+		    struct mllp_pool *pool, uint32_t ep, struct sigwatch *w,
+		    struct tally *t)
+{
+	size_t n = in->msgs.n;
+	size_t window = (size_t)o->connections * 8;
+	struct mllp_future **fut = calloc(n, sizeof(*fut));
+	struct mllp_error *serr = calloc(n, sizeof(*serr));
 	if (!fut || !serr) {
 		fprintf(stderr, "%s: out of memory\n", prog);
 		free(fut);
 		free(serr);
-		mllp_pool_destroy(pool);
 		return TOOL_EXIT_FAIL;
 	}
-	size_t counts[3] = {0, 0, 0};
-	size_t app_err = 0, app_rej = 0;
-	int worst = 0;
 	size_t next = 0; /* next message to report */
-	for (size_t i = 0; i <= msgs.n; i++) {
-		while (next < i && (i - next >= window || i == msgs.n)) {
-			const struct tool_msg *m = &msgs.v[next];
-			struct outcome oc;
-			memset(&oc, 0, sizeof(oc));
-			if (fut[next]) {
-				mllp_future_wait(fut[next], MLLP_INFINITE);
-				judge(&o, m, mllp_future_result(fut[next]),
-				      &oc);
-			} else {
-				oc.cls = 2;
-				oc.verdict = "error";
-				mllp_error_format(&serr[next], oc.error,
-						  sizeof(oc.error));
-			}
-			struct mllp_hl7_msg hm;
-			struct mllp_str id = {NULL, 0};
-			if (!m->batch &&
-			    mllp_hl7_parse(&hm, m->data, m->len) == 0)
-				id = hm.control_id;
-			print_outcome(&o, next + 1, id, &oc);
-			counts[oc.cls]++;
-			if (oc.cls == 1 && strstr(oc.verdict, "reject"))
-				app_rej++;
-			else if (oc.cls == 1)
-				app_err++;
-			if (oc.cls > worst)
-				worst = oc.cls;
+	size_t end = n;	 /* messages submitted (all, unless a signal) */
+	for (size_t i = 0; i <= end; i++) {
+		if (i < end && atomic_load(&w->signo))
+			end = i; /* stop sending; report what was sent */
+		while (next < i && (i - next >= window || i == end)) {
+			report_one(o, in, next, fut[next], &serr[next], t);
 			mllp_future_free(fut[next]);
 			fut[next] = NULL;
 			next++;
 		}
-		if (i == msgs.n)
+		if (i == end)
 			break;
-		const struct tool_msg *m = &msgs.v[i];
+		const struct tool_msg *m = &in->msgs.v[i];
 		struct mllp_send_options so;
 		mllp_send_options_init(&so);
 		so.kind =
-		    o.raw || m->batch ? MLLP_PAYLOAD_RAW : MLLP_PAYLOAD_HL7;
-		so.async = o.async;
+		    o->raw || m->batch ? MLLP_PAYLOAD_RAW : MLLP_PAYLOAD_HL7;
+		so.async = o->async;
 		so.block = true;
 		so.block_timeout = MLLP_INFINITE;
-		so.borrow_payload = true; /* bufs outlive the pool */
+		so.borrow_payload = true; /* the inputs outlive the pool */
 		if (mllp_pool_send(pool, ep, m->data, m->len, &so, &fut[i],
 				   &serr[i]) != 0)
 			fut[i] = NULL;
 	}
 	fflush(stdout);
-	mllp_pool_destroy(pool);
-	if (!o.quiet && !o.json)
-		fprintf(stderr,
-			"%s: %zu message%s: %zu accepted, %zu application "
-			"error%s, %zu reject%s, %zu failed\n",
-			prog, msgs.n, msgs.n == 1 ? "" : "s", counts[0],
-			app_err, app_err == 1 ? "" : "s", app_rej,
-			app_rej == 1 ? "" : "s", counts[2]);
+	t->not_sent = n - end;
 	free(fut);
 	free(serr);
-	return worst;
+	return t->worst;
 }

@@ -1,0 +1,254 @@
+/* Shared helpers of the tools: usage errors, option values, --version,
+ * log hooks, the open-file limit, the client options (see common.h). */
+#include "common.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include <mllp/version.h>
+
+/* The versions of the libraries the build used: from their headers when
+ * they say it, else from pkg-config at configure time (CMake). */
+#if __has_include(<liburing/io_uring_version.h>)
+#include <liburing/io_uring_version.h>
+#define TOOL_STR_(x) #x
+#define TOOL_STR(x)  TOOL_STR_(x)
+#define TOOL_URING_VERSION                                                     \
+	TOOL_STR(IO_URING_VERSION_MAJOR) "." TOOL_STR(IO_URING_VERSION_MINOR)
+#elif defined(TOOL_LIBURING_VERSION)
+#define TOOL_URING_VERSION TOOL_LIBURING_VERSION
+#else
+#define TOOL_URING_VERSION "unknown"
+#endif
+#if __has_include(<mllp/config.h>)
+#include <mllp/config.h>
+#endif
+#if defined(MLLP_HAVE_TLS) && !MLLP_HAVE_TLS
+#define TOOL_TLS_TEXT "without TLS"
+#elif __has_include(<wolfssl/version.h>)
+#include <wolfssl/version.h>
+#define TOOL_TLS_TEXT "wolfSSL " LIBWOLFSSL_VERSION_STRING
+#elif defined(TOOL_WOLFSSL_VERSION)
+#define TOOL_TLS_TEXT "wolfSSL " TOOL_WOLFSSL_VERSION
+#else
+#define TOOL_TLS_TEXT "wolfSSL (version unknown)"
+#endif
+
+void tool_usage(const char *prog, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see --help)\n");
+	exit(TOOL_EXIT_USAGE);
+}
+
+int tool_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	char *end = NULL;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+uint64_t tool_arg_u64(const char *prog, const char *arg, uint64_t min,
+		      uint64_t max, const char *what)
+{
+	uint64_t v;
+	if (tool_parse_u64(arg, min, max, &v) != 0)
+		tool_usage(prog, "%s, got '%s'", what, arg);
+	return v;
+}
+
+void tool_option_error(const char *prog, const char *usage_line, int c,
+		       char *const *argv)
+{
+	/* A long option is reported as typed (without "=value"); a short
+	 * one by its letter (optopt), since it may sit inside a group. */
+	const char *typed = optind > 0 ? argv[optind - 1] : "";
+	int len = 0;
+	bool is_long = strncmp(typed, "--", 2) == 0;
+	if (is_long)
+		len = (int)strcspn(typed, "=");
+	if (c == ':' && is_long)
+		fprintf(stderr, "%s: option %.*s needs a value\n", prog, len,
+			typed);
+	else if (c == ':')
+		fprintf(stderr, "%s: option -%c needs a value\n", prog, optopt);
+	else if (optopt && is_long && typed[len] == '=')
+		fprintf(stderr, "%s: option %.*s takes no value\n", prog, len,
+			typed);
+	else if (optopt)
+		fprintf(stderr, "%s: unknown option -%c\n", prog, optopt);
+	else
+		fprintf(stderr, "%s: unknown option %.*s\n", prog,
+			is_long ? len : (int)strlen(typed), typed);
+	fprintf(stderr, "%s\n", usage_line);
+	exit(TOOL_EXIT_USAGE);
+}
+
+uint16_t tool_arg_port(const char *prog, const char *arg, bool allow_zero)
+{
+	uint64_t v;
+	if (tool_parse_u64(arg, allow_zero ? 0 : 1, 65535, &v) != 0)
+		tool_usage(prog, "PORT wants %s..65535, got '%s'",
+			   allow_zero ? "0" : "1", arg);
+	return (uint16_t)v;
+}
+
+void tool_version(const char *prog)
+{
+	printf("%s (libmllp) %s\n", prog, mllp_version());
+	if (strcmp(mllp_version(), MLLP_VERSION_STRING) != 0)
+		printf("built with the headers of libmllp %s\n",
+		       MLLP_VERSION_STRING);
+	printf("I/O backends: io_uring (liburing %s), epoll\n"
+	       "TLS: %s\n",
+	       TOOL_URING_VERSION, TOOL_TLS_TEXT);
+	exit(TOOL_EXIT_OK);
+}
+
+bool tool_nofile(const char *prog, uint64_t need, const char *what)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return true; /* nothing known: let the run say what fails */
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+		return true;
+	fprintf(stderr,
+		"%s: %s needs about %llu open files, the limit is %llu (hard "
+		"limit %llu): raise it (ulimit -n) or use fewer connections\n",
+		prog, what, (unsigned long long)need,
+		(unsigned long long)rl.rlim_cur,
+		(unsigned long long)rl.rlim_max);
+	return false;
+}
+
+void tool_log(void *ctx, enum mllp_log_level level, const char *line)
+{
+	fprintf(stderr, "%s: %s: %s\n", (const char *)ctx,
+		mllp_log_level_name(level), line);
+}
+
+int tool_parse_backend(const char *s, enum mllp_backend_kind *out)
+{
+	if (strcmp(s, "auto") == 0)
+		*out = MLLP_BACKEND_AUTO;
+	else if (strcmp(s, "io_uring") == 0)
+		*out = MLLP_BACKEND_IO_URING;
+	else if (strcmp(s, "epoll") == 0)
+		*out = MLLP_BACKEND_EPOLL;
+	else
+		return -1;
+	return 0;
+}
+
+#define TOOL_LOG_LINES 5
+
+static _Atomic uint64_t log_lines;
+
+void tool_log_limited(void *ctx, enum mllp_log_level level, const char *line)
+{
+	if (level > MLLP_LOG_WARNING)
+		return;
+	if (atomic_fetch_add_explicit(&log_lines, 1, memory_order_relaxed) <
+	    TOOL_LOG_LINES)
+		tool_log(ctx, level, line);
+}
+
+uint64_t tool_log_suppressed(void)
+{
+	uint64_t n = atomic_load_explicit(&log_lines, memory_order_relaxed);
+	return n > TOOL_LOG_LINES ? n - TOOL_LOG_LINES : 0;
+}
+
+void tool_tls_init(struct mllp_tls_client_config *t)
+{
+	mllp_tls_client_config_init(t);
+}
+
+bool tool_tls_option(int ch, const char *arg, struct mllp_tls_client_config *t)
+{
+	switch (ch) {
+	case TOOL_OPT_TLS:
+		t->enabled = true;
+		return true;
+	case TOOL_OPT_CA:
+		t->ca_file = arg;
+		return true;
+	case TOOL_OPT_CERT:
+		t->cert_file = arg;
+		return true;
+	case TOOL_OPT_KEY:
+		t->key_file = arg;
+		return true;
+	case TOOL_OPT_CRL:
+		t->crl_file = arg;
+		return true;
+	case TOOL_OPT_SERVER_NAME:
+		t->server_name = arg;
+		return true;
+	case TOOL_OPT_INSECURE:
+		t->verify = MLLP_TLS_VERIFY_NONE;
+		return true;
+	default:
+		return false;
+	}
+}
+
+void tool_client_option(const char *prog, const char *usage_line, int c,
+			const char *arg, char *const *argv,
+			enum mllp_backend_kind *backend,
+			struct mllp_tls_client_config *t)
+{
+	if (c == TOOL_OPT_BACKEND) {
+		if (tool_parse_backend(arg, backend) != 0)
+			tool_usage(prog,
+				   "--backend wants auto, io_uring or epoll, "
+				   "got '%s'",
+				   arg);
+		return;
+	}
+	if (c != ':' && c != '?' && tool_tls_option(c, arg, t))
+		return;
+	tool_option_error(prog, usage_line, c, argv);
+}
+
+void tool_tls_built(const char *prog, bool enabled)
+{
+	if (enabled && !mllp_tls_available())
+		tool_usage(prog, "--tls: %s (configure with -DMLLP_TLS=ON)",
+			   mllp_strerror(MLLP_ERR_NO_TLS));
+}
+
+void tool_tls_check(const char *prog, struct mllp_tls_client_config *t)
+{
+	tool_tls_built(prog, t->enabled);
+	bool any = t->ca_file || t->cert_file || t->key_file || t->crl_file ||
+		   t->server_name || t->verify == MLLP_TLS_VERIFY_NONE;
+	if (any && !t->enabled)
+		tool_usage(prog, "--ca/--cert/--key/--crl/--server-name/"
+				 "--insecure need --tls");
+	if (!t->cert_file != !t->key_file)
+		tool_usage(prog, "--cert and --key go together");
+	if (t->verify == MLLP_TLS_VERIFY_NONE && (t->ca_file || t->crl_file))
+		tool_usage(prog, "--insecure excludes --ca and --crl");
+	if (t->enabled && t->verify == MLLP_TLS_VERIFY_PEER && !t->ca_file)
+		t->use_system_cas = true;
+}

@@ -1,0 +1,259 @@
+/* mllp-load's command line: the help text and the option parser. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "load.h"
+
+static const char *prog = LOAD_PROG;
+
+static void usage(FILE *f)
+{
+	fprintf(
+	    f, LOAD_USAGE_LINE
+	    "\n"
+	    "Drive an MLLP receiver with HL7 v2 messages and report "
+	    "throughput, latency and\n"
+	    "every message's fate. Without HOST PORT, the library's receiver "
+	    "is started\n"
+	    "in-process on an ephemeral loopback port (embedded receiver).\n"
+	    "\n"
+	    "Options:\n"
+	    "  -c, --connections N   connections, 1..4096 (default 16); the "
+	    "open-file limit\n"
+	    "                        is raised to its hard limit and must "
+	    "allow them\n"
+	    "  -d, --duration S      run for S seconds (default 10; "
+	    "fractions allowed)\n"
+	    "  -n, --count N         send N messages instead (overrides "
+	    "--duration)\n"
+	    "  -r, --rate N          open loop: N messages/s whatever the "
+	    "replies do; latency\n"
+	    "                        from the intended send time (default: "
+	    "closed loop, one\n"
+	    "                        message in flight per connection, "
+	    "latency from the send)\n"
+	    "      --ramp S          reach the rate (open loop) or the "
+	    "connection count\n"
+	    "                        (closed loop) linearly over S seconds "
+	    "(default 0)\n"
+	    "  -m, --message FILE    template message(s), repeatable; each "
+	    "sent message gets a\n"
+	    "                        unique MSH-10 and a fresh MSH-7 "
+	    "(default: a built-in\n"
+	    "                        ADT^A01 of about 300 bytes)\n"
+	    "      --size BYTES      use a synthetic ORU^R01 of about BYTES "
+	    "bytes instead\n"
+	    "  -t, --timeout MS      reply timeout (default 5000); also how "
+	    "long a message may\n"
+	    "                        wait for a connection, and the bound on "
+	    "the final drain\n"
+	    "      --send-timeout MS how long writing one message may take "
+	    "(default 60000)\n"
+	    "      --json FILE|-     write the report as JSON to FILE (- = "
+	    "stdout; the human\n"
+	    "                        report then goes to stderr)\n"
+	    "      --progress        one status line per second on stderr "
+	    "(default when\n"
+	    "                        stderr is a terminal)\n"
+	    "      --no-progress     no status lines\n"
+	    "      --embedded-ack CODE|MIX\n"
+	    "                        embedded receiver's ACK code (AA AE AR "
+	    "CA CE CR) or mix\n"
+	    "                        such as AA=98,AE=1,AR=1 (default AA)\n"
+	    "      --embedded-delay MS\n"
+	    "                        embedded receiver's reply delay "
+	    "(default 0)\n"
+	    "      --backend B       I/O backend of the pool and the "
+	    "embedded receiver: auto\n"
+	    "                        (io_uring, else epoll), io_uring or "
+	    "epoll (default auto)\n"
+	    "  -h, --help            show this help\n"
+	    "      --version         show the version and the libraries "
+	    "built in\n"
+	    "\n" TOOL_TLS_USAGE
+	    "  (TLS needs HOST PORT: the embedded receiver is plaintext.)\n"
+	    "\n"
+	    "Connections reconnect 100 ms after a failure. SIGINT or SIGTERM "
+	    "stops early; the\n"
+	    "report is still printed. Report keys (JSON): duration_s, "
+	    "connections, sent,\n"
+	    "accepted, app_errors, app_rejects, failed, errors {reason: "
+	    "count},\n"
+	    "throughput_msgs_per_s, throughput_mb_per_s, latency_us {p50 p90 "
+	    "p99 p999 max},\n"
+	    "reconnects, backend.\n"
+	    "\n"
+	    "Exit status: 0 every message accepted; 1 any AE/AR/CE/CR; 2 any "
+	    "failure\n"
+	    "(transport, timeout, invalid ACK, wrong control id), an "
+	    "accounting mismatch or\n"
+	    "too low an open-file limit; 64 bad usage; 65 a template file "
+	    "holds no message\n"
+	    "or not HL7; 66 a template file cannot be read; 130 (143) "
+	    "stopped by SIGINT\n"
+	    "(SIGTERM).\n");
+}
+
+static double parse_seconds(const char *s, const char *opt, double min)
+{
+	char *end = NULL;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || !end || *end || end == s || !(v >= min) || v > 1e7)
+		tool_usage(prog, "%s wants seconds, got '%s'", opt, s);
+	return v;
+}
+
+static bool valid_code(const char *s)
+{
+	static const char *const codes[] = {"AA", "AE", "AR", "CA", "CE", "CR"};
+	for (size_t i = 0; i < 6; i++)
+		if (strcmp(s, codes[i]) == 0)
+			return true;
+	return false;
+}
+
+void load_parse_args(int argc, char **argv, struct opts *o)
+{
+	enum {
+		OPT_RAMP = 256,
+		OPT_SIZE,
+		OPT_JSON,
+		OPT_PROGRESS,
+		OPT_NO_PROGRESS,
+		OPT_EACK,
+		OPT_EDELAY,
+		OPT_SEND_TIMEOUT,
+		OPT_VERSION
+	};
+	static const struct option longopts[] = {
+	    {"connections", required_argument, NULL, 'c'},
+	    {"duration", required_argument, NULL, 'd'},
+	    {"count", required_argument, NULL, 'n'},
+	    {"rate", required_argument, NULL, 'r'},
+	    {"ramp", required_argument, NULL, OPT_RAMP},
+	    {"message", required_argument, NULL, 'm'},
+	    {"size", required_argument, NULL, OPT_SIZE},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"json", required_argument, NULL, OPT_JSON},
+	    {"progress", no_argument, NULL, OPT_PROGRESS},
+	    {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+	    {"embedded-ack", required_argument, NULL, OPT_EACK},
+	    {"embedded-delay", required_argument, NULL, OPT_EDELAY},
+	    {"send-timeout", required_argument, NULL, OPT_SEND_TIMEOUT},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, OPT_VERSION},
+	    TOOL_CLIENT_LONGOPTS,
+	    {NULL, 0, NULL, 0},
+	};
+	memset(o, 0, sizeof(*o));
+	tool_tls_init(&o->tls);
+	o->connections = 16;
+	o->duration_s = 10;
+	o->timeout_ms = 5000;
+	o->progress = -1;
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, ":c:d:n:r:m:t:h", longopts,
+				NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			o->connections = (uint32_t)tool_arg_u64(
+			    prog, optarg, 1, LOAD_MAX_CONNS,
+			    "--connections wants 1..4096");
+			break;
+		case 'd':
+			o->duration_s =
+			    parse_seconds(optarg, "--duration", 0.001);
+			break;
+		case 'n':
+			o->count = tool_arg_u64(prog, optarg, 1,
+						UINT64_C(999999999999),
+						"--count wants N >= 1");
+			break;
+		case 'r':
+			o->rate = (double)tool_arg_u64(
+			    prog, optarg, 1, 10000000,
+			    "--rate wants 1..10000000 messages/s");
+			break;
+		case OPT_RAMP:
+			o->ramp_s = parse_seconds(optarg, "--ramp", 0);
+			break;
+		case 'm':
+			if (o->nfiles == MAX_TEMPLATES)
+				tool_usage(prog, "too many --message files");
+			o->files[o->nfiles++] = optarg;
+			break;
+		case OPT_SIZE:
+			o->size = (size_t)tool_arg_u64(
+			    prog, optarg, 64, 64u << 20,
+			    "--size wants 64..67108864 bytes");
+			break;
+		case 't':
+			o->timeout_ms = (int64_t)tool_arg_u64(
+			    prog, optarg, 1, 86400000,
+			    "--timeout wants milliseconds 1..86400000");
+			break;
+		case OPT_SEND_TIMEOUT:
+			o->send_timeout_ms = (int64_t)tool_arg_u64(
+			    prog, optarg, 1, 86400000,
+			    "--send-timeout wants milliseconds 1..86400000");
+			break;
+		case OPT_JSON:
+			o->json = optarg;
+			break;
+		case OPT_PROGRESS:
+			o->progress = 1;
+			break;
+		case OPT_NO_PROGRESS:
+			o->progress = 0;
+			break;
+		case OPT_EACK:
+			o->embedded_ack = optarg;
+			break;
+		case OPT_EDELAY:
+			o->embedded_delay_ms = (uint32_t)tool_arg_u64(
+			    prog, optarg, 0, 3600000,
+			    "--embedded-delay wants milliseconds");
+			o->embedded_delay_set = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case OPT_VERSION:
+			tool_version(prog);
+		default:
+			tool_client_option(prog, LOAD_USAGE_LINE, c, optarg,
+					   argv, &o->backend, &o->tls);
+			break;
+		}
+	}
+	tool_tls_check(prog, &o->tls);
+	int rest = argc - optind;
+	if (rest == 1 || rest > 2)
+		tool_usage(prog, "give HOST and PORT, or neither (embedded "
+				 "receiver)");
+	if (rest == 2) {
+		o->host = argv[optind];
+		o->port = tool_arg_port(prog, argv[optind + 1], false);
+		if (o->embedded_ack || o->embedded_delay_set)
+			tool_usage(prog, "--embedded-ack and --embedded-delay "
+					 "need the embedded receiver (no HOST "
+					 "PORT)");
+	}
+	if (o->tls.enabled && rest != 2)
+		tool_usage(prog, "--tls needs HOST and PORT (the embedded "
+				 "receiver is plaintext)");
+	if (o->size && o->nfiles)
+		tool_usage(prog, "--size and --message exclude each other");
+	if (o->ramp_s > 0 && !o->rate && o->count)
+		tool_usage(prog, "--ramp in closed loop needs --duration");
+	if (o->embedded_ack && !strchr(o->embedded_ack, '=') &&
+	    !valid_code(o->embedded_ack))
+		tool_usage(prog,
+			   "--embedded-ack wants AA AE AR CA CE CR or a mix "
+			   "such as AA=98,AE=1,AR=1, got '%s'",
+			   o->embedded_ack);
+}
