@@ -14,6 +14,9 @@
 #ifndef MLLP_CORPUS_DIR
 #error "MLLP_CORPUS_DIR must name the HL7 corpus directory"
 #endif
+#ifndef MLLP_EXTRA_CORPUS_DIR
+#error "MLLP_EXTRA_CORPUS_DIR must name a second corpus or be empty"
+#endif
 
 static char *tui_strdup(const char *s)
 {
@@ -56,18 +59,46 @@ unsigned char *tu_read_file(const char *path, size_t *len)
 	return buf;
 }
 
-unsigned char *tu_corpus(const char *rel, size_t *len)
+char tu_extra_corpus_tag;
+
+const char *tu_corpus_dir(void **state)
 {
-	size_t n = strlen(MLLP_CORPUS_DIR) + 1 + strlen(rel) + 1;
+	if (state == NULL || *state != TU_EXTRA_CORPUS)
+		return MLLP_CORPUS_DIR;
+	if (MLLP_EXTRA_CORPUS_DIR[0] == '\0') {
+		print_message("extra HL7 corpus not configured "
+			      "(MLLP_EXTRA_CORPUS_DIR is empty): only the "
+			      "project's corpus was checked\n");
+		skip();
+	}
+	return MLLP_EXTRA_CORPUS_DIR;
+}
+
+void tu_corpus_checked(const char *dir, size_t n, const char *what)
+{
+	print_message("%zu %s checked in %s corpus %s\n", n, what,
+		      strcmp(dir, MLLP_CORPUS_DIR) == 0 ? "the project's"
+							: "the extra",
+		      dir);
+}
+
+unsigned char *tu_corpus_at(const char *dir, const char *rel, size_t *len)
+{
+	size_t n = strlen(dir) + 1 + strlen(rel) + 1;
 	char *path = malloc(n);
 	unsigned char *data;
 
 	if (path == NULL)
 		fail_msg("out of memory");
-	snprintf(path, n, "%s/%s", MLLP_CORPUS_DIR, rel);
+	snprintf(path, n, "%s/%s", dir, rel);
 	data = tu_read_file(path, len);
 	free(path);
 	return data;
+}
+
+unsigned char *tu_corpus(const char *rel, size_t *len)
+{
+	return tu_corpus_at(MLLP_CORPUS_DIR, rel, len);
 }
 
 static int tui_cmp_names(const void *a, const void *b)
@@ -77,7 +108,12 @@ static int tui_cmp_names(const void *a, const void *b)
 
 size_t tu_corpus_list(const char *subdir, char ***names)
 {
-	size_t dlen = strlen(MLLP_CORPUS_DIR) + 1 + strlen(subdir) + 1;
+	return tu_corpus_list_at(MLLP_CORPUS_DIR, subdir, names);
+}
+
+size_t tu_corpus_list_at(const char *corpus, const char *subdir, char ***names)
+{
+	size_t dlen = strlen(corpus) + 1 + strlen(subdir) + 1;
 	char *dir = malloc(dlen);
 	char **v = NULL;
 	size_t n = 0, cap = 0;
@@ -86,7 +122,7 @@ size_t tu_corpus_list(const char *subdir, char ***names)
 
 	if (dir == NULL)
 		fail_msg("out of memory");
-	snprintf(dir, dlen, "%s/%s", MLLP_CORPUS_DIR, subdir);
+	snprintf(dir, dlen, "%s/%s", corpus, subdir);
 	dp = opendir(dir);
 	if (dp == NULL)
 		fail_msg("cannot open corpus directory %s: %s", dir,
@@ -139,8 +175,13 @@ void tu_free_names(char **names, size_t n)
 
 size_t tu_vectors(struct tu_vector **rows)
 {
+	return tu_vectors_at(MLLP_CORPUS_DIR, rows);
+}
+
+size_t tu_vectors_at(const char *dir, struct tu_vector **rows)
+{
 	size_t len, n = 0, cap = 0;
-	unsigned char *text = tu_corpus("vectors.tsv", &len);
+	unsigned char *text = tu_corpus_at(dir, "vectors.tsv", &len);
 	struct tu_vector *v = NULL;
 	char *line = (char *)text;
 	bool header = true;

@@ -17,10 +17,14 @@ unsigned char *tu_read_file(const char *path, size_t *len);
  * "messages/adt_a01.hl7". */
 unsigned char *tu_corpus(const char *rel, size_t *len);
 
+/* The same from the corpus directory dir. */
+unsigned char *tu_corpus_at(const char *dir, const char *rel, size_t *len);
+
 /* The regular files of a corpus subdirectory ("messages", "acks"), sorted
  * by name; *names is a malloc'd array of malloc'd relative paths
  * ("messages/adt_a01.hl7"). Free with tu_free_names. */
 size_t tu_corpus_list(const char *subdir, char ***names);
+size_t tu_corpus_list_at(const char *dir, const char *subdir, char ***names);
 void tu_free_names(char **names, size_t n);
 
 /* One row of vectors.tsv. */
@@ -32,7 +36,26 @@ struct tu_vector {
 /* All rows (header skipped); free with tu_free_vectors. Fails the test
  * when the file has no rows. */
 size_t tu_vectors(struct tu_vector **rows);
+size_t tu_vectors_at(const char *dir, struct tu_vector **rows);
 void tu_free_vectors(struct tu_vector *rows, size_t n);
+
+/* Tests over a whole corpus run twice: over the project's corpus
+ * (MLLP_CORPUS_DIR) and over the extra one (MLLP_EXTRA_CORPUS_DIR, a CMake
+ * cache variable). TU_CORPUS_TESTS(f) gives both entries of a test array;
+ * f calls tu_corpus_dir(state) for its directory (state NULL: the
+ * project's), which, in the second run with no extra corpus configured,
+ * prints so and skips the test. f ends
+ * with tu_corpus_checked(dir, count, "files"), which prints what it
+ * checked. */
+extern char tu_extra_corpus_tag;
+#define TU_EXTRA_CORPUS ((void *)&tu_extra_corpus_tag)
+/* clang-format off */
+#define TU_CORPUS_TESTS(f)                                                     \
+	cmocka_unit_test(f),                                                   \
+	{#f "_extra_corpus", f, NULL, NULL, TU_EXTRA_CORPUS}
+/* clang-format on */
+const char *tu_corpus_dir(void **state);
+void tu_corpus_checked(const char *dir, size_t n, const char *what);
 
 /* A copy of len bytes placed so that its last byte sits right before an
  * inaccessible page: reading one byte past the end faults. */

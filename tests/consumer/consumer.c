@@ -18,6 +18,9 @@ int main(void)
 		return 2;
 	if (n != sizeof(msg) - 1 + 3 || framed[0] != MLLP_SB)
 		return 3;
+	/* The installed <mllp/config.h> describes the installed library. */
+	if (mllp_tls_available() != (MLLP_HAVE_TLS != 0))
+		return 4;
 	printf("%s\n", mllp_strerror(MLLP_ERR_TIMEOUT));
 	return 0;
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# mllp-recv as a process (issue 4): options, exit codes, the first line
+# mllp-recv as a process: options, exit codes, the first line
 # "listening on ADDR:PORT" (the port is read from it: port 0, no fixed
 # ports), replies over a real socket, --count, --out, --stats, signals.
 # No sleeps: every wait is a bounded read (read -t) or a wait on the pid.
@@ -51,8 +51,8 @@ read_reply() {
 
 msg() { printf 'MSH|^~\\&|A|B|C|D|20240101||ADT^A01|%s|P|2.5\rPID|1\r' "$1"; }
 
-# ---- bad options: exit 64, one line ----------------------------------------
-for args in "--bogus" "--ack XX" "--delay" "--ack-mix AA=x" "--echo --ack AA" \
+# ---- bad options: exit 64, one line (a getopt error adds the usage line) ----
+for args in "--ack XX" "--ack-mix AA=x" "--echo --ack AA" \
 	"--backend nope" "70000" "1 2" "--idle-timeout -1"; do
 	# shellcheck disable=SC2086
 	"$bin" $args >/dev/null 2>"$tmp/bad.err"
@@ -60,6 +60,17 @@ for args in "--bogus" "--ack XX" "--delay" "--ack-mix AA=x" "--echo --ack AA" \
 	[[ $rc == 64 ]] || fail "'$args' exit $rc, want 64"
 	[[ $(wc -l <"$tmp/bad.err") == 1 ]] || fail "'$args' stderr not one line"
 done
+"$bin" --bogus >/dev/null 2>"$tmp/bad.err"
+[[ $? == 64 ]] || fail "--bogus not refused"
+[[ $(cat "$tmp/bad.err") == $'mllp-recv: unknown option --bogus\nUsage: mllp-recv [OPTIONS] [PORT]' ]] ||
+	fail "--bogus error text: $(cat "$tmp/bad.err")"
+"$bin" --delay >/dev/null 2>"$tmp/bad.err"
+[[ $? == 64 ]] || fail "--delay without value not refused"
+[[ $(cat "$tmp/bad.err") == $'mllp-recv: option --delay needs a value\nUsage: mllp-recv [OPTIONS] [PORT]' ]] ||
+	fail "--delay error text: $(cat "$tmp/bad.err")"
+"$bin" 70000 >/dev/null 2>"$tmp/bad.err"
+grep -qx "mllp-recv: PORT wants 0..65535, got '70000' (see --help)" "$tmp/bad.err" ||
+	fail "port error text: $(cat "$tmp/bad.err")"
 "$bin" --delay x >/dev/null 2>"$tmp/bad.err"
 grep -qx "mllp-recv: --delay wants milliseconds 0..3600000, got 'x' (see --help)" "$tmp/bad.err" ||
 	fail "--delay x error text: $(cat "$tmp/bad.err")"
@@ -97,7 +108,7 @@ grep -q '^junk_bytes=5$' <<<"$stats" || fail "stats junk: $stats"
 [[ $(grep -c 'MSH|' <(tr '\r' '\n' <"$tmp/out.mllp")) == 3 ]] || fail "--out"
 [[ $(head -c 1 "$tmp/out.mllp") == "$SB" ]] || fail "--out not framed"
 
-# ---- --backend epoll (issue 8): same behaviour, reported in the counters -----
+# ---- --backend epoll: same behaviour, reported in the counters -----
 start epoll 0 --bind 127.0.0.1 --backend epoll --count 1 --stats --quiet
 exec 3<>"/dev/tcp/127.0.0.1/$PORT" || fail "connect"
 printf '%s%s%s%s' "$SB" "$(msg P1)" "$EB" "$CR" >&3

@@ -3,8 +3,9 @@
  * verify-none client (warned), session resumption on reconnect, mutual TLS
  * (no certificate, valid, allowed / not allowed / case-insensitive / one of
  * several names, expired, revoked, server certificate as client
- * certificate), bad file paths at start, a handshake timeout, plaintext
- * against TLS, a 1 MiB message and many connections handshaking at once.
+ * certificate), bad file paths at start, the receiver's handshake timeout,
+ * a 1 MiB message and many connections handshaking at once (against peers
+ * that do not speak TLS: test_tls_peer.c).
  * Certificates are made at run time by tests/make_certs.sh. Ephemeral ports;
  * every wait is bounded. Backend: MLLP_TEST_BACKEND (common.h). */
 #include <arpa/inet.h>
@@ -23,309 +24,7 @@
 
 #include "common.h"
 #include "testutil.h"
-
-static char certdir[PATH_MAX];
-
-static const char *cp(const char *name)
-{
-	static char names[64][32];
-	static char paths[64][PATH_MAX + 64];
-	static unsigned n;
-	for (unsigned i = 0; i < n; i++)
-		if (strcmp(names[i], name) == 0)
-			return paths[i];
-	assert_true(n < 64 && strlen(name) < sizeof(names[0]));
-	snprintf(names[n], sizeof(names[0]), "%s", name);
-	snprintf(paths[n], sizeof(paths[0]), "%s/%s", certdir, name);
-	return paths[n++];
-}
-
-static int group_setup(void **state)
-{
-	(void)state;
-	const char *tmp = getenv("TMPDIR");
-	snprintf(certdir, sizeof(certdir), "%s/mllp-tlspool-XXXXXX",
-		 tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(certdir))
-		return -1;
-	char cmd[2 * PATH_MAX + 64];
-	snprintf(cmd, sizeof(cmd), "sh '%s/make_certs.sh' '%s'",
-		 MLLP_TEST_SOURCE_DIR, certdir);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	char cmd[PATH_MAX + 16];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", certdir);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-/* ---- log capture -------------------------------------------------------- */
-
-struct logcap {
-	pthread_mutex_t mu;
-	char text[16384];
-};
-
-static void cap_log(void *ctx, enum mllp_log_level l, const char *line)
-{
-	struct logcap *c = ctx;
-	(void)l;
-	pthread_mutex_lock(&c->mu);
-	size_t n = strlen(c->text);
-	snprintf(c->text + n, sizeof(c->text) - n, "%s\n", line);
-	pthread_mutex_unlock(&c->mu);
-}
-
-static bool cap_has(struct logcap *c, const char *s)
-{
-	pthread_mutex_lock(&c->mu);
-	bool r = strstr(c->text, s) != NULL;
-	pthread_mutex_unlock(&c->mu);
-	return r;
-}
-
-/* ---- a TLS receiver ----------------------------------------------------- */
-
-struct srv {
-	struct mllp_receiver *r;
-	uint16_t port;
-	struct logcap log;
-	pthread_mutex_t mu;
-	char peer_name[256];
-	int msgs;
-	size_t last_len; /* the last message: length and byte sum */
-	uint64_t last_sum;
-};
-
-static void srv_dispatch(void *ctx, const struct mllp_message *m,
-			 struct mllp_reply *rep)
-{
-	struct srv *s = ctx;
-	pthread_mutex_lock(&s->mu);
-	snprintf(s->peer_name, sizeof(s->peer_name), "%s",
-		 m->conn->tls_peer_name);
-	s->msgs++;
-	s->last_len = m->len;
-	s->last_sum = 0;
-	for (size_t i = 0; i < m->len; i++)
-		s->last_sum = s->last_sum * 31 + m->data[i];
-	pthread_mutex_unlock(&s->mu);
-	mllp_dispatch_echo(NULL, m, rep);
-}
-
-static void server_cfg(struct mllp_tls_server_config *t)
-{
-	mllp_tls_server_config_init(t);
-	t->enabled = true;
-	t->cert_file = cp("server.pem");
-	t->key_file = cp("server.key");
-}
-
-static void mtls_cfg(struct mllp_tls_server_config *t)
-{
-	server_cfg(t);
-	t->require_client_cert = true;
-	t->client_ca_file = cp("ca.pem");
-}
-
-static uint32_t g_hs_ms; /* receiver handshake timeout, 0: default */
-
-static void srv_start_ex(struct srv *s, const struct mllp_tls_server_config *t,
-			 const char *const *allowed, size_t nallowed,
-			 uint32_t idle_ms)
-{
-	memset(s, 0, sizeof(*s));
-	pthread_mutex_init(&s->mu, NULL);
-	pthread_mutex_init(&s->log.mu, NULL);
-	struct mllp_receiver_config rc;
-	mllp_receiver_config_init(&rc);
-	rc.address = "127.0.0.1";
-	rc.port = 0;
-	rc.dispatch = srv_dispatch;
-	rc.dispatch_ctx = s;
-	rc.tls = t;
-	rc.allowed_clients = allowed;
-	rc.allowed_clients_count = nallowed;
-	rc.log = cap_log;
-	rc.log_ctx = &s->log;
-	rc.log_level = MLLP_LOG_INFO;
-	rc.backend = ti_backend();
-	rc.ring_entries = 256;
-	rc.recv_buffers = 64;
-	if (idle_ms)
-		rc.idle_timeout_ms = idle_ms;
-	if (g_hs_ms)
-		rc.tls_handshake_timeout_ms = g_hs_ms;
-	struct mllp_error e;
-	int rc2 = mllp_receiver_start(&rc, &s->r, &e);
-	if (rc2 != 0)
-		fail_msg("receiver start: %s", e.message);
-	s->port = mllp_receiver_port(s->r);
-}
-
-static void srv_start(struct srv *s, const struct mllp_tls_server_config *t)
-{
-	srv_start_ex(s, t, NULL, 0, 0);
-}
-
-static void srv_stop(struct srv *s)
-{
-	mllp_receiver_destroy(s->r);
-	pthread_mutex_destroy(&s->mu);
-	pthread_mutex_destroy(&s->log.mu);
-}
-
-static void srv_peer(struct srv *s, char *buf, size_t cap)
-{
-	pthread_mutex_lock(&s->mu);
-	snprintf(buf, cap, "%s", s->peer_name);
-	pthread_mutex_unlock(&s->mu);
-}
-
-/* ---- the pool side ------------------------------------------------------ */
-
-static const char HL7[] = "MSH|^~\\&|SND|FAC|RCV|FAC|20240101120000||ADT^A01|"
-			  "MSG00001|P|2.5\rPID|1||123456\r";
-
-struct cli {
-	struct mllp_pool *pool;
-	uint32_t ep;
-	struct logcap log;
-};
-
-static void client_cfg(struct mllp_tls_client_config *t)
-{
-	mllp_tls_client_config_init(t);
-	t->enabled = true;
-	t->ca_file = cp("ca.pem");
-}
-
-static void client_cert(struct mllp_tls_client_config *t, const char *name)
-{
-	char f[64];
-	snprintf(f, sizeof(f), "%s.pem", name);
-	t->cert_file = cp(f);
-	snprintf(f, sizeof(f), "%s.key", name);
-	t->key_file = cp(f);
-}
-
-static int cli_open_n(struct cli *c, const char *host, uint16_t port,
-		      const struct mllp_tls_client_config *t, uint32_t conns,
-		      struct mllp_error *err)
-{
-	memset(c, 0, sizeof(*c));
-	pthread_mutex_init(&c->log.mu, NULL);
-	struct mllp_pool_config cfg;
-	ti_config(&cfg, NULL);
-	cfg.log = cap_log;
-	cfg.log_ctx = &c->log;
-	cfg.ring_entries = 512;
-	cfg.recv_buffers = 256;
-	struct mllp_error e;
-	assert_int_equal(mllp_pool_create(&cfg, &c->pool, &e), 0);
-	struct mllp_conn_options o;
-	mllp_conn_options_init(&o);
-	o.connect_timeout = 3000;
-	o.reply_timeout = 5000;
-	o.tls = t;
-	return mllp_pool_add_endpoint(c->pool, host, port, conns, &o, &c->ep,
-				      err);
-}
-
-static void cli_open(struct cli *c, const char *host, uint16_t port,
-		     const struct mllp_tls_client_config *t)
-{
-	struct mllp_error e;
-	int rc = cli_open_n(c, host, port, t, 1, &e);
-	if (rc != 0)
-		fail_msg("add_endpoint: %s", e.message);
-}
-
-static void cli_close(struct cli *c)
-{
-	mllp_pool_destroy(c->pool);
-	pthread_mutex_destroy(&c->log.mu);
-}
-
-/* Send one message; returns the status, the error message in msg. */
-static int send_msg(struct cli *c, const void *data, size_t len,
-		    struct mllp_result *out, char *msg, size_t cap)
-{
-	struct mllp_future *f = NULL;
-	struct mllp_error e;
-	struct mllp_send_options so;
-	mllp_send_options_init(&so);
-	so.kind = MLLP_PAYLOAD_HL7;
-	int rc = mllp_pool_send(c->pool, c->ep, data, len, &so, &f, &e);
-	if (rc != 0) {
-		if (msg)
-			snprintf(msg, cap, "%s", e.message);
-		return rc;
-	}
-	assert_int_equal(mllp_future_wait(f, 15000), 0);
-	const struct mllp_result *r = mllp_future_result(f);
-	rc = r->status;
-	if (out)
-		*out = *r;
-	if (msg)
-		snprintf(msg, cap, "%s", r->error.message);
-	mllp_future_free(f);
-	return rc;
-}
-
-static void expect_aa(struct cli *c)
-{
-	struct mllp_result r;
-	char m[256];
-	int rc = send_msg(c, HL7, sizeof(HL7) - 1, &r, m, sizeof(m));
-	if (rc != 0)
-		fail_msg("send failed: %d %s", rc, m);
-	assert_true(r.has_verdict);
-	assert_int_equal(r.verdict, MLLP_APPLICATION_ACCEPT);
-}
-
-/* Expect a TLS failure whose message contains want (NULL: any). */
-static void expect_tls_error(struct cli *c, const char *want)
-{
-	char m[256];
-	int rc = send_msg(c, HL7, sizeof(HL7) - 1, NULL, m, sizeof(m));
-	if (getenv("MLLP_TEST_VERBOSE"))
-		fprintf(stderr, "  %d: %s\n", rc, m);
-	if (rc != MLLP_ERR_TLS || (want && !strstr(m, want)))
-		fail_msg("want a TLS error with '%s', got %d '%s'",
-			 want ? want : "", rc, m);
-}
-
-static bool wait_until(bool (*pred)(void *), void *arg, int ms)
-{
-	for (int i = 0; i < ms; i += 5) {
-		if (pred(arg))
-			return true;
-		struct timespec ts = {0, 5000000};
-		nanosleep(&ts, NULL);
-	}
-	return pred(arg);
-}
-
-/* A TLS receiver (server_cfg) and a pool to it at host (client_cfg). */
-static void open_pair(struct srv *s, struct mllp_tls_server_config *st,
-		      struct cli *c, struct mllp_tls_client_config *ct,
-		      const char *host)
-{
-	server_cfg(st);
-	srv_start(s, st);
-	client_cfg(ct);
-	cli_open(c, host, s->port, ct);
-}
-
-static void close_pair(struct cli *c, struct srv *s)
-{
-	cli_close(c);
-	srv_stop(s);
-}
+#include "tls_helpers.h"
 
 /* ---- tests -------------------------------------------------------------- */
 
@@ -707,35 +406,6 @@ static void test_bad_files(void **state)
 	cli_close(&c);
 }
 
-/* A plaintext MLLP receiver never answers a ClientHello (junk to it): the
- * handshake times out with a clear reason. */
-static void test_handshake_timeout(void **state)
-{
-	(void)state;
-	struct srv s;
-	srv_start(&s, NULL);
-	struct mllp_tls_client_config ct;
-	client_cfg(&ct);
-	struct cli c;
-	memset(&c, 0, sizeof(c));
-	pthread_mutex_init(&c.log.mu, NULL);
-	struct mllp_pool_config cfg;
-	ti_config(&cfg, NULL);
-	cfg.log = cap_log;
-	cfg.log_ctx = &c.log;
-	struct mllp_error e;
-	assert_int_equal(mllp_pool_create(&cfg, &c.pool, &e), 0);
-	struct mllp_conn_options o;
-	mllp_conn_options_init(&o);
-	o.connect_timeout = 300;
-	o.tls = &ct;
-	assert_int_equal(mllp_pool_add_endpoint(c.pool, "localhost", s.port, 1,
-						&o, &c.ep, &e),
-			 0);
-	expect_tls_error(&c, "timeout");
-	close_pair(&c, &s);
-}
-
 /* A client that connects and never starts the handshake is closed by the
  * receiver after tls_handshake_timeout_ms. */
 static void test_receiver_handshake_timeout(void **state)
@@ -765,24 +435,6 @@ static void test_receiver_handshake_timeout(void **state)
 	close(fd);
 	assert_true(cap_has(&s.log, "handshake timeout"));
 	srv_stop(&s);
-}
-
-/* A plaintext client against a TLS receiver: the receiver refuses it (not
- * TLS); the client's message fails, no hang. */
-static void test_plaintext_to_tls(void **state)
-{
-	(void)state;
-	struct mllp_tls_server_config st;
-	server_cfg(&st);
-	struct srv s;
-	srv_start(&s, &st);
-	struct cli c;
-	cli_open(&c, "127.0.0.1", s.port, NULL);
-	char m[256];
-	int rc = send_msg(&c, HL7, sizeof(HL7) - 1, NULL, m, sizeof(m));
-	assert_int_not_equal(rc, 0);
-	assert_int_equal(s.msgs, 0);
-	close_pair(&c, &s);
 }
 
 static void test_one_mib(void **state)
@@ -896,12 +548,10 @@ int main(void)
 	    cmocka_unit_test(test_mtls_revoked),
 	    cmocka_unit_test(test_mtls_server_cert_as_client),
 	    cmocka_unit_test(test_bad_files),
-	    cmocka_unit_test(test_handshake_timeout),
 	    cmocka_unit_test(test_receiver_handshake_timeout),
-	    cmocka_unit_test(test_plaintext_to_tls),
 	    cmocka_unit_test(test_one_mib),
 	    cmocka_unit_test(test_record_pieces),
 	    cmocka_unit_test(test_many_handshakes),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, tt_certs_setup, tt_certs_teardown);
 }

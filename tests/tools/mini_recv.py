@@ -3,7 +3,9 @@
 
 Prints "listening on 127.0.0.1:PORT" first, then answers every frame with an
 ACK whose MSA-1 is --ack (default AA) and MSA-2 the message's MSH-10, after
---delay MS. --wrong-id answers with a wrong control id. Runs until killed."""
+--delay MS. --wrong-id answers with a wrong control id. --no-read accepts
+connections and never reads from them (with a small receive buffer), so a
+large message cannot be written. Runs until killed."""
 import argparse
 import socket
 import sys
@@ -28,6 +30,8 @@ def ack_for(msg, code, wrong_id):
 
 
 def serve(conn, args):
+    if args.no_read:
+        threading.Event().wait()  # hold the connection, read nothing
     buf = b""
     with conn:
         while True:
@@ -59,9 +63,12 @@ def main():
     ap.add_argument("--ack", default="AA")
     ap.add_argument("--delay", type=int, default=0)
     ap.add_argument("--wrong-id", action="store_true")
+    ap.add_argument("--no-read", action="store_true")
     args = ap.parse_args()
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if args.no_read:
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     ls.bind(("127.0.0.1", 0))
     ls.listen(128)
     print("listening on 127.0.0.1:%d" % ls.getsockname()[1], flush=True)

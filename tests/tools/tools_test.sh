@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Process tests of mllp-send and mllp-load (issue 6).
+# Process tests of the tools: mllp-send and mllp-load (options, exit codes,
+# reports), and all three tools' --version, usage errors, man pages and
+# bash completion.
 #   tools_test.sh CASE MLLP_SEND MLLP_LOAD MLLP_RECV|none CORPUS_DIR
 # Receivers listen on loopback ephemeral ports; the port is read from the
 # receiver's first line "listening on ADDR:PORT" (no sleeps to sync).
@@ -134,11 +136,13 @@ case_send_corpus() {
 		ok "$n"
 	done
 	jcheck "$TMP/adt_a01_lf.hl7.json" 'L[0]["control_id"] == "01052901"' || fail "LF file id"
+	jcheck "$TMP/adt_a01_crlf.hl7.json" 'L[0]["control_id"] == "01052901"' || fail "CRLF file id"
 	# Every file in one run, 4 connections, default output.
 	"$SEND" -c 4 127.0.0.1 "$PORT" "$MSGS"/* >"$TMP/all.txt" 2>"$TMP/err"
 	local rc=$? lines
 	lines=$(wc -l <"$TMP/all.txt")
-	[ "$lines" -eq 111 ] || fail "all files: $lines lines, want 111"
+	# 100 feed frames and one line for each of the 12 other files.
+	[ "$lines" -eq 112 ] || fail "all files: $lines lines, want 112"
 	[ $rc -le 1 ] || fail "all files: exit $rc"
 	# stdin, LF and CRLF text split at MSH.
 	printf 'MSH|^~\\&|A|B|C|D|20240101||ADT^A01|ID1|P|2.5\r\nPID|1\r\nMSH|^~\\&|A|B|C|D|20240101||ADT^A01|ID2|P|2.5\nPID|1\n\n' |
@@ -223,19 +227,19 @@ case_load_embedded() {
 	jcheck "$TMP/out" 'abs(J["message_bytes"] - 20000) < 200' 'J["accepted"] == 500' || fail "--size"
 	expect_rc 0 "closed loop --ramp" "$LOAD" -d 1 --ramp 0.5 -c 8 --json -
 	jcheck "$TMP/out" "$IDENT" 'J["accepted"] > 0' 'J["failed"] == 0' || fail "ramp"
-	# SIGINT stops early and still reports: interrupt after the first
-	# status line.
+	# SIGINT stops early, still reports and exits 130: interrupt after
+	# the first status line (a bounded read).
 	mkfifo "$TMP/int.fifo"
 	local t0=$SECONDS
 	"$LOAD" -d 30 -c 4 --progress --json "$TMP/int.json" >"$TMP/int.txt" 2>"$TMP/int.fifo" &
 	local lp=$! line
 	exec {IFD}<"$TMP/int.fifo"
-	IFS= read -r line <&"$IFD"
+	IFS= read -r -t 10 line <&"$IFD" || fail "SIGINT: no status line within 10 s"
 	kill -INT "$lp"
 	cat <&"$IFD" >/dev/null
 	wait "$lp"
 	local rc=$?
-	[ $rc -eq 0 ] || fail "SIGINT: exit $rc"
+	[ $rc -eq 130 ] || fail "SIGINT: exit $rc, want 130"
 	[ $((SECONDS - t0)) -lt 10 ] || fail "SIGINT did not stop it"
 	jcheck "$TMP/int.json" "$IDENT" 'J["interrupted"] == True' 'J["sent"] > 0' || fail "SIGINT report"
 	grep -q "throughput" "$TMP/int.txt" || fail "SIGINT: no human report"
@@ -286,6 +290,247 @@ case_load_timeout() {
 	expect_rc 2 "no receiver" "$LOAD" -d 0.5 -c 2 -t 300 --json - 127.0.0.1 "$(closed_port)"
 	jcheck "$TMP/out" "$IDENT" 'J["failed"] == J["sent"]' 'J["duration_s"] < 2.0' || fail "no receiver"
 	[ $((SECONDS - t0)) -lt 12 ] || fail "runs did not end on time ($((SECONDS - t0)) s)"
+}
+
+SRC=$(cd "$HERE/../.." && pwd)
+TOOLS=("$SEND" "$RECV" "$LOAD")
+[ "$RECV" = none ] && TOOLS=("$SEND" "$LOAD")
+
+# expect_err DESC TEXT: stderr of the last expect_rc is exactly TEXT.
+expect_err() {
+	[ "$(cat "$TMP/err")" = "$2" ] || fail "$1: stderr '$(cat "$TMP/err")', want '$2'"
+}
+
+case_version_help() {
+	local want t name
+	want=$(sed -n 's/^#define MLLP_VERSION_STRING "\(.*\)"$/\1/p' "$SRC/include/mllp/version.h")
+	[ -n "$want" ] || fail "no MLLP_VERSION_STRING in version.h"
+	for t in "${TOOLS[@]}"; do
+		name=$(basename "$t")
+		expect_rc 0 "$name --version" "$t" --version
+		[ "$(head -1 "$TMP/out")" = "$name (libmllp) $want" ] ||
+			fail "$name --version first line: $(head -1 "$TMP/out")"
+		grep -Eqx 'I/O backends: io_uring \(liburing [0-9]+\.[0-9]+(\.[0-9]+)?\), epoll' "$TMP/out" ||
+			fail "$name --version backends: $(cat "$TMP/out")"
+		grep -Eqx 'TLS: (wolfSSL [0-9]+\.[0-9]+\.[0-9]+|without TLS)' "$TMP/out" ||
+			fail "$name --version TLS: $(cat "$TMP/out")"
+		expect_rc 0 "$name -h" "$t" -h
+		grep -q "^Usage: $name \[OPTIONS\]" "$TMP/out" || fail "$name -h: $(head -1 "$TMP/out")"
+		grep -q -- "--version" "$TMP/out" || fail "$name -h lacks --version"
+	done
+}
+
+case_usage_errors() {
+	local u_send='Usage: mllp-send [OPTIONS] HOST PORT [FILE...]'
+	local u_load='Usage: mllp-load [OPTIONS] [HOST PORT]'
+	expect_rc 64 "send: unknown long option" "$SEND" --frobnicate 127.0.0.1 1
+	expect_err "send --frobnicate" "mllp-send: unknown option --frobnicate"$'\n'"$u_send"
+	expect_rc 64 "send: unknown short option" "$SEND" -x 127.0.0.1 1
+	expect_err "send -x" "mllp-send: unknown option -x"$'\n'"$u_send"
+	expect_rc 64 "send: -t without value" "$SEND" 127.0.0.1 1 -t
+	expect_err "send -t" "mllp-send: option -t needs a value"$'\n'"$u_send"
+	expect_rc 64 "send: --timeout without value" "$SEND" 127.0.0.1 1 --timeout
+	expect_err "send --timeout" "mllp-send: option --timeout needs a value"$'\n'"$u_send"
+	expect_rc 64 "send: --raw=1" "$SEND" --raw=1 127.0.0.1 1
+	expect_err "send --raw=1" "mllp-send: option --raw takes no value"$'\n'"$u_send"
+	expect_rc 64 "load: unknown option" "$LOAD" --frobnicate=3
+	expect_err "load --frobnicate=3" "mllp-load: unknown option --frobnicate"$'\n'"$u_load"
+	expect_rc 64 "load: -c without value" "$LOAD" -c
+	expect_err "load -c" "mllp-load: option -c needs a value"$'\n'"$u_load"
+	expect_rc 64 "load: --ca without value" "$LOAD" --ca
+	expect_err "load --ca" "mllp-load: option --ca needs a value"$'\n'"$u_load"
+	# One wording for the port, whatever the tool.
+	expect_rc 64 "send: bad port" "$SEND" 127.0.0.1 99999
+	expect_err "send port" "mllp-send: PORT wants 1..65535, got '99999' (see --help)"
+	expect_rc 64 "load: bad port" "$LOAD" 127.0.0.1 0
+	expect_err "load port" "mllp-load: PORT wants 1..65535, got '0' (see --help)"
+	if [ "$RECV" != none ]; then
+		expect_rc 64 "recv: bad port" "$RECV" 65536
+		expect_err "recv port" "mllp-recv: PORT wants 0..65535, got '65536' (see --help)"
+		expect_rc 64 "recv: unknown short option" "$RECV" -x
+		expect_err "recv -x" "mllp-recv: unknown option -x"$'\n'"Usage: mllp-recv [OPTIONS] [PORT]"
+	fi
+}
+
+case_exit_codes() {
+	: >"$TMP/empty.hl7"
+	printf 'hello, not HL7\n' >"$TMP/text.txt"
+	expect_rc 65 "load: empty template" "$LOAD" -m "$TMP/empty.hl7" -n 1
+	expect_err "load empty" "mllp-load: $TMP/empty.hl7: no message in the file"
+	expect_rc 65 "load: non-HL7 template" "$LOAD" -m "$MSGS/adt_a01.hl7" -m "$TMP/text.txt" -n 1
+	expect_err "load non-HL7" "mllp-load: $TMP/text.txt: message 1: not an HL7 message with MSH-7 and MSH-10"
+	expect_rc 66 "load: missing template" "$LOAD" -m "$TMP/nope.hl7" -n 1
+	grep -q "nope.hl7" "$TMP/err" || fail "load: missing template not named"
+	expect_rc 65 "send: empty input" "$SEND" 127.0.0.1 1 "$TMP/empty.hl7"
+	expect_err "send empty" "mllp-send: no message in the input"
+	# Non-HL7 input names the file it came from.
+	start_recv AA 0
+	expect_rc 2 "send: non-HL7 file" "$SEND" --json 127.0.0.1 "$PORT" "$MSGS/adt_a01.hl7" "$TMP/text.txt"
+	jcheck "$TMP/out" 'len(L) == 2' 'L[0]["verdict"] == "application_accept"' \
+		'L[1]["error"].startswith("'"$TMP"'/text.txt: message 1: ")' \
+		'"MLLP_ERR_NOT_HL7" in L[1]["error"]' || fail "non-HL7 file not named"
+	# Too low an open-file limit for -c: said clearly, exit 2.
+	expect_rc 2 "load: fd limit" bash -c 'ulimit -n 64 && exec "$0" -c 100 -n 1' "$LOAD"
+	expect_err "load fd limit" "mllp-load: -c 100 needs about 264 open files, the limit is 64 (hard limit 64): raise it (ulimit -n) or use fewer connections"
+	expect_rc 2 "send: fd limit" bash -c 'ulimit -n 64 && exec "$0" -c 100 127.0.0.1 1' "$SEND"
+	expect_err "send fd limit" "mllp-send: -c 100 needs about 164 open files, the limit is 64 (hard limit 64): raise it (ulimit -n) or use fewer connections"
+	# The soft limit is raised to the hard one: 600 embedded connections
+	# need about 1264 descriptors, more than a soft limit of 1024.
+	if [ "$(ulimit -Hn)" = unlimited ] || [ "$(ulimit -Hn)" -ge 2000 ]; then
+		expect_rc 0 "load: soft limit raised" bash -c 'ulimit -Sn 1024 && exec "$0" -c 600 -n 1200 --no-progress' "$LOAD"
+	else
+		echo "skip: hard open-file limit $(ulimit -Hn) < 2000: soft limit raise not checked"
+	fi
+}
+
+case_send_modes() {
+	start_recv AR 0
+	# --raw: an AR reply is a reply: "replied", exit 0.
+	expect_rc 0 "--raw, AR receiver" "$SEND" --raw --json 127.0.0.1 "$PORT" "$MSGS/adt_a01.hl7"
+	jcheck "$TMP/out" 'L[0]["verdict"] == "replied"' 'L[0]["reply"].find("MSA|AR|") >= 0' || fail "--raw json"
+	expect_rc 0 "--raw summary" "$SEND" --raw 127.0.0.1 "$PORT" "$MSGS/adt_a01.hl7"
+	expect_err "--raw summary" "mllp-send: 1 message: 1 replied, 0 failed"
+	# --async: "written", exit 0.
+	expect_rc 0 "--async" "$SEND" --async 127.0.0.1 "$PORT" "$MSGS/feed_100.mllp"
+	expect_err "--async summary" "mllp-send: 100 messages: 100 written, 0 failed"
+	expect_rc 0 "--async --json" "$SEND" --async --json 127.0.0.1 "$PORT" "$MSGS/adt_a01.hl7"
+	jcheck "$TMP/out" 'L[0]["verdict"] == "written"' || fail "--async json"
+	expect_rc 2 "--async, no receiver" "$SEND" --async 127.0.0.1 "$(closed_port)" "$MSGS/adt_a01.hl7"
+	grep -q "^mllp-send: 1 message: 0 written, 1 failed$" "$TMP/err" || fail "--async failure summary: $(cat "$TMP/err")"
+	# Default mode: an AR is a reject.
+	expect_rc 1 "AR, verified" "$SEND" 127.0.0.1 "$PORT" "$MSGS/adt_a01.hl7"
+	expect_err "AR summary" "mllp-send: 1 message: 0 accepted, 0 application errors, 1 reject, 0 failed"
+}
+
+# poll_line FD DESC: a bounded read of one line from FD (10 s).
+poll_line() {
+	IFS= read -r -t 10 LINE <&"$1" || {
+		fail "$2: no output within 10 s"
+		return 1
+	}
+}
+
+case_sigint() {
+	start_recv AA 200
+	mkfifo "$TMP/send.fifo"
+	local t0=$SECONDS rc
+	"$SEND" --json 127.0.0.1 "$PORT" "$MSGS/feed_100.mllp" >"$TMP/send.fifo" 2>"$TMP/send.err" &
+	local sp=$!
+	exec {SFD}<"$TMP/send.fifo"
+	poll_line "$SFD" "mllp-send" && kill -INT "$sp"
+	cat <&"$SFD" >"$TMP/send.rest"
+	wait "$sp"
+	rc=$?
+	[ $rc -eq 130 ] || fail "mllp-send SIGINT: exit $rc, want 130"
+	[ $((SECONDS - t0)) -lt 10 ] || fail "mllp-send SIGINT did not stop it"
+	grep -Eqx 'mllp-send: interrupted: 100 messages: [1-9][0-9]* accepted, 0 application errors, 0 rejects, [0-9]+ failed, [1-9][0-9]* not sent' \
+		"$TMP/send.err" || fail "mllp-send SIGINT summary: $(cat "$TMP/send.err")"
+	ok "mllp-send SIGINT"
+	mkfifo "$TMP/load.fifo"
+	"$LOAD" -d 30 -c 2 --embedded-delay 50 --progress --json - >"$TMP/load.json" 2>"$TMP/load.fifo" &
+	local lp=$!
+	exec {LFD}<"$TMP/load.fifo"
+	poll_line "$LFD" "mllp-load" && kill -INT "$lp"
+	cat <&"$LFD" >"$TMP/load.err"
+	wait "$lp"
+	rc=$?
+	[ $rc -eq 130 ] || fail "mllp-load SIGINT: exit $rc, want 130"
+	jcheck "$TMP/load.json" "$IDENT" 'J["interrupted"] == True' || fail "mllp-load SIGINT report"
+	grep -q "throughput" "$TMP/load.err" || fail "mllp-load SIGINT: no human report"
+	ok "mllp-load SIGINT"
+}
+
+case_json_log() {
+	local port
+	port=$(closed_port)
+	expect_rc 2 "send --json, refused" "$SEND" --json 127.0.0.1 "$port" "$MSGS/adt_a01.hl7"
+	python3 -c 'import json,sys; json.load(sys.stdin)' <"$TMP/out" || fail "send --json stdout is not JSON: $(cat "$TMP/out")"
+	grep -q "^mllp-send: error: " "$TMP/err" || fail "send: log line without the tool's name: $(cat "$TMP/err")"
+	grep -v "^mllp-send: " "$TMP/err" | grep -q . && fail "send: stderr line without the tool's name: $(cat "$TMP/err")"
+	expect_rc 2 "load --json -, refused" "$LOAD" -d 0.3 -c 2 -t 300 --no-progress --json - 127.0.0.1 "$port"
+	python3 -c 'import json,sys; json.load(sys.stdin)' <"$TMP/out" || fail "load --json - stdout is not JSON"
+	grep -q "^mllp-load: error: " "$TMP/err" || fail "load: log line without the tool's name: $(cat "$TMP/err")"
+	# Error reasons are C symbols in capitals, a failing verdict too.
+	jcheck "$TMP/out" 'list(J["errors"]) == ["ECONNREFUSED"]' || fail "load: refused reason"
+	local fifo=$TMP/wid.fifo line
+	mkfifo "$fifo"
+	python3 "$HERE/mini_recv.py" --wrong-id >"$fifo" 2>"$TMP/wid.err" &
+	PIDS+=($!)
+	exec {WFD}<"$fifo"
+	IFS= read -r -t 10 line <&"$WFD" || { fail "wrong-id receiver did not start"; return; }
+	expect_rc 2 "load, wrong control ids" "$LOAD" -n 20 -c 2 --no-progress --json - 127.0.0.1 "${line##*:}"
+	jcheck "$TMP/out" "$IDENT" 'J["errors"] == {"MLLP_BAD_MESSAGE_CONTROL_ID": 20}' || fail "load: verdict reason"
+	grep -q "failed       20 (MLLP_BAD_MESSAGE_CONTROL_ID 20)" "$TMP/err" || fail "load: human reason: $(cat "$TMP/err")"
+}
+
+case_send_timeout() {
+	# A receiver that accepts and never reads, and an 8 MB message.
+	local fifo=$TMP/nr.fifo line port
+	mkfifo "$fifo"
+	python3 "$HERE/mini_recv.py" --no-read >"$fifo" 2>"$TMP/nr.err" &
+	PIDS+=($!)
+	exec {NFD}<"$fifo"
+	IFS= read -r -t 10 line <&"$NFD" || { fail "no-read receiver did not start"; return; }
+	port=${line##*:}
+	python3 -c '
+import sys
+sys.stdout.buffer.write(b"MSH|^~\\&|A|B|C|D|20240101120000||ADT^A01|BIG1|P|2.5\rOBX|1|TX|X||" + b"A" * (8 << 20) + b"\r")' >"$TMP/big.hl7"
+	local t0=$SECONDS
+	expect_rc 2 "send --send-timeout 500" "$SEND" --send-timeout 500 -t 3000 --json 127.0.0.1 "$port" "$TMP/big.hl7"
+	jcheck "$TMP/out" 'L[0]["error"].startswith("send: ")' '"timed out" in L[0]["error"]' \
+		'"MLLP_ERR_TIMEOUT" in L[0]["error"]' 'L[0]["latency_us"] is None' ||
+		fail "send timeout reason"
+	expect_rc 2 "load --send-timeout 500" "$LOAD" -n 1 -c 1 --size 8388608 --send-timeout 500 -t 3000 \
+		--no-progress --json - 127.0.0.1 "$port"
+	jcheck "$TMP/out" "$IDENT" 'J["failed"] == 1' 'J["errors"] == {"MLLP_ERR_TIMEOUT": 1}' \
+		'J["duration_s"] < 2.5' || fail "load send timeout"
+	[ $((SECONDS - t0)) -lt 10 ] || fail "send timeouts took $((SECONDS - t0)) s"
+	expect_rc 64 "--send-timeout 0" "$SEND" --send-timeout 0 127.0.0.1 1
+	expect_err "--send-timeout 0" "mllp-send: --send-timeout wants milliseconds 1..86400000, got '0' (see --help)"
+}
+
+case_load_idle() {
+	# The main thread sleeps while replies take their time: 2 s at about
+	# 5 messages/s cost well under 0.3 s of CPU (a spinning main thread
+	# burns about a second per second).
+	expect_rc 0 "slow receiver, idle main thread" "$LOAD" -c 1 -d 2 --embedded-delay 200 --no-progress --json -
+	jcheck "$TMP/out" "$IDENT" 'J["accepted"] >= 5' 'J["cpu_s"] < 0.3' || fail "main thread busy while idle"
+}
+
+# The long options --help prints.
+help_opts() { "$1" --help | grep -o -- '--[a-z][a-z0-9-]*' | sort -u; }
+
+case_docs() {
+	local t name page comp opt
+	comp=$SRC/tools/completion/mllp-tools
+	command -v groff >/dev/null || { echo "groff is missing: cannot check the man pages" >&2; exit 77; }
+	for t in "${TOOLS[@]}"; do
+		name=$(basename "$t")
+		page=$SRC/tools/man/$name.1
+		[ -f "$page" ] || { fail "no man page $page"; continue; }
+		groff -t -man -ww -z -Tutf8 "$page" 2>"$TMP/groff.err"
+		[ -s "$TMP/groff.err" ] && fail "$name.1 warnings: $(cat "$TMP/groff.err")"
+		for s in NAME SYNOPSIS DESCRIPTION OPTIONS "EXIT STATUS" EXAMPLES; do
+			grep -qx "\.SH $s" "$page" || fail "$name.1 lacks section $s"
+		done
+		groff -man -Tascii -rLL=300n -rHY=0 -P-cbou "$page" 2>/dev/null >"$TMP/page.txt"
+		# Completion: what it offers after "--".
+		bash -c 'source "$1"; COMP_WORDS=("$2" --); COMP_CWORD=1; _mllp_tools; printf "%s\n" "${COMPREPLY[@]}"' \
+			_ "$comp" "$name" >"$TMP/comp.txt" || fail "completion script fails for $name"
+		help_opts "$t" >"$TMP/opts.txt"
+		[ "$(wc -l <"$TMP/opts.txt")" -ge 10 ] || fail "$name --help lists few options"
+		while read -r opt; do
+			grep -qE -- "$opt([^a-z0-9-]|\$)" "$TMP/page.txt" || fail "$name.1 lacks $opt"
+			grep -qx -- "$opt" "$TMP/comp.txt" || fail "completion of $name lacks $opt"
+		done <"$TMP/opts.txt"
+		# Nothing offered that the tool does not know.
+		while read -r opt; do
+			grep -qx -- "$opt" "$TMP/opts.txt" || fail "completion of $name offers unknown $opt"
+		done <"$TMP/comp.txt"
+	done
+	bash -c 'source "$1"; complete -p mllp-send mllp-recv mllp-load' _ "$comp" >/dev/null ||
+		fail "completion does not register the three tools"
+	ok "man pages and completion"
 }
 
 "case_$CASE"

@@ -53,12 +53,17 @@ struct blob {
 	size_t n;
 };
 
-static void load(struct blob *b, const char *rel)
+static void load_at(struct blob *b, const char *dir, const char *rel)
 {
-	unsigned char *raw = tu_corpus(rel, &b->n);
+	unsigned char *raw = tu_corpus_at(dir, rel, &b->n);
 
 	b->d = tu_guard_copy(&b->g, raw, b->n);
 	free(raw);
+}
+
+static void load(struct blob *b, const char *rel)
+{
+	load_at(b, tu_corpus_dir(NULL), rel);
 }
 
 static void load_str(struct blob *b, const char *s)
@@ -76,10 +81,10 @@ static void unload(struct blob *b)
 
 static void test_vectors(void **state)
 {
+	const char *dir = tu_corpus_dir(state);
 	struct tu_vector *rows;
-	size_t n = tu_vectors(&rows), i;
+	size_t n = tu_vectors_at(dir, &rows), i;
 
-	(void)state;
 	assert_true(n >= 16);
 	for (i = 0; i < n; i++) {
 		struct blob msg, ack;
@@ -88,8 +93,8 @@ static void test_vectors(void **state)
 		char why[256];
 		enum mllp_verdict v;
 
-		load(&msg, rows[i].message);
-		load(&ack, rows[i].ack);
+		load_at(&msg, dir, rows[i].message);
+		load_at(&ack, dir, rows[i].ack);
 		memset(why, 'x', sizeof(why));
 		v = mllp_ack_verify(msg.d, msg.n, ack.d, ack.n, &a, why,
 				    sizeof(why));
@@ -114,6 +119,7 @@ static void test_vectors(void **state)
 		unload(&ack);
 	}
 	tu_free_vectors(rows, n);
+	tu_corpus_checked(dir, n, "vectors");
 }
 
 /* The ACK of the last expect(): out's views point into it. */
@@ -1034,13 +1040,13 @@ static void roundtrip(const char *name, const void *data, size_t len)
 
 static void test_build_roundtrip_corpus(void **state)
 {
+	const char *dir = tu_corpus_dir(state);
 	char **names;
-	size_t n = tu_corpus_list("messages", &names), i, len;
+	size_t n = tu_corpus_list_at(dir, "messages", &names), i, len;
 
-	(void)state;
 	assert_true(n >= 12);
 	for (i = 0; i < n; i++) {
-		unsigned char *raw = tu_corpus(names[i], &len);
+		unsigned char *raw = tu_corpus_at(dir, names[i], &len);
 
 		if (strstr(names[i], "batch_3") != NULL) {
 			/* Each MSH of the batch, parsed where it starts. */
@@ -1079,6 +1085,7 @@ static void test_build_roundtrip_corpus(void **state)
 		free(raw);
 	}
 	tu_free_names(names, n);
+	tu_corpus_checked(dir, n, "messages/ files");
 }
 
 static int teardown(void **state)
@@ -1091,7 +1098,7 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_vectors),
+	    TU_CORPUS_TESTS(test_vectors),
 	    cmocka_unit_test(test_verify_texts),
 	    cmocka_unit_test(test_ack_record),
 	    cmocka_unit_test(test_substring_both_directions),
@@ -1111,7 +1118,7 @@ int main(void)
 	    cmocka_unit_test(test_build_unparsable),
 	    cmocka_unit_test(test_build_arguments),
 	    cmocka_unit_test(test_build_timestamps),
-	    cmocka_unit_test(test_build_roundtrip_corpus),
+	    TU_CORPUS_TESTS(test_build_roundtrip_corpus),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, teardown);

@@ -30,6 +30,16 @@ static void test_reference_texts(void **state)
 			    "Invalid server ip address");
 }
 
+/* A build without TLS names itself in every TLS failure. */
+static void test_no_tls_text(void **state)
+{
+	(void)state;
+	assert_string_equal(mllp_strerror(MLLP_ERR_NO_TLS),
+			    "built without TLS");
+	assert_string_equal(mllp_err_name(MLLP_ERR_NO_TLS), "MLLP_ERR_NO_TLS");
+	assert_int_equal(MLLP_ERR_NO_TLS, MLLP_ERR_BASE - 23);
+}
+
 /* Every code of the table has a distinct value, a name and a message, and
  * the range lies below every errno value. */
 static void test_table_consistent(void **state)
@@ -130,6 +140,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_success),
 	    cmocka_unit_test(test_reference_texts),
+	    cmocka_unit_test(test_no_tls_text),
 	    cmocka_unit_test(test_table_consistent),
 	    cmocka_unit_test(test_errno_names),
 	    cmocka_unit_test(test_record),

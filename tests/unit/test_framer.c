@@ -425,14 +425,14 @@ static void test_unwrap_reference_cases(void **state)
 
 static void test_wrap_unwrap_roundtrip_corpus(void **state)
 {
+	const char *dir = tu_corpus_dir(state);
 	char **names;
-	size_t count = tu_corpus_list("messages", &names);
+	size_t count = tu_corpus_list_at(dir, "messages", &names);
 
-	(void)state;
 	assert_true(count >= 12);
 	for (size_t i = 0; i < count; i++) {
 		size_t len, wlen, plen;
-		unsigned char *msg = tu_corpus(names[i], &len);
+		unsigned char *msg = tu_corpus_at(dir, names[i], &len);
 		int kind = mllp_wrap_check(NULL, msg, len);
 		unsigned char *w;
 		const unsigned char *gw;
@@ -470,6 +470,7 @@ static void test_wrap_unwrap_roundtrip_corpus(void **state)
 		free(msg);
 	}
 	tu_free_names(names, count);
+	tu_corpus_checked(dir, count, "messages/ files");
 }
 
 /* ---- decoder basics -------------------------------------------------------
@@ -1243,24 +1244,25 @@ static void corpus_frame_splits(const char *name, const unsigned char *msg,
 
 static void test_corpus_every_split_and_byte_at_a_time(void **state)
 {
+	const char *dir = tu_corpus_dir(state);
 	char **names;
-	size_t count = tu_corpus_list("messages", &names);
+	size_t count = tu_corpus_list_at(dir, "messages", &names);
 	size_t done = 0;
 
-	(void)state;
 	for (size_t i = 0; i < count; i++) {
 		size_t len;
 		unsigned char *msg;
 
 		if (strstr(names[i], "feed_100.mllp") != NULL)
 			continue; /* already framed: see the feed test */
-		msg = tu_corpus(names[i], &len);
+		msg = tu_corpus_at(dir, names[i], &len);
 		corpus_frame_splits(names[i], msg, len);
 		free(msg);
 		done++;
 	}
 	assert_true(done >= 11);
 	tu_free_names(names, count);
+	tu_corpus_checked(dir, done, "messages/ files");
 }
 
 /* MSH-10 of an HL7 message: the field after the ninth field separator. */
@@ -1356,7 +1358,7 @@ int main(void)
 	    cmocka_unit_test(test_wrap_invalid_arguments),
 	    cmocka_unit_test(test_wrap_in_place),
 	    cmocka_unit_test(test_unwrap_reference_cases),
-	    cmocka_unit_test(test_wrap_unwrap_roundtrip_corpus),
+	    TU_CORPUS_TESTS(test_wrap_unwrap_roundtrip_corpus),
 	    cmocka_unit_test(test_decoder_init_args),
 	    cmocka_unit_test(test_decoder_empty_feed),
 	    cmocka_unit_test(test_decoder_single_frame_zero_copy),
@@ -1381,7 +1383,7 @@ int main(void)
 	    cmocka_unit_test(test_buffer_grows_geometrically_capped),
 	    cmocka_unit_test(test_custom_start_end_bytes),
 	    cmocka_unit_test(test_allocation_failure_no_memory_no_leak),
-	    cmocka_unit_test(test_corpus_every_split_and_byte_at_a_time),
+	    TU_CORPUS_TESTS(test_corpus_every_split_and_byte_at_a_time),
 	    cmocka_unit_test(test_corpus_feed_100_frames_in_order),
 	};
 

@@ -830,14 +830,14 @@ static void check_feed_frame(const char *name, const void *data, size_t len,
 
 static void test_every_corpus_message(void **state)
 {
+	const char *dir = tu_corpus_dir(state);
 	char **names;
-	size_t n = tu_corpus_list("messages", &names), i, len;
+	size_t n = tu_corpus_list_at(dir, "messages", &names), i, len;
 	unsigned seen = 0;
 
-	(void)state;
 	assert_true(n >= 12);
 	for (i = 0; i < n; i++) {
-		unsigned char *raw = tu_corpus(names[i], &len);
+		unsigned char *raw = tu_corpus_at(dir, names[i], &len);
 
 		if (strstr(names[i], "batch_3") != NULL) {
 			/* test_batch. */
@@ -853,6 +853,7 @@ static void test_every_corpus_message(void **state)
 	}
 	assert_int_equal(seen, n - 1);
 	tu_free_names(names, n);
+	tu_corpus_checked(dir, n, "messages/ files");
 }
 
 int main(void)
@@ -876,7 +877,7 @@ int main(void)
 	    cmocka_unit_test(test_str_eq),
 	    cmocka_unit_test(test_batch),
 	    cmocka_unit_test(test_one_mib_message),
-	    cmocka_unit_test(test_every_corpus_message),
+	    TU_CORPUS_TESTS(test_every_corpus_message),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
