@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mllp/hl7.h>
+
 #include <mllp/receiver.h>
 
 #define ECHO_TEXT "A real MLLP message dispatcher was not provided"
@@ -103,8 +105,13 @@ void mllp_dispatch_ack(void *ctx, const struct mllp_message *msg,
 	reply->ack_code = code;
 	reply->ack_text = d->text;
 	reply->delay_ms = d->delay_ms;
-	int idx = MLLP_ACK_AR; /* unparsable messages get AR */
-	if (msg->kind == MLLP_MSG_HL7) {
+	/* mllp_ack_build() answers AR to whatever it cannot parse, also to a
+	 * frame that starts with "MSH" but has no usable MSH: count what is
+	 * sent. */
+	int idx = MLLP_ACK_AR;
+	struct mllp_hl7_msg h;
+	if (msg->kind == MLLP_MSG_HL7 &&
+	    mllp_hl7_parse(&h, msg->data, msg->len) == 0) {
 		for (int i = 0; i < MLLP_ACK_CODES_; i++)
 			if (strcmp(code, ack_codes[i]) == 0)
 				idx = i;

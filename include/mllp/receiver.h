@@ -20,6 +20,12 @@
  * not block (a blocking dispatcher stalls every connection of the
  * receiver). Stats and port getters are thread-safe.
  *
+ * Contexts: the pointers the config hands back to callbacks
+ * (dispatch_ctx, telemetry_ctx, log_ctx) are never copied, freed or
+ * touched by the receiver except to pass them on: each must stay valid
+ * until mllp_receiver_stop() (or mllp_receiver_destroy()) has returned;
+ * after that no callback runs.
+ *
  * Allocation: through config.allocator, by default jemalloc's mallocx in a
  * private arena (as the pool). Errors: 0 or a negative code (error.h);
  * start fills an optional struct mllp_error with a human message. The
@@ -167,8 +173,9 @@ struct mllp_ack_dispatcher {
 	const char *text;
 	/* Reply delay in ms (0: at once); see struct mllp_reply. */
 	uint32_t delay_ms;
-	/* Out: ACKs answered per code (non-HL7 frames get AR "not
-	 * parsable" from mllp_ack_build and count as AR). */
+	/* Out: ACKs answered per code (frames mllp_hl7_parse() refuses,
+	 * non-HL7 or with an unusable MSH, get AR "not parsable" from
+	 * mllp_ack_build and count as AR). */
 	uint64_t counts[MLLP_ACK_CODES_];
 	uint64_t rng; /* private */
 };
@@ -279,7 +286,9 @@ struct mllp_receiver_config {
 	int32_t port;
 	/* Required (else "No dispatcher module provided"). */
 	mllp_dispatch_fn dispatch;
-	void *dispatch_ctx; /* the user context, given to every call */
+	/* The user context, given to every call; must stay valid until
+	 * mllp_receiver_stop() has returned. */
+	void *dispatch_ctx;
 	/* Clients allowed to connect: IPv4/IPv6 addresses, CIDR ranges
 	 * ("10.0.0.0/8", "fd00::/8") and host names, resolved once at start
 	 * (an unresolvable name is warned about and dropped). NULL or count
@@ -328,7 +337,8 @@ struct mllp_receiver_config {
 	uint32_t ring_entries;
 	uint32_t recv_buffers;
 	uint32_t recv_buffer_size;
-	/* Telemetry on the manager thread; NULL for none. */
+	/* Telemetry on the manager thread; NULL for none. telemetry_ctx
+	 * must stay valid until mllp_receiver_stop() has returned. */
 	mllp_recv_telemetry_fn telemetry;
 	void *telemetry_ctx;
 	/* Log hook (manager thread; start's caller for start-time lines);
@@ -336,7 +346,8 @@ struct mllp_receiver_config {
 	 * manager: a line that would block is dropped and counted
 	 * (log_lines_dropped). Lines above log_level (default
 	 * MLLP_LOG_WARNING) are dropped; the others are rate-limited
-	 * (MLLP_RECV_LOG_BURST, above). */
+	 * (MLLP_RECV_LOG_BURST, above). log_ctx must stay valid until
+	 * mllp_receiver_stop() has returned. */
 	mllp_log_fn log;
 	void *log_ctx;
 	enum mllp_log_level log_level;
@@ -410,9 +421,11 @@ MLLP_API void mllp_receiver_get_stats(const struct mllp_receiver *r,
 
 /* Stop: close the listener and every connection (telemetry reason
  * stopped; replies not yet written are dropped) and return after the last
- * callback has returned and the manager thread has exited. Idempotent and
- * thread-safe: concurrent callers all return once the receiver has
- * stopped. Not from a callback of this receiver. Returns 0. */
+ * callback has returned and the manager thread has exited: from then on
+ * the contexts of the config (dispatch_ctx, telemetry_ctx, log_ctx) may be
+ * freed. Idempotent and thread-safe: concurrent callers all return once
+ * the receiver has stopped. Not from a callback of this receiver.
+ * Returns 0. */
 MLLP_API int mllp_receiver_stop(struct mllp_receiver *r);
 
 /* Stop (if not yet) and free. NULL is ignored. No other call on r may run
