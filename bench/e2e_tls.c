@@ -1,4 +1,4 @@
-/* End-to-end loopback benchmark of TLS (issue 5), in one process.
+/* End-to-end loopback benchmark of TLS, in one process.
  *
  * Two library receivers (the built-in `ack` dispatcher, AA), one plaintext
  * and one TLS (certificates made at start by tests/make_certs.sh into a
@@ -30,6 +30,8 @@
 #include <unistd.h>
 
 #include <mllp/mllp.h>
+
+#include "certs.h"
 
 static const char msg[] =
     "MSH|^~\\&|SND|SFAC|RCV|RFAC|20240101120000||ADT^A01|CTRL1|P|2.5\r"
@@ -225,14 +227,11 @@ int main(int argc, char **argv)
 	enum mllp_tls_version ver = vs && !strcmp(vs, "12")
 					? MLLP_TLS_VERSION_1_2
 					: MLLP_TLS_VERSION_1_3;
-	snprintf(certdir, sizeof(certdir), "/tmp/mllp-e2e-tls-XXXXXX");
-	if (!mkdtemp(certdir))
+	if (tc_certs_make(MLLP_SOURCE_DIR "/tests", "mllp-e2e-tls", certdir) !=
+	    0) {
+		fprintf(stderr, "e2e_tls: cannot make the certificates\n");
 		return 1;
-	char cmd[2 * PATH_MAX];
-	snprintf(cmd, sizeof(cmd), "sh '%s/tests/make_certs.sh' '%s'",
-		 MLLP_SOURCE_DIR, certdir);
-	if (system(cmd) != 0)
-		return 1;
+	}
 
 	static struct mllp_ack_dispatcher d1, d2;
 	mllp_ack_dispatcher_init(&d1);
@@ -348,6 +347,5 @@ int main(int argc, char **argv)
 	mllp_pool_destroy(pool);
 	mllp_receiver_destroy(plain);
 	mllp_receiver_destroy(tls);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", certdir);
-	return system(cmd) == 0 ? 0 : 1;
+	return tc_certs_remove(certdir) == 0 ? 0 : 1;
 }

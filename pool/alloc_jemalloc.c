@@ -100,6 +100,21 @@ static void je_free(void *ctx, void *p, size_t size)
 }
 #endif
 
+#define MLLPI_STR_(x) #x
+#define MLLPI_STR(x)  MLLPI_STR_(x)
+
+void mllpi_default_allocator_build(const char **name, const char **version)
+{
+#ifndef MLLPI_NO_JEMALLOC
+	*name = "jemalloc";
+	*version = MLLPI_STR(JEMALLOC_VERSION_MAJOR) "." MLLPI_STR(
+	    JEMALLOC_VERSION_MINOR) "." MLLPI_STR(JEMALLOC_VERSION_BUGFIX);
+#else
+	*name = "libc";
+	*version = NULL;
+#endif
+}
+
 int mllpi_default_allocator(struct mllp_allocator *out)
 {
 #ifndef MLLPI_NO_JEMALLOC

@@ -30,12 +30,16 @@ struct mllpi_backend;
 
 /* One completion. */
 struct mllpi_cqe {
-	uint64_t token; /* as submitted; 0 is reserved for the backend */
-	int res;	/* bytes, 0, or -errno, exactly as the kernel says */
+	/* as submitted; 0 and tokens from 2^63 on are reserved for the
+	 * backend (callers' tokens are pointers with a few tag bits) */
+	uint64_t token;
+	int res; /* bytes, 0, or -errno, exactly as the kernel says */
 	/* recv only: res bytes at data, valid until the next wait(). */
 	const unsigned char *data;
-	/* recv only: false when this recv has ended (error, EOF, cancel,
-	 * buffer exhaustion -ENOBUFS): submit a new recv to go on. */
+	/* recv only: false when this recv has ended (error, EOF, cancel):
+	 * submit a new recv to go on. Running out of receive buffers does
+	 * not end a recv: the backend holds it and reads on once buffers
+	 * are given back (no -ENOBUFS reaches the caller). */
 	bool more;
 };
 

@@ -6,7 +6,21 @@
  * io_uring_buf_ring_init/add/advance). Buffers handed out by one wait() are
  * given back to the kernel at the start of the next wait(). Wake-ups: an
  * eventfd read is always armed on the ring, so a producer's eventfd write
- * completes it and ends the manager's io_uring_enter. */
+ * completes it and ends the manager's io_uring_enter.
+ *
+ * A dry buffer ring: the kernel ends a multishot recv with -ENOBUFS when it
+ * finds no buffer, and a recv submitted while the ring is dry ends at once
+ * the same way. The backend keeps that to itself: the recv is parked (one
+ * slot per fd, a FIFO of starved fds) and submitted again by the first
+ * wait() that gives buffers back, oldest first and before the kernel runs
+ * the receives still armed (a recv that buffers reached after it was
+ * submitted, and so may have run dry before them, goes at the next wait()
+ * already). No recv is lost to a dry ring, none is re-armed into a ring
+ * known dry (no spinning), and the caller never sees -ENOBUFS. The ring is
+ * dry only while every buffer is with the caller or in unreaped
+ * completions, so some later wait() always gives buffers back.
+ * To find the fd of a recv completion, a recv is submitted with user_data
+ * RECV_BIT | fd and its caller's token is kept in the fd's slot. */
 #include "backend.h"
 
 #include <errno.h>
@@ -19,6 +33,24 @@
 
 #define WAKE_TOKEN UINT64_MAX
 #define BGID	   7
+/* user_data of a recv: RECV_BIT | fd (callers' tokens stay below it). */
+#define RECV_BIT ((uint64_t)1 << 63)
+
+/* Per fd: the recv outstanding on it, and its place in a starved list. */
+struct rslot {
+	uint64_t token;
+	int prev, next;	 /* list links (fd), -1: none */
+	bool parked;	 /* ended by a dry ring, waiting for buffers */
+	bool canceled;	 /* parked, then cancelled: completes -ECANCELED */
+	bool cancel_req; /* cancel_fd() since the recv was submitted */
+	bool retry;	 /* buffers came back after it was submitted */
+	uint32_t gen;	 /* back_gen when it was submitted */
+};
+
+/* A FIFO of fds linked through their slots. */
+struct fdlist {
+	int head, tail;
+};
 
 struct mllpi_backend {
 	struct io_uring ring;
@@ -33,6 +65,12 @@ struct mllpi_backend {
 	uint16_t *used; /* buffer ids handed out by the last wait() */
 	uint32_t nused;
 	bool wake_armed;
+	struct rslot *rs; /* indexed by fd */
+	uint32_t nrs;
+	struct fdlist starved;	/* parked recvs, oldest first */
+	struct fdlist canceled; /* parked recvs cancelled, to complete */
+	bool rearm_retry;	/* a re-arm found the SQ full */
+	uint32_t back_gen;	/* wait()s that gave buffers back */
 };
 
 static struct io_uring_sqe *get_sqe(struct mllpi_backend *b)
@@ -72,6 +110,8 @@ static void destroy(struct mllpi_backend *b)
 	if (b->used)
 		b->alloc->free(b->alloc->ctx, b->used,
 			       b->nbufs * sizeof(*b->used));
+	if (b->rs)
+		b->alloc->free(b->alloc->ctx, b->rs, b->nrs * sizeof(*b->rs));
 	b->alloc->free(b->alloc->ctx, b, sizeof(*b));
 }
 
@@ -89,6 +129,8 @@ static int create(const struct mllpi_backend_config *cfg,
 	b->ring.ring_fd = -1;
 	b->nbufs = cfg->recv_buffers;
 	b->buf_size = cfg->recv_buffer_size;
+	b->starved = (struct fdlist){-1, -1};
+	b->canceled = (struct fdlist){-1, -1};
 
 	int rc = cfg->test_ring_error;
 	if (rc >= 0) {
@@ -231,7 +273,58 @@ static int do_sendmsg(struct mllpi_backend *b, int fd, const struct msghdr *msg,
 	return 0;
 }
 
-static int do_recv(struct mllpi_backend *b, int fd, uint64_t token)
+/* ---- the starved recvs ------------------------------------------------- */
+
+static void list_push(struct mllpi_backend *b, struct fdlist *l, int fd)
+{
+	struct rslot *s = &b->rs[fd];
+	s->next = -1;
+	s->prev = l->tail;
+	if (l->tail >= 0)
+		b->rs[l->tail].next = fd;
+	else
+		l->head = fd;
+	l->tail = fd;
+}
+
+static void list_unlink(struct mllpi_backend *b, struct fdlist *l, int fd)
+{
+	struct rslot *s = &b->rs[fd];
+	if (s->prev >= 0)
+		b->rs[s->prev].next = s->next;
+	else
+		l->head = s->next;
+	if (s->next >= 0)
+		b->rs[s->next].prev = s->prev;
+	else
+		l->tail = s->prev;
+	s->prev = s->next = -1;
+}
+
+/* A slot for fd (the table grows through the allocator hook). */
+static int slot_reserve(struct mllpi_backend *b, int fd)
+{
+	if (fd < 0)
+		return -EBADF;
+	if ((uint32_t)fd < b->nrs)
+		return 0;
+	uint32_t n = b->nrs ? b->nrs : 64;
+	while (n <= (uint32_t)fd)
+		n *= 2;
+	struct rslot *rs = b->alloc->alloc(b->alloc->ctx, n * sizeof(*rs));
+	if (!rs)
+		return -ENOMEM;
+	if (b->rs) {
+		memcpy(rs, b->rs, b->nrs * sizeof(*rs));
+		b->alloc->free(b->alloc->ctx, b->rs, b->nrs * sizeof(*rs));
+	}
+	memset(rs + b->nrs, 0, (n - b->nrs) * sizeof(*rs));
+	b->rs = rs;
+	b->nrs = n;
+	return 0;
+}
+
+static int submit_recv(struct mllpi_backend *b, int fd)
 {
 	struct io_uring_sqe *sqe = get_sqe(b);
 	if (!sqe)
@@ -239,8 +332,50 @@ static int do_recv(struct mllpi_backend *b, int fd, uint64_t token)
 	io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = BGID;
-	io_uring_sqe_set_data64(sqe, token);
+	io_uring_sqe_set_data64(sqe, RECV_BIT | (uint64_t)fd);
+	b->rs[fd].gen = b->back_gen;
 	return 0;
+}
+
+/* Submit parked recvs again, oldest first: all of them when buffers are
+ * back (back), else those that ran dry before the last buffers came back
+ * (the kernel may have ended them before that, seen only now). Those that
+ * find the ring dry again are parked again, behind the others. */
+static void rearm_starved(struct mllpi_backend *b, bool back)
+{
+	b->rearm_retry = false;
+	int fd = b->starved.head;
+	while (fd >= 0) {
+		struct rslot *s = &b->rs[fd];
+		int next = s->next;
+		if (back || s->retry) {
+			if (submit_recv(b, fd) < 0) {
+				b->rearm_retry = true; /* SQ full */
+				return;
+			}
+			list_unlink(b, &b->starved, fd);
+			s->parked = false;
+		}
+		fd = next;
+	}
+}
+
+static int do_recv(struct mllpi_backend *b, int fd, uint64_t token)
+{
+	if (token & RECV_BIT)
+		return -EINVAL;
+	int rc = slot_reserve(b, fd);
+	if (rc < 0)
+		return rc;
+	struct rslot *s = &b->rs[fd];
+	if (s->parked || s->canceled)
+		return -EBUSY; /* its recv has not ended */
+	rc = submit_recv(b, fd);
+	if (rc == 0) {
+		s->token = token;
+		s->cancel_req = false;
+	}
+	return rc;
 }
 
 /* Multishot accept: one CQE per connection while IORING_CQE_F_MORE is set;
@@ -261,6 +396,18 @@ static int do_cancel_fd(struct mllpi_backend *b, int fd, uint64_t token)
 	struct io_uring_sqe *sqe = get_sqe(b);
 	if (!sqe)
 		return -EBUSY;
+	if (fd >= 0 && (uint32_t)fd < b->nrs) {
+		struct rslot *s = &b->rs[fd];
+		/* A recv that ends on a dry ring from now on ends for good. */
+		s->cancel_req = true;
+		if (s->parked) {
+			/* Not in the kernel: this backend completes it. */
+			list_unlink(b, &b->starved, fd);
+			s->parked = false;
+			s->canceled = true;
+			list_push(b, &b->canceled, fd);
+		}
+	}
 	io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
 	io_uring_sqe_set_data64(sqe, token);
 	return 0;
@@ -280,12 +427,34 @@ static void recycle(struct mllpi_backend *b)
 	b->nused = 0;
 }
 
+/* Parked recvs cancelled by cancel_fd(): their completions. */
+static int emit_canceled(struct mllpi_backend *b, struct mllpi_cqe *out,
+			 int max)
+{
+	int n = 0, fd;
+	while (n < max && (fd = b->canceled.head) >= 0) {
+		list_unlink(b, &b->canceled, fd);
+		b->rs[fd].canceled = false;
+		out[n++] = (struct mllpi_cqe){.token = b->rs[fd].token,
+					      .res = -ECANCELED};
+	}
+	return n;
+}
+
 static int do_wait(struct mllpi_backend *b, int64_t timeout_us,
 		   struct mllpi_cqe *out, int max)
 {
+	bool back = b->nused > 0;
+	if (back)
+		b->back_gen++;
 	recycle(b);
+	if (b->starved.head >= 0)
+		rearm_starved(b, back || b->rearm_retry);
 	if (!b->wake_armed)
 		arm_wake(b);
+	int n = emit_canceled(b, out, max);
+	if (n > 0)
+		timeout_us = 0; /* completions in hand: do not block */
 	int rc;
 	if (timeout_us == 0) {
 		/* Submit and run deferred completion work without waiting: a
@@ -305,9 +474,8 @@ static int do_wait(struct mllpi_backend *b, int64_t timeout_us,
 	}
 	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN &&
 	    rc != -EBUSY)
-		return rc;
+		return n > 0 ? n : rc;
 
-	int n = 0;
 	struct io_uring_cqe *cqe;
 	while (n < max && io_uring_peek_cqe(&b->ring, &cqe) == 0) {
 		uint64_t token = io_uring_cqe_get_data64(cqe);
@@ -320,9 +488,29 @@ static int do_wait(struct mllpi_backend *b, int64_t timeout_us,
 			io_uring_cqe_seen(&b->ring, cqe);
 			continue;
 		}
+		int res = cqe->res;
+		if (token & RECV_BIT) {
+			int fd = (int)(token & ~RECV_BIT);
+			struct rslot *s = &b->rs[fd];
+			if (!(cqe->flags & IORING_CQE_F_MORE)) {
+				if (res == -ENOBUFS && !s->cancel_req) {
+					/* Dry ring: parked until buffers
+					 * are back. */
+					s->parked = true;
+					s->retry = s->gen != b->back_gen;
+					list_push(b, &b->starved, fd);
+					io_uring_cqe_seen(&b->ring, cqe);
+					continue;
+				}
+				if (res == -ENOBUFS)
+					res = -ECANCELED; /* as asked */
+				s->cancel_req = false;
+			}
+			token = s->token;
+		}
 		struct mllpi_cqe *c = &out[n++];
 		c->token = token;
-		c->res = cqe->res;
+		c->res = res;
 		c->data = NULL;
 		c->more = (cqe->flags & IORING_CQE_F_MORE) != 0;
 		if (cqe->flags & IORING_CQE_F_BUFFER) {

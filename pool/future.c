@@ -72,6 +72,11 @@ int mllp_future_wait(struct mllp_future *f, int64_t timeout_ms)
 {
 	if (!f)
 		return MLLP_ERR_INVALID_ARGUMENT;
+	/* On the manager thread (a callback of f's pool) a wait could only
+	 * wait for itself: refused, completed or not, so that the mistake
+	 * shows at once. timeout 0 is a poll and allowed. */
+	if (timeout_ms != 0 && mllpi_pool_on_manager(f->pool))
+		return MLLP_ERR_INVALID_ARGUMENT;
 	if (mllp_future_poll(f))
 		return 0;
 	if (timeout_ms == 0)

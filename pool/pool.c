@@ -330,9 +330,10 @@ static void q_arm_timer(struct mllpi_endpoint *ep)
 {
 	struct mllp_pool *p = ep->pool;
 	if (ep->opts.queue_timeout > 0 && ep->qhead) {
-		mllpi_timer_arm(&p->timers, &ep->qtimer,
-				ep->qhead->queued_us +
-				    (uint64_t)ep->opts.queue_timeout * 1000u);
+		mllpi_timer_arm(
+		    &p->timers, &ep->qtimer,
+		    mllpi_after_ms(ep->qhead->queued_us,
+				   (uint64_t)ep->opts.queue_timeout));
 	} else {
 		mllpi_timer_disarm(&p->timers, &ep->qtimer);
 	}
@@ -386,10 +387,15 @@ static void publish_connected(struct mllpi_conn *c, bool up)
 					  memory_order_relaxed);
 }
 
-static void sock_maybe_free(struct mllp_pool *p, struct mllpi_sock *s)
+/* Free a socket queued by sock_maybe_free (end of the manager's turn). */
+static void sock_free(struct mllp_pool *p, struct mllpi_sock *s)
 {
-	if (s->conn || s->pending > 0)
-		return;
+	if (s->all_prev)
+		s->all_prev->all_next = s->all_next;
+	else
+		p->socks = s->all_next;
+	if (s->all_next)
+		s->all_next->all_prev = s->all_prev;
 	if (s->tls)
 		mllpi_tls_free(p, s);
 	if (s->abortive) {
@@ -401,6 +407,27 @@ static void sock_maybe_free(struct mllp_pool *p, struct mllpi_sock *s)
 	p->alloc.free(p->alloc.ctx, s, sizeof(*s));
 	p->live_socks--;
 	mllpi_endpoint_sock_freed(p, ep);
+}
+
+/* Closed and nothing outstanding: freed at the end of this turn
+ * (sock_reap), so its address cannot be handed to a new socket while a
+ * completion handler up the stack still holds it. */
+static void sock_maybe_free(struct mllp_pool *p, struct mllpi_sock *s)
+{
+	if (s->conn || s->pending > 0 || s->dead)
+		return;
+	s->dead = true;
+	s->dead_next = p->dead;
+	p->dead = s;
+}
+
+static void sock_reap(struct mllp_pool *p)
+{
+	while (p->dead) {
+		struct mllpi_sock *s = p->dead;
+		p->dead = s->dead_next;
+		sock_free(p, s);
+	}
 }
 
 /* Detach the connection's socket: cancel its operations; the fd is closed
@@ -456,7 +483,7 @@ static void schedule_reconnect(struct mllpi_conn *c, uint64_t delay_ms)
 	c->timer.kind = T_BACKOFF;
 	uint32_t div = p->cfg.backoff_divisor ? p->cfg.backoff_divisor : 1;
 	mllpi_timer_arm(&p->timers, &c->timer,
-			mllpi_now_us() + delay_ms * 1000u / div);
+			mllpi_now_us() + mllpi_after_ms(0, delay_ms) / div);
 }
 
 /* The connection goes down: no message, no socket. When no connection of
@@ -472,6 +499,7 @@ static void conn_down(struct mllpi_conn *c, bool fail_queue)
 	c->timer.kind = T_NONE;
 	c->recv_armed = false;
 	mllp_decoder_reset(&c->dec);
+	mllpi_presend_forget(c);
 	set_usable(c, C_DOWN);
 	/* relaxed: only the manager writes usable. */
 	if (fail_queue &&
@@ -694,12 +722,14 @@ static void conn_open_socket(struct mllpi_conn *c)
 		connect_failed(c, MLLP_ERR_NO_MEMORY);
 		return;
 	}
+	memset(s, 0, sizeof(*s));
 	s->conn = c;
 	s->fd = fd;
-	s->pending = 0;
-	s->abortive = false;
-	s->tls = NULL;
 	s->ep = ep;
+	s->all_next = p->socks;
+	if (p->socks)
+		p->socks->all_prev = s;
+	p->socks = s;
 	ep->socks++;
 	p->live_socks++;
 	c->sock = s;
@@ -713,9 +743,9 @@ static void conn_open_socket(struct mllpi_conn *c)
 	s->pending++;
 	c->connect_start_us = mllpi_now_us();
 	c->timer.kind = T_CONNECT;
-	mllpi_timer_arm(&p->timers, &c->timer,
-			c->connect_start_us +
-			    (uint64_t)ep->opts.connect_timeout * 1000u);
+	mllpi_timer_arm(
+	    &p->timers, &c->timer,
+	    mllpi_after_ms(c->connect_start_us, ep->opts.connect_timeout));
 }
 
 static void conn_arm_recv(struct mllpi_conn *c)
@@ -852,18 +882,22 @@ static void conn_start_message(struct mllpi_conn *c, struct mllp_future *f)
 	c->send_start_us = p->now_us;
 	/* Keep a frame in progress when replies are correlated: it is a late
 	 * reply to an earlier message (see on_timer, T_REPLY). */
-	if (c->ep->opts.close_on_recv_error || !mllp_decoder_in_frame(&c->dec))
+	if (c->ep->opts.close_on_recv_error ||
+	    !mllp_decoder_in_frame(&c->dec)) {
 		mllp_decoder_reset(&c->dec);
+		mllpi_presend_forget(c);
+	}
 	int rc = submit_send(c);
 	if (rc < 0) {
 		flush_moved(p); /* this future's slot first (slot_moved) */
 		conn_send_failed(c, rc, NULL);
 		return;
 	}
+	mllpi_presend_start(c);
 	int64_t st = c->ep->opts.send_timeout;
 	if (st >= 0)
 		conn_timer_lazy(p, c, T_SEND,
-				c->send_start_us + (uint64_t)st * 1000u);
+				mllpi_after_ms(c->send_start_us, (uint64_t)st));
 }
 
 /* An idle connection takes the next queued message, or goes idle. */
@@ -927,6 +961,7 @@ static void recv_error_note(struct mllpi_conn *c, int reason, const char *note,
 	}
 	/* Keep the socket: fail the message, drop buffered bytes. */
 	mllp_decoder_reset(&c->dec);
+	mllpi_presend_forget(c);
 	if (c->cur) {
 		fail_future_err(c->cur, &e, MLLP_CTX_RECEIVE, c->send_done,
 				c->sent > 0 || c->send_in_flight);
@@ -993,6 +1028,7 @@ static void handle_reply(struct mllpi_conn *c, const unsigned char *data,
 		return;
 	}
 	uint64_t lat = p->now_us - c->send_start_us;
+	mllpi_latency_add(&p->lat, lat);
 	c->proven = true;
 	if (!f->hl7) {
 		STAT_ADD(c->ep, st_raw, 1);
@@ -1060,9 +1096,15 @@ static void on_recv_data(struct mllpi_conn *c, const unsigned char *data,
 			 size_t len)
 {
 	struct mllpi_endpoint *ep = c->ep;
+	/* The first `early` bytes arrived before the message in flight was
+	 * handed to the kernel: no frame holding one can be its reply. */
+	size_t early = mllpi_presend_take(c, len);
+	size_t off = 0;
 	while (len > 0 && c->sock) {
 		size_t used = 0;
 		struct mllp_decoded ev;
+		if (off < early)
+			c->presend_taint = true;
 		int rc = mllp_decoder_feed(&c->dec, data, len, &used, &ev);
 		if (rc < 0 && !ep->opts.close_on_recv_error) {
 			/* An oversize reply (or no memory for it) leaves the
@@ -1086,10 +1128,13 @@ static void on_recv_data(struct mllpi_conn *c, const unsigned char *data,
 		}
 		data += used;
 		len -= used;
+		off += used;
 		if (ev.kind == MLLP_DECODE_NEED_MORE)
 			break;
+		bool pre = c->presend_taint;
+		c->presend_taint = false;
 		if (ev.kind == MLLP_DECODE_JUNK) {
-			if (c->cur) {
+			if (c->cur && !pre) {
 				/* The reply does not start with SB. */
 				recv_error_note(c, MLLP_ERR_INVALID_HEADER,
 						tls_reply_note(ev.data, ev.len),
@@ -1113,12 +1158,19 @@ static void on_recv_data(struct mllpi_conn *c, const unsigned char *data,
 			}
 			continue;
 		}
-		/* A complete frame: unsolicited when no message is in flight
-		 * or the one in flight has its reply already. */
-		if (!c->cur || c->early_reply || c->reply_done) {
+		/* A complete frame: unsolicited when no message is in flight,
+		 * the one in flight has its reply already, or the frame came
+		 * before the message was sent. */
+		if (!c->cur || pre || c->early_reply || c->reply_done) {
 			struct mllp_error e;
-			mllp_error_set(&e, MLLP_CTX_RECEIVE,
-				       MLLP_ERR_UNSOLICITED, NULL);
+			if (c->cur && pre)
+				mllp_error_set(&e, MLLP_CTX_RECEIVE,
+					       MLLP_ERR_UNSOLICITED,
+					       "reply received before the "
+					       "message was sent");
+			else
+				mllp_error_set(&e, MLLP_CTX_RECEIVE,
+					       MLLP_ERR_UNSOLICITED, NULL);
 			emit(c, MLLP_EV_INVALID_RESPONSE, &e, 0, 0, false, 0,
 			     true);
 			if (ep->opts.close_on_recv_error) {
@@ -1213,8 +1265,8 @@ static void on_cqe(struct mllp_pool *p, const struct mllpi_cqe *cq)
 				rt = c->ep->opts.reply_timeout;
 			if (rt >= 0) {
 				conn_timer_lazy(p, c, T_REPLY,
-						mllpi_now_us() +
-						    (uint64_t)rt * 1000u);
+						mllpi_after_ms(mllpi_now_us(),
+							       (uint64_t)rt));
 			} else {
 				mllpi_timer_disarm(&p->timers, &c->timer);
 				c->timer.kind = T_NONE;
@@ -1275,8 +1327,8 @@ static void on_timer(struct mllp_pool *p, struct mllpi_timer *t)
 			mllp_error_set(&e, MLLP_CTX_SEND, MLLP_ERR_TIMEOUT,
 				       "timed out waiting for a connection");
 		while (ep->qhead &&
-		       ep->qhead->queued_us +
-			       (uint64_t)ep->opts.queue_timeout * 1000u <=
+		       mllpi_after_ms(ep->qhead->queued_us,
+				      (uint64_t)ep->opts.queue_timeout) <=
 			   now) {
 			struct mllp_future *f = ep->qhead;
 			q_remove(ep, f);
@@ -1357,13 +1409,27 @@ static void op_send(struct mllp_pool *p, struct mllp_future *f)
 	f->reply_heap = NULL;
 	f->reply_heap_size = 0;
 	f->left_flight = false;
+	f->taken = true;
+	if (!p->stopping && !ep->retired && f->cancel_first) {
+		/* Its cancel came first (op_cancel): never sent. */
+		space_freed(ep, 1);
+		fail_future(f, MLLP_CTX_SEND, MLLP_ERR_CANCELED, NULL, false,
+			    false);
+		f->where = W_DONE;
+		mllpi_future_release(f);
+		return;
+	}
 	if (p->stopping || ep->retired) {
 		/* retired: sent from a callback just before the removal */
 		space_freed(ep, 1);
-		fail_future(f, MLLP_CTX_SEND,
-			    ep->retired ? MLLP_ERR_ENDPOINT_REMOVED
-					: MLLP_ERR_STOPPED,
-			    NULL, false, false);
+		if (p->fatal.reason && !ep->retired)
+			fail_future_err(f, &p->fatal, MLLP_CTX_SEND, false,
+					false);
+		else
+			fail_future(f, MLLP_CTX_SEND,
+				    ep->retired ? MLLP_ERR_ENDPOINT_REMOVED
+						: MLLP_ERR_STOPPED,
+				    NULL, false, false);
 		f->where = W_DONE;
 		mllpi_future_release(f);
 		return;
@@ -1398,6 +1464,14 @@ static void op_send(struct mllp_pool *p, struct mllp_future *f)
 static void op_cancel(struct mllp_pool *p, struct mllp_future *f)
 {
 	(void)p;
+	if (!f->taken) {
+		/* Before its send (not possible through the one FIFO, kept
+		 * safe anyway): the manager's fields are not set yet; the
+		 * send is failed as canceled when it comes. */
+		f->cancel_first = true;
+		mllpi_future_release(f); /* the cancel op's reference */
+		return;
+	}
 	if (f->where == W_QUEUED) {
 		q_remove(f->ep, f);
 		space_freed(f->ep, 1);
@@ -1567,11 +1641,7 @@ int mllpi_pool_push(struct mllp_pool *pool, struct mllpi_node *n)
 	if (n->kind != MLLPI_OP_STOP &&
 	    atomic_load_explicit(&pool->q.stopped, memory_order_acquire))
 		return MLLP_ERR_STOPPED;
-	if (this_manager == pool) {
-		/* From a callback: the manager's own FIFO. */
-		mllpi_subq_push_local(&pool->q, n);
-		return 0;
-	}
+	/* From a callback too: one FIFO (subq.h). */
 	switch (mllpi_subq_push(&pool->q, n)) {
 	case MLLPI_PUSH_STOPPED:
 		return MLLP_ERR_STOPPED;
@@ -1588,6 +1658,35 @@ int mllpi_pool_push(struct mllp_pool *pool, struct mllpi_node *n)
 
 #define MAX_CQES  256
 #define MAX_BATCH 4096
+/* Consecutive failed wait() calls (other than EINTR) after which the
+ * error is taken as persistent. */
+#define MAX_WAIT_ERRORS 3
+
+/* The backend's wait() keeps failing with rc: no completion can come back
+ * any more. Stop as mllp_pool_stop does, but fail every message with rc
+ * (logged once), and close and free every socket without waiting for
+ * completions. Later sends are refused with MLLP_ERR_STOPPED. */
+static void manager_fail(struct mllp_pool *p, int rc)
+{
+	mllp_error_set(&p->fatal, MLLP_CTX_NONE, rc,
+		       "the pool stopped: backend %s wait failed: %s",
+		       p->ops->name, mllp_strerror(rc));
+	logf_(p, MLLP_LOG_ERROR, "%s", p->fatal.message);
+	/* seq_cst: the stop protocol of subq.h (as mllp_pool_stop). */
+	atomic_store_explicit(&p->q.stopped, true, memory_order_seq_cst);
+	mllpi_endpoints_wake_all(p);
+	p->stopping = true;
+	struct mllpi_endpoint *eps[MLLPI_MAX_ENDPOINTS];
+	uint32_t n = mllpi_endpoints_snapshot(p, eps);
+	for (uint32_t i = 0; i < n; i++)
+		mllpi_endpoint_close_all(eps[i], &p->fatal, &p->fatal);
+	for (struct mllpi_sock *s = p->socks; s; s = s->all_next) {
+		s->conn = NULL;
+		s->pending = 0;
+		sock_maybe_free(p, s);
+	}
+	sock_reap(p);
+}
 
 static void *manager_main(void *arg)
 {
@@ -1627,6 +1726,7 @@ static void *manager_main(void *arg)
 		return NULL;
 
 	struct mllpi_cqe cqes[MAX_CQES];
+	int wait_errors = 0;
 	this_manager = p;
 	p->now_us = mllpi_now_us();
 	for (;;) {
@@ -1646,6 +1746,7 @@ static void *manager_main(void *arg)
 			on_timer(p, t);
 		}
 		flush_moved(p); /* before wait(): see slot_moved */
+		sock_reap(p);
 		if (p->stopping && p->live_socks == 0 &&
 		    !mllpi_subq_maybe_nonempty(&p->q))
 			break;
@@ -1665,12 +1766,23 @@ static void *manager_main(void *arg)
 			if (mllpi_subq_prepare_sleep(&p->q))
 				timeout = 0;
 		}
+		if (p->fresh)
+			mllpi_presend_measure(p); /* right before wait() */
 		int got = p->ops->wait(p->be, timeout, cqes, MAX_CQES);
+		p->turn++;
 		p->now_us = mllpi_now_us();
 		/* Only when set: the line stays shared with the producers
 		 * while the manager is busy. */
 		if (may_sleep)
 			mllpi_subq_awake(&p->q);
+		if (got < 0 && got != -EINTR) {
+			if (++wait_errors >= MAX_WAIT_ERRORS) {
+				manager_fail(p, got);
+				break;
+			}
+			continue;
+		}
+		wait_errors = 0;
 		for (int i = 0; i < got; i++)
 			on_cqe(p, &cqes[i]);
 	}
@@ -1681,6 +1793,7 @@ static void *manager_main(void *arg)
 	struct mllpi_node *n;
 	while ((n = mllpi_subq_pop_sealed(&p->q)) != NULL)
 		handle_node(p, n);
+	sock_reap(p);
 	this_manager = NULL;
 	mllp_tls_thread_cleanup(); /* wolfSSL's per-thread ECC cache */
 	return NULL;
@@ -1690,6 +1803,13 @@ static void *manager_main(void *arg)
 
 int mllp_pool_create(const struct mllp_pool_config *cfg, struct mllp_pool **out,
 		     struct mllp_error *err)
+{
+	return mllpi_pool_create_ops(cfg, NULL, out, err);
+}
+
+int mllpi_pool_create_ops(const struct mllp_pool_config *cfg,
+			  const struct mllpi_backend_ops *ops,
+			  struct mllp_pool **out, struct mllp_error *err)
 {
 	struct mllp_error tmp;
 	if (!err)
@@ -1727,8 +1847,9 @@ int mllp_pool_create(const struct mllp_pool_config *cfg, struct mllp_pool **out,
 	memset(p, 0, sizeof(*p));
 	p->cfg = c;
 	p->alloc = a;
-	p->ops = c.backend == MLLP_BACKEND_EPOLL ? &mllpi_backend_epoll
-						 : &mllpi_backend_uring;
+	p->ops = ops				   ? ops
+		 : c.backend == MLLP_BACKEND_EPOLL ? &mllpi_backend_epoll
+						   : &mllpi_backend_uring;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	pthread_mutex_init(&p->add_mu, NULL);
@@ -2003,6 +2124,12 @@ static int send_on(struct mllp_pool *pool, struct mllpi_endpoint *ep,
 		o = *opts;
 	else
 		mllp_send_options_init(&o);
+	if (o.block && o.block_timeout != 0 && mllpi_pool_on_manager(pool)) {
+		mllp_error_set(err, MLLP_CTX_SEND, MLLP_ERR_INVALID_ARGUMENT,
+			       "a blocking send from a callback would wait "
+			       "for the manager thread it runs on");
+		return MLLP_ERR_INVALID_ARGUMENT;
+	}
 	/* acquire: early refusal only (see mllpi_pool_push). */
 	if (atomic_load_explicit(&pool->q.stopped, memory_order_acquire)) {
 		mllp_error_set(err, MLLP_CTX_SEND, MLLP_ERR_STOPPED, NULL);
@@ -2180,7 +2307,8 @@ const char *mllp_pool_backend(const struct mllp_pool *pool)
 
 int mllp_pool_stop(struct mllp_pool *pool)
 {
-	if (!pool)
+	/* From a callback the manager would wait for itself. */
+	if (!pool || mllpi_pool_on_manager(pool))
 		return MLLP_ERR_INVALID_ARGUMENT;
 	pthread_mutex_lock(&pool->mu);
 	if (pool->joined) {
@@ -2204,6 +2332,12 @@ void mllp_pool_destroy(struct mllp_pool *pool)
 {
 	if (!pool)
 		return;
+	if (mllpi_pool_on_manager(pool)) {
+		/* It would free the manager under its own feet. */
+		logf_(pool, MLLP_LOG_ERROR,
+		      "mllp_pool_destroy called from a callback: ignored");
+		return;
+	}
 	mllp_pool_stop(pool);
 	struct mllp_allocator a = pool->alloc;
 	mllpi_endpoints_free_all(pool);

@@ -18,6 +18,7 @@
 #include <mllp/tls.h>
 
 #include "backend.h"
+#include "latency.h"
 #include "subq.h"
 #include "timer.h"
 
@@ -34,6 +35,10 @@
 
 /* Default allocator of pools: jemalloc private arena (alloc_jemalloc.c). */
 int mllpi_default_allocator(struct mllp_allocator *out);
+/* Which one that is in this build: "jemalloc" and its version ("5.3.0"),
+ * or "libc" and NULL (-DMLLP_JEMALLOC=OFF, sanitizer builds). Static
+ * strings. */
+void mllpi_default_allocator_build(const char **name, const char **version);
 
 enum mllpi_op {
 	MLLPI_OP_SEND = 1,  /* node of a future */
@@ -74,6 +79,10 @@ struct mllp_future {
 	bool async;
 	mllp_future_cb cb;
 	void *cb_arg;
+	/* Manager only, zeroed by the producer: op_send has run; a cancel
+	 * came before it (failed as canceled when the send comes). */
+	bool taken;
+	bool cancel_first;
 	/* manager side, from here on: initialised by op_send, not by the
 	 * producer */
 	enum mllpi_where where;
@@ -87,13 +96,19 @@ struct mllp_future {
 	unsigned char reply_inline[MLLPI_INLINE_REPLY];
 };
 
-/* One socket's life; freed when closed and no operation is outstanding.
- * Completion tokens are (sock pointer | op). */
+/* One socket's life; freed when closed and no operation is outstanding,
+ * at the end of the manager's turn (never inside a completion handler:
+ * callers up the stack still compare c->sock with it, and a socket
+ * allocated meanwhile must not get its address). Completion tokens are
+ * (sock pointer | op). */
 struct mllpi_sock {
 	struct mllpi_conn *conn; /* NULL once detached (closing) */
 	int fd;
 	int pending; /* operations outstanding in the backend */
 	bool abortive;
+	bool dead; /* on p->dead, freed at the end of the turn */
+	struct mllpi_sock *dead_next;
+	struct mllpi_sock *all_prev, *all_next; /* p->socks */
 	struct mllpi_tls *tls;	   /* TLS state (tls_conn.c), NULL: plaintext */
 	struct mllpi_endpoint *ep; /* counted in ep->socks until freed */
 };
@@ -138,6 +153,15 @@ struct mllpi_conn {
 	struct mllp_tls_session *tls_sess;
 	struct mllpi_conn *idle_next;
 	bool in_idle;
+	/* Early bytes (conn_presend.c): the manager turn in which the message
+	 * in flight was queued for sending, the bytes that were waiting in
+	 * the socket before it was handed to the kernel, and whether the frame
+	 * being decoded holds such bytes. fresh_next: p->fresh list. */
+	uint64_t send_turn;
+	size_t presend;
+	bool presend_taint;
+	bool in_fresh;
+	struct mllpi_conn *fresh_next;
 };
 
 /* Counters of a pool and of each endpoint (same names in both, see
@@ -249,13 +273,30 @@ struct mllp_pool {
 	/* Monotonic time, refreshed after every wait() and after a batch of
 	 * queued operations: one clock read per turn, not per message. */
 	uint64_t now_us;
+	/* wait() calls returned so far; connections that queued the first
+	 * send of a message this turn (conn_presend.c). */
+	uint64_t turn;
+	struct mllpi_conn *fresh;
 	struct mllpi_endpoint *moved_list; /* endpoints with moved > 0 */
 	bool stopping;
+	/* Set when the backend's wait failed for good: the manager stopped
+	 * and failed every message with it (reason: the wait's error). */
+	struct mllp_error fatal;
+	/* Sockets not yet freed (all_next), those to free at the end of the
+	 * turn (dead_next). */
+	struct mllpi_sock *socks, *dead;
 	uint32_t live_socks;
 	size_t timer_slots;
 	/* counters (relaxed atomics: statistics only) */
 	MLLPI_COUNTERS;
+	struct mllpi_latency lat; /* reply latency (latency.h) */
 };
+
+/* mllp_pool_create on the given backend (NULL: as cfg->backend says); for
+ * tests that wrap or fake the backend seam. */
+int mllpi_pool_create_ops(const struct mllp_pool_config *cfg,
+			  const struct mllpi_backend_ops *ops,
+			  struct mllp_pool **out, struct mllp_error *err);
 
 /* Wait until every connection of the endpoint has finished its first
  * connect attempt, or timeout_ms passes (or the endpoint is removed). Used
@@ -267,6 +308,15 @@ void mllpi_endpoint_wait_first(struct mllp_pool *pool, uint32_t ep,
 int mllpi_pool_push(struct mllp_pool *pool, struct mllpi_node *n);
 /* True on the pool's manager thread (inside a callback of the pool). */
 bool mllpi_pool_on_manager(const struct mllp_pool *pool);
+/* Early bytes (conn_presend.c), manager thread. _start: the first send of
+ * c->cur was queued; _measure: right before wait(), note the bytes already
+ * waiting in those sockets; _take: how many of the len bytes being
+ * delivered to c arrived before c->cur was handed to the kernel; _forget:
+ * the decoder was reset or the socket closed. */
+void mllpi_presend_start(struct mllpi_conn *c);
+void mllpi_presend_measure(struct mllp_pool *p);
+size_t mllpi_presend_take(struct mllpi_conn *c, size_t len);
+void mllpi_presend_forget(struct mllpi_conn *c);
 /* Futures, manager side (future.c). */
 void mllpi_future_publish(struct mllp_future *f);
 void mllpi_future_release(struct mllp_future *f);

@@ -1,9 +1,16 @@
 /* Internal: the pool's submission queue — what producers use to hand
  * operations to the manager thread. The intrusive MPSC list of mpsc.h,
  * plus the wake-up and stop protocols, plus a local FIFO for the
- * manager's own submissions (from completion callbacks), which needs no
- * atomics at all. The pool and the queue benchmark use this same code.
- * A push is one compare-and-swap and one load.
+ * manager's internal markers that must be taken even after the seal
+ * (endpoint_remove.c), which needs no atomics at all. The pool and the
+ * queue benchmark use this same code. A push is one compare-and-swap and
+ * one load.
+ *
+ * - One FIFO: every submission, the manager's own from its callbacks
+ *   included, goes onto the list, so the order of the pushes (the total
+ *   order of the CASes) is the order in which they are taken. A local
+ *   node is taken once the batch already in hand is done, before the next
+ *   batch.
  *
  * - Wake-up (no lost wake-up): the producer swings the list top
  *   (seq_cst CAS), then loads `sleeping` (seq_cst); if set, it clears it
@@ -39,7 +46,6 @@ struct mllpi_subq {
 	char pad_stopped_[64];
 	/* consumer only: the manager's own submissions */
 	struct mllpi_node *local_head, *local_tail;
-	bool local_first; /* which source pop() tries first this time */
 };
 
 enum mllpi_push { MLLPI_PUSHED = 0, MLLPI_PUSHED_WAKE, MLLPI_PUSH_STOPPED };
@@ -50,10 +56,10 @@ static inline void mllpi_subq_init(struct mllpi_subq *q)
 	atomic_init(&q->sleeping, 0);
 	atomic_init(&q->stopped, false);
 	q->local_head = q->local_tail = NULL;
-	q->local_first = false;
 }
 
-/* Any thread but the consumer. MLLPI_PUSHED_WAKE: the caller wakes the
+/* Any thread, the consumer too (its callbacks' submissions keep their
+ * place in the one FIFO). MLLPI_PUSHED_WAKE: the caller wakes the
  * consumer. MLLPI_PUSH_STOPPED: the queue is sealed (the manager is
  * leaving); n was not pushed and is not referenced. Pointer reuse (ABA)
  * is harmless: see mpsc.h. */
@@ -69,8 +75,9 @@ static inline enum mllpi_push mllpi_subq_push(struct mllpi_subq *q,
 	return MLLPI_PUSHED;
 }
 
-/* The consumer's own submissions: FIFO among themselves, no atomics
- * shared with anyone (the fields are atomic for the list's sake). */
+/* The consumer's internal markers: FIFO among themselves, no atomics
+ * shared with anyone (the fields are atomic for the list's sake), taken
+ * after the batch in hand and also after the seal. */
 static inline void mllpi_subq_push_local(struct mllpi_subq *q,
 					 struct mllpi_node *n)
 {
@@ -95,22 +102,14 @@ static inline struct mllpi_node *mllpi_subq_pop_local(struct mllpi_subq *q)
 	return n;
 }
 
-/* Consumer only: the next node, or NULL for now. The two sources take
- * turns in going first, so that neither starves the other. */
+/* Consumer only: the next node, or NULL for now: the batch in hand, then
+ * the local markers (pushed while that batch was handled), then the next
+ * batch. */
 static inline struct mllpi_node *mllpi_subq_pop(struct mllpi_subq *q)
 {
-	struct mllpi_node *n;
-	q->local_first = !q->local_first;
-	if (q->local_first) {
-		n = mllpi_subq_pop_local(q);
-		if (!n)
-			n = mllpi_mpsc_pop(&q->list);
-	} else {
-		n = mllpi_mpsc_pop(&q->list);
-		if (!n)
-			n = mllpi_subq_pop_local(q);
-	}
-	return n;
+	if (!q->list.ready && q->local_head)
+		return mllpi_subq_pop_local(q);
+	return mllpi_mpsc_pop(&q->list);
 }
 
 /* Consumer only: false only when the queue is certainly empty (seq_cst

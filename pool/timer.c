@@ -12,6 +12,13 @@ uint64_t mllpi_now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+uint64_t mllpi_after_ms(uint64_t now_us, uint64_t ms)
+{
+	if (ms > MLLPI_MAX_DELAY_US / 1000u)
+		return now_us + MLLPI_MAX_DELAY_US;
+	return now_us + ms * 1000u;
+}
+
 void mllpi_timers_init(struct mllpi_timers *t,
 		       const struct mllp_allocator *alloc)
 {

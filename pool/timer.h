@@ -43,5 +43,11 @@ static inline struct mllpi_timer *mllpi_timers_peek(struct mllpi_timers *t)
 /* Make room for n armed timers so that arming cannot fail. */
 int mllpi_timers_reserve(struct mllpi_timers *t, size_t n);
 uint64_t mllpi_now_us(void);
+/* The deadline ms milliseconds after now_us. Delays are clamped to
+ * MLLPI_MAX_DELAY_US (about 31 years): the largest timeouts the options
+ * accept (INT64_MAX ms) would wrap the microsecond clock and expire at
+ * once; clamped, they are as good as never. */
+#define MLLPI_MAX_DELAY_US 1000000000000000ull
+uint64_t mllpi_after_ms(uint64_t now_us, uint64_t ms);
 
 #endif

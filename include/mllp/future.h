@@ -67,8 +67,10 @@ struct mllp_result {
 
 /* Wait until the future completes or timeout_ms passes (MLLP_INFINITE:
  * forever; 0: just check). Returns 0 when complete, MLLP_ERR_TIMEOUT
- * otherwise, MLLP_ERR_INVALID_ARGUMENT for NULL. Must not be called from a
- * callback running on the manager thread. */
+ * otherwise, MLLP_ERR_INVALID_ARGUMENT for NULL or for a timeout other
+ * than 0 on the manager thread of the future's pool (from a callback,
+ * telemetry or log hook it could only wait for itself: refused even when
+ * the future is complete). */
 MLLP_API int mllp_future_wait(struct mllp_future *f, int64_t timeout_ms);
 
 /* True when the future has completed (acquire: the result is visible). */

@@ -11,6 +11,7 @@
 #include <mllp/framer.h>
 #include <mllp/future.h>
 #include <mllp/hl7.h>
+#include <mllp/metrics.h>
 #include <mllp/pool.h>
 #include <mllp/receiver.h>
 #include <mllp/telemetry.h>

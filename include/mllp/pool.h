@@ -147,7 +147,9 @@ struct mllp_pool_config {
 	mllp_telemetry_fn telemetry;
 	void *telemetry_ctx;
 	/* Log hook; NULL logs to stderr ("Error connecting to host:port =>
-	 * msg"). Lines above log_level (default MLLP_LOG_ERROR) are dropped.
+	 * msg", with the address tried after host:port when the host is
+	 * written otherwise, e.g. "localhost:2575 ([::1]:2575)"). Lines
+	 * above log_level (default MLLP_LOG_ERROR) are dropped.
 	 * Runs on the manager thread, or on the caller's thread of
 	 * mllp_pool_create / mllp_pool_add_endpoint for lines they log.
 	 * log_ctx, like telemetry_ctx, must stay valid until
@@ -258,7 +260,10 @@ MLLP_API void mllp_send_options_init(struct mllp_send_options *o);
  * after the link dropped) — an immediate reconnect
  * is then triggered. Thread-safe, lock-free unless blocking on a full
  * queue. Allowed from a future callback (manager thread) only with block
- * false. */
+ * false (or block_timeout 0): a blocking send there is refused with
+ * MLLP_ERR_INVALID_ARGUMENT, whether the queue has room or not. Sends
+ * from callbacks keep the FIFO order above with sends from other
+ * threads. */
 MLLP_API int mllp_pool_send(struct mllp_pool *pool, uint32_t endpoint_id,
 			    const void *payload, size_t len,
 			    const struct mllp_send_options *opts,
@@ -335,19 +340,21 @@ struct mllp_endpoint_stats {
 	uint16_t port;
 	uint32_t connections; /* configured */
 	uint32_t connected;   /* up now (mllp_pool_connected_count) */
-	uint64_t queued;      /* waiting for a connection, now */
-	uint64_t in_flight;   /* on a connection, future not complete */
-	uint64_t sent;	      /* messages completely written */
-	uint64_t acked[7];    /* replies verified, by enum mllp_verdict */
-	uint64_t raw_replies; /* replies to raw payloads */
-	uint64_t errors;      /* futures failed, all reasons */
-	uint64_t errors_os;   /* ... of which with a -errno reason */
-	uint64_t errors_mllp[MLLP_STATS_MLLP_ERRORS]; /* by MLLP_ERR_* */
-	uint64_t connects;			      /* successful connects */
-	uint64_t reconnects; /* connect attempts after the first */
+	/* The counters of struct mllp_pool_stats (telemetry.h), same names
+	 * and meaning, for this endpoint alone. */
+	uint64_t queued;
+	uint64_t in_flight;
+	uint64_t sent;
+	uint64_t acked[7];
+	uint64_t raw_replies;
+	uint64_t errors;
+	uint64_t errors_os;
+	uint64_t errors_mllp[MLLP_STATS_MLLP_ERRORS];
+	uint64_t connects;
+	uint64_t reconnects;
 	uint64_t connect_failures;
-	uint64_t tls_handshakes; /* TLS handshakes completed */
-	uint64_t tls_resumed;	 /* ... of which resumed a session */
+	uint64_t tls_handshakes;
+	uint64_t tls_resumed;
 	/* The last error the endpoint saw: a failed message, a failed
 	 * connect attempt or a dropped connection, whichever came last;
 	 * reason 0 and an empty message when none yet. */
@@ -386,15 +393,32 @@ MLLP_API const char *mllp_pool_backend(const struct mllp_pool *pool);
  * with MLLP_ERR_STOPPED (never written) and every message in flight with
  * MLLP_ERR_STOPPED (may have reached the receiver), close every socket,
  * and return after every future has completed and the manager thread has
- * exited. Idempotent; concurrent calls wait for the same stop. Not from a
- * callback (it would wait for itself). After it returns no callback runs
- * any more: the callbacks' contexts may be freed. Returns 0, or
- * MLLP_ERR_INVALID_ARGUMENT for NULL. */
+ * exited. Idempotent; concurrent calls wait for the same stop. After it
+ * returns no callback runs any more: the callbacks' contexts may be freed.
+ * Returns 0, or MLLP_ERR_INVALID_ARGUMENT for NULL or a call from the
+ * manager thread (a future callback, telemetry or log hook: it would wait
+ * for itself; nothing is stopped).
+ * The pool also stops by itself if its backend's wait fails for good
+ * (e.g. the ring's descriptor is gone): one error line is logged and every
+ * queued and in-flight message fails with that error (message "the pool
+ * stopped: backend ... wait failed: ..."); later sends get
+ * MLLP_ERR_STOPPED; mllp_pool_stop() is still called as usual.
+ * Safe while other threads are inside mllp_pool_send() or
+ * mllp_future_wait() (but not mllp_pool_destroy()): a send racing the stop
+ * either fails at once with no future (MLLP_ERR_STOPPED; a send blocked
+ * on a full queue is woken for it; or an error it would have had anyway,
+ * such as the last connect error with queue_timeout 0), or returns a
+ * future that is complete by the time the stop returns (MLLP_ERR_STOPPED
+ * unless it was answered first); a wait returns 0 once its future is
+ * complete, at the latest when the stop returns (MLLP_ERR_TIMEOUT only if
+ * its own timeout passes first). */
 MLLP_API int mllp_pool_stop(struct mllp_pool *pool);
 
 /* Stop (if not yet) and free the pool. Futures the caller still holds stay
- * valid until freed. NULL is ignored. Not from a callback; no other call on
- * the pool may run concurrently with or after it (futures excepted). */
+ * valid until freed. NULL is ignored. From the manager thread (a
+ * callback, telemetry or log hook) the call is refused: nothing is freed
+ * and an error line is logged. No other call on the pool may run
+ * concurrently with or after it (futures excepted). */
 MLLP_API void mllp_pool_destroy(struct mllp_pool *pool);
 
 MLLP_END_DECLS

@@ -1192,7 +1192,10 @@ static void mix_cb(struct mllp_future *f, void *arg)
 			     s == -EPIPE || s == MLLP_ERR_TIMEOUT ||
 			     s == MLLP_ERR_INVALID_HEADER ||
 			     s == MLLP_ERR_DATA_AFTER_TRAILER ||
-			     s == MLLP_ERR_FRAME_TOO_BIG;
+			     s == MLLP_ERR_FRAME_TOO_BIG ||
+			     /* a reply before the message went out (the
+			      * unsolicited and double faults) */
+			     s == MLLP_ERR_UNSOLICITED;
 		/* The flags agree: written implies may_have_reached; a
 		 * receive error (the peer closed, reset or answered) comes
 		 * after at least part of the message went out, or while its

@@ -116,6 +116,20 @@ static inline const char *ti_backend_name(void)
 	return ti_backend() == MLLP_BACKEND_EPOLL ? "epoll" : "io_uring";
 }
 
+/* A receiver config for tests: 127.0.0.1, an ephemeral port, dispatch
+ * with ctx, quiet log, the backend under test. */
+static inline void ti_receiver_config(struct mllp_receiver_config *rc,
+				      mllp_dispatch_fn dispatch, void *ctx)
+{
+	mllp_receiver_config_init(rc);
+	rc->address = "127.0.0.1";
+	rc->port = 0;
+	rc->dispatch = dispatch;
+	rc->dispatch_ctx = ctx;
+	rc->log = ti_quiet_log;
+	rc->backend = ti_backend();
+}
+
 /* A pool config for tests: quiet log, telemetry into rec (may be NULL),
  * fast backoff (divisor). */
 static inline void ti_config(struct mllp_pool_config *cfg, struct ti_rec *rec)

@@ -158,6 +158,30 @@ static bool localhost_is_dual(void)
 	return v6 && v4;
 }
 
+/* A pool logging into cap (initialised here), one connection to host at a
+ * port that refuses on ::1 and 127.0.0.1, until cap holds n lines (5 s at
+ * most); the pool is destroyed then. Returns the port. Skips the test
+ * where no dual-stack socket can be had. */
+static uint16_t refused_lines(struct cap *cap, const char *host, int n)
+{
+	uint16_t port = 0;
+	int hold = refusing_port(&port);
+	if (hold < 0)
+		skip_msg("no dual-stack IPv6 socket here: cannot test");
+	cap->n = 0;
+	pthread_mutex_init(&cap->mu, NULL);
+	struct mllp_error err;
+	uint32_t ep;
+	int rc;
+	struct mllp_pool *p = pool_to(cap, host, port, &ep, &err, &rc);
+	assert_int_equal(rc, 0);
+	struct cap_min w = {cap, n};
+	assert_true(tr_wait_until(cap_reached, &w, 5000));
+	mllp_pool_destroy(p);
+	close(hold);
+	return port;
+}
+
 /* localhost is ::1 and 127.0.0.1: the two refusals of one round are two
  * log lines that say which address each was. */
 static void test_log_names_each_address(void **state)
@@ -166,20 +190,8 @@ static void test_log_names_each_address(void **state)
 	if (!localhost_is_dual())
 		skip_msg("localhost does not resolve to ::1 then 127.0.0.1 "
 			 "here: cannot test");
-	uint16_t port = 0;
-	int hold = refusing_port(&port);
-	if (hold < 0)
-		skip_msg("no dual-stack IPv6 socket here: cannot test");
-	struct cap cap = {.n = 0};
-	pthread_mutex_init(&cap.mu, NULL);
-	struct mllp_error err;
-	uint32_t ep;
-	int rc;
-	struct mllp_pool *p = pool_to(&cap, "localhost", port, &ep, &err, &rc);
-	assert_int_equal(rc, 0);
-	struct cap_min w = {&cap, 2};
-	assert_true(tr_wait_until(cap_reached, &w, 5000));
-	mllp_pool_destroy(p);
+	struct cap cap;
+	uint16_t port = refused_lines(&cap, "localhost", 2);
 	char v6[160], v4[160];
 	snprintf(v6, sizeof(v6),
 		 "Error connecting to localhost:%u ([::1]:%u) => connection "
@@ -193,7 +205,6 @@ static void test_log_names_each_address(void **state)
 		cap_print(&cap);
 		fail_msg("want the lines '%s' and '%s'", v6, v4);
 	}
-	close(hold);
 	pthread_mutex_destroy(&cap.mu);
 }
 
@@ -202,20 +213,8 @@ static void test_log_names_each_address(void **state)
  * without the parenthesis when addr is NULL. */
 static void first_line_case(const char *host, const char *addr)
 {
-	uint16_t port = 0;
-	int hold = refusing_port(&port);
-	if (hold < 0)
-		skip_msg("no dual-stack IPv6 socket here: cannot test");
-	struct cap cap = {.n = 0};
-	pthread_mutex_init(&cap.mu, NULL);
-	struct mllp_error err;
-	uint32_t ep;
-	int rc;
-	struct mllp_pool *p = pool_to(&cap, host, port, &ep, &err, &rc);
-	assert_int_equal(rc, 0);
-	struct cap_min w = {&cap, 1};
-	assert_true(tr_wait_until(cap_reached, &w, 5000));
-	mllp_pool_destroy(p);
+	struct cap cap;
+	uint16_t port = refused_lines(&cap, host, 1);
 	char at[80] = "", want[200];
 	if (addr)
 		snprintf(at, sizeof(at), " (%s:%u)", addr, port);
@@ -226,7 +225,6 @@ static void first_line_case(const char *host, const char *addr)
 		cap_print(&cap);
 		fail_msg("want the line '%s'", want);
 	}
-	close(hold);
 	pthread_mutex_destroy(&cap.mu);
 }
 

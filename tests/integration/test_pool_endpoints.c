@@ -1,7 +1,7 @@
 /* The pool's per-endpoint calls on loopback, once per backend:
  * mllp_pool_remove_endpoint (queued and in-flight messages, sends racing
- * the removal, id reuse, bad ids) and mllp_pool_get_endpoint_stats
- * (numbers of a known run). */
+ * the removal, id reuse, bad ids; a stop waking the same waiters as a
+ * removal) and mllp_pool_get_endpoint_stats (numbers of a known run). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -248,45 +248,109 @@ static void one_slot_queue(struct mllp_pool_config *cfg)
 	cfg->queue_capacity = 1;
 }
 
+/* A receiver that never answers, a pool with one connection to it and a
+ * one-message queue: f0 in flight, f1 in the queue, and a producer (b, its
+ * thread bt) blocked in mllp_pool_send() waiting forever for room. */
+struct full {
+	struct tr r;
+	struct mllp_pool *p;
+	uint32_t id;
+	struct mllp_future *f0, *f1;
+	struct blocked b;
+	pthread_t bt;
+};
+
+static void full_start(struct full *u)
+{
+	tr_start(&u->r, 0, TR_NONE);
+	u->p = new_pool(one_slot_queue);
+	u->id = add_ep(u->p, u->r.port, 1, NULL);
+	wait_up(u->p, u->id, 1);
+	u->f0 = send_n(u->p, u->id, 0, NULL); /* in flight */
+	struct flight_arg fa = {u->p, u->id, 1, 0};
+	assert_true(tr_wait_until(flight_is, &fa, 5000));
+	u->f1 = send_n(u->p, u->id, 1, NULL); /* the one slot */
+	fa.queued = 1;
+	assert_true(tr_wait_until(flight_is, &fa, 5000));
+	u->b = (struct blocked){.p = u->p, .id = u->id};
+	assert_int_equal(pthread_create(&u->bt, NULL, blocked_send, &u->b), 0);
+	assert_true(tr_wait_count(&u->b.entering, 1, 5000));
+}
+
+/* f0 and f1 failed with rc, f0 as written; free the rest. */
+static void full_end(struct full *u, int rc)
+{
+	const struct mllp_result *r0 = mllp_future_result(u->f0);
+	const struct mllp_result *r1 = mllp_future_result(u->f1);
+	assert_non_null(r0);
+	assert_non_null(r1);
+	assert_int_equal(r0->status, rc);
+	assert_true(r0->may_have_reached);
+	assert_int_equal(r1->status, rc);
+	assert_false(r1->written);
+	mllp_future_free(u->f0);
+	mllp_future_free(u->f1);
+	mllp_pool_destroy(u->p);
+	tr_stop(&u->r);
+}
+
 /* A producer waiting forever for queue room (the receiver never answers)
  * is woken by the removal with MLLP_ERR_ENDPOINT_REMOVED; the removal
  * does not wait for it in vain. */
 static void test_remove_wakes_blocked_sender(void **state)
 {
 	(void)state;
-	struct tr r;
-	tr_start(&r, 0, TR_NONE);
-	struct mllp_pool *p = new_pool(one_slot_queue);
-	uint32_t id = add_ep(p, r.port, 1, NULL);
-	wait_up(p, id, 1);
-	struct mllp_future *f0 = send_n(p, id, 0, NULL); /* in flight */
-	struct flight_arg fa = {p, id, 1, 0};
-	assert_true(tr_wait_until(flight_is, &fa, 5000));
-	struct mllp_future *f1 = send_n(p, id, 1, NULL); /* the one slot */
-	fa.queued = 1;
-	assert_true(tr_wait_until(flight_is, &fa, 5000));
-	struct blocked b = {.p = p, .id = id};
-	pthread_t bt;
-	assert_int_equal(pthread_create(&bt, NULL, blocked_send, &b), 0);
-	assert_true(tr_wait_count(&b.entering, 1, 5000));
-	struct remover rm = {.p = p, .id = id};
+	static struct full u;
+	full_start(&u);
+	struct remover rm = {.p = u.p, .id = u.id};
 	pthread_t rt;
 	assert_int_equal(pthread_create(&rt, NULL, remove_main, &rm), 0);
 	/* Bounded: a removal that waits for the blocked producer hangs. */
 	assert_true(tr_wait_count(&rm.returned, 1, 10000));
-	assert_true(tr_wait_count(&b.returned, 1, 10000));
+	assert_true(tr_wait_count(&u.b.returned, 1, 10000));
 	pthread_join(rt, NULL);
-	pthread_join(bt, NULL);
+	pthread_join(u.bt, NULL);
 	assert_int_equal(atomic_load(&rm.rc), 0);
-	assert_int_equal(atomic_load(&b.rc), MLLP_ERR_ENDPOINT_REMOVED);
-	assert_int_equal(mllp_future_result(f0)->status,
-			 MLLP_ERR_ENDPOINT_REMOVED);
-	assert_int_equal(mllp_future_result(f1)->status,
-			 MLLP_ERR_ENDPOINT_REMOVED);
-	mllp_future_free(f0);
-	mllp_future_free(f1);
-	mllp_pool_destroy(p);
-	tr_stop(&r);
+	assert_int_equal(atomic_load(&u.b.rc), MLLP_ERR_ENDPOINT_REMOVED);
+	full_end(&u, MLLP_ERR_ENDPOINT_REMOVED);
+}
+
+struct waiter {
+	struct mllp_future *f;
+	_Atomic int rc;
+	_Atomic int returned;
+};
+
+static void *wait_main(void *arg)
+{
+	struct waiter *w = arg;
+	atomic_store(&w->rc, mllp_future_wait(w->f, MLLP_INFINITE));
+	atomic_store(&w->returned, 1);
+	return NULL;
+}
+
+/* mllp_pool_stop() while one thread waits forever on the future in
+ * flight and another is blocked in mllp_pool_send(): the stop wakes both
+ * (the wait returns 0, the future failed MLLP_ERR_STOPPED; the send fails
+ * with MLLP_ERR_STOPPED), and does not wait for them in vain. */
+static void test_stop_wakes_waiter_and_sender(void **state)
+{
+	(void)state;
+	static struct full u;
+	full_start(&u);
+	struct waiter w = {.f = u.f0};
+	pthread_t wt;
+	assert_int_equal(pthread_create(&wt, NULL, wait_main, &w), 0);
+	/* Nothing answers: the waiter stays (a bounded look). */
+	assert_false(tr_wait_count(&w.returned, 1, 200));
+	assert_int_equal(mllp_pool_stop(u.p), 0);
+	assert_true(tr_wait_count(&w.returned, 1, 10000));
+	assert_true(tr_wait_count(&u.b.returned, 1, 10000));
+	pthread_join(wt, NULL);
+	pthread_join(u.bt, NULL);
+	assert_int_equal(atomic_load(&w.rc), 0);
+	assert_int_equal(atomic_load(&u.b.rc), MLLP_ERR_STOPPED);
+	full_end(&u, MLLP_ERR_STOPPED);
 }
 
 struct cb_remove {
@@ -582,12 +646,7 @@ static void test_endpoint_stats(void **state)
 {
 	(void)state;
 	struct mllp_receiver_config rc;
-	mllp_receiver_config_init(&rc);
-	rc.address = "127.0.0.1";
-	rc.port = 0;
-	rc.dispatch = mix_dispatch;
-	rc.log = ti_quiet_log;
-	rc.backend = ti_backend();
+	ti_receiver_config(&rc, mix_dispatch, NULL);
 	struct mllp_receiver *recv = NULL;
 	assert_int_equal(mllp_receiver_start(&rc, &recv, NULL), 0);
 	struct tr silent;
@@ -709,6 +768,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_remove_queued_and_in_flight),
 	    cmocka_unit_test(test_remove_wakes_blocked_sender),
+	    cmocka_unit_test(test_stop_wakes_waiter_and_sender),
 	    cmocka_unit_test(test_remove_bad_ids),
 	    cmocka_unit_test(test_remove_slot_reuse),
 	    cmocka_unit_test(test_remove_races_sends),

@@ -481,11 +481,6 @@ static void test_nonreaders_budget(void **state)
 	base_cfg(&c, &k);
 	c.max_frame = 1024 * 1024;
 	c.max_buffered_bytes = BUDGET;
-	/* Enough provided receive buffers that the flood does not keep the
-	 * ring dry: with io_uring, a connection whose data arrives while no
-	 * buffer is free can wait for its next packet before it is read, a
-	 * backend matter that this test is not about. */
-	c.recv_buffers = 1024;
 	struct mllp_receiver *rv = NULL;
 	start_receiver(&c, &rv);
 	uint16_t port = mllp_receiver_port(rv);

@@ -4,10 +4,7 @@
  * receiver answers a client's close_notify with its own. Certificates are
  * made at run time by tests/make_certs.sh. Ephemeral ports; every wait is
  * bounded. Backend: MLLP_TEST_BACKEND (common.h). */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -26,22 +23,12 @@ static void test_handshake_timeout(void **state)
 	srv_start(&s, NULL);
 	struct mllp_tls_client_config ct;
 	client_cfg(&ct);
-	struct cli c;
-	memset(&c, 0, sizeof(c));
-	pthread_mutex_init(&c.log.mu, NULL);
-	struct mllp_pool_config cfg;
-	ti_config(&cfg, NULL);
-	cfg.log = cap_log;
-	cfg.log_ctx = &c.log;
-	struct mllp_error e;
-	assert_int_equal(mllp_pool_create(&cfg, &c.pool, &e), 0);
 	struct mllp_conn_options o;
-	mllp_conn_options_init(&o);
+	cli_conn_options(&o, &ct);
 	o.connect_timeout = 300;
-	o.tls = &ct;
-	assert_int_equal(mllp_pool_add_endpoint(c.pool, "localhost", s.port, 1,
-						&o, &c.ep, &e),
-			 0);
+	struct cli c;
+	struct mllp_error e;
+	assert_int_equal(cli_open_opts(&c, "localhost", s.port, &o, 1, &e), 0);
 	char m[256];
 	assert_int_equal(send_msg(&c, HL7, sizeof(HL7) - 1, NULL, m, sizeof(m)),
 			 MLLP_ERR_TLS);
@@ -73,21 +60,6 @@ static void test_plaintext_to_tls(void **state)
 
 /* ---- a client over the engine and a plain socket --------------------------
  */
-
-static int connect_loopback(uint16_t port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(fd >= 0);
-	struct sockaddr_in sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons(port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	struct timeval tv = {5, 0}; /* every recv below is bounded */
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	return fd;
-}
 
 /* Write what the engine has for the peer. */
 static void eng_out(int fd, struct mllp_tls_conn *t)

@@ -8,11 +8,8 @@
  * that do not speak TLS: test_tls_peer.c).
  * Certificates are made at run time by tests/make_certs.sh. Ephemeral ports;
  * every wait is bounded. Backend: MLLP_TEST_BACKEND (common.h). */
-#include <arpa/inet.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -374,13 +371,8 @@ static void test_bad_files(void **state)
 	server_cfg(&st);
 	st.cert_file = cp("missing.pem");
 	struct mllp_receiver_config rc;
-	mllp_receiver_config_init(&rc);
-	rc.address = "127.0.0.1";
-	rc.port = 0;
-	rc.dispatch = mllp_dispatch_echo;
+	ti_receiver_config(&rc, mllp_dispatch_echo, NULL);
 	rc.tls = &st;
-	rc.log = ti_quiet_log;
-	rc.backend = ti_backend();
 	struct mllp_receiver *r = NULL;
 	struct mllp_error e;
 	assert_int_not_equal(mllp_receiver_start(&rc, &r, &e), 0);
@@ -417,16 +409,7 @@ static void test_receiver_handshake_timeout(void **state)
 	g_hs_ms = 200;
 	srv_start(&s, &st);
 	g_hs_ms = 0;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(fd >= 0);
-	struct sockaddr_in sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons(s.port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	struct timeval tv = {5, 0};
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	int fd = connect_loopback(s.port);
 	char b[64];
 	uint64_t t0 = (uint64_t)time(NULL);
 	ssize_t n = recv(fd, b, sizeof(b), 0);

@@ -1,11 +1,16 @@
 /* Helpers of the TLS integration tests: see tls_helpers.h. */
+#include <arpa/inet.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 
+#include "certs.h"
 #include "common.h"
 #include "testutil.h"
 #include "tls_helpers.h"
@@ -29,23 +34,13 @@ const char *cp(const char *name)
 int tt_certs_setup(void **state)
 {
 	(void)state;
-	const char *tmp = getenv("TMPDIR");
-	snprintf(certdir, sizeof(certdir), "%s/mllp-tlspool-XXXXXX",
-		 tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(certdir))
-		return -1;
-	char cmd[2 * PATH_MAX + 64];
-	snprintf(cmd, sizeof(cmd), "sh '%s/make_certs.sh' '%s'",
-		 MLLP_TEST_SOURCE_DIR, certdir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tc_certs_make(MLLP_TEST_SOURCE_DIR, "mllp-tlspool", certdir);
 }
 
 int tt_certs_teardown(void **state)
 {
 	(void)state;
-	char cmd[PATH_MAX + 16];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", certdir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tc_certs_remove(certdir);
 }
 
 /* ---- log capture -------------------------------------------------------- */
@@ -110,18 +105,13 @@ void srv_start_ex(struct srv *s, const struct mllp_tls_server_config *t,
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_mutex_init(&s->log.mu, NULL);
 	struct mllp_receiver_config rc;
-	mllp_receiver_config_init(&rc);
-	rc.address = "127.0.0.1";
-	rc.port = 0;
-	rc.dispatch = srv_dispatch;
-	rc.dispatch_ctx = s;
+	ti_receiver_config(&rc, srv_dispatch, s);
 	rc.tls = t;
 	rc.allowed_clients = allowed;
 	rc.allowed_clients_count = nallowed;
 	rc.log = cap_log;
 	rc.log_ctx = &s->log;
 	rc.log_level = MLLP_LOG_INFO;
-	rc.backend = ti_backend();
 	rc.ring_entries = 256;
 	rc.recv_buffers = 64;
 	if (idle_ms)
@@ -172,9 +162,18 @@ void client_cert(struct mllp_tls_client_config *t, const char *name)
 	t->key_file = cp(f);
 }
 
-int cli_open_n(struct cli *c, const char *host, uint16_t port,
-	       const struct mllp_tls_client_config *t, uint32_t conns,
-	       struct mllp_error *err)
+void cli_conn_options(struct mllp_conn_options *o,
+		      const struct mllp_tls_client_config *t)
+{
+	mllp_conn_options_init(o);
+	o->connect_timeout = 3000;
+	o->reply_timeout = 5000;
+	o->tls = t;
+}
+
+int cli_open_opts(struct cli *c, const char *host, uint16_t port,
+		  const struct mllp_conn_options *o, uint32_t conns,
+		  struct mllp_error *err)
 {
 	memset(c, 0, sizeof(*c));
 	pthread_mutex_init(&c->log.mu, NULL);
@@ -186,13 +185,17 @@ int cli_open_n(struct cli *c, const char *host, uint16_t port,
 	cfg.recv_buffers = 256;
 	struct mllp_error e;
 	assert_int_equal(mllp_pool_create(&cfg, &c->pool, &e), 0);
-	struct mllp_conn_options o;
-	mllp_conn_options_init(&o);
-	o.connect_timeout = 3000;
-	o.reply_timeout = 5000;
-	o.tls = t;
-	return mllp_pool_add_endpoint(c->pool, host, port, conns, &o, &c->ep,
+	return mllp_pool_add_endpoint(c->pool, host, port, conns, o, &c->ep,
 				      err);
+}
+
+int cli_open_n(struct cli *c, const char *host, uint16_t port,
+	       const struct mllp_tls_client_config *t, uint32_t conns,
+	       struct mllp_error *err)
+{
+	struct mllp_conn_options o;
+	cli_conn_options(&o, t);
+	return cli_open_opts(c, host, port, &o, conns, err);
 }
 
 void cli_open(struct cli *c, const char *host, uint16_t port,
@@ -284,4 +287,19 @@ void close_pair(struct cli *c, struct srv *s)
 {
 	cli_close(c);
 	srv_stop(s);
+}
+
+int connect_loopback(uint16_t port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_in sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons(port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	struct timeval tv = {5, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
 }

@@ -76,8 +76,16 @@ struct cli {
 /* TLS on, verified against ca.pem; client_cert adds NAME.pem / NAME.key. */
 void client_cfg(struct mllp_tls_client_config *t);
 void client_cert(struct mllp_tls_client_config *t, const char *name);
-/* A pool (backend of the test) with one endpoint of conns connections,
- * TLS per t (NULL: plaintext): returns add_endpoint's result. */
+/* The endpoint options cli_open_n uses: connect timeout 3 s, reply
+ * timeout 5 s, TLS per t (NULL: plaintext). */
+void cli_conn_options(struct mllp_conn_options *o,
+		      const struct mllp_tls_client_config *t);
+/* A pool (backend of the test) logging into c->log, with one endpoint of
+ * conns connections and options o: returns add_endpoint's result. */
+int cli_open_opts(struct cli *c, const char *host, uint16_t port,
+		  const struct mllp_conn_options *o, uint32_t conns,
+		  struct mllp_error *err);
+/* The same with cli_conn_options(t). */
 int cli_open_n(struct cli *c, const char *host, uint16_t port,
 	       const struct mllp_tls_client_config *t, uint32_t conns,
 	       struct mllp_error *err);
@@ -95,5 +103,9 @@ bool wait_until(bool (*pred)(void *), void *arg, int ms);
 void open_pair(struct srv *s, struct mllp_tls_server_config *st, struct cli *c,
 	       struct mllp_tls_client_config *ct, const char *host);
 void close_pair(struct cli *c, struct srv *s);
+
+/* A plain TCP socket connected to 127.0.0.1:port (no TLS), every recv on
+ * it bounded to 5 s. */
+int connect_loopback(uint16_t port);
 
 #endif

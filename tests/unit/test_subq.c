@@ -77,16 +77,26 @@ static void test_local_and_list(void **state)
 		mllpi_subq_push(&q, &a[i].node);
 		mllpi_subq_push_local(&q, &b[i].node);
 	}
-	int seen[2] = {0, 0};
-	int last = -1;
+	/* No batch in hand: the local markers first, then the list's batch,
+	 * each in order. */
 	for (int i = 0; i < 6; i++) {
 		struct item *got = (struct item *)mllpi_subq_pop(&q);
 		assert_non_null(got);
-		assert_int_equal(got->seq, seen[got->producer]++);
-		/* They take turns. */
-		assert_int_not_equal(got->producer, last);
-		last = got->producer;
+		assert_int_equal(got->producer, i < 3 ? 1 : 0);
+		assert_int_equal(got->seq, i % 3);
 	}
+	assert_null(mllpi_subq_pop(&q));
+	/* A batch in hand is finished before a local marker pushed while it
+	 * is handled. */
+	for (int i = 0; i < 3; i++)
+		mllpi_subq_push(&q, &a[i].node);
+	assert_ptr_equal(mllpi_subq_pop(&q), &a[0].node);
+	mllpi_subq_push_local(&q, &b[0].node);
+	mllpi_subq_push(&q, &b[1].node);
+	assert_ptr_equal(mllpi_subq_pop(&q), &a[1].node);
+	assert_ptr_equal(mllpi_subq_pop(&q), &a[2].node);
+	assert_ptr_equal(mllpi_subq_pop(&q), &b[0].node);
+	assert_ptr_equal(mllpi_subq_pop(&q), &b[1].node);
 	assert_null(mllpi_subq_pop(&q));
 }
 
