@@ -4,10 +4,11 @@
 # usage: install_test.sh BUILD_DIR SOURCE_DIR C_COMPILER
 set -euo pipefail
 build=$1 src=$2 cc=$3
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# TMP (the work directory, removed at exit), install_prefix
+source "$(dirname "$0")/lib.sh"
+work=$TMP
 trap 'echo "install_test.sh: failed at line $LINENO" >&2' ERR
-cmake --install "$build" --prefix "$work/prefix" >/dev/null
+install_prefix "$build" "$work/prefix"
 test ! -e "$work/prefix/include/mllp/internal.h"
 if find "$work/prefix/include" -name '*.h' | grep -v '/include/mllp/' | grep -q .; then
 	echo "headers installed outside include/mllp/"; exit 1
@@ -27,8 +28,6 @@ env -u PKG_CONFIG_PATH cmake -S "$src/tests/consumer" -B "$work/consumer-nopc" \
 cmake --build "$work/consumer-nopc" >/dev/null
 LD_LIBRARY_PATH="$work/prefix/lib:$work/prefix/lib64" "$work/consumer-nopc/consumer_shared"
 "$work/consumer-nopc/consumer_static"
-pc=$(find "$work/prefix" -name mllp.pc)
-export PKG_CONFIG_PATH=$(dirname "$pc")
 "$cc" -o "$work/pc_consumer" "$src/tests/consumer/consumer.c" $(pkg-config --cflags --libs mllp)
 LD_LIBRARY_PATH="$(pkg-config --variable=libdir mllp)" "$work/pc_consumer"
 echo "install: find_package (with and without pkg-config) and pkg-config consumers work"

@@ -20,28 +20,12 @@
 set -u
 build=$1 src=$2 cc=$3 recv=$4
 flags=(-Wall -Wextra -Werror -Wstrict-prototypes -Wwrite-strings)
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$work"
-}
-trap cleanup EXIT
-fails=0
-fail() {
-	echo "FAIL: $*" >&2
-	fails=$((fails + 1))
-}
+# TMP (the work directory), PIDS, fail (FAILS), start_listener,
+# install_prefix
+source "$(dirname "$0")/lib.sh"
+work=$TMP
 
-if ! cmake --install "$build" --prefix "$work/prefix" >"$work/install.log" 2>&1; then
-	cat "$work/install.log" >&2
-	echo "FAIL: cmake --install $build" >&2
-	exit 1
-fi
-pc=$(find "$work/prefix" -name mllp.pc)
-PKG_CONFIG_PATH=$(dirname "$pc")
-export PKG_CONFIG_PATH
+install_prefix "$build" "$work/prefix" || exit 1
 if ! pcflags=$(pkg-config --cflags --libs mllp); then
 	echo "FAIL: pkg-config finds no mllp in $work/prefix" >&2
 	exit 1
@@ -97,10 +81,10 @@ cmake_pid=$!
 for n in "${names[@]}"; do
 	"$cc" "${flags[@]}" -o "$work/pc/$n" "$work/src/$n.c" \
 		"${pcflags[@]}" >"$work/pc/$n.log" 2>&1 &
-	pids+=($!)
+	PIDS+=($!)
 done
-wait "${pids[@]}"
-pids=()
+wait "${PIDS[@]}"
+PIDS=()
 wait "$cmake_pid"
 for n in "${names[@]}"; do
 	if [ ! -x "$work/cmake/build/$n" ]; then
@@ -113,7 +97,7 @@ for n in "${names[@]}"; do
 		head -n 20 "$work/pc/$n.log" >&2
 	fi
 done
-[ $fails -eq 0 ] && echo "built: every block, through find_package(mllp) and pkg-config"
+[ $FAILS -eq 0 ] && echo "built: every block, through find_package(mllp) and pkg-config"
 
 # ---- run ---------------------------------------------------------------------
 not_run=()
@@ -121,28 +105,16 @@ port_token='' port=''
 
 # start_recv ARGS...: mllp-recv on 127.0.0.1, port 0; sets port_token, port.
 start_recv() {
-	local args=("$@") line fifo=$work/recv.$RANDOM
+	local args=("$@")
 	local last=$((${#args[@]} - 1))
 	port_token=''
 	if [ $last -ge 0 ] && [[ ${args[$last]} =~ ^[0-9]+$ ]]; then
 		port_token=${args[$last]}
 		unset "args[$last]"
 	fi
-	mkfifo "$fifo"
-	"$recv" --bind 127.0.0.1 --quiet "${args[@]}" 0 >"$fifo" \
-		2>"$work/recv.err" &
-	pids+=($!)
-	exec {rfd}<"$fifo"
-	if ! IFS= read -r -t 30 line <&"$rfd"; then line=''; fi
-	cat <&"$rfd" >/dev/null &
-	pids+=($!)
-	exec {rfd}<&-
-	port=${line##*:}
-	if ! [[ $line == "listening on "* && $port =~ ^[0-9]+$ ]]; then
-		echo "mllp-recv ${args[*]} did not start: '$line'" >&2
-		cat "$work/recv.err" >&2
+	start_listener mllp-recv "$recv" --bind 127.0.0.1 --quiet "${args[@]}" 0 ||
 		return 1
-	fi
+	port=$PORT
 }
 
 # run_block NAME: run the session of the block's first comment.
@@ -229,16 +201,16 @@ run_block() {
 for n in "${names[@]}"; do
 	[ -x "$work/cmake/build/$n" ] || continue
 	run_block "$n"
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait "${pids[@]}" 2>/dev/null
-	pids=()
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	wait "${PIDS[@]}" 2>/dev/null
+	PIDS=()
 done
 
 for r in "${not_run[@]}"; do
 	echo "not run: $r"
 done
-if [ $fails -ne 0 ]; then
-	echo "readme_examples: $fails failure(s)" >&2
+if [ $FAILS -ne 0 ]; then
+	echo "readme_examples: $FAILS failure(s)" >&2
 	exit 1
 fi
 echo "readme_examples: ${#names[@]} blocks built, $((${#names[@]} - ${#not_run[@]})) run"

@@ -11,33 +11,6 @@
 
 #include <mllp/version.h>
 
-/* The versions of the libraries the build used: from their headers when
- * they say it, else from pkg-config at configure time (CMake). */
-#if __has_include(<liburing/io_uring_version.h>)
-#include <liburing/io_uring_version.h>
-#define TOOL_STR_(x) #x
-#define TOOL_STR(x)  TOOL_STR_(x)
-#define TOOL_URING_VERSION                                                     \
-	TOOL_STR(IO_URING_VERSION_MAJOR) "." TOOL_STR(IO_URING_VERSION_MINOR)
-#elif defined(TOOL_LIBURING_VERSION)
-#define TOOL_URING_VERSION TOOL_LIBURING_VERSION
-#else
-#define TOOL_URING_VERSION "unknown"
-#endif
-#if __has_include(<mllp/config.h>)
-#include <mllp/config.h>
-#endif
-#if defined(MLLP_HAVE_TLS) && !MLLP_HAVE_TLS
-#define TOOL_TLS_TEXT "without TLS"
-#elif __has_include(<wolfssl/version.h>)
-#include <wolfssl/version.h>
-#define TOOL_TLS_TEXT "wolfSSL " LIBWOLFSSL_VERSION_STRING
-#elif defined(TOOL_WOLFSSL_VERSION)
-#define TOOL_TLS_TEXT "wolfSSL " TOOL_WOLFSSL_VERSION
-#else
-#define TOOL_TLS_TEXT "wolfSSL (version unknown)"
-#endif
-
 void tool_usage(const char *prog, const char *fmt, ...)
 {
 	va_list ap;
@@ -109,13 +82,35 @@ uint16_t tool_arg_port(const char *prog, const char *arg, bool allow_zero)
 
 void tool_version(const char *prog)
 {
-	printf("%s (libmllp) %s\n", prog, mllp_version());
-	if (strcmp(mllp_version(), MLLP_VERSION_STRING) != 0)
+	/* What the linked library says, not the headers this tool was
+	 * compiled against. */
+	const struct mllp_build_info *bi = mllp_build_info();
+	printf("%s (libmllp) %s\n", prog, bi->version);
+	if (strcmp(bi->version, MLLP_VERSION_STRING) != 0)
 		printf("built with the headers of libmllp %s\n",
 		       MLLP_VERSION_STRING);
-	printf("I/O backends: io_uring (liburing %s), epoll\n"
-	       "TLS: %s\n",
-	       TOOL_URING_VERSION, TOOL_TLS_TEXT);
+	/* "io_uring, epoll": io_uring gets its liburing version. */
+	printf("I/O backends: ");
+	for (const char *b = bi->backends; *b;) {
+		size_t n = strcspn(b, ",");
+		printf("%.*s", (int)n, b);
+		if (n == 8 && strncmp(b, "io_uring", n) == 0)
+			printf(" (liburing %s)", bi->liburing_version);
+		b += n;
+		if (*b == ',') {
+			printf(", ");
+			b += strspn(b, ", ");
+		}
+	}
+	if (bi->wolfssl_version)
+		printf("\nTLS: wolfSSL %s\n", bi->wolfssl_version);
+	else
+		printf("\nTLS: without TLS\n");
+	if (bi->allocator_version)
+		printf("Allocator: %s %s\n", bi->allocator,
+		       bi->allocator_version);
+	else
+		printf("Allocator: %s\n", bi->allocator);
 	exit(TOOL_EXIT_OK);
 }
 
@@ -146,17 +141,16 @@ void tool_log(void *ctx, enum mllp_log_level level, const char *line)
 		mllp_log_level_name(level), line);
 }
 
-int tool_parse_backend(const char *s, enum mllp_backend_kind *out)
+enum mllp_backend_kind tool_arg_backend(const char *prog, const char *arg)
 {
-	if (strcmp(s, "auto") == 0)
-		*out = MLLP_BACKEND_AUTO;
-	else if (strcmp(s, "io_uring") == 0)
-		*out = MLLP_BACKEND_IO_URING;
-	else if (strcmp(s, "epoll") == 0)
-		*out = MLLP_BACKEND_EPOLL;
-	else
-		return -1;
-	return 0;
+	if (strcmp(arg, "auto") == 0)
+		return MLLP_BACKEND_AUTO;
+	if (strcmp(arg, "io_uring") == 0)
+		return MLLP_BACKEND_IO_URING;
+	if (strcmp(arg, "epoll") == 0)
+		return MLLP_BACKEND_EPOLL;
+	tool_usage(prog, "--backend wants auto, io_uring or epoll, got '%s'",
+		   arg);
 }
 
 #define TOOL_LOG_LINES 5
@@ -218,11 +212,7 @@ void tool_client_option(const char *prog, const char *usage_line, int c,
 			struct mllp_tls_client_config *t)
 {
 	if (c == TOOL_OPT_BACKEND) {
-		if (tool_parse_backend(arg, backend) != 0)
-			tool_usage(prog,
-				   "--backend wants auto, io_uring or epoll, "
-				   "got '%s'",
-				   arg);
+		*backend = tool_arg_backend(prog, arg);
 		return;
 	}
 	if (c != ':' && c != '?' && tool_tls_option(c, arg, t))

@@ -258,6 +258,11 @@ static uint64_t hist_upper(size_t idx)
 	return ((m + 1) << shift) - 1;
 }
 
+uint64_t tool_hist_bucket_upper(size_t idx)
+{
+	return hist_upper(idx);
+}
+
 void tool_hist_record(struct tool_hist *h, uint64_t v)
 {
 	atomic_fetch_add_explicit(&h->b[hist_index(v)], 1,

@@ -39,9 +39,10 @@ _Noreturn void tool_option_error(const char *prog, const char *usage_line,
  * exits 64 with "prog: PORT wants 1..65535, got '<arg>'". */
 uint16_t tool_arg_port(const char *prog, const char *arg, bool allow_zero);
 
-/* --version: print the tool's name, the library's version, the I/O
- * backends with the liburing version and the TLS library's version the
- * build used, on stdout, and exit 0. */
+/* --version: print the tool's name and, as the linked library reports
+ * them (mllp_build_info), its version, the I/O backends with the liburing
+ * version, the TLS library's version and the default allocator, on
+ * stdout, and exit 0. */
 _Noreturn void tool_version(const char *prog);
 
 /* Raise the soft open-file limit to the hard limit. Then, when fewer
@@ -62,8 +63,9 @@ int tool_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 uint64_t tool_arg_u64(const char *prog, const char *arg, uint64_t min,
 		      uint64_t max, const char *what);
 
-/* Parse "auto", "io_uring" or "epoll". Returns 0 or -1. */
-int tool_parse_backend(const char *s, enum mllp_backend_kind *out);
+/* The --backend value: "auto", "io_uring" or "epoll", else exits 64 with
+ * "prog: --backend wants auto, io_uring or epoll, got '<arg>'". */
+enum mllp_backend_kind tool_arg_backend(const char *prog, const char *arg);
 
 /* A pool/receiver log hook like tool_log for the first 5 lines at
  * MLLP_LOG_WARNING or above, then only counting them
@@ -209,5 +211,8 @@ void tool_hist_diff(const struct tool_hist_snap *a,
 /* The value at quantile q (0..1): the upper bound of the bucket holding
  * it, capped at the maximum seen. 0 for an empty histogram. */
 uint64_t tool_hist_quantile(const struct tool_hist_snap *s, double q);
+/* The highest value bucket idx (< TOOL_HIST_BUCKETS) holds; the lowest is
+ * the previous bucket's plus one (0 for bucket 0). */
+uint64_t tool_hist_bucket_upper(size_t idx);
 
 #endif

@@ -58,6 +58,29 @@ static void usage(FILE *f)
 	    "(default when\n"
 	    "                        stderr is a terminal)\n"
 	    "      --no-progress     no status lines\n"
+	    "      --latency         after the report, the latency at fixed "
+	    "percentiles and\n"
+	    "                        the percentile spectrum (wrk2's layout, "
+	    "values in ms)\n"
+	    "      --uncorrected     open loop: latency from the first byte "
+	    "written instead of\n"
+	    "                        the intended send time (not corrected "
+	    "for coordinated\n"
+	    "                        omission)\n"
+	    "      --timeseries FILE|-\n"
+	    "                        one JSON line per second to FILE (- = "
+	    "stdout; the human\n"
+	    "                        report then goes to stderr)\n"
+	    "      --html FILE       a self-contained HTML report with charts "
+	    "(throughput,\n"
+	    "                        latency over time, latency distribution, "
+	    "outcomes)\n"
+	    "      --threshold EXPR  fail the run (exit 99) unless EXPR holds; "
+	    "repeatable:\n"
+	    "                        p50/p90/p99/p999/p99.99/max<TIME "
+	    "(us, ms, s), errors<PCT%%\n"
+	    "                        (not accepted, of sent), rate>N "
+	    "(acked msg/s); < <= > >=\n"
 	    "      --embedded-ack CODE|MIX\n"
 	    "                        embedded receiver's ACK code (AA AE AR "
 	    "CA CE CR) or mix\n"
@@ -83,16 +106,20 @@ static void usage(FILE *f)
 	    "count},\n"
 	    "throughput_msgs_per_s, throughput_mb_per_s, latency_us {p50 p90 "
 	    "p99 p999 max},\n"
-	    "reconnects, backend.\n"
+	    "reconnects, backend, thresholds.\n"
 	    "\n"
 	    "Exit status: 0 every message accepted; 1 any AE/AR/CE/CR; 2 any "
 	    "failure\n"
 	    "(transport, timeout, invalid ACK, wrong control id), an "
-	    "accounting mismatch or\n"
-	    "too low an open-file limit; 64 bad usage; 65 a template file "
-	    "holds no message\n"
-	    "or not HL7; 66 a template file cannot be read; 130 (143) "
-	    "stopped by SIGINT\n"
+	    "accounting mismatch,\n"
+	    "too low an open-file limit, or a --timeseries or --html file "
+	    "that cannot be\n"
+	    "written; 64 bad usage; 65 a template file holds no message or "
+	    "not HL7; 66 a\n"
+	    "template file cannot be read; 99 a --threshold missed (an errors "
+	    "threshold\n"
+	    "replaces the AE/AR and failure rules 1 and 2); 130 (143) stopped "
+	    "by SIGINT\n"
 	    "(SIGTERM).\n");
 }
 
@@ -126,7 +153,12 @@ void load_parse_args(int argc, char **argv, struct opts *o)
 		OPT_EACK,
 		OPT_EDELAY,
 		OPT_SEND_TIMEOUT,
-		OPT_VERSION
+		OPT_VERSION,
+		OPT_LATENCY,
+		OPT_UNCORRECTED,
+		OPT_TIMESERIES,
+		OPT_HTML,
+		OPT_THRESHOLD
 	};
 	static const struct option longopts[] = {
 	    {"connections", required_argument, NULL, 'c'},
@@ -145,6 +177,11 @@ void load_parse_args(int argc, char **argv, struct opts *o)
 	    {"send-timeout", required_argument, NULL, OPT_SEND_TIMEOUT},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, OPT_VERSION},
+	    {"latency", no_argument, NULL, OPT_LATENCY},
+	    {"uncorrected", no_argument, NULL, OPT_UNCORRECTED},
+	    {"timeseries", required_argument, NULL, OPT_TIMESERIES},
+	    {"html", required_argument, NULL, OPT_HTML},
+	    {"threshold", required_argument, NULL, OPT_THRESHOLD},
 	    TOOL_CLIENT_LONGOPTS,
 	    {NULL, 0, NULL, 0},
 	};
@@ -154,6 +191,8 @@ void load_parse_args(int argc, char **argv, struct opts *o)
 	o->duration_s = 10;
 	o->timeout_ms = 5000;
 	o->progress = -1;
+	o->argc = argc;
+	o->argv = argv;
 	opterr = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, ":c:d:n:r:m:t:h", longopts,
@@ -219,6 +258,24 @@ void load_parse_args(int argc, char **argv, struct opts *o)
 			    "--embedded-delay wants milliseconds");
 			o->embedded_delay_set = true;
 			break;
+		case OPT_LATENCY:
+			o->latency = true;
+			break;
+		case OPT_UNCORRECTED:
+			o->uncorrected = true;
+			break;
+		case OPT_TIMESERIES:
+			o->timeseries = optarg;
+			break;
+		case OPT_HTML:
+			o->html = optarg;
+			break;
+		case OPT_THRESHOLD:
+			if (o->nth == LOAD_MAX_THRESHOLDS)
+				tool_usage(prog, "too many --threshold (at "
+						 "most 32)");
+			load_threshold_parse(optarg, &o->th[o->nth++]);
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -250,6 +307,13 @@ void load_parse_args(int argc, char **argv, struct opts *o)
 		tool_usage(prog, "--size and --message exclude each other");
 	if (o->ramp_s > 0 && !o->rate && o->count)
 		tool_usage(prog, "--ramp in closed loop needs --duration");
+	if (o->uncorrected && !o->rate)
+		tool_usage(prog, "--uncorrected needs --rate (closed-loop "
+				 "latency is already from the send)");
+	if (o->json && o->timeseries && strcmp(o->json, "-") == 0 &&
+	    strcmp(o->timeseries, "-") == 0)
+		tool_usage(prog,
+			   "--json - and --timeseries - both want stdout");
 	if (o->embedded_ack && !strchr(o->embedded_ack, '=') &&
 	    !valid_code(o->embedded_ack))
 		tool_usage(prog,

@@ -1,8 +1,8 @@
-/* mllp-load's report: errors by reason, the per-second status line, the
- * final report (human and JSON) and the exit status it implies. */
+/* mllp-load's report: errors by reason, the final report (human and
+ * JSON) and the exit status it implies. */
+#include <errno.h>
 #include <inttypes.h>
 #include <string.h>
-#include <errno.h>
 
 #include "load.h"
 
@@ -19,7 +19,7 @@ size_t load_err_index(int code)
 
 /* Every reason by its C symbol, in capitals: MLLP_ERR_TIMEOUT,
  * ECONNREFUSED, MLLP_BAD_MESSAGE_CONTROL_ID (a failing verdict), OTHER. */
-static const char *err_slot_name(size_t i)
+const char *load_err_name(size_t i)
 {
 	if (i < 32)
 		return mllp_err_name(MLLP_ERR_BASE - (int)i);
@@ -58,7 +58,7 @@ static void print_human(FILE *f, const struct report *r)
 	for (size_t i = 0; i < ERR_SLOTS; i++) {
 		if (!r->errors[i])
 			continue;
-		fprintf(f, "%s%s %" PRIu64, sep, err_slot_name(i),
+		fprintf(f, "%s%s %" PRIu64, sep, load_err_name(i),
 			r->errors[i]);
 		sep = ", ";
 	}
@@ -75,6 +75,7 @@ static void print_human(FILE *f, const struct report *r)
 		done ? r->cpu_s * 1e6 / (double)done : 0.0,
 		L.o.host ? "" : " (client and embedded receiver)");
 	fprintf(f, "  reconnects   %" PRIu64 "\n", r->reconnects);
+	load_threshold_human(f, &L.o, r);
 }
 
 static void print_json(FILE *f, const struct report *r)
@@ -97,7 +98,7 @@ static void print_json(FILE *f, const struct report *r)
 	for (size_t i = 0; i < ERR_SLOTS; i++) {
 		if (!r->errors[i])
 			continue;
-		fprintf(f, "%s\"%s\":%" PRIu64, sep, err_slot_name(i),
+		fprintf(f, "%s\"%s\":%" PRIu64, sep, load_err_name(i),
 			r->errors[i]);
 		sep = ",";
 	}
@@ -106,45 +107,18 @@ static void print_json(FILE *f, const struct report *r)
 		"\"latency_us\":{\"p50\":%" PRIu64 ",\"p90\":%" PRIu64
 		",\"p99\":%" PRIu64 ",\"p999\":%" PRIu64 ",\"max\":%" PRIu64
 		"},\"reconnects\":%" PRIu64 ",\"cpu_s\":%.3f,"
-		"\"accounting_ok\":%s}\n",
+		"\"accounting_ok\":%s,",
 		r->msgs_per_s, r->mb_per_s, r->p50, r->p90, r->p99, r->p999,
 		r->max, r->reconnects, r->cpu_s,
 		r->accounting_ok ? "true" : "false");
-}
-
-void load_progress_init(struct progress *p, uint64_t t0_ns)
-{
-	memset(p, 0, sizeof(*p));
-	p->last_ns = t0_ns;
-	p->next_ns = t0_ns + 1000000000u;
-}
-
-bool load_progress_tick(struct progress *p, uint64_t now)
-{
-	if (!L.o.progress || now < p->next_ns)
-		return false;
-	uint64_t acked = atomic_load(&L.accepted) + atomic_load(&L.app_errors) +
-			 atomic_load(&L.app_rejects);
-	tool_hist_snapshot(&L.hist, &p->cur);
-	tool_hist_diff(&p->cur, &p->prev, &p->diff);
-	double dt = (double)(now - p->last_ns) / 1e9;
-	fprintf(stderr,
-		"%7.1fs  sent %" PRIu64 "  acked %" PRIu64
-		"  rate %.0f/s  p99 %" PRIu64 "us  errors %" PRIu64 "\n",
-		(double)(now - L.t0_ns) / 1e9, atomic_load(&L.sent), acked,
-		dt > 0 ? (double)(acked - p->last_acked) / dt : 0.0,
-		tool_hist_quantile(&p->diff, 0.99), atomic_load(&L.failed));
-	p->prev = p->cur;
-	p->last_ns = now;
-	p->last_acked = acked;
-	p->next_ns += 1000000000u;
-	return true;
+	load_threshold_json(f, &L.o, r);
+	fprintf(f, "}\n");
 }
 
 void load_report_collect(struct report *r, double duration_s, double cpu_s,
 			 uint64_t reconnects)
 {
-	static struct tool_hist_snap snap;
+	struct tool_hist_snap *snap = &r->lat;
 	r->duration_s = duration_s;
 	r->cpu_s = cpu_s;
 	r->sent = atomic_load(&L.sent);
@@ -159,24 +133,55 @@ void load_report_collect(struct report *r, double duration_s, double cpu_s,
 	r->mb_per_s = duration_s > 0 ? (double)atomic_load(&L.bytes_acked) /
 					   duration_s / 1e6
 				     : 0;
-	tool_hist_snapshot(&L.hist, &snap);
-	r->p50 = tool_hist_quantile(&snap, 0.50);
-	r->p90 = tool_hist_quantile(&snap, 0.90);
-	r->p99 = tool_hist_quantile(&snap, 0.99);
-	r->p999 = tool_hist_quantile(&snap, 0.999);
-	r->max = snap.max;
+	tool_hist_snapshot(&L.hist, snap);
+	r->p50 = tool_hist_quantile(snap, 0.50);
+	r->p90 = tool_hist_quantile(snap, 0.90);
+	r->p99 = tool_hist_quantile(snap, 0.99);
+	r->p999 = tool_hist_quantile(snap, 0.999);
+	r->max = snap->max;
+	load_latency_moments(snap, &r->mean_us, &r->stddev_us);
 	r->reconnects = reconnects;
 	r->interrupted = atomic_load(&L.sigints) > 0;
 	r->rate = L.o.rate;
 	r->accounting_ok =
 	    r->sent == r->accepted + r->app_errors + r->app_rejects + r->failed;
+	load_threshold_eval(&L.o, r);
 }
 
-int load_report_print(const struct opts *o, const struct report *r)
+FILE *load_human_stream(const struct opts *o)
 {
-	FILE *human = stdout;
+	if ((o->json && strcmp(o->json, "-") == 0) ||
+	    (o->timeseries && strcmp(o->timeseries, "-") == 0))
+		return stderr;
+	return stdout;
+}
+
+/* The exit status: an errors threshold takes over from the default rule
+ * (any AE/AR/CE/CR: 1, any failure: 2); a missed threshold is 99; then an
+ * accounting mismatch (2) and a signal (128 + it) win. */
+static int exit_code(const struct report *r)
+{
+	bool errors_th = false;
+	for (size_t i = 0; i < L.o.nth; i++)
+		errors_th = errors_th || L.o.th[i].metric == TH_ERRORS;
+	int code = TOOL_EXIT_OK;
+	if (!errors_th && (r->app_errors || r->app_rejects))
+		code = TOOL_EXIT_APP;
+	if (!errors_th && r->failed)
+		code = TOOL_EXIT_FAIL;
+	if (r->th_missed)
+		code = LOAD_EXIT_THRESHOLD;
+	if (!r->accounting_ok)
+		code = TOOL_EXIT_FAIL;
+	if (r->interrupted)
+		code = TOOL_EXIT_SIGNAL + atomic_load(&L.signo);
+	return code;
+}
+
+int load_report_print(const struct opts *o, struct report *r)
+{
+	FILE *human = load_human_stream(o);
 	if (o->json && strcmp(o->json, "-") == 0) {
-		human = stderr;
 		print_json(stdout, r);
 	} else if (o->json) {
 		FILE *jf = fopen(o->json, "w");
@@ -189,17 +194,15 @@ int load_report_print(const struct opts *o, const struct report *r)
 		}
 	}
 	print_human(human, r);
+	if (o->latency)
+		load_latency_print(human, r);
 	fflush(stdout);
 	if (tool_log_suppressed())
 		fprintf(stderr, "%s: %" PRIu64 " more log lines suppressed\n",
 			prog, tool_log_suppressed());
 
-	int code = TOOL_EXIT_OK;
-	if (r->app_errors || r->app_rejects)
-		code = TOOL_EXIT_APP;
-	if (r->failed)
-		code = TOOL_EXIT_FAIL;
-	if (!r->accounting_ok) {
+	load_threshold_missed(o, r);
+	if (!r->accounting_ok)
 		fprintf(stderr,
 			"%s: ACCOUNTING MISMATCH: sent %" PRIu64
 			" != accepted %" PRIu64 " + app_errors %" PRIu64
@@ -207,9 +210,6 @@ int load_report_print(const struct opts *o, const struct report *r)
 			" (a message was lost: this is a bug)\n",
 			prog, r->sent, r->accepted, r->app_errors,
 			r->app_rejects, r->failed);
-		code = TOOL_EXIT_FAIL;
-	}
-	if (r->interrupted)
-		code = TOOL_EXIT_SIGNAL + atomic_load(&L.signo);
-	return code;
+	r->code = exit_code(r);
+	return r->code;
 }

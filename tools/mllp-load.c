@@ -12,7 +12,8 @@
  * byte written to the reply.
  * Open loop (--rate): the main thread sends message i at its intended time
  * t0 + i / rate (or on the ramp), whatever the replies do; latency is
- * measured from the intended time (corrected for coordinated omission).
+ * measured from the intended time (corrected for coordinated omission),
+ * or with --uncorrected the library's, from the first byte written.
  *
  * Every message is accounted for: sent == accepted + app_errors +
  * app_rejects + failed, checked at the end. Public library API only.
@@ -61,6 +62,13 @@ static void account(const struct mllp_result *r, uint64_t latency_us,
 		return;
 	}
 	tool_hist_record(&L.hist, latency_us);
+	/* The second's maximum, reset by the per-second sample. */
+	uint64_t m = atomic_load_explicit(&L.sec_max, memory_order_relaxed);
+	while (latency_us > m &&
+	       !atomic_compare_exchange_weak_explicit(
+		   &L.sec_max, &m, latency_us, memory_order_relaxed,
+		   memory_order_relaxed))
+		;
 	if (!r->has_verdict) {
 		count_failure(ERR_OTHER);
 		return;
@@ -158,6 +166,8 @@ static void on_open_done(struct mllp_future *f, void *arg)
 	uint64_t now = tool_now_ns();
 	uint64_t lat = now > intended ? (now - intended) / 1000 : 0;
 	const struct mllp_result *r = mllp_future_result(f);
+	if (L.o.uncorrected)
+		lat = r->latency_us;
 	account(r, lat, L.tmpl[a & 0xFF].out_len);
 	mllp_future_free(f);
 	finish_one();
@@ -366,7 +376,7 @@ static void run(struct progress *pg, unsigned char *scratch)
 		 * after the duration). */
 		if (closed && !o->count && now - L.t0_ns >= dur_ns)
 			return;
-		uint64_t wake_at = o->progress ? pg->next_ns : UINT64_MAX;
+		uint64_t wake_at = pg->on ? pg->next_ns : UINT64_MAX;
 		if (!o->count && L.t0_ns + dur_ns < wake_at)
 			wake_at = L.t0_ns + dur_ns;
 		if (closed) {
@@ -385,20 +395,30 @@ static void run(struct progress *pg, unsigned char *scratch)
 /* No new messages; wait for those in flight, bounded by the reply timeout
  * (+ 0.5 s); the caller then stops the pool, which fails whatever is left
  * (MLLP_ERR_STOPPED). A run so ends at most that long after its duration,
- * whatever the receiver does. A second signal ends the wait. */
+ * whatever the receiver does. A second signal ends the wait.
+ * A second ending within 0.1 s of the stop of sending waits those 0.1 s:
+ * a quick drain leaves it to the run's last sample (load_progress_final),
+ * so a 3 s run has 3 per-second lines, not a fourth one of a few
+ * microseconds. */
 static void drain(struct progress *pg)
 {
 	atomic_store(&L.stopping, true);
+	uint64_t now = tool_now_ns();
 	uint64_t drain_end =
-	    tool_now_ns() + (uint64_t)L.o.timeout_ms * 1000000u + 500000000u;
+	    now + (uint64_t)L.o.timeout_ms * 1000000u + 500000000u;
+	uint64_t hold = now + 100000000u;
+	if (pg->next_ns > hold)
+		hold = 0;
 	while (atomic_load(&L.inflight) > 0 && atomic_load(&L.sigints) < 2) {
-		uint64_t now = tool_now_ns();
+		now = tool_now_ns();
 		if (now >= drain_end)
 			break;
-		load_progress_tick(pg, now);
+		if (now >= hold)
+			load_progress_tick(pg, now);
+		uint64_t due = pg->next_ns > hold ? pg->next_ns : hold;
 		uint64_t w = drain_end;
-		if (L.o.progress && pg->next_ns < w)
-			w = pg->next_ns;
+		if (pg->on && due < w)
+			w = due;
 		wait_event(w);
 	}
 }
@@ -428,28 +448,36 @@ static void free_buffers(unsigned char *scratch)
 	free(scratch);
 }
 
-/* Run, drain, stop the pool and the embedded receiver, and report;
- * returns the exit status. */
+/* Run, drain, stop the pool and the embedded receiver, and report (the
+ * per-second files too); returns the exit status. */
 static int run_and_report(struct load_embedded *emb, struct report *rep,
+			  struct progress *pg, FILE *html,
 			  unsigned char *scratch)
 {
 	rep->backend = mllp_pool_backend(L.pool);
 	rep->message_bytes = L.tmpl[0].out_len;
-	struct progress pg;
 	double cpu0 = cpu_seconds();
+	rep->start_unix = (int64_t)time(NULL);
 	L.t0_ns = tool_now_ns();
-	load_progress_init(&pg, L.t0_ns);
-	run(&pg, scratch);
-	drain(&pg);
+	load_progress_init(pg, L.t0_ns);
+	run(pg, scratch);
+	drain(pg);
 
 	struct mllp_pool_stats st;
+	uint32_t up = mllp_pool_connected_count(L.pool, L.ep);
 	mllp_pool_stop(L.pool);
 	uint64_t end_ns = tool_now_ns();
+	load_progress_final(pg, end_ns, up);
 	mllp_pool_get_stats(L.pool, &st);
 	load_embedded_stop(emb);
 	load_report_collect(rep, (double)(end_ns - L.t0_ns) / 1e9,
 			    cpu_seconds() - cpu0, st.reconnects);
-	return load_report_print(&L.o, rep);
+	int code = load_report_print(&L.o, rep);
+	/* A report file that cannot be written fails a run that passed. */
+	int wcode = load_progress_close(pg);
+	if (html && load_html_write(html, rep, pg) != 0)
+		wcode = TOOL_EXIT_FAIL;
+	return code == TOOL_EXIT_OK && wcode ? wcode : code;
 }
 
 int main(int argc, char **argv)
@@ -468,11 +496,17 @@ int main(int argc, char **argv)
 
 	static struct load_inputs in;
 	static struct report rep;
+	static struct progress pg;
+	FILE *html = NULL;
 	struct load_embedded emb = {0};
 	const char *host = NULL;
 	uint16_t port = 0;
 	unsigned char *scratch = NULL;
 	int code = load_templates(o, &in);
+	if (code == 0)
+		code = load_progress_open(&pg, o);
+	if (code == 0)
+		code = load_html_open(o, &html);
 	if (code == 0)
 		code = setup_process();
 	if (code == 0)
@@ -482,13 +516,18 @@ int main(int argc, char **argv)
 		code = start_pool(o, host, port);
 	if (code == 0)
 		code = alloc_buffers(&scratch);
-	if (code == 0)
-		code = run_and_report(&emb, &rep, scratch);
+	if (code == 0) {
+		code = run_and_report(&emb, &rep, &pg, html, scratch);
+		html = NULL; /* closed by load_html_write */
+	}
 
 	mllp_pool_destroy(L.pool);
 	load_embedded_destroy(&emb);
 	free_buffers(scratch);
 	load_inputs_free(&in);
+	load_progress_free(&pg);
+	if (html)
+		fclose(html);
 	if (L.efd >= 0)
 		close(L.efd);
 	return code;

@@ -3,7 +3,8 @@
  * Public library API only (mllp_receiver_*), plus the tools' shared
  * argument helpers. The first line on stdout is "listening on ADDR:PORT"
  * so scripts can read the port; SIGINT/SIGTERM stop it gracefully and
- * print the counters. */
+ * print the counters. --metrics serves them to Prometheus (the second
+ * line is then "metrics on ADDR:PORT"). */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -21,6 +22,7 @@
 #include <mllp/mllp.h>
 
 #include "common.h"
+#include "metrics_http.h"
 
 #define PROG	   "mllp-recv"
 #define USAGE_LINE "Usage: mllp-recv [OPTIONS] [PORT]"
@@ -52,6 +54,13 @@ static const char usage_text[] = USAGE_LINE
     "  --max-connections N   connections at once (default 20000)\n"
     "  --idle-timeout S      close a connection without a complete frame\n"
     "                        for S seconds (default 300; 0: never)\n"
+    "  --max-buffered-bytes N  bytes all connections together may hold\n"
+    "                        (partial frames, unsent replies; default\n"
+    "                        268435456, at least --max-frame): above 3/4\n"
+    "                        the heaviest are not read, past it they close\n"
+    "  --reply-backlog-pause N  stop reading a connection while more than\n"
+    "                        N bytes of its replies are unsent (default\n"
+    "                        262144; >= 16777216: never pause)\n"
     "  --allow ADDR|CIDR|HOST  admit only these clients (repeatable; host\n"
     "                        names resolved at start)\n"
     "  --backend B           auto|io_uring|epoll (default auto)\n"
@@ -75,12 +84,17 @@ static const char usage_text[] = USAGE_LINE
     "  --quiet               log errors only (no warnings) on stderr\n"
     "  --stats               print the counters on exit (always printed\n"
     "                        after SIGINT/SIGTERM)\n"
+    "  --metrics ADDR:PORT   serve the counters to Prometheus at\n"
+    "                        http://ADDR:PORT/metrics (IPv6 in brackets;\n"
+    "                        port 0: ephemeral); the second line on stdout\n"
+    "                        is then \"metrics on ADDR:PORT\"\n"
     "  -h, --help            this text\n"
     "  --version             the version and the libraries built in\n"
     "\n"
     "Exit status: 0 after --count messages or SIGINT/SIGTERM, 1 when the\n"
-    "receiver cannot start (e.g. port in use) or --out cannot be opened,\n"
-    "64 for bad options (the reason on stderr).\n";
+    "receiver cannot start (e.g. port in use), --out cannot be opened or\n"
+    "the --metrics address cannot be listened on, 64 for bad options (the\n"
+    "reason on stderr).\n";
 
 struct app {
 	struct mllp_ack_dispatcher ack;
@@ -91,6 +105,10 @@ struct app {
 	_Atomic uint64_t replied;
 	int done_fd; /* eventfd: --count reached */
 	bool quiet;
+	/* --metrics: the ACK dispatcher's counts, mirrored by the manager
+	 * thread for the HTTP server's thread; the running receiver. */
+	_Atomic uint64_t acks[MLLP_ACK_CODES_];
+	const struct mllp_receiver *recv;
 };
 
 /* Runs on the receiver's manager thread. */
@@ -110,7 +128,33 @@ static void dispatch(void *ctx, const struct mllp_message *m,
 		rep->delay_ms = a->delay_ms;
 	} else {
 		mllp_dispatch_ack(&a->ack, m, rep);
+		for (int i = 0; i < MLLP_ACK_CODES_; i++)
+			atomic_store_explicit(&a->acks[i], a->ack.counts[i],
+					      memory_order_relaxed);
 	}
+}
+
+/* The /metrics page, on the HTTP server's thread: the receiver's
+ * families, then the ACKs by code (not with --echo, which does not count
+ * them). Like the mllp_metrics_render_* calls: the length, the text only
+ * when it fits. */
+static int render_metrics(void *ctx, char *buf, size_t cap)
+{
+	struct app *a = ctx;
+	int n = mllp_metrics_render_receiver(a->recv, buf, cap, NULL);
+	if (n < 0 || a->echo)
+		return n;
+	uint64_t c[MLLP_ACK_CODES_];
+	for (int i = 0; i < MLLP_ACK_CODES_; i++)
+		c[i] = atomic_load_explicit(&a->acks[i], memory_order_relaxed);
+	size_t used = (size_t)n;
+	int m = mllp_metrics_render_acks(c, used < cap ? buf + used : NULL,
+					 used < cap ? cap - used : 0, NULL);
+	if (m < 0)
+		return m;
+	if (used + (size_t)m >= cap && cap > 0)
+		buf[0] = 0;
+	return n + m;
 }
 
 static void telemetry(void *ctx, const struct mllp_recv_event *ev)
@@ -142,11 +186,15 @@ static void print_stats(const struct mllp_receiver *r)
 	       "bytes_received=%" PRIu64 "\n"
 	       "bytes_sent=%" PRIu64 "\n"
 	       "junk_bytes=%" PRIu64 "\n"
-	       "frames_too_big=%" PRIu64 "\n",
+	       "frames_too_big=%" PRIu64 "\n"
+	       "buffered_bytes_peak=%" PRIu64 "\n"
+	       "connections_shed=%" PRIu64 "\n"
+	       "reads_paused=%" PRIu64 "\n",
 	       s.messages_received, s.messages_hl7, s.replies_sent,
 	       s.connections_accepted, s.connections_refused,
 	       s.connections_idle_timeout, s.connections_error,
-	       s.bytes_received, s.bytes_sent, s.junk_bytes, s.frames_too_big);
+	       s.bytes_received, s.bytes_sent, s.junk_bytes, s.frames_too_big,
+	       s.buffered_bytes_peak, s.connections_shed, s.reads_paused);
 	fflush(stdout);
 }
 
@@ -160,6 +208,8 @@ enum {
 	OPT_MAX_FRAME,
 	OPT_MAX_CONN,
 	OPT_IDLE,
+	OPT_MAX_BUFFERED,
+	OPT_REPLY_PAUSE,
 	OPT_ALLOW,
 	OPT_COUNT,
 	OPT_OUT,
@@ -174,6 +224,7 @@ enum {
 	OPT_REQUIRE_CERT,
 	OPT_ALLOW_CN,
 	OPT_VERSION,
+	OPT_METRICS,
 };
 
 /* Everything the command line sets. */
@@ -182,11 +233,12 @@ struct setup {
 	struct mllp_receiver_config cfg;
 	struct mllp_tls_server_config tls;
 	const char *out_path;
-	const char **allow; /* --allow, in order */
+	const char *metrics; /* --metrics ADDR:PORT */
+	const char **allow;  /* --allow, in order */
 	size_t nallow;
 	const char **cns; /* --allow-cn, in order */
 	size_t ncns;
-	bool stats, have_ack, have_mix;
+	bool stats, have_ack, have_mix, have_max_buffered;
 };
 
 /* Append v to a growable list of strings (exits 1 when out of memory). */
@@ -253,6 +305,14 @@ static bool dispatch_option(struct setup *st, int ch, const char *arg)
 	case OPT_STATS:
 		st->stats = true;
 		return true;
+	case OPT_METRICS:
+		if (tool_metrics_check(arg) != 0)
+			tool_usage(PROG,
+				   "--metrics wants ADDR:PORT (e.g. "
+				   "127.0.0.1:9464, [::1]:0), got '%s'",
+				   arg);
+		st->metrics = arg;
+		return true;
 	default:
 		return false;
 	}
@@ -282,15 +342,22 @@ static bool listener_option(struct setup *st, int ch, const char *arg)
 					   "--idle-timeout wants seconds") *
 		    1000u;
 		return true;
+	case OPT_MAX_BUFFERED:
+		cfg->max_buffered_bytes = (size_t)tool_arg_u64(
+		    PROG, arg, 1, SIZE_MAX,
+		    "--max-buffered-bytes wants a size in bytes >= 1");
+		st->have_max_buffered = true;
+		return true;
+	case OPT_REPLY_PAUSE:
+		cfg->reply_backlog_pause = (size_t)tool_arg_u64(
+		    PROG, arg, 1, SIZE_MAX,
+		    "--reply-backlog-pause wants a size in bytes >= 1");
+		return true;
 	case OPT_ALLOW:
 		push_str(&st->allow, &st->nallow, arg);
 		return true;
 	case OPT_BACKEND:
-		if (tool_parse_backend(arg, &cfg->backend) != 0)
-			tool_usage(PROG,
-				   "--backend wants auto, io_uring or epoll, "
-				   "got '%s'",
-				   arg);
+		cfg->backend = tool_arg_backend(PROG, arg);
 		return true;
 	case OPT_TLS:
 		st->tls.enabled = true;
@@ -328,6 +395,13 @@ static void check_args(struct setup *st)
 				 "--ack-mix");
 	if (st->have_ack && st->have_mix)
 		tool_usage(PROG, "--ack and --ack-mix exclude each other");
+	if (st->cfg.max_buffered_bytes < st->cfg.max_frame)
+		tool_usage(PROG,
+			   "--max-buffered-bytes (%zu%s) must be at least "
+			   "--max-frame (%zu)",
+			   st->cfg.max_buffered_bytes,
+			   st->have_max_buffered ? "" : ", the default",
+			   st->cfg.max_frame);
 	bool tls_opts = tls->cert_file || tls->key_file ||
 			tls->client_ca_file || tls->crl_file ||
 			tls->require_client_cert || st->ncns;
@@ -359,11 +433,14 @@ static void parse_args(int argc, char **argv, struct setup *st)
 	    {"max-frame", required_argument, NULL, OPT_MAX_FRAME},
 	    {"max-connections", required_argument, NULL, OPT_MAX_CONN},
 	    {"idle-timeout", required_argument, NULL, OPT_IDLE},
+	    {"max-buffered-bytes", required_argument, NULL, OPT_MAX_BUFFERED},
+	    {"reply-backlog-pause", required_argument, NULL, OPT_REPLY_PAUSE},
 	    {"allow", required_argument, NULL, OPT_ALLOW},
 	    {"count", required_argument, NULL, OPT_COUNT},
 	    {"out", required_argument, NULL, OPT_OUT},
 	    {"quiet", no_argument, NULL, OPT_QUIET},
 	    {"stats", no_argument, NULL, OPT_STATS},
+	    {"metrics", required_argument, NULL, OPT_METRICS},
 	    {"backend", required_argument, NULL, OPT_BACKEND},
 	    {"tls", no_argument, NULL, OPT_TLS},
 	    {"cert", required_argument, NULL, OPT_CERT},
@@ -495,7 +572,22 @@ int main(int argc, char **argv)
 	free(st.allow);
 	if (!r)
 		return EXIT_RUNTIME;
+	struct tool_metrics_http *mh = NULL;
+	if (st.metrics) {
+		char err[400];
+		a->recv = r;
+		mh = tool_metrics_http_start(st.metrics, render_metrics, a, err,
+					     sizeof(err));
+		if (!mh) {
+			fprintf(stderr, "%s: %s\n", PROG, err);
+			mllp_receiver_destroy(r);
+			return EXIT_RUNTIME;
+		}
+		printf("metrics on %s\n", tool_metrics_http_address(mh));
+		fflush(stdout);
+	}
 	bool by_signal = wait_for_end(sfd, a);
+	tool_metrics_http_stop(mh);
 	mllp_receiver_stop(r);
 	if (st.stats || by_signal)
 		print_stats(r);

@@ -10,49 +10,23 @@ set -u
 CASE=$1 SEND=$2 LOAD=$3 RECV=$4 CORPUS=$5
 HERE=$(cd "$(dirname "$0")" && pwd)
 MSGS=$CORPUS/messages
-TMP=$(mktemp -d)
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-FAILS=0
-fail() {
-	echo "FAIL: $*" >&2
-	FAILS=$((FAILS + 1))
-}
-ok() { echo "ok: $*"; }
+# TMP, PIDS, fail, ok, start_listener
+source "$HERE/../lib.sh"
 
 [ "$RECV" != none ] && [ ! -x "$RECV" ] && RECV=none
 
 # start_recv ACK DELAY_MS: start a receiver answering ACK (a code or a mix
 # AA=..,AE=..) after DELAY_MS; sets PORT.
 start_recv() {
-	local ack=$1 delay=$2 fifo
-	fifo=$TMP/recv.$RANDOM.fifo
-	mkfifo "$fifo"
+	local ack=$1 delay=$2
 	if [ "$RECV" != none ]; then
 		local a=(--ack "$ack")
 		[[ $ack == *=* ]] && a=(--ack-mix "$ack")
-		"$RECV" --bind 127.0.0.1 --quiet "${a[@]}" --delay "$delay" 0 \
-			>"$fifo" 2>"$TMP/recv.err" &
+		start_listener recv "$RECV" --bind 127.0.0.1 --quiet "${a[@]}" \
+			--delay "$delay" 0 || exit 1
 	else
-		python3 "$HERE/mini_recv.py" --ack "$ack" --delay "$delay" \
-			>"$fifo" 2>"$TMP/recv.err" &
-	fi
-	PIDS+=($!)
-	local line
-	exec {RFD}<"$fifo"
-	IFS= read -r line <&"$RFD"
-	cat <&"$RFD" >/dev/null &
-	PIDS+=($!)
-	PORT=${line##*:}
-	if ! [[ $line == "listening on "* && $PORT =~ ^[0-9]+$ ]]; then
-		echo "receiver did not start: '$line'" >&2
-		cat "$TMP/recv.err" >&2
-		exit 1
+		start_listener recv python3 "$HERE/mini_recv.py" --ack "$ack" \
+			--delay "$delay" || exit 1
 	fi
 }
 
@@ -229,20 +203,12 @@ case_load_embedded() {
 	jcheck "$TMP/out" "$IDENT" 'J["accepted"] > 0' 'J["failed"] == 0' || fail "ramp"
 	# SIGINT stops early, still reports and exits 130: interrupt after
 	# the first status line (a bounded read).
-	mkfifo "$TMP/int.fifo"
 	local t0=$SECONDS
-	"$LOAD" -d 30 -c 4 --progress --json "$TMP/int.json" >"$TMP/int.txt" 2>"$TMP/int.fifo" &
-	local lp=$! line
-	exec {IFD}<"$TMP/int.fifo"
-	IFS= read -r -t 10 line <&"$IFD" || fail "SIGINT: no status line within 10 s"
-	kill -INT "$lp"
-	cat <&"$IFD" >/dev/null
-	wait "$lp"
-	local rc=$?
-	[ $rc -eq 130 ] || fail "SIGINT: exit $rc, want 130"
+	sigint_after_line int stderr "$LOAD" -d 30 -c 4 --progress --json "$TMP/int.json"
+	[ $RC -eq 130 ] || fail "SIGINT: exit $RC, want 130"
 	[ $((SECONDS - t0)) -lt 10 ] || fail "SIGINT did not stop it"
 	jcheck "$TMP/int.json" "$IDENT" 'J["interrupted"] == True' 'J["sent"] > 0' || fail "SIGINT report"
-	grep -q "throughput" "$TMP/int.txt" || fail "SIGINT: no human report"
+	grep -q "throughput" "$TMP/int.other" || fail "SIGINT: no human report"
 	ok "SIGINT"
 }
 
@@ -292,6 +258,131 @@ case_load_timeout() {
 	[ $((SECONDS - t0)) -lt 12 ] || fail "runs did not end on time ($((SECONDS - t0)) s)"
 }
 
+# mllp-load's reports: --latency, --timeseries, --threshold, --html.
+CHECK=$HERE/load_report_check.py
+
+case_load_latency() {
+	expect_rc 0 "--latency, closed loop" "$LOAD" -n 5000 -c 4 --latency --no-progress --json "$TMP/r.json"
+	grep -q "^  Latency Distribution (HdrHistogram - Recorded Latency: from the first byte written to the reply)$" "$TMP/out" ||
+		fail "--latency title: $(grep Distribution "$TMP/out")"
+	python3 "$CHECK" latency "$TMP/out" "$TMP/r.json" || fail "--latency spectrum (closed loop)"
+	expect_rc 0 "--latency, open loop" "$LOAD" -r 4000 -d 1 -c 4 --latency --no-progress --json "$TMP/r.json"
+	grep -q "^  Latency Distribution (HdrHistogram - Recorded Latency: from the intended send time, corrected for coordinated omission)$" "$TMP/out" ||
+		fail "--latency open-loop title"
+	python3 "$CHECK" latency "$TMP/out" "$TMP/r.json" || fail "--latency spectrum (open loop)"
+	expect_rc 0 "--latency --uncorrected" "$LOAD" -r 4000 -d 1 -c 4 --latency --uncorrected --no-progress --json "$TMP/r.json"
+	grep -q "^  Latency Distribution (HdrHistogram - Uncorrected Latency: uncorrected: from the first byte written to the reply)$" "$TMP/out" ||
+		fail "--uncorrected title"
+	python3 "$CHECK" latency "$TMP/out" "$TMP/r.json" || fail "--latency spectrum (uncorrected)"
+	expect_rc 64 "--uncorrected in closed loop" "$LOAD" -n 10 --uncorrected
+	expect_err "--uncorrected closed" "mllp-load: --uncorrected needs --rate (closed-loop latency is already from the send) (see --help)"
+	# The spectrum follows the human report: on stderr with --json -.
+	expect_rc 0 "--latency --json -" "$LOAD" -n 500 -c 2 --latency --json -
+	grep -q "Detailed Percentile spectrum" "$TMP/err" || fail "--latency with --json -: not on stderr"
+	jcheck "$TMP/out" 'J["accepted"] == 500' || fail "--latency with --json -: stdout not JSON"
+}
+
+case_load_timeseries() {
+	# A 3 s run: three lines (the last holds the drain), adding up.
+	expect_rc 1 "--timeseries, closed loop, mix" "$LOAD" -d 3 -c 4 --embedded-ack AA=90,AE=5,AR=5 \
+		--timeseries "$TMP/ts.jsonl" --json "$TMP/r.json" --no-progress
+	python3 "$CHECK" timeseries "$TMP/ts.jsonl" "$TMP/r.json" 3 || fail "--timeseries closed loop"
+	jcheck "$TMP/ts.jsonl" 'all(x["connections_up"] == 4 for x in L)' \
+		'all(x["acked"]["app_errors"] > 0 and x["latency_us"]["p50"] > 0 for x in L)' ||
+		fail "--timeseries connections or latency"
+	expect_rc 0 "--timeseries, open loop" "$LOAD" -r 3000 -d 2 -c 4 --timeseries "$TMP/ts.jsonl" --json "$TMP/r.json" --no-progress
+	python3 "$CHECK" timeseries "$TMP/ts.jsonl" "$TMP/r.json" 2 || fail "--timeseries open loop"
+	jcheck "$TMP/ts.jsonl" 'all(abs(x["sent"] - 3000) <= 150 for x in L)' || fail "--timeseries open-loop rate"
+	# Timeouts are counted by reason in the second they happen.
+	expect_rc 2 "--timeseries, timeouts" "$LOAD" -r 200 -d 2 -c 2 -t 100 --embedded-delay 400 \
+		--timeseries "$TMP/ts.jsonl" --json "$TMP/r.json" --no-progress
+	python3 "$CHECK" timeseries "$TMP/ts.jsonl" "$TMP/r.json" any || fail "--timeseries timeouts"
+	jcheck "$TMP/ts.jsonl" 'L[0]["latency_us"] is None' 'L[1]["failed"]["MLLP_ERR_TIMEOUT"] > 150' ||
+		fail "--timeseries timeout lines"
+	# --progress keeps its line per second beside the series.
+	expect_rc 0 "--timeseries - with --progress" "$LOAD" -d 2.5 -c 2 --progress --timeseries - --json "$TMP/r.json"
+	python3 "$CHECK" timeseries "$TMP/out" "$TMP/r.json" 3 || fail "--timeseries - (stdout)"
+	[ "$(grep -cE '^ +[0-9]+\.[0-9]s  sent [0-9]+  acked [0-9]+  rate [0-9]+/s  p99 [0-9]+us  errors 0$' "$TMP/err")" -eq 2 ] ||
+		fail "--progress lines: $(head -3 "$TMP/err")"
+	grep -q "^  throughput" "$TMP/err" || fail "--timeseries -: human report not on stderr"
+	expect_rc 64 "--json - and --timeseries -" "$LOAD" -n 1 --json - --timeseries -
+	expect_err "two stdouts" "mllp-load: --json - and --timeseries - both want stdout (see --help)"
+	expect_rc 2 "--timeseries unwritable" "$LOAD" -n 1 --timeseries "$TMP/no/ts.jsonl"
+	expect_err "--timeseries unwritable" "mllp-load: cannot write $TMP/no/ts.jsonl: No such file or directory"
+	expect_rc 2 "--html unwritable" "$LOAD" -n 1 --html "$TMP/no/r.html"
+	expect_err "--html unwritable" "mllp-load: cannot write $TMP/no/r.html: No such file or directory"
+}
+
+# bad_threshold EXPR MESSAGE: --threshold EXPR is refused with MESSAGE.
+bad_threshold() {
+	expect_rc 64 "--threshold '$1'" "$LOAD" -n 1 --threshold "$1"
+	expect_err "--threshold '$1'" "mllp-load: $2 (see --help)"
+}
+
+case_load_threshold() {
+	local t
+	expect_rc 0 "thresholds met" "$LOAD" -n 3000 -c 4 --no-progress --json "$TMP/r.json" \
+		--threshold 'p99<10s' --threshold 'p99.9 <= 10000ms' --threshold 'max<10s' \
+		--threshold 'errors<=0%' --threshold 'rate>1'
+	grep -qE '^  threshold    p99<10s: ok \(p99 0\.[0-9]{6} s\)$' "$TMP/out" || fail "met line: $(grep threshold "$TMP/out")"
+	grep -qE '^  threshold    rate>1: ok \(rate [0-9]+\.[0-9] msg/s\)$' "$TMP/out" || fail "rate line"
+	[ -s "$TMP/err" ] && fail "thresholds met, yet stderr: $(cat "$TMP/err")"
+	jcheck "$TMP/r.json" 'len(J["thresholds"]) == 5' 'all(t["ok"] for t in J["thresholds"])' \
+		'J["thresholds"][0] == {"expr": "p99<10s", "value": J["latency_us"]["p99"] / 1e6, "unit": "s", "ok": True}' ||
+		fail "thresholds in JSON"
+	# Missed: exit 99, the report and stderr name it with the measured value.
+	expect_rc 99 "p50<1us missed" "$LOAD" -n 3000 -c 4 --no-progress --json "$TMP/r.json" \
+		--threshold 'p50<1us' --threshold 'rate>1'
+	t=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["latency_us"]["p50"])' "$TMP/r.json")
+	expect_err "p50<1us missed" "mllp-load: threshold p50<1us missed: p50 $t us"
+	grep -qx "  threshold    p50<1us: MISSED (p50 $t us)" "$TMP/out" || fail "missed line: $(grep threshold "$TMP/out")"
+	grep -qE '^  threshold    rate>1: ok ' "$TMP/out" || fail "rate>1 not ok beside a missed one"
+	expect_rc 99 "rate missed" "$LOAD" -n 2000 -c 2 --no-progress --threshold 'rate>=1000000000'
+	grep -qE '^mllp-load: threshold rate>=1000000000 missed: rate [0-9]+\.[0-9] msg/s$' "$TMP/err" || fail "rate missed: $(cat "$TMP/err")"
+	# An errors threshold replaces the AE/AR rule (exit 1 without it).
+	expect_rc 0 "errors<25% with 10 % AE/AR" "$LOAD" -n 4000 -c 4 --embedded-ack AA=90,AE=5,AR=5 --no-progress --threshold 'errors<25%'
+	expect_rc 99 "errors<1% with 10 % AE/AR" "$LOAD" -n 4000 -c 4 --embedded-ack AA=90,AE=5,AR=5 --no-progress --threshold 'errors<1%'
+	grep -qE '^mllp-load: threshold errors<1% missed: errors [0-9]+\.[0-9]{3}%$' "$TMP/err" || fail "errors missed: $(cat "$TMP/err")"
+	# No reply at all: a latency threshold cannot be met.
+	expect_rc 99 "p99 without replies" "$LOAD" -d 0.3 -c 1 -t 300 --no-progress --threshold 'p99<5ms' 127.0.0.1 "$(closed_port)"
+	grep -qx "mllp-load: threshold p99<5ms missed: p99 none (no reply)" "$TMP/err" || fail "no reply: $(cat "$TMP/err")"
+	local g="--threshold wants METRIC<VALUE or METRIC>VALUE such as p99<5ms, p50<800us, errors<0.1% or rate>50000, got"
+	bad_threshold 'p99<5' "--threshold 'p99<5': a latency wants a unit: us, ms or s"
+	bad_threshold 'p99<5 min' "--threshold 'p99<5 min': a latency wants a unit: us, ms or s"
+	bad_threshold 'errors<0.1' "--threshold 'errors<0.1': errors wants a percentage (0..100%) such as errors<0.1%"
+	bad_threshold 'errors<200%' "--threshold 'errors<200%': errors wants a percentage (0..100%) such as errors<0.1%"
+	bad_threshold 'rate>5k' "--threshold 'rate>5k': rate wants messages/s such as rate>50000"
+	for t in 'p99=5ms' 'p5<1ms' 'p0<1ms' 'p100.5<1ms' 'latency<5ms' 'p99<-1ms' 'p99<' '<5ms' ''; do
+		bad_threshold "$t" "$g '$t'"
+	done
+}
+
+# The HTML report, rendered by headless Chromium: the four charts with
+# their paths after rendering, and a screenshot kept in the build tree.
+case_load_html() {
+	local chrome
+	chrome=$(command -v chromium || command -v chromium-browser) ||
+		{ echo "chromium is not installed: cannot render the HTML report (skipped)" >&2; exit 77; }
+	local out=$PWD/load_report.html png=$PWD/load_report.png
+	expect_rc 1 "--html" "$LOAD" -d 3 -c 4 --embedded-ack AA=90,AE=5,AR=5 --no-progress \
+		--html "$out" --threshold 'rate>1'
+	# Self-contained: no script, no link, no font or image to fetch.
+	grep -qiE '<script|<link|src=|href=|@import|url\(|https?://[^w]' "$out" &&
+		fail "the HTML report refers outside itself: $(grep -oiE '<script|<link|src=|href=|@import|url\(|https?://[^w]' "$out" | head -3)"
+	local ch=(timeout 60 "$chrome" --headless=new --no-sandbox --disable-gpu
+		--user-data-dir="$TMP/chrome" --no-first-run)
+	"${ch[@]}" --dump-dom "file://$out" >"$TMP/dom.html" 2>"$TMP/chrome.err" ||
+		fail "chromium --dump-dom: $(tail -3 "$TMP/chrome.err")"
+	python3 "$CHECK" dom "$TMP/dom.html" || fail "rendered charts"
+	grep -q 'threshold rate&gt;1' "$TMP/dom.html" || fail "threshold row missing"
+	rm -f "$png"
+	"${ch[@]}" --screenshot="$png" --window-size=1280,2000 --hide-scrollbars "file://$out" \
+		>/dev/null 2>"$TMP/chrome.err" || fail "chromium --screenshot: $(tail -3 "$TMP/chrome.err")"
+	python3 "$CHECK" png "$png" 1280 2000 || fail "screenshot"
+	echo "HTML report: $out"
+	echo "screenshot: $png"
+}
+
 SRC=$(cd "$HERE/../.." && pwd)
 TOOLS=("$SEND" "$RECV" "$LOAD")
 [ "$RECV" = none ] && TOOLS=("$SEND" "$LOAD")
@@ -302,7 +393,7 @@ expect_err() {
 }
 
 case_version_help() {
-	local want t name
+	local want t name first='' uring
 	want=$(sed -n 's/^#define MLLP_VERSION_STRING "\(.*\)"$/\1/p' "$SRC/include/mllp/version.h")
 	[ -n "$want" ] || fail "no MLLP_VERSION_STRING in version.h"
 	for t in "${TOOLS[@]}"; do
@@ -314,6 +405,18 @@ case_version_help() {
 			fail "$name --version backends: $(cat "$TMP/out")"
 		grep -Eqx 'TLS: (wolfSSL [0-9]+\.[0-9]+\.[0-9]+|without TLS)' "$TMP/out" ||
 			fail "$name --version TLS: $(cat "$TMP/out")"
+		grep -Eqx 'Allocator: (jemalloc [0-9]+\.[0-9]+\.[0-9]+|libc)' "$TMP/out" ||
+			fail "$name --version allocator: $(cat "$TMP/out")"
+		# What the linked library reports, not the tool's headers: the
+		# same in every tool, and as pkg-config knows liburing.
+		[ -z "${first:-}" ] && first=$(cat "$TMP/out")
+		[ "$(tail -n +2 "$TMP/out")" = "$(tail -n +2 <<<"$first")" ] ||
+			fail "$name --version differs from the first tool's"
+		if uring=$(pkg-config --modversion liburing 2>/dev/null); then
+			grep -qx "I/O backends: io_uring (liburing $uring), epoll" "$TMP/out" ||
+				fail "$name --version: liburing is $uring: $(cat "$TMP/out")"
+		fi
+		[ "$(wc -l <"$TMP/out")" -eq 4 ] || fail "$name --version: not 4 lines: $(cat "$TMP/out")"
 		expect_rc 0 "$name -h" "$t" -h
 		grep -q "^Usage: $name \[OPTIONS\]" "$TMP/out" || fail "$name -h: $(head -1 "$TMP/out")"
 		grep -q -- "--version" "$TMP/out" || fail "$name -h lacks --version"
@@ -344,6 +447,13 @@ case_usage_errors() {
 	expect_err "send port" "mllp-send: PORT wants 1..65535, got '99999' (see --help)"
 	expect_rc 64 "load: bad port" "$LOAD" 127.0.0.1 0
 	expect_err "load port" "mllp-load: PORT wants 1..65535, got '0' (see --help)"
+	# One wording for --backend too.
+	local t
+	for t in "${TOOLS[@]}"; do
+		expect_rc 64 "$(basename "$t"): bad --backend" "$t" --backend uring 127.0.0.1 1
+		expect_err "$(basename "$t") --backend" \
+			"$(basename "$t"): --backend wants auto, io_uring or epoll, got 'uring' (see --help)"
+	done
 	if [ "$RECV" != none ]; then
 		expect_rc 64 "recv: bad port" "$RECV" 65536
 		expect_err "recv port" "mllp-recv: PORT wants 0..65535, got '65536' (see --help)"
@@ -410,33 +520,41 @@ poll_line() {
 	}
 }
 
+# sigint_after_line NAME WHICH CMD...: run CMD with its WHICH stream
+# (stdout or stderr) on a fifo and the other one in $TMP/NAME.other; send
+# it SIGINT after the first line on the fifo (a bounded read), the rest of
+# that stream going to $TMP/NAME.rest. Sets RC to its exit status.
+sigint_after_line() {
+	local name=$1 which=$2 fifo=$TMP/$1.fifo pid fd
+	shift 2
+	mkfifo "$fifo"
+	if [ "$which" = stdout ]; then
+		"$@" >"$fifo" 2>"$TMP/$name.other" &
+	else
+		"$@" 2>"$fifo" >"$TMP/$name.other" &
+	fi
+	pid=$!
+	exec {fd}<"$fifo"
+	poll_line "$fd" "$name" && kill -INT "$pid"
+	cat <&"$fd" >"$TMP/$name.rest"
+	exec {fd}<&-
+	wait "$pid"
+	RC=$?
+}
+
 case_sigint() {
 	start_recv AA 200
-	mkfifo "$TMP/send.fifo"
-	local t0=$SECONDS rc
-	"$SEND" --json 127.0.0.1 "$PORT" "$MSGS/feed_100.mllp" >"$TMP/send.fifo" 2>"$TMP/send.err" &
-	local sp=$!
-	exec {SFD}<"$TMP/send.fifo"
-	poll_line "$SFD" "mllp-send" && kill -INT "$sp"
-	cat <&"$SFD" >"$TMP/send.rest"
-	wait "$sp"
-	rc=$?
-	[ $rc -eq 130 ] || fail "mllp-send SIGINT: exit $rc, want 130"
+	local t0=$SECONDS
+	sigint_after_line send stdout "$SEND" --json 127.0.0.1 "$PORT" "$MSGS/feed_100.mllp"
+	[ $RC -eq 130 ] || fail "mllp-send SIGINT: exit $RC, want 130"
 	[ $((SECONDS - t0)) -lt 10 ] || fail "mllp-send SIGINT did not stop it"
 	grep -Eqx 'mllp-send: interrupted: 100 messages: [1-9][0-9]* accepted, 0 application errors, 0 rejects, [0-9]+ failed, [1-9][0-9]* not sent' \
-		"$TMP/send.err" || fail "mllp-send SIGINT summary: $(cat "$TMP/send.err")"
+		"$TMP/send.other" || fail "mllp-send SIGINT summary: $(cat "$TMP/send.other")"
 	ok "mllp-send SIGINT"
-	mkfifo "$TMP/load.fifo"
-	"$LOAD" -d 30 -c 2 --embedded-delay 50 --progress --json - >"$TMP/load.json" 2>"$TMP/load.fifo" &
-	local lp=$!
-	exec {LFD}<"$TMP/load.fifo"
-	poll_line "$LFD" "mllp-load" && kill -INT "$lp"
-	cat <&"$LFD" >"$TMP/load.err"
-	wait "$lp"
-	rc=$?
-	[ $rc -eq 130 ] || fail "mllp-load SIGINT: exit $rc, want 130"
-	jcheck "$TMP/load.json" "$IDENT" 'J["interrupted"] == True' || fail "mllp-load SIGINT report"
-	grep -q "throughput" "$TMP/load.err" || fail "mllp-load SIGINT: no human report"
+	sigint_after_line load stderr "$LOAD" -d 30 -c 2 --embedded-delay 50 --progress --json -
+	[ $RC -eq 130 ] || fail "mllp-load SIGINT: exit $RC, want 130"
+	jcheck "$TMP/load.other" "$IDENT" 'J["interrupted"] == True' || fail "mllp-load SIGINT report"
+	grep -q "throughput" "$TMP/load.rest" || fail "mllp-load SIGINT: no human report"
 	ok "mllp-load SIGINT"
 }
 
@@ -452,26 +570,19 @@ case_json_log() {
 	grep -q "^mllp-load: error: " "$TMP/err" || fail "load: log line without the tool's name: $(cat "$TMP/err")"
 	# Error reasons are C symbols in capitals, a failing verdict too.
 	jcheck "$TMP/out" 'list(J["errors"]) == ["ECONNREFUSED"]' || fail "load: refused reason"
-	local fifo=$TMP/wid.fifo line
-	mkfifo "$fifo"
-	python3 "$HERE/mini_recv.py" --wrong-id >"$fifo" 2>"$TMP/wid.err" &
-	PIDS+=($!)
-	exec {WFD}<"$fifo"
-	IFS= read -r -t 10 line <&"$WFD" || { fail "wrong-id receiver did not start"; return; }
-	expect_rc 2 "load, wrong control ids" "$LOAD" -n 20 -c 2 --no-progress --json - 127.0.0.1 "${line##*:}"
+	start_listener wid python3 "$HERE/mini_recv.py" --wrong-id ||
+		{ fail "wrong-id receiver did not start"; return; }
+	expect_rc 2 "load, wrong control ids" "$LOAD" -n 20 -c 2 --no-progress --json - 127.0.0.1 "$PORT"
 	jcheck "$TMP/out" "$IDENT" 'J["errors"] == {"MLLP_BAD_MESSAGE_CONTROL_ID": 20}' || fail "load: verdict reason"
 	grep -q "failed       20 (MLLP_BAD_MESSAGE_CONTROL_ID 20)" "$TMP/err" || fail "load: human reason: $(cat "$TMP/err")"
 }
 
 case_send_timeout() {
 	# A receiver that accepts and never reads, and an 8 MB message.
-	local fifo=$TMP/nr.fifo line port
-	mkfifo "$fifo"
-	python3 "$HERE/mini_recv.py" --no-read >"$fifo" 2>"$TMP/nr.err" &
-	PIDS+=($!)
-	exec {NFD}<"$fifo"
-	IFS= read -r -t 10 line <&"$NFD" || { fail "no-read receiver did not start"; return; }
-	port=${line##*:}
+	local port
+	start_listener nr python3 "$HERE/mini_recv.py" --no-read ||
+		{ fail "no-read receiver did not start"; return; }
+	port=$PORT
 	python3 -c '
 import sys
 sys.stdout.buffer.write(b"MSH|^~\\&|A|B|C|D|20240101120000||ADT^A01|BIG1|P|2.5\rOBX|1|TX|X||" + b"A" * (8 << 20) + b"\r")' >"$TMP/big.hl7"
