@@ -239,10 +239,20 @@ static void render_receiver(struct mllpi_mw *w,
 		     "Connections admitted.", s->connections_accepted);
 	mllpi_mw_one(w, "connections_open", "gauge", "Connections open now.",
 		     s->connections_active);
-	mllpi_mw_one(w, "connections_refused_total", "counter",
-		     "Connections refused (allow-list, max connections, or a "
-		     "TLS client certificate refused).",
-		     s->connections_refused);
+	mllpi_mw_family(w, "connections_refused_total", "counter",
+			"Connections refused, by reason.");
+	const struct {
+		const char *reason;
+		uint64_t n;
+	} refused[] = {
+	    {"allow_list", s->connections_refused_allow_list},
+	    {"max_connections", s->connections_refused_max_connections},
+	    {"tls_client_cert", s->connections_refused_tls_cert},
+	};
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		struct mllpi_kv kv = {"reason", refused[i].reason};
+		mllpi_mw_sample(w, NULL, &kv, 1, NULL, refused[i].n);
+	}
 	two(w, "connections_closed_total",
 	    "Connections the receiver closed, by reason (closes by the peer "
 	    "and at stop not counted).",
@@ -282,6 +292,23 @@ static void render_receiver(struct mllpi_mw *w,
 	two(w, "log_lines_dropped_total", "Log lines left out, by reason.",
 	    "reason", "rate_limit", s->log_lines_suppressed, "would_block",
 	    s->log_lines_dropped);
+	/* Always present (zero without TLS), so a query need not tell "no
+	 * TLS" from "no handshake yet". Named receiver_ so that they never
+	 * meet the pool's tls_handshakes_total on a page holding both.
+	 * Resumed handshakes are a family of their own, not a label of
+	 * handshakes_total: they are a part of it, not a sibling, and
+	 * sum(receiver_tls_handshakes_total) stays the number of
+	 * handshakes. */
+	mllpi_mw_one(w, "receiver_tls_handshakes_total", "counter",
+		     "TLS handshakes completed, full or resumed.",
+		     s->tls_handshakes);
+	mllpi_mw_one(w, "receiver_tls_handshakes_resumed_total", "counter",
+		     "TLS handshakes that resumed a session.",
+		     s->tls_handshakes_resumed);
+	mllpi_mw_one(w, "receiver_tls_handshake_failures_total", "counter",
+		     "TLS handshakes that failed (a refused client certificate "
+		     "included) or timed out.",
+		     s->tls_handshake_failures);
 }
 
 int mllp_metrics_render_receiver_stats(const struct mllp_receiver_stats *stats,

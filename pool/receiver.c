@@ -155,8 +155,12 @@ struct mllp_receiver {
 	struct mllpi_rbudget budget;
 	_Atomic uint64_t st_accepted, st_active, st_refused, st_idle, st_error,
 	    st_msgs, st_hl7, st_replies, st_bytes_in, st_bytes_out, st_junk,
-	    st_too_big, st_paused;
+	    st_too_big, st_paused, st_tls_hs, st_tls_resumed, st_tls_failed;
+	_Atomic uint64_t st_refused_by[3]; /* enum refusal */
 };
+
+/* Why a connection was refused: st_refused_by's index. */
+enum refusal { REFUSED_ALLOW_LIST, REFUSED_MAX_CONNECTIONS, REFUSED_TLS_CERT };
 
 /* Counters: the manager thread is their only writer, so a relaxed load
  * and store (no locked read-modify-write) suffice; readers on other threads
@@ -1013,8 +1017,11 @@ static void tls_refuse(struct rconn *c, const struct mllp_error *e)
 	      refused ? "refused" : "failed", c->info.peer_address,
 	      c->info.peer_port, e->message);
 	tls_send_direct(c);
-	if (refused)
+	ST_ADD(r, st_tls_failed, 1);
+	if (refused) {
 		ST_ADD(r, st_refused, 1);
+		ST_ADD(r, st_refused_by[REFUSED_TLS_CERT], 1);
+	}
 	conn_close(c, refused ? MLLP_CLOSE_REFUSED : MLLP_CLOSE_ERROR,
 		   MLLP_ERR_TLS);
 }
@@ -1038,6 +1045,9 @@ static void tls_on_data(struct rconn *c, const unsigned char *p, size_t len)
 			return;
 		}
 		c->tls_up = true;
+		bool resumed = mllp_tls_conn_session_reused(c->tls);
+		ST_ADD(r, st_tls_hs, 1);
+		ST_ADD(r, st_tls_resumed, resumed ? 1 : 0);
 		const char *pn = mllp_tls_conn_peer_name(c->tls);
 		if (pn)
 			snprintf(c->info.tls_peer_name,
@@ -1046,8 +1056,7 @@ static void tls_on_data(struct rconn *c, const unsigned char *p, size_t len)
 		      "TLS connection from %s:%u: %s %s%s, peer %s",
 		      c->info.peer_address, c->info.peer_port,
 		      mllp_tls_conn_version(c->tls),
-		      mllp_tls_conn_cipher(c->tls),
-		      mllp_tls_conn_session_reused(c->tls) ? " (resumed)" : "",
+		      mllp_tls_conn_cipher(c->tls), resumed ? " (resumed)" : "",
 		      pn ? pn : "without certificate");
 	}
 	unsigned char buf[16384];
@@ -1185,7 +1194,8 @@ static void listener_arm(struct mllp_receiver *r)
 
 static void refuse(struct mllp_receiver *r, int fd,
 		   const struct sockaddr_storage *peer,
-		   const struct sockaddr_storage *local, const char *why)
+		   const struct sockaddr_storage *local, const char *why,
+		   enum refusal by)
 {
 	struct mllp_conn_info info;
 	memset(&info, 0, sizeof(info));
@@ -1200,6 +1210,7 @@ static void refuse(struct mllp_receiver *r, int fd,
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	close(fd);
 	ST_ADD(r, st_refused, 1);
+	ST_ADD(r, st_refused_by[by], 1);
 	emit(r, MLLP_RECV_EV_CONNECTION_STOP, &info, MLLP_CLOSE_REFUSED, 0, 0,
 	     MLLP_MSG_UNKNOWN, 0, 0);
 }
@@ -1238,16 +1249,19 @@ static void on_accepted(struct mllp_receiver *r, int fd)
 		return;
 	}
 	if (!allowed(r, &peer)) {
-		refuse(r, fd, &peer, &local, "not in allowed_clients");
+		refuse(r, fd, &peer, &local, "not in allowed_clients",
+		       REFUSED_ALLOW_LIST);
 		return;
 	}
 	if (r->nconns >= r->cfg.max_connections) {
-		refuse(r, fd, &peer, &local, "max_connections reached");
+		refuse(r, fd, &peer, &local, "max_connections reached",
+		       REFUSED_MAX_CONNECTIONS);
 		return;
 	}
 	struct rconn *c = r->alloc.alloc(r->alloc.ctx, sizeof(*c));
 	if (!c) {
-		refuse(r, fd, &peer, &local, "out of memory");
+		refuse(r, fd, &peer, &local, "out of memory",
+		       REFUSED_MAX_CONNECTIONS);
 		return;
 	}
 	memset(c, 0, sizeof(*c));
@@ -1368,6 +1382,7 @@ static void on_timer(struct mllp_receiver *r, struct mllpi_timer *t,
 		      c->info.peer_address, c->info.peer_port,
 		      mllp_tls_failure_text(MLLP_TLS_FAIL_HANDSHAKE_TIMEOUT),
 		      r->cfg.tls_handshake_timeout_ms);
+		ST_ADD(r, st_tls_failed, 1);
 		conn_close(c, MLLP_CLOSE_ERROR, MLLP_ERR_TIMEOUT);
 		return;
 	}
@@ -1756,6 +1771,15 @@ void mllp_receiver_get_stats(const struct mllp_receiver *r,
 	out->reads_paused = LOAD(st_paused) + LOAD(budget.st_pauses);
 	out->log_lines_suppressed = LOAD(log.suppressed);
 	out->log_lines_dropped = LOAD(log.dropped);
+	out->connections_refused_allow_list =
+	    LOAD(st_refused_by[REFUSED_ALLOW_LIST]);
+	out->connections_refused_max_connections =
+	    LOAD(st_refused_by[REFUSED_MAX_CONNECTIONS]);
+	out->connections_refused_tls_cert =
+	    LOAD(st_refused_by[REFUSED_TLS_CERT]);
+	out->tls_handshakes = LOAD(st_tls_hs);
+	out->tls_handshakes_resumed = LOAD(st_tls_resumed);
+	out->tls_handshake_failures = LOAD(st_tls_failed);
 }
 
 int mllp_receiver_stop(struct mllp_receiver *r)

@@ -45,14 +45,19 @@
  *
  *   receiver: PREFIX_receiver_info{backend},
  *   PREFIX_connections_accepted_total, PREFIX_connections_open,
- *   PREFIX_connections_refused_total, PREFIX_connections_closed_total{reason}
+ *   PREFIX_connections_refused_total{reason} (allow_list, max_connections,
+ *   tls_client_cert), PREFIX_connections_closed_total{reason}
  *   (idle_timeout, error), PREFIX_connections_shed_total,
  *   PREFIX_messages_received_total, PREFIX_messages_hl7_received_total,
  *   PREFIX_replies_sent_total, PREFIX_received_bytes_total,
  *   PREFIX_sent_bytes_total, PREFIX_junk_bytes_total,
  *   PREFIX_frames_rejected_total{reason} (too_big), PREFIX_buffered_bytes,
  *   PREFIX_buffered_bytes_peak, PREFIX_reads_paused_total,
- *   PREFIX_log_lines_dropped_total{reason} (rate_limit, would_block);
+ *   PREFIX_log_lines_dropped_total{reason} (rate_limit, would_block),
+ *   PREFIX_receiver_tls_handshakes_total,
+ *   PREFIX_receiver_tls_handshakes_resumed_total,
+ *   PREFIX_receiver_tls_handshake_failures_total (zero without TLS); every
+ *   label value above is always present, zero included;
  *   and from an ACK count snapshot: PREFIX_acks_sent_total{code}.
  *
  * Reason labels of send failures: "os" for an OS error (-errno), else the

@@ -249,7 +249,8 @@ struct mllp_receiver_stats {
 	uint64_t connections_accepted; /* admitted connections, ever */
 	uint64_t connections_active;   /* open now */
 	uint64_t connections_refused;  /* allow-list, max_connections, or a
-					* TLS client certificate refused */
+					* TLS client certificate refused (by
+					* reason: at the end) */
 	uint64_t connections_idle_timeout;
 	uint64_t connections_error;
 	uint64_t messages_received; /* frames, all kinds */
@@ -270,6 +271,24 @@ struct mllp_receiver_stats {
 					* (reply_backlog_pause or the budget) */
 	uint64_t log_lines_suppressed; /* over the log rate limit */
 	uint64_t log_lines_dropped;    /* stderr would have blocked */
+	/* Fields are only ever added here, at the end: the offsets above
+	 * never change. connections_refused by reason; the three add up to
+	 * it: a client not in allowed_clients; one over max_connections (or
+	 * one the receiver had no memory for); a TLS client whose
+	 * certificate was refused in the handshake (none, unknown CA,
+	 * expired, revoked, name not allowed). */
+	uint64_t connections_refused_allow_list;
+	uint64_t connections_refused_max_connections;
+	uint64_t connections_refused_tls_cert;
+	/* TLS server handshakes completed, full or resumed; of them, those
+	 * that resumed a session (tickets or session IDs); and handshakes
+	 * that failed: the TLS engine's error (a refused certificate
+	 * included, also counted above; a plaintext client) or the
+	 * handshake timeout. A client that disconnects during the handshake
+	 * is in neither. Zero without TLS. */
+	uint64_t tls_handshakes;
+	uint64_t tls_handshakes_resumed;
+	uint64_t tls_handshake_failures;
 };
 
 /* ---- the receiver --------------------------------------------------------
@@ -358,9 +377,9 @@ struct mllp_receiver_config {
 	 * client that fails the handshake (no certificate, unknown CA,
 	 * expired, revoked, name not allowed, not TLS) is closed after the
 	 * alert, logged with the reason, and counted as refused (certificate
-	 * problems) or error. Without TLS the receiver logs one warning
-	 * "Starting listener on a non secured socket, data will be passed
-	 * over unencrypted connection!". */
+	 * problems) or error, and as a failed handshake. Without TLS the
+	 * receiver logs one warning "Starting listener on a non secured
+	 * socket, data will be passed over unencrypted connection!". */
 	const struct mllp_tls_server_config *tls;
 	/* Handshake time limit per TLS connection (ms; default 10000). */
 	uint32_t tls_handshake_timeout_ms;

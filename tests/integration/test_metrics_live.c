@@ -171,6 +171,15 @@ static void test_pool_live(void **state)
 	has_line(rb, "mllp_messages_hl7_received_total %d", N_HL7);
 	has_line(rb, "mllp_connections_accepted_total 2");
 	has_line(rb, "mllp_connections_open 2");
+	/* Every refusal reason and the TLS families, zero included. */
+	has_line(rb, "mllp_connections_refused_total{reason=\"allow_list\"} 0");
+	has_line(
+	    rb, "mllp_connections_refused_total{reason=\"max_connections\"} 0");
+	has_line(
+	    rb, "mllp_connections_refused_total{reason=\"tls_client_cert\"} 0");
+	has_line(rb, "mllp_receiver_tls_handshakes_total 0");
+	has_line(rb, "mllp_receiver_tls_handshakes_resumed_total 0");
+	has_line(rb, "mllp_receiver_tls_handshake_failures_total 0");
 
 	/* ACKs by code, from the dispatcher's counts once it has stopped. */
 	mllp_pool_stop(l.p);

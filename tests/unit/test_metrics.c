@@ -17,7 +17,7 @@ static struct mllp_receiver_stats recv_stats(void)
 	memset(&s, 0, sizeof(s));
 	s.connections_accepted = 1;
 	s.connections_active = 2;
-	s.connections_refused = 3;
+	s.connections_refused = 19 + 20 + 21; /* rendered by reason only */
 	s.connections_idle_timeout = 4;
 	s.connections_error = 5;
 	s.messages_received = 6;
@@ -33,6 +33,12 @@ static struct mllp_receiver_stats recv_stats(void)
 	s.reads_paused = 16;
 	s.log_lines_suppressed = 17;
 	s.log_lines_dropped = 18;
+	s.connections_refused_allow_list = 19;
+	s.connections_refused_max_connections = 20;
+	s.connections_refused_tls_cert = 21;
+	s.tls_handshakes = 22;
+	s.tls_handshakes_resumed = 23;
+	s.tls_handshake_failures = 24;
 	return s;
 }
 
@@ -46,10 +52,13 @@ static const char recv_text[] =
     "# HELP hl7_connections_open Connections open now.\n"
     "# TYPE hl7_connections_open gauge\n"
     "hl7_connections_open{site=\"x\"} 2\n"
-    "# HELP hl7_connections_refused_total Connections refused (allow-list, "
-    "max connections, or a TLS client certificate refused).\n"
+    "# HELP hl7_connections_refused_total Connections refused, by reason.\n"
     "# TYPE hl7_connections_refused_total counter\n"
-    "hl7_connections_refused_total{site=\"x\"} 3\n"
+    "hl7_connections_refused_total{site=\"x\",reason=\"allow_list\"} 19\n"
+    "hl7_connections_refused_total{site=\"x\",reason=\"max_connections\"} "
+    "20\n"
+    "hl7_connections_refused_total{site=\"x\",reason=\"tls_client_cert\"} "
+    "21\n"
     "# HELP hl7_connections_closed_total Connections the receiver closed, by "
     "reason (closes by the peer and at stop not counted).\n"
     "# TYPE hl7_connections_closed_total counter\n"
@@ -97,7 +106,19 @@ static const char recv_text[] =
     "# HELP hl7_log_lines_dropped_total Log lines left out, by reason.\n"
     "# TYPE hl7_log_lines_dropped_total counter\n"
     "hl7_log_lines_dropped_total{site=\"x\",reason=\"rate_limit\"} 17\n"
-    "hl7_log_lines_dropped_total{site=\"x\",reason=\"would_block\"} 18\n";
+    "hl7_log_lines_dropped_total{site=\"x\",reason=\"would_block\"} 18\n"
+    "# HELP hl7_receiver_tls_handshakes_total TLS handshakes completed, full "
+    "or resumed.\n"
+    "# TYPE hl7_receiver_tls_handshakes_total counter\n"
+    "hl7_receiver_tls_handshakes_total{site=\"x\"} 22\n"
+    "# HELP hl7_receiver_tls_handshakes_resumed_total TLS handshakes that "
+    "resumed a session.\n"
+    "# TYPE hl7_receiver_tls_handshakes_resumed_total counter\n"
+    "hl7_receiver_tls_handshakes_resumed_total{site=\"x\"} 23\n"
+    "# HELP hl7_receiver_tls_handshake_failures_total TLS handshakes that "
+    "failed (a refused client certificate included) or timed out.\n"
+    "# TYPE hl7_receiver_tls_handshake_failures_total counter\n"
+    "hl7_receiver_tls_handshake_failures_total{site=\"x\"} 24\n";
 
 static void test_receiver_text(void **state)
 {
@@ -378,7 +399,7 @@ static void test_families(void **state)
 	assert_true(mllp_metrics_render_acks(counts, buf, sizeof(buf), NULL) >
 		    0);
 	check_families(buf, names, &nn);
-	assert_int_equal(nn, npool + 18);
+	assert_int_equal(nn, npool + 21);
 }
 
 static void test_escaping(void **state)
