@@ -1,8 +1,10 @@
 # Helpers shared by the test scripts, sourced by them (bash):
 #   TMP      a scratch directory, removed at exit
 #   PIDS     processes to end at exit (append the background jobs you start)
-#   fail MSG counts a failure in FAILS and says it on stderr; ok MSG
+#   fail MSG counts a failure in FAILS and says it on stderr (and exits 1
+#            when FAIL_FAST is set); ok MSG
 #   start_listener NAME CMD...  start a receiver on a loopback ephemeral port
+#   open_listener NAME CMD...   the same, its stdout kept open on fd 5
 #   install_prefix BUILD PREFIX  install the built tree, for pkg-config too
 # Every wait is bounded: nothing here sleeps to synchronise.
 
@@ -21,6 +23,7 @@ trap lib_cleanup EXIT
 fail() {
 	echo "FAIL: $*" >&2
 	FAILS=$((FAILS + 1))
+	[[ -z ${FAIL_FAST:-} ]] || exit 1
 }
 ok() { echo "ok: $*"; }
 
@@ -48,6 +51,28 @@ start_listener() {
 		cat "$TMP/$name.err" >&2
 		return 1
 	fi
+}
+
+# open_listener NAME CMD...: run CMD, a receiver whose first line on
+# stdout is "listening on ADDR:PORT", in the background with its stdout on
+# a fifo open as fd 5 (the caller reads what follows and closes it), its
+# stderr in $TMP/NAME.err, its pid in PID and PIDS; read that line (30 s
+# at most) and set LISTEN_ADDR and PORT. Calls fail when no such line
+# comes or the port is 0.
+open_listener() {
+	local name=$1 line
+	shift
+	rm -f "$TMP/$name.fifo"
+	mkfifo "$TMP/$name.fifo"
+	"$@" >"$TMP/$name.fifo" 2>"$TMP/$name.err" &
+	PID=$!
+	PIDS+=("$PID")
+	exec 5<"$TMP/$name.fifo"
+	IFS= read -r -t 30 -u 5 line || fail "$name: no first line ($(cat "$TMP/$name.err"))"
+	[[ $line =~ ^listening\ on\ (.+):([0-9]+)$ ]] || fail "$name: first line '$line'"
+	LISTEN_ADDR=${BASH_REMATCH[1]}
+	PORT=${BASH_REMATCH[2]}
+	[[ $PORT != 0 ]] || fail "$name: port 0 reported"
 }
 
 # install_prefix BUILD PREFIX: cmake --install the build tree BUILD into

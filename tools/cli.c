@@ -172,9 +172,11 @@ uint64_t tool_log_suppressed(void)
 	return n > TOOL_LOG_LINES ? n - TOOL_LOG_LINES : 0;
 }
 
-void tool_tls_init(struct mllp_tls_client_config *t)
+void tool_client_init(struct tool_client_opts *c, int64_t timeout_ms)
 {
-	mllp_tls_client_config_init(t);
+	memset(c, 0, sizeof(*c));
+	mllp_tls_client_config_init(&c->tls);
+	c->timeout_ms = timeout_ms;
 }
 
 bool tool_tls_option(int ch, const char *arg, struct mllp_tls_client_config *t)
@@ -208,16 +210,40 @@ bool tool_tls_option(int ch, const char *arg, struct mllp_tls_client_config *t)
 
 void tool_client_option(const char *prog, const char *usage_line, int c,
 			const char *arg, char *const *argv,
-			enum mllp_backend_kind *backend,
-			struct mllp_tls_client_config *t)
+			struct tool_client_opts *cl)
 {
-	if (c == TOOL_OPT_BACKEND) {
-		*backend = tool_arg_backend(prog, arg);
+	switch (c) {
+	case 't':
+		cl->timeout_ms = (int64_t)tool_arg_u64(
+		    prog, arg, 1, 86400000,
+		    "--timeout wants milliseconds 1..86400000");
 		return;
+	case TOOL_OPT_SEND_TIMEOUT:
+		cl->send_timeout_ms = (int64_t)tool_arg_u64(
+		    prog, arg, 1, 86400000,
+		    "--send-timeout wants milliseconds 1..86400000");
+		return;
+	case TOOL_OPT_BACKEND:
+		cl->backend = tool_arg_backend(prog, arg);
+		return;
+	case TOOL_OPT_VERSION:
+		tool_version(prog);
+	default:
+		break;
 	}
-	if (c != ':' && c != '?' && tool_tls_option(c, arg, t))
+	if (c != ':' && c != '?' && tool_tls_option(c, arg, &cl->tls))
 		return;
 	tool_option_error(prog, usage_line, c, argv);
+}
+
+void tool_client_pool_config(const struct tool_client_opts *cl,
+			     struct mllp_pool_config *cfg)
+{
+	cfg->conn.reply_timeout = cl->timeout_ms;
+	if (cl->send_timeout_ms)
+		cfg->conn.send_timeout = cl->send_timeout_ms;
+	cfg->backend = cl->backend;
+	cfg->conn.tls = &cl->tls; /* read by add_endpoint; off unless --tls */
 }
 
 void tool_tls_built(const char *prog, bool enabled)

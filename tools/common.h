@@ -73,11 +73,11 @@ enum mllp_backend_kind tool_arg_backend(const char *prog, const char *arg);
 void tool_log_limited(void *ctx, enum mllp_log_level level, const char *line);
 uint64_t tool_log_suppressed(void);
 
-/* Options shared by mllp-send and mllp-load (TLS, --backend): put
- * TOOL_CLIENT_LONGOPTS in the getopt_long table (needs <getopt.h>), hand
- * every option code the tool does not handle itself to
- * tool_client_option(), and call tool_tls_check() after parsing.
- * TOOL_TLS_USAGE is the TLS help text. */
+/* Options shared by mllp-send and mllp-load (--timeout, --send-timeout,
+ * --backend, TLS, --version): put TOOL_CLIENT_LONGOPTS in the getopt_long
+ * table (needs <getopt.h>) and 't:' in the optstring, hand every option
+ * code the tool does not handle itself to tool_client_option(), and call
+ * tool_tls_check() after parsing. TOOL_TLS_USAGE is the TLS help text. */
 enum {
 	TOOL_OPT_TLS = 0x1000,
 	TOOL_OPT_CA,
@@ -87,9 +87,14 @@ enum {
 	TOOL_OPT_SERVER_NAME,
 	TOOL_OPT_INSECURE,
 	TOOL_OPT_BACKEND,
+	TOOL_OPT_SEND_TIMEOUT,
+	TOOL_OPT_VERSION,
 };
 /* clang-format off */
 #define TOOL_CLIENT_LONGOPTS                                                      \
+	{"timeout", required_argument, NULL, 't'},                             \
+	{"send-timeout", required_argument, NULL, TOOL_OPT_SEND_TIMEOUT},      \
+	{"version", no_argument, NULL, TOOL_OPT_VERSION},                      \
 	{"tls", no_argument, NULL, TOOL_OPT_TLS},                              \
 	{"ca", required_argument, NULL, TOOL_OPT_CA},                          \
 	{"cert", required_argument, NULL, TOOL_OPT_CERT},                      \
@@ -113,19 +118,30 @@ enum {
 	"      --insecure       do not verify the server (warned; still "      \
 	"encrypted)\n"
 
-/* Zero t and set the library defaults (TLS off). */
-void tool_tls_init(struct mllp_tls_client_config *t);
 /* Apply option ch (arg: its value); false when ch is not a TLS option. */
 bool tool_tls_option(int ch, const char *arg, struct mllp_tls_client_config *t);
-/* The getopt_long cases mllp-send and mllp-load share: --backend (into
- * *backend), the TLS options (into *t), and the errors (':' and '?', see
- * tool_option_error). Call it from the switch's default case with the
- * option code c and optarg; it returns only for an option it applied,
- * else exits 64. */
+/* What the shared client options set. */
+struct tool_client_opts {
+	int64_t timeout_ms;
+	int64_t send_timeout_ms; /* 0: the library's default */
+	enum mllp_backend_kind backend;
+	struct mllp_tls_client_config tls;
+};
+
+/* Zero c, set the TLS defaults and the reply timeout timeout_ms. */
+void tool_client_init(struct tool_client_opts *c, int64_t timeout_ms);
+/* The getopt_long cases mllp-send and mllp-load share: --timeout,
+ * --send-timeout, --backend, the TLS options (into *cl), --version, and
+ * the errors (':' and '?', see tool_option_error). Call it from the
+ * switch's default case with the option code c and optarg; it returns
+ * only for an option it applied, else exits (0 for --version, 64). */
 void tool_client_option(const char *prog, const char *usage_line, int c,
 			const char *arg, char *const *argv,
-			enum mllp_backend_kind *backend,
-			struct mllp_tls_client_config *t);
+			struct tool_client_opts *cl);
+/* Set cfg's reply and send timeouts, backend and TLS from cl (cfg keeps a
+ * pointer to cl->tls: cl outlives the endpoints added with cfg). */
+void tool_client_pool_config(const struct tool_client_opts *cl,
+			     struct mllp_pool_config *cfg);
 /* Refuse contradictions (exit 64 via tool_usage); with --tls and no --ca,
  * use the system CAs. */
 void tool_tls_check(const char *prog, struct mllp_tls_client_config *t);

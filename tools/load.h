@@ -50,18 +50,15 @@ struct opts {
 	double ramp_s;
 	const char *files[MAX_TEMPLATES];
 	size_t nfiles;
-	size_t size; /* synthetic ORU^R01 size, 0: none */
-	int64_t timeout_ms;
-	int64_t send_timeout_ms; /* 0: the library's default */
-	const char *json;	 /* NULL, "-" or a path */
-	int progress;		 /* -1: auto (stderr is a tty) */
+	size_t size;		    /* synthetic ORU^R01 size, 0: none */
+	struct tool_client_opts cl; /* --timeout, --backend, --tls ... */
+	const char *json;	    /* NULL, "-" or a path */
+	int progress;		    /* -1: auto (stderr is a tty) */
 	const char *host;
 	uint16_t port;
 	const char *embedded_ack;
 	uint32_t embedded_delay_ms;
 	bool embedded_delay_set;
-	enum mllp_backend_kind backend;
-	struct mllp_tls_client_config tls; /* --tls ... (HOST PORT only) */
 	bool latency;		/* --latency: the percentile spectrum */
 	bool uncorrected;	/* --uncorrected (open loop only) */
 	const char *timeseries; /* NULL, "-" or a path */

@@ -44,7 +44,7 @@ int load_embedded_start(const struct opts *o, struct load_embedded *e,
 	rc.log = tool_log_limited;
 	rc.log_ctx = (void *)prog;
 	rc.log_level = MLLP_LOG_ERROR;
-	rc.backend = o->backend;
+	rc.backend = o->cl.backend;
 	struct mllp_error err;
 	if (mllp_receiver_start(&rc, &e->recv, &err) != 0) {
 		char ebuf[300];

@@ -100,7 +100,7 @@ static void parameters(FILE *f, const struct report *r)
 	const struct opts *o = &L.o;
 	fprintf(f, "<table id=\"parameters\"><caption><h2>Parameters</h2>"
 		   "</caption>\n");
-	row(f, "target", "%s%s", r->target, o->tls.enabled ? " (TLS)" : "");
+	row(f, "target", "%s%s", r->target, o->cl.tls.enabled ? " (TLS)" : "");
 	if (o->rate > 0)
 		row(f, "mode", "open loop at %.0f msg/s", o->rate);
 	else
@@ -115,7 +115,7 @@ static void parameters(FILE *f, const struct report *r)
 	if (o->ramp_s > 0)
 		row(f, "ramp", "%g s", o->ramp_s);
 	row(f, "message size", "%zu bytes", r->message_bytes);
-	row(f, "reply timeout", "%" PRId64 " ms", o->timeout_ms);
+	row(f, "reply timeout", "%" PRId64 " ms", o->cl.timeout_ms);
 	row(f, "backend", "%s", r->backend);
 	row(f, "latency", "%s", load_latency_basis());
 	char when[64];
@@ -242,6 +242,18 @@ static double end_time(const struct cols *c)
 	return c->n ? c->t[c->n - 1] : 1;
 }
 
+/* The axes of a chart over time: x from the start to the last point, y as
+ * given, fitted to [lo, hi]. */
+static struct svg_chart time_axes(const struct cols *c, struct svg_axis y,
+				  double lo, double hi)
+{
+	struct svg_chart ch = {
+	    .x = {.fmt = SVG_SEC, .title = "time since the start"}, .y = y};
+	svg_axis_fit(&ch.x, 0, end_time(c));
+	svg_axis_fit(&ch.y, lo, hi);
+	return ch;
+}
+
 static void chart_throughput(FILE *f, const struct progress *p, struct cols *c)
 {
 	for (size_t i = 0; i < c->n; i++) {
@@ -250,11 +262,9 @@ static void chart_throughput(FILE *f, const struct progress *p, struct cols *c)
 		    per_s(s->accepted + s->app_errors + s->app_rejects, s->dt);
 		c->v[1][i] = per_s(s->sent, s->dt);
 	}
-	struct svg_chart ch = {
-	    .x = {.fmt = SVG_SEC, .title = "time since the start"},
-	    .y = {.fmt = SVG_NUM, .title = "messages/s"}};
-	svg_axis_fit(&ch.x, 0, end_time(c));
-	svg_axis_fit(&ch.y, 0, max_of(c, 2, false));
+	struct svg_chart ch = time_axes(
+	    c, (struct svg_axis){.fmt = SVG_NUM, .title = "messages/s"}, 0,
+	    max_of(c, 2, false));
 	static const char *const lab[] = {"acknowledged/s", "sent/s"};
 	static const char *const cls[] = {"c0", "c1 dash"};
 	chart(f, c, 2, &ch, "chart-throughput", "Throughput", lab, cls);
@@ -269,11 +279,11 @@ static void chart_latency(FILE *f, const struct progress *p, struct cols *c)
 		c->v[1][i] = has ? (double)(s->p99 ? s->p99 : 1) : NAN;
 		c->v[2][i] = has ? (double)(s->max ? s->max : 1) : NAN;
 	}
-	struct svg_chart ch = {
-	    .x = {.fmt = SVG_SEC, .title = "time since the start"},
-	    .y = {.log = true, .fmt = SVG_US, .title = "latency (log)"}};
-	svg_axis_fit(&ch.x, 0, end_time(c));
-	svg_axis_fit(&ch.y, min_positive(c, 3), max_of(c, 3, true));
+	struct svg_chart ch =
+	    time_axes(c,
+		      (struct svg_axis){
+			  .log = true, .fmt = SVG_US, .title = "latency (log)"},
+		      min_positive(c, 3), max_of(c, 3, true));
 	static const char *const lab[] = {"p50", "p99", "max"};
 	static const char *const cls[] = {"c0", "c1", "c2"};
 	chart(f, c, 3, &ch, "chart-latency", "Latency over time", lab, cls);
@@ -290,11 +300,9 @@ static void chart_outcomes(FILE *f, const struct progress *p, struct cols *c)
 		c->v[4][i] = per_s(s->transport, s->dt);
 		c->v[5][i] = per_s(s->invalid, s->dt);
 	}
-	struct svg_chart ch = {
-	    .x = {.fmt = SVG_SEC, .title = "time since the start"},
-	    .y = {.fmt = SVG_NUM, .title = "messages/s"}};
-	svg_axis_fit(&ch.x, 0, end_time(c));
-	svg_axis_fit(&ch.y, 0, max_of(c, 6, false));
+	struct svg_chart ch = time_axes(
+	    c, (struct svg_axis){.fmt = SVG_NUM, .title = "messages/s"}, 0,
+	    max_of(c, 6, false));
 	static const char *const lab[] = {
 	    "AA/CA",	   "AE/CE", "AR/CR", "timeouts", "transport errors",
 	    "invalid ACKs"};

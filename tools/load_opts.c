@@ -152,8 +152,6 @@ void load_parse_args(int argc, char **argv, struct opts *o)
 		OPT_NO_PROGRESS,
 		OPT_EACK,
 		OPT_EDELAY,
-		OPT_SEND_TIMEOUT,
-		OPT_VERSION,
 		OPT_LATENCY,
 		OPT_UNCORRECTED,
 		OPT_TIMESERIES,
@@ -168,15 +166,12 @@ void load_parse_args(int argc, char **argv, struct opts *o)
 	    {"ramp", required_argument, NULL, OPT_RAMP},
 	    {"message", required_argument, NULL, 'm'},
 	    {"size", required_argument, NULL, OPT_SIZE},
-	    {"timeout", required_argument, NULL, 't'},
 	    {"json", required_argument, NULL, OPT_JSON},
 	    {"progress", no_argument, NULL, OPT_PROGRESS},
 	    {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
 	    {"embedded-ack", required_argument, NULL, OPT_EACK},
 	    {"embedded-delay", required_argument, NULL, OPT_EDELAY},
-	    {"send-timeout", required_argument, NULL, OPT_SEND_TIMEOUT},
 	    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, OPT_VERSION},
 	    {"latency", no_argument, NULL, OPT_LATENCY},
 	    {"uncorrected", no_argument, NULL, OPT_UNCORRECTED},
 	    {"timeseries", required_argument, NULL, OPT_TIMESERIES},
@@ -186,10 +181,9 @@ void load_parse_args(int argc, char **argv, struct opts *o)
 	    {NULL, 0, NULL, 0},
 	};
 	memset(o, 0, sizeof(*o));
-	tool_tls_init(&o->tls);
+	tool_client_init(&o->cl, 5000);
 	o->connections = 16;
 	o->duration_s = 10;
-	o->timeout_ms = 5000;
 	o->progress = -1;
 	o->argc = argc;
 	o->argv = argv;
@@ -230,16 +224,6 @@ void load_parse_args(int argc, char **argv, struct opts *o)
 			    prog, optarg, 64, 64u << 20,
 			    "--size wants 64..67108864 bytes");
 			break;
-		case 't':
-			o->timeout_ms = (int64_t)tool_arg_u64(
-			    prog, optarg, 1, 86400000,
-			    "--timeout wants milliseconds 1..86400000");
-			break;
-		case OPT_SEND_TIMEOUT:
-			o->send_timeout_ms = (int64_t)tool_arg_u64(
-			    prog, optarg, 1, 86400000,
-			    "--send-timeout wants milliseconds 1..86400000");
-			break;
 		case OPT_JSON:
 			o->json = optarg;
 			break;
@@ -279,15 +263,13 @@ void load_parse_args(int argc, char **argv, struct opts *o)
 		case 'h':
 			usage(stdout);
 			exit(0);
-		case OPT_VERSION:
-			tool_version(prog);
 		default:
 			tool_client_option(prog, LOAD_USAGE_LINE, c, optarg,
-					   argv, &o->backend, &o->tls);
+					   argv, &o->cl);
 			break;
 		}
 	}
-	tool_tls_check(prog, &o->tls);
+	tool_tls_check(prog, &o->cl.tls);
 	int rest = argc - optind;
 	if (rest == 1 || rest > 2)
 		tool_usage(prog, "give HOST and PORT, or neither (embedded "
@@ -300,7 +282,7 @@ void load_parse_args(int argc, char **argv, struct opts *o)
 					 "need the embedded receiver (no HOST "
 					 "PORT)");
 	}
-	if (o->tls.enabled && rest != 2)
+	if (o->cl.tls.enabled && rest != 2)
 		tool_usage(prog, "--tls needs HOST and PORT (the embedded "
 				 "receiver is plaintext)");
 	if (o->size && o->nfiles)

@@ -39,6 +39,26 @@ const char *load_err_name(size_t i)
 	}
 }
 
+/* The non-zero error counters: " (name n, name n" for people (the caller
+ * closes the parenthesis) or "\"name\":n,\"name\":n" in JSON. Returns
+ * how many. */
+static size_t print_errors(FILE *f, const struct report *r, bool json)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < ERR_SLOTS; i++) {
+		if (!r->errors[i])
+			continue;
+		if (json)
+			fprintf(f, "%s\"%s\":%" PRIu64, n ? "," : "",
+				load_err_name(i), r->errors[i]);
+		else
+			fprintf(f, "%s%s %" PRIu64, n ? ", " : " (",
+				load_err_name(i), r->errors[i]);
+		n++;
+	}
+	return n;
+}
+
 static void print_human(FILE *f, const struct report *r)
 {
 	fprintf(f, "mllp-load: %s, %u connection%s, %s", r->target,
@@ -54,15 +74,7 @@ static void print_human(FILE *f, const struct report *r)
 	fprintf(f, "  app errors   %" PRIu64 "\n", r->app_errors);
 	fprintf(f, "  app rejects  %" PRIu64 "\n", r->app_rejects);
 	fprintf(f, "  failed       %" PRIu64, r->failed);
-	const char *sep = " (";
-	for (size_t i = 0; i < ERR_SLOTS; i++) {
-		if (!r->errors[i])
-			continue;
-		fprintf(f, "%s%s %" PRIu64, sep, load_err_name(i),
-			r->errors[i]);
-		sep = ", ";
-	}
-	fprintf(f, "%s\n", sep[0] == ',' ? ")" : "");
+	fprintf(f, "%s\n", print_errors(f, r, false) ? ")" : "");
 	fprintf(f, "  throughput   %.0f msg/s, %.2f MB/s\n", r->msgs_per_s,
 		r->mb_per_s);
 	fprintf(f,
@@ -94,14 +106,7 @@ static void print_json(FILE *f, const struct report *r)
 		r->interrupted ? "true" : "false", r->duration_s,
 		L.o.connections, r->sent, r->accepted, r->app_errors,
 		r->app_rejects, r->failed);
-	const char *sep = "";
-	for (size_t i = 0; i < ERR_SLOTS; i++) {
-		if (!r->errors[i])
-			continue;
-		fprintf(f, "%s\"%s\":%" PRIu64, sep, load_err_name(i),
-			r->errors[i]);
-		sep = ",";
-	}
+	print_errors(f, r, true);
 	fprintf(f,
 		"},\"throughput_msgs_per_s\":%.1f,\"throughput_mb_per_s\":%.3f,"
 		"\"latency_us\":{\"p50\":%" PRIu64 ",\"p90\":%" PRIu64

@@ -277,16 +277,12 @@ static int start_pool(const struct opts *o, const char *host, uint16_t port)
 {
 	struct mllp_pool_config cfg;
 	mllp_pool_config_init(&cfg);
-	cfg.conn.reply_timeout = o->timeout_ms;
-	cfg.conn.queue_timeout = o->timeout_ms;
-	if (o->send_timeout_ms)
-		cfg.conn.send_timeout = o->send_timeout_ms;
+	tool_client_pool_config(&o->cl, &cfg);
+	cfg.conn.queue_timeout = o->cl.timeout_ms;
 	cfg.conn.use_backoff = false;
 	cfg.conn.auto_reconnect_interval = 100;
 	cfg.log = tool_log_limited;
 	cfg.log_ctx = (void *)prog;
-	cfg.backend = o->backend;
-	cfg.conn.tls = &o->tls; /* read by add_endpoint; off unless --tls */
 	if (o->rate > 0)
 		cfg.queue_capacity = 1u << 20;
 	struct mllp_error err;
@@ -405,7 +401,7 @@ static void drain(struct progress *pg)
 	atomic_store(&L.stopping, true);
 	uint64_t now = tool_now_ns();
 	uint64_t drain_end =
-	    now + (uint64_t)L.o.timeout_ms * 1000000u + 500000000u;
+	    now + (uint64_t)L.o.cl.timeout_ms * 1000000u + 500000000u;
 	uint64_t hold = now + 100000000u;
 	if (pg->next_ns > hold)
 		hold = 0;

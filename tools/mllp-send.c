@@ -27,16 +27,13 @@ static const char *prog = "mllp-send";
 
 struct opts {
 	uint32_t connections;
-	int64_t timeout_ms;
-	int64_t send_timeout_ms; /* 0: the library's default */
+	struct tool_client_opts cl; /* --timeout, --backend, TLS */
 	bool raw;
 	bool async;
 	bool print_ack;
 	bool quiet;
 	bool json;
 	bool keep_bytes;
-	enum mllp_backend_kind backend;
-	struct mllp_tls_client_config tls;
 	const char *host;
 	uint16_t port;
 	char **files;
@@ -108,19 +105,9 @@ static void usage(FILE *f)
 
 static void parse_args(int argc, char **argv, struct opts *o)
 {
-	enum {
-		OPT_RAW = 256,
-		OPT_ASYNC,
-		OPT_PRINT_ACK,
-		OPT_JSON,
-		OPT_KEEP,
-		OPT_SEND_TIMEOUT,
-		OPT_VERSION
-	};
+	enum { OPT_RAW = 256, OPT_ASYNC, OPT_PRINT_ACK, OPT_JSON, OPT_KEEP };
 	static const struct option longopts[] = {
 	    {"connections", required_argument, NULL, 'c'},
-	    {"timeout", required_argument, NULL, 't'},
-	    {"send-timeout", required_argument, NULL, OPT_SEND_TIMEOUT},
 	    {"raw", no_argument, NULL, OPT_RAW},
 	    {"async", no_argument, NULL, OPT_ASYNC},
 	    {"print-ack", no_argument, NULL, OPT_PRINT_ACK},
@@ -128,14 +115,12 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"json", no_argument, NULL, OPT_JSON},
 	    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, OPT_VERSION},
 	    TOOL_CLIENT_LONGOPTS,
 	    {NULL, 0, NULL, 0},
 	};
 	memset(o, 0, sizeof(*o));
-	tool_tls_init(&o->tls);
+	tool_client_init(&o->cl, 60000);
 	o->connections = 1;
-	o->timeout_ms = 60000;
 	opterr = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, ":c:t:qh", longopts, NULL)) != -1) {
@@ -144,16 +129,6 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			o->connections = (uint32_t)tool_arg_u64(
 			    prog, optarg, 1, 1024,
 			    "--connections wants 1..1024");
-			break;
-		case 't':
-			o->timeout_ms = (int64_t)tool_arg_u64(
-			    prog, optarg, 1, 86400000,
-			    "--timeout wants milliseconds 1..86400000");
-			break;
-		case OPT_SEND_TIMEOUT:
-			o->send_timeout_ms = (int64_t)tool_arg_u64(
-			    prog, optarg, 1, 86400000,
-			    "--send-timeout wants milliseconds 1..86400000");
 			break;
 		case OPT_RAW:
 			o->raw = true;
@@ -176,15 +151,13 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case 'h':
 			usage(stdout);
 			exit(0);
-		case OPT_VERSION:
-			tool_version(prog);
 		default:
 			tool_client_option(prog, USAGE_LINE, c, optarg, argv,
-					   &o->backend, &o->tls);
+					   &o->cl);
 			break;
 		}
 	}
-	tool_tls_check(prog, &o->tls);
+	tool_tls_check(prog, &o->cl.tls);
 	if (argc - optind < 2)
 		tool_usage(prog, "HOST and PORT are required");
 	o->host = argv[optind];
@@ -506,12 +479,8 @@ static int start_pool(const struct opts *o, struct mllp_pool **pool,
 {
 	struct mllp_pool_config cfg;
 	mllp_pool_config_init(&cfg);
-	cfg.conn.reply_timeout = o->timeout_ms;
-	if (o->send_timeout_ms)
-		cfg.conn.send_timeout = o->send_timeout_ms;
+	tool_client_pool_config(&o->cl, &cfg);
 	cfg.max_reply = MLLP_DEFAULT_MAX_FRAME;
-	cfg.backend = o->backend;
-	cfg.conn.tls = &o->tls; /* read by add_endpoint; off unless --tls */
 	cfg.log = o->quiet ? drop_log : tool_log;
 	cfg.log_ctx = (void *)prog;
 	struct mllp_error err;

@@ -1446,7 +1446,8 @@ static void test_mixed(void **state)
 }
 
 /* The same with 4 receive buffers of 64 bytes shared by 32 connections:
- * replies span buffers and the buffer ring runs dry (-ENOBUFS, re-arm). */
+ * replies span buffers and the buffer ring runs dry (the backend holds
+ * the starved receives and reads on once buffers are given back). */
 static void test_mixed_few_buffers(void **state)
 {
 	(void)state;

@@ -26,45 +26,9 @@
 
 #include "backend.h"
 #include "common.h" /* ti_backend(): MLLP_TEST_BACKEND */
+#include "netutil.h"
 
 #define DEADLINE_MS 10000
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* A listening loopback socket on an ephemeral port. */
-static int listener(uint16_t *port)
-{
-	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(l >= 0);
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(l, 128), 0);
-	socklen_t al = sizeof(a);
-	assert_int_equal(getsockname(l, (struct sockaddr *)&a, &al), 0);
-	*port = ntohs(a.sin_port);
-	return l;
-}
-
-/* A blocking client connected to port (send timeout: a bounded write). */
-static int connect_to(uint16_t port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(fd >= 0);
-	struct timeval tv = {.tv_sec = 10};
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	return fd;
-}
 
 /* ---- the backend seam --------------------------------------------------- */
 
@@ -111,9 +75,9 @@ static bool seam_open(struct seam *s, uint32_t recv_buffers)
 	}
 	assert_int_equal(rc, 0);
 	uint16_t port;
-	int l = listener(&port);
+	int l = tn_listen(&port);
 	for (int i = 0; i < NSOCK; i++) {
-		s->wr[i] = connect_to(port);
+		s->wr[i] = tn_connect(port, 0);
 		s->rd[i] = accept4(
 		    l, NULL, NULL,
 		    SOCK_CLOEXEC |
@@ -167,13 +131,47 @@ static void seam_take(struct seam *s, int64_t timeout_us, int max)
 	}
 }
 
-/* Write PER_SOCK bytes (i % 251 pattern) into every socket before the
- * backend reads any: all have data waiting when the buffers run out. */
 static void seam_pump(struct seam *s, int64_t timeout_us)
 {
 	seam_take(s, timeout_us, 64);
 }
 
+/* seam_take() with up to max completions a wait() until done(s) holds or
+ * DEADLINE_MS have passed. */
+static void seam_until(struct seam *s, int max,
+		       bool (*done)(const struct seam *))
+{
+	uint64_t dl = tn_now_ms() + DEADLINE_MS;
+	while (!done(s) && tn_now_ms() < dl)
+		seam_take(s, 100000, max);
+}
+
+static bool seam_all_read(const struct seam *s)
+{
+	for (int i = 0; i < NSOCK; i++)
+		if (s->got[i] != PER_SOCK)
+			return false;
+	return true;
+}
+
+static bool seam_any_read(const struct seam *s)
+{
+	for (int i = 0; i < NSOCK; i++)
+		if (s->got[i])
+			return true;
+	return false;
+}
+
+static bool seam_all_ended(const struct seam *s)
+{
+	for (int i = 0; i < NSOCK; i++)
+		if (s->ends[i] == 0)
+			return false;
+	return true;
+}
+
+/* Write PER_SOCK bytes (i % 251 pattern) into every socket before the
+ * backend reads any: all have data waiting when the buffers run out. */
 static void seam_write_all(struct seam *s)
 {
 	static unsigned char pat[PER_SOCK];
@@ -184,6 +182,15 @@ static void seam_write_all(struct seam *s)
 				 (ssize_t)sizeof(pat));
 }
 
+/* seam_open() and seam_write_all(); the test is skipped where the backend
+ * cannot be set up. */
+static void seam_start(struct seam *s, uint32_t recv_buffers)
+{
+	if (!seam_open(s, recv_buffers))
+		skip();
+	seam_write_all(s);
+}
+
 /* 16 connections with 20 KB each waiting and 4 buffers of 1 KiB: the
  * buffers run out at once and again and again. Every recv stays armed
  * (no completion ends one: the caller never has to re-arm, and never
@@ -192,22 +199,12 @@ static void test_seam_dry_ring_resumes(void **state)
 {
 	(void)state;
 	struct seam s;
-	if (!seam_open(&s, 4))
-		skip();
-	seam_write_all(&s);
-	uint64_t dl = now_ms() + DEADLINE_MS;
-	bool all = false;
-	while (!all && now_ms() < dl) {
-		seam_pump(&s, 100000);
-		all = true;
-		for (int i = 0; i < NSOCK; i++) {
-			if (s.ends[i])
-				fail_msg("recv %d ended (res %d: %s)", i,
-					 s.end_res[i],
-					 mllp_strerror(s.end_res[i]));
-			all = all && s.got[i] == PER_SOCK;
-		}
-	}
+	seam_start(&s, 4);
+	seam_until(&s, 64, seam_all_read);
+	for (int i = 0; i < NSOCK; i++)
+		if (s.ends[i])
+			fail_msg("recv %d ended (res %d: %s)", i, s.end_res[i],
+				 mllp_strerror(s.end_res[i]));
 	for (int i = 0; i < NSOCK; i++) {
 		if (s.got[i] != PER_SOCK)
 			fail_msg("connection %d: %zu of %d bytes read", i,
@@ -216,8 +213,8 @@ static void test_seam_dry_ring_resumes(void **state)
 	}
 	/* Still armed: more data is read without a new recv. */
 	assert_int_equal(send(s.wr[0], "\x00", 1, MSG_NOSIGNAL), 1);
-	dl = now_ms() + DEADLINE_MS;
-	while (s.got[0] == PER_SOCK && now_ms() < dl)
+	uint64_t dl = tn_now_ms() + DEADLINE_MS;
+	while (s.got[0] == PER_SOCK && tn_now_ms() < dl)
 		seam_pump(&s, 100000);
 	assert_int_equal(s.got[0], PER_SOCK + 1);
 	for (int i = 0; i < NSOCK; i++)
@@ -225,14 +222,7 @@ static void test_seam_dry_ring_resumes(void **state)
 	/* The contract's close: cancel, every recv ends once, -ECANCELED. */
 	for (int i = 0; i < NSOCK; i++)
 		assert_int_equal(s.ops->cancel_fd(s.b, s.rd[i], 0), 0);
-	dl = now_ms() + DEADLINE_MS;
-	bool ended = false;
-	while (!ended && now_ms() < dl) {
-		seam_pump(&s, 100000);
-		ended = true;
-		for (int i = 0; i < NSOCK; i++)
-			ended = ended && s.ends[i] == 1;
-	}
+	seam_until(&s, 64, seam_all_ended);
 	for (int i = 0; i < NSOCK; i++) {
 		assert_int_equal(s.ends[i], 1);
 		assert_int_equal(s.end_res[i], -ECANCELED);
@@ -248,17 +238,8 @@ static void test_seam_dry_ring_one_at_a_time(void **state)
 {
 	(void)state;
 	struct seam s;
-	if (!seam_open(&s, 1))
-		skip();
-	seam_write_all(&s);
-	uint64_t dl = now_ms() + DEADLINE_MS;
-	bool all = false;
-	while (!all && now_ms() < dl) {
-		seam_take(&s, 100000, 1);
-		all = true;
-		for (int i = 0; i < NSOCK; i++)
-			all = all && s.got[i] == PER_SOCK;
-	}
+	seam_start(&s, 1);
+	seam_until(&s, 1, seam_all_read);
 	for (int i = 0; i < NSOCK; i++) {
 		if (s.got[i] != PER_SOCK || s.ends[i])
 			fail_msg("connection %d: %zu of %d bytes read, %d "
@@ -278,29 +259,13 @@ static void test_seam_cancel_starved(void **state)
 {
 	(void)state;
 	struct seam s;
-	if (!seam_open(&s, 1))
-		skip();
-	seam_write_all(&s);
+	seam_start(&s, 1);
 	/* One buffer: a wait() hands it to one connection at most. */
-	uint64_t dl = now_ms() + DEADLINE_MS;
-	size_t total = 0;
-	while (total == 0 && now_ms() < dl) {
-		seam_take(&s, 100000, 1);
-		total = 0;
-		for (int i = 0; i < NSOCK; i++)
-			total += s.got[i];
-	}
-	assert_true(total > 0);
+	seam_until(&s, 1, seam_any_read);
+	assert_true(seam_any_read(&s));
 	for (int i = 0; i < NSOCK; i++)
 		assert_int_equal(s.ops->cancel_fd(s.b, s.rd[i], 0), 0);
-	dl = now_ms() + DEADLINE_MS;
-	bool ended = false;
-	while (!ended && now_ms() < dl) {
-		seam_pump(&s, 100000);
-		ended = true;
-		for (int i = 0; i < NSOCK; i++)
-			ended = ended && s.ends[i] >= 1;
-	}
+	seam_until(&s, 64, seam_all_ended);
 	/* Nothing more comes once every recv has ended. */
 	seam_pump(&s, 50000);
 	for (int i = 0; i < NSOCK; i++) {
@@ -331,49 +296,6 @@ static size_t stuff_frame(char *out, size_t cap, int id)
 	n += snprintf(out + n, cap - (size_t)n, "\r\x1c\r");
 	assert_true((size_t)n < cap);
 	return (size_t)n;
-}
-
-/* Send n messages one at a time, each waiting for its AA ACK; returns how
- * many were acknowledged before deadline (monotonic ms). */
-static int honest_run(uint16_t port, int n, uint64_t deadline)
-{
-	int fd = connect_to(port);
-	int acked = 0;
-	for (int i = 0; i < n; i++) {
-		char f[128], want[32];
-		int len = snprintf(f, sizeof(f),
-				   "\x0bMSH|^~\\&|A|B|C|D|2024||ADT^A01|H%d|P|"
-				   "2.5\r\x1c\r",
-				   i);
-		snprintf(want, sizeof(want), "MSA|AA|H%d", i);
-		if (send(fd, f, (size_t)len, MSG_NOSIGNAL) != len)
-			break;
-		char buf[4096];
-		size_t got = 0;
-		bool done = false;
-		while (!done && now_ms() < deadline && got < sizeof(buf) - 1) {
-			struct pollfd p = {.fd = fd, .events = POLLIN};
-			int left = (int)(deadline - now_ms());
-			if (poll(&p, 1, left > 0 ? left : 0) != 1)
-				break;
-			ssize_t r =
-			    recv(fd, buf + got, sizeof(buf) - 1 - got, 0);
-			if (r <= 0)
-				break;
-			got += (size_t)r;
-			buf[got] = 0;
-			done = got >= 2 && buf[got - 2] == 0x1c &&
-			       buf[got - 1] == '\r';
-		}
-		if (!done || !strstr(buf, want)) {
-			fprintf(stderr, "message %d not acknowledged in time\n",
-				i);
-			break;
-		}
-		acked++;
-	}
-	close(fd);
-	return acked;
 }
 
 /* A tr_wait_until() predicate: the receiver has read want frames. */
@@ -414,7 +336,7 @@ static void test_receiver_few_buffers(void **state)
 	int fds[STUFFERS];
 	static char fr[STUFF_PAD + 256];
 	for (int i = 0; i < STUFFERS; i++) {
-		fds[i] = connect_to(port);
+		fds[i] = tn_connect(port, 0);
 		for (int k = 0; k < STUFF_FRAMES; k++) {
 			size_t len =
 			    stuff_frame(fr, sizeof(fr), i * STUFF_FRAMES + k);
@@ -422,7 +344,7 @@ static void test_receiver_few_buffers(void **state)
 					 (ssize_t)len);
 		}
 	}
-	int acked = honest_run(port, HONEST_MSGS, now_ms() + DEADLINE_MS);
+	int acked = tn_honest_run(port, HONEST_MSGS, tn_now_ms() + DEADLINE_MS);
 	assert_int_equal(acked, HONEST_MSGS);
 	/* Every frame of every connection is read (none starved). */
 	struct all_read a = {rv,
@@ -493,9 +415,9 @@ static void test_pool_few_buffers(void **state)
 		    mllp_pool_send(p, ep, m, (size_t)len, NULL, &f[i], &err),
 		    0);
 	}
-	uint64_t dl = now_ms() + DEADLINE_MS + 5000;
+	uint64_t dl = tn_now_ms() + DEADLINE_MS + 5000;
 	for (int i = 0; i < POOL_MSGS; i++) {
-		int64_t left = (int64_t)(dl - now_ms());
+		int64_t left = (int64_t)(dl - tn_now_ms());
 		assert_int_equal(mllp_future_wait(f[i], left > 0 ? left : 0),
 				 0);
 		const struct mllp_result *res = mllp_future_result(f[i]);

@@ -24,17 +24,9 @@ for t in curl promtool; do
 		exit 77
 	fi
 done
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
+FAIL_FAST=1
+# shellcheck source=../lib.sh
+source "$(dirname "$0")/../lib.sh"
 
 SB=$'\x0b'
 EB=$'\x1c'
@@ -43,58 +35,51 @@ msg() { printf 'MSH|^~\\&|A|B|C|D|20240101||ADT^A01|%s|P|2.5\rPID|1\r' "$1"; }
 
 # ---- bad --metrics values: exit 64, the reason -------------------------------
 for v in nope 127.0.0.1 127.0.0.1:70000 ::1:9 '[::1]' :9 127.0.0.1:x; do
-	"$recv" --metrics "$v" 0 >/dev/null 2>"$tmp/bad.err"
+	"$recv" --metrics "$v" 0 >/dev/null 2>"$TMP/bad.err"
 	rc=$?
 	[[ $rc == 64 ]] || fail "--metrics '$v': exit $rc, want 64"
-	[[ $(cat "$tmp/bad.err") == "mllp-recv: --metrics wants ADDR:PORT (e.g. 127.0.0.1:9464, [::1]:0), got '$v' (see --help)" ]] ||
-		fail "--metrics '$v' error text: $(cat "$tmp/bad.err")"
+	[[ $(cat "$TMP/bad.err") == "mllp-recv: --metrics wants ADDR:PORT (e.g. 127.0.0.1:9464, [::1]:0), got '$v' (see --help)" ]] ||
+		fail "--metrics '$v' error text: $(cat "$TMP/bad.err")"
 done
 
-# start NAME ARGS...: run mllp-recv with stdout on a fifo (fd 5); read the
-# two first lines; set PORT, MPORT and PID.
+# start NAME ARGS...: run mllp-recv with stdout on fd 5 (open_listener);
+# read the two first lines; set PORT, MPORT and PID.
 start() {
 	local name=$1 line
 	shift
-	rm -f "$tmp/$name.fifo"
-	mkfifo "$tmp/$name.fifo"
-	"$recv" "$@" >"$tmp/$name.fifo" 2>"$tmp/$name.err" &
-	PID=$!
-	pids+=("$PID")
-	exec 5<"$tmp/$name.fifo"
-	IFS= read -r -t 10 -u 5 line || fail "$name: no first line ($(cat "$tmp/$name.err"))"
-	[[ $line =~ ^listening\ on\ 127\.0\.0\.1:([0-9]+)$ ]] || fail "$name: first line '$line'"
-	PORT=${BASH_REMATCH[1]}
-	IFS= read -r -t 10 -u 5 line || fail "$name: no second line ($(cat "$tmp/$name.err"))"
+	open_listener "$name" "$recv" "$@"
+	[[ $LISTEN_ADDR == 127.0.0.1 ]] || fail "$name: listening on $LISTEN_ADDR"
+	IFS= read -r -t 10 -u 5 line || fail "$name: no second line ($(cat "$TMP/$name.err"))"
 	[[ $line =~ ^metrics\ on\ 127\.0\.0\.1:([0-9]+)$ ]] || fail "$name: second line '$line'"
 	MPORT=${BASH_REMATCH[1]}
 	[[ $PORT != 0 && $MPORT != 0 && $PORT != "$MPORT" ]] || fail "$name: ports $PORT $MPORT"
 }
 
-# scrape: GET /metrics into $tmp/page (body) and $tmp/head (headers).
+# scrape: GET /metrics into $TMP/page (body) and $TMP/head (headers).
 scrape() {
-	curl -sS --max-time 10 -D "$tmp/head" -o "$tmp/page" \
+	curl -sS --max-time 10 -D "$TMP/head" -o "$TMP/page" \
 		"http://127.0.0.1:$MPORT/metrics" || fail "scrape: curl exit $?"
-	grep -q '^HTTP/1.1 200 ' "$tmp/head" || fail "scrape: $(head -1 "$tmp/head")"
+	grep -q '^HTTP/1.1 200 ' "$TMP/head" || fail "scrape: $(head -1 "$TMP/head")"
 }
 
 # value NAME{LABELS}: the sample's value in the last page.
 value() {
 	local v
-	v=$(awk -v n="$1" '$1 == n { print $2; exit }' "$tmp/page")
-	[[ -n $v ]] || fail "no sample $1 in: $(cat "$tmp/page")"
+	v=$(awk -v n="$1" '$1 == n { print $2; exit }' "$TMP/page")
+	[[ -n $v ]] || fail "no sample $1 in: $(cat "$TMP/page")"
 	echo "$v"
 }
 
 # expect NAME{LABELS} VALUE: the last page has exactly that sample.
 expect() {
-	grep -F -x -q -- "$1 $2" "$tmp/page" ||
-		fail "want '$1 $2', page has: $(grep -F -- "$1" "$tmp/page")"
+	grep -F -x -q -- "$1 $2" "$TMP/page" ||
+		fail "want '$1 $2', page has: $(grep -F -- "$1" "$TMP/page")"
 }
 
 # promtool_ok: the last page passes `promtool check metrics` silently.
 promtool_ok() {
 	local out
-	out=$(promtool check metrics <"$tmp/page" 2>&1)
+	out=$(promtool check metrics <"$TMP/page" 2>&1)
 	local rc=$?
 	[[ $rc == 0 && -z $out ]] || fail "promtool (exit $rc): $out"
 }
@@ -104,24 +89,31 @@ wait_for() {
 	local deadline=$((SECONDS + 10))
 	while ((SECONDS < deadline)); do
 		scrape
-		grep -F -x -q -- "$1 $2" "$tmp/page" && return 0
+		grep -F -x -q -- "$1 $2" "$TMP/page" && return 0
 	done
-	fail "never '$1 $2': $(grep -F -- "$1" "$tmp/page")"
+	fail "never '$1 $2': $(grep -F -- "$1" "$TMP/page")"
 }
 
 # ---- before any traffic -------------------------------------------------------
 start m --bind 127.0.0.1 --ack-mix AA=2,AE=1,AR=1 --seed 7 --metrics 127.0.0.1:0 0
 scrape
-grep -q -i -x $'content-type: text/plain; version=0.0.4; charset=utf-8\r' "$tmp/head" ||
-	fail "content type: $(cat "$tmp/head")"
+grep -q -i -x $'content-type: text/plain; version=0.0.4; charset=utf-8\r' "$TMP/head" ||
+	fail "content type: $(cat "$TMP/head")"
 promtool_ok
 expect mllp_messages_received_total 0
 expect mllp_connections_open 0
 expect 'mllp_acks_sent_total{code="AA"}' 0
-grep -E -q '^mllp_receiver_info\{backend="(io_uring|epoll)"\} 1$' "$tmp/page" ||
+# Every refusal reason and the TLS families, zero included (no TLS here).
+for r in allow_list max_connections tls_client_cert; do
+	expect "mllp_connections_refused_total{reason=\"$r\"}" 0
+done
+for f in handshakes handshakes_resumed handshake_failures; do
+	expect "mllp_receiver_tls_${f}_total" 0
+done
+grep -E -q '^mllp_receiver_info\{backend="(io_uring|epoll)"\} 1$' "$TMP/page" ||
 	fail "no receiver_info"
 # Every family has HELP and TYPE: as many of each as families.
-[[ $(grep -c '^# HELP ' "$tmp/page") == $(grep -c '^# TYPE ' "$tmp/page") ]] ||
+[[ $(grep -c '^# HELP ' "$TMP/page") == $(grep -c '^# TYPE ' "$TMP/page") ]] ||
 	fail "HELP/TYPE mismatch"
 
 # ---- during: a connection open, a partial frame held --------------------------
@@ -135,15 +127,15 @@ promtool_ok
 
 # ---- 40 messages through mllp-send, ACK codes drawn from the mix -------------
 N=40
-for i in $(seq 1 $N); do msg "M$i"; done >"$tmp/msgs.hl7"
-"$send" --json 127.0.0.1 "$PORT" "$tmp/msgs.hl7" >"$tmp/send.json" 2>"$tmp/send.err"
+for i in $(seq 1 $N); do msg "M$i"; done >"$TMP/msgs.hl7"
+"$send" --json 127.0.0.1 "$PORT" "$TMP/msgs.hl7" >"$TMP/send.json" 2>"$TMP/send.err"
 rc=$?
-[[ $rc == 0 || $rc == 1 ]] || fail "mllp-send exit $rc: $(cat "$tmp/send.err")"
-[[ $(wc -l <"$tmp/send.json") == "$N" ]] || fail "mllp-send: $(cat "$tmp/send.json")"
+[[ $rc == 0 || $rc == 1 ]] || fail "mllp-send exit $rc: $(cat "$TMP/send.err")"
+[[ $(wc -l <"$TMP/send.json") == "$N" ]] || fail "mllp-send: $(cat "$TMP/send.json")"
 declare -A want
 total=0
 for code in AA AE AR CA CE CR; do
-	want[$code]=$(grep -c "\"ack_code\":\"$code\"" "$tmp/send.json")
+	want[$code]=$(grep -c "\"ack_code\":\"$code\"" "$TMP/send.json")
 	total=$((total + want[$code]))
 done
 [[ $total == "$N" ]] || fail "ACK codes seen: $total of $N"
@@ -177,10 +169,10 @@ promtool_ok
 
 # ---- 405 with Allow, 404, HEAD, 400 ------------------------------------------------
 for m in POST PUT DELETE OPTIONS; do
-	code=$(curl -sS --max-time 10 -X "$m" -D "$tmp/h405" -o /dev/null -w '%{http_code}' \
+	code=$(curl -sS --max-time 10 -X "$m" -D "$TMP/h405" -o /dev/null -w '%{http_code}' \
 		"http://127.0.0.1:$MPORT/metrics")
 	[[ $code == 405 ]] || fail "$m /metrics: $code"
-	grep -q -i -x $'allow: GET, HEAD\r' "$tmp/h405" || fail "$m: no Allow: $(cat "$tmp/h405")"
+	grep -q -i -x $'allow: GET, HEAD\r' "$TMP/h405" || fail "$m: no Allow: $(cat "$TMP/h405")"
 done
 for path in / /metric /metrics/ /metricsx /x/metrics; do
 	code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$MPORT$path")
@@ -189,11 +181,11 @@ done
 code=$(curl -sS --max-time 10 -I -o /dev/null -w '%{http_code}' "http://127.0.0.1:$MPORT/metrics")
 [[ $code == 200 ]] || fail "HEAD /metrics: $code"
 # A GET with a body is refused before the body is read.
-code=$(curl -sS --max-time 10 -X GET -d 'a body' -o "$tmp/b400" -w '%{http_code}' \
+code=$(curl -sS --max-time 10 -X GET -d 'a body' -o "$TMP/b400" -w '%{http_code}' \
 	"http://127.0.0.1:$MPORT/metrics")
 [[ $code == 400 ]] || fail "GET with a body: $code"
-[[ $(cat "$tmp/b400") == "bad request: GET /metrics takes no body" ]] ||
-	fail "GET with a body: $(cat "$tmp/b400")"
+[[ $(cat "$TMP/b400") == "bad request: GET /metrics takes no body" ]] ||
+	fail "GET with a body: $(cat "$TMP/b400")"
 
 # ---- garbage: the server survives and still answers ---------------------------
 python3 - "$MPORT" <<'EOF' || fail "garbage client"
@@ -273,11 +265,11 @@ expect mllp_messages_received_total $((N + 2))
 kill -0 "$PID" || fail "mllp-recv died"
 
 # ---- the metrics port in use: exit 1, the reason ------------------------------
-"$recv" --bind 127.0.0.1 --quiet --metrics "127.0.0.1:$MPORT" 0 >"$tmp/busy.out" 2>"$tmp/busy.err"
+"$recv" --bind 127.0.0.1 --quiet --metrics "127.0.0.1:$MPORT" 0 >"$TMP/busy.out" 2>"$TMP/busy.err"
 rc=$?
 [[ $rc == 1 ]] || fail "metrics port in use: exit $rc"
-[[ $(cat "$tmp/busy.err") == "mllp-recv: --metrics: cannot listen on 127.0.0.1:$MPORT: Address already in use" ]] ||
-	fail "port in use text: $(cat "$tmp/busy.err")"
+[[ $(cat "$TMP/busy.err") == "mllp-recv: --metrics: cannot listen on 127.0.0.1:$MPORT: Address already in use" ]] ||
+	fail "port in use text: $(cat "$TMP/busy.err")"
 
 # ---- SIGTERM: both servers stop, exit 0 ---------------------------------------
 kill -TERM "$PID"
@@ -290,18 +282,12 @@ exec 5<&-
 
 # ---- --echo: no ACK family; an IPv6 metrics address ---------------------------
 if [[ -e /proc/net/if_inet6 ]]; then
-	rm -f "$tmp/e.fifo"
-	mkfifo "$tmp/e.fifo"
-	"$recv" --bind 127.0.0.1 --echo --metrics '[::1]:0' 0 >"$tmp/e.fifo" 2>"$tmp/e.err" &
-	PID=$!
-	pids+=("$PID")
-	exec 5<"$tmp/e.fifo"
-	IFS= read -r -t 10 -u 5 line || fail "echo: no first line"
-	IFS= read -r -t 10 -u 5 line || fail "echo: no second line ($(cat "$tmp/e.err"))"
+	open_listener e "$recv" --bind 127.0.0.1 --echo --metrics '[::1]:0' 0
+	IFS= read -r -t 10 -u 5 line || fail "echo: no second line ($(cat "$TMP/e.err"))"
 	[[ $line =~ ^metrics\ on\ \[::1\]:([0-9]+)$ ]] || fail "echo: second line '$line'"
-	curl -sS --max-time 10 -o "$tmp/page" "http://[::1]:${BASH_REMATCH[1]}/metrics" ||
+	curl -sS --max-time 10 -o "$TMP/page" "http://[::1]:${BASH_REMATCH[1]}/metrics" ||
 		fail "IPv6 scrape"
-	grep -q acks_sent "$tmp/page" && fail "--echo page has ACK counts"
+	grep -q acks_sent "$TMP/page" && fail "--echo page has ACK counts"
 	promtool_ok
 	kill -TERM "$PID"
 	wait "$PID" || fail "echo: exit $?"
@@ -309,14 +295,14 @@ else
 	echo "no IPv6 on this host: the [::1] case is not run"
 fi
 # ---- the library's pool, receiver and ACK pages as one page ----------------
-MLLP_TEST_METRICS_OUT=$tmp/page "$live" >"$tmp/live.out" 2>&1 ||
-	fail "test_metrics_live: $(cat "$tmp/live.out")"
-grep -q '^mllp_reply_latency_seconds_count [1-9]' "$tmp/page" || fail "no pool page"
-grep -q '^mllp_messages_received_total [1-9]' "$tmp/page" || fail "no receiver page"
-grep -q '^mllp_acks_sent_total{code="AA"}' "$tmp/page" || fail "no ACK page"
+MLLP_TEST_METRICS_OUT=$TMP/page "$live" >"$TMP/live.out" 2>&1 ||
+	fail "test_metrics_live: $(cat "$TMP/live.out")"
+grep -q '^mllp_reply_latency_seconds_count [1-9]' "$TMP/page" || fail "no pool page"
+grep -q '^mllp_messages_received_total [1-9]' "$TMP/page" || fail "no receiver page"
+grep -q '^mllp_acks_sent_total{code="AA"}' "$TMP/page" || fail "no ACK page"
 promtool_ok
 # promtool does catch a family given twice (so the checks above can fail).
-cat "$tmp/page" "$tmp/page" >"$tmp/twice"
-promtool check metrics <"$tmp/twice" >/dev/null 2>&1 &&
+cat "$TMP/page" "$TMP/page" >"$TMP/twice"
+promtool check metrics <"$TMP/twice" >/dev/null 2>&1 &&
 	fail "promtool took a page with every family twice"
 echo "metrics: all checks passed"

@@ -6,38 +6,20 @@
 # usage: test_mllp_recv.sh PATH/TO/mllp-recv
 set -uo pipefail
 bin=$1
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
+FAIL_FAST=1
+# shellcheck source=../lib.sh
+source "$(dirname "$0")/../lib.sh"
 
 SB=$'\x0b'
 EB=$'\x1c'
 CR=$'\r'
 
-# start NAME ARGS...: run mllp-recv with stdout on a fifo (fd 5), read the
-# first line, set PORT and PID.
+# start NAME ARGS...: run mllp-recv with stdout on fd 5 (open_listener):
+# PORT and PID.
 start() {
 	local name=$1
 	shift
-	rm -f "$tmp/$name.fifo"
-	mkfifo "$tmp/$name.fifo"
-	"$bin" "$@" >"$tmp/$name.fifo" 2>"$tmp/$name.err" &
-	PID=$!
-	pids+=("$PID")
-	exec 5<"$tmp/$name.fifo"
-	local line
-	IFS= read -r -t 10 -u 5 line || fail "$name: no first line ($(cat "$tmp/$name.err"))"
-	[[ $line =~ ^listening\ on\ (.+):([0-9]+)$ ]] || fail "$name: first line '$line'"
-	PORT=${BASH_REMATCH[2]}
-	[[ $PORT != 0 ]] || fail "$name: port 0 reported"
+	open_listener "$name" "$bin" "$@"
 }
 
 # read_reply FD: one MLLP frame from FD into REPLY (payload only).
@@ -55,37 +37,37 @@ msg() { printf 'MSH|^~\\&|A|B|C|D|20240101||ADT^A01|%s|P|2.5\rPID|1\r' "$1"; }
 for args in "--ack XX" "--ack-mix AA=x" "--echo --ack AA" \
 	"--backend nope" "70000" "1 2" "--idle-timeout -1"; do
 	# shellcheck disable=SC2086
-	"$bin" $args >/dev/null 2>"$tmp/bad.err"
+	"$bin" $args >/dev/null 2>"$TMP/bad.err"
 	rc=$?
 	[[ $rc == 64 ]] || fail "'$args' exit $rc, want 64"
-	[[ $(wc -l <"$tmp/bad.err") == 1 ]] || fail "'$args' stderr not one line"
+	[[ $(wc -l <"$TMP/bad.err") == 1 ]] || fail "'$args' stderr not one line"
 done
-"$bin" --bogus >/dev/null 2>"$tmp/bad.err"
+"$bin" --bogus >/dev/null 2>"$TMP/bad.err"
 [[ $? == 64 ]] || fail "--bogus not refused"
-[[ $(cat "$tmp/bad.err") == $'mllp-recv: unknown option --bogus\nUsage: mllp-recv [OPTIONS] [PORT]' ]] ||
-	fail "--bogus error text: $(cat "$tmp/bad.err")"
-"$bin" --delay >/dev/null 2>"$tmp/bad.err"
+[[ $(cat "$TMP/bad.err") == $'mllp-recv: unknown option --bogus\nUsage: mllp-recv [OPTIONS] [PORT]' ]] ||
+	fail "--bogus error text: $(cat "$TMP/bad.err")"
+"$bin" --delay >/dev/null 2>"$TMP/bad.err"
 [[ $? == 64 ]] || fail "--delay without value not refused"
-[[ $(cat "$tmp/bad.err") == $'mllp-recv: option --delay needs a value\nUsage: mllp-recv [OPTIONS] [PORT]' ]] ||
-	fail "--delay error text: $(cat "$tmp/bad.err")"
-"$bin" 70000 >/dev/null 2>"$tmp/bad.err"
-grep -qx "mllp-recv: PORT wants 0..65535, got '70000' (see --help)" "$tmp/bad.err" ||
-	fail "port error text: $(cat "$tmp/bad.err")"
-"$bin" --delay x >/dev/null 2>"$tmp/bad.err"
-grep -qx "mllp-recv: --delay wants milliseconds 0..3600000, got 'x' (see --help)" "$tmp/bad.err" ||
-	fail "--delay x error text: $(cat "$tmp/bad.err")"
-"$bin" --max-connections 0 >/dev/null 2>"$tmp/bad.err"
-grep -qx "mllp-recv: --max-connections wants a number >= 1, got '0' (see --help)" "$tmp/bad.err" ||
-	fail "--max-connections 0 error text: $(cat "$tmp/bad.err")"
+[[ $(cat "$TMP/bad.err") == $'mllp-recv: option --delay needs a value\nUsage: mllp-recv [OPTIONS] [PORT]' ]] ||
+	fail "--delay error text: $(cat "$TMP/bad.err")"
+"$bin" 70000 >/dev/null 2>"$TMP/bad.err"
+grep -qx "mllp-recv: PORT wants 0..65535, got '70000' (see --help)" "$TMP/bad.err" ||
+	fail "port error text: $(cat "$TMP/bad.err")"
+"$bin" --delay x >/dev/null 2>"$TMP/bad.err"
+grep -qx "mllp-recv: --delay wants milliseconds 0..3600000, got 'x' (see --help)" "$TMP/bad.err" ||
+	fail "--delay x error text: $(cat "$TMP/bad.err")"
+"$bin" --max-connections 0 >/dev/null 2>"$TMP/bad.err"
+grep -qx "mllp-recv: --max-connections wants a number >= 1, got '0' (see --help)" "$TMP/bad.err" ||
+	fail "--max-connections 0 error text: $(cat "$TMP/bad.err")"
 # The memory bounds: a size >= 1; the budget holds at least one frame.
 expect_usage() {
 	local want=$1
 	shift
-	"$bin" "$@" >/dev/null 2>"$tmp/bad.err"
+	"$bin" "$@" >/dev/null 2>"$TMP/bad.err"
 	local rc=$?
 	[[ $rc == 64 ]] || fail "'$*' exit $rc, want 64"
-	[[ $(cat "$tmp/bad.err") == "$want" ]] ||
-		fail "'$*' error text: $(cat "$tmp/bad.err")"
+	[[ $(cat "$TMP/bad.err") == "$want" ]] ||
+		fail "'$*' error text: $(cat "$TMP/bad.err")"
 }
 expect_usage "mllp-recv: --max-buffered-bytes wants a size in bytes >= 1, got '0' (see --help)" \
 	--max-buffered-bytes 0
@@ -103,15 +85,15 @@ expect_usage "mllp-recv: --max-buffered-bytes (268435456, the default) must be a
 	--max-frame 268435457
 expect_usage $'mllp-recv: option --reply-backlog-pause needs a value\nUsage: mllp-recv [OPTIONS] [PORT]' \
 	--reply-backlog-pause
-"$bin" --help >"$tmp/help" || fail "--help exit $?"
+"$bin" --help >"$TMP/help" || fail "--help exit $?"
 for o in --bind --ack --ack-mix --echo --delay --max-frame --max-connections \
 	--idle-timeout --max-buffered-bytes --reply-backlog-pause --allow \
 	--count --out --quiet --stats --backend; do
-	grep -q -- "$o" "$tmp/help" || fail "--help lacks $o"
+	grep -q -- "$o" "$TMP/help" || fail "--help lacks $o"
 done
 
 # ---- --count, --out, --stats, junk and a trailing LF -------------------------
-start count 0 --bind 127.0.0.1 --count 3 --stats --out "$tmp/out.mllp" --quiet
+start count 0 --bind 127.0.0.1 --count 3 --stats --out "$TMP/out.mllp" --quiet
 exec 3<>"/dev/tcp/127.0.0.1/$PORT" || fail "connect"
 {
 	printf '%s%s%s%s' "$SB" "$(msg ID1)" "$EB" "$CR"
@@ -132,8 +114,8 @@ exec 5<&-
 grep -q '^messages_received=3$' <<<"$stats" || fail "stats: $stats"
 grep -q '^replies_sent=3$' <<<"$stats" || fail "stats: $stats"
 grep -q '^junk_bytes=5$' <<<"$stats" || fail "stats junk: $stats"
-[[ $(grep -c 'MSH|' <(tr '\r' '\n' <"$tmp/out.mllp")) == 3 ]] || fail "--out"
-[[ $(head -c 1 "$tmp/out.mllp") == "$SB" ]] || fail "--out not framed"
+[[ $(grep -c 'MSH|' <(tr '\r' '\n' <"$TMP/out.mllp")) == 3 ]] || fail "--out"
+[[ $(head -c 1 "$TMP/out.mllp") == "$SB" ]] || fail "--out not framed"
 
 # ---- --reply-backlog-pause: a held reply pauses reading ---------------------
 # Each reply is held 200 ms (--delay): with a pause of 1 byte the receiver
@@ -168,13 +150,13 @@ done
 for budget in default 65536; do
 	args=()
 	[[ $budget == default ]] || args=(--max-buffered-bytes "$budget")
-	rm -f "$tmp/budget.fifo" "$tmp/budget.log"
-	mkfifo "$tmp/budget.fifo" "$tmp/budget.log"
+	rm -f "$TMP/budget.fifo" "$TMP/budget.log"
+	mkfifo "$TMP/budget.fifo" "$TMP/budget.log"
 	"$bin" --bind 127.0.0.1 --max-frame 65536 --stats "${args[@]}" 0 \
-		>"$tmp/budget.fifo" 2>"$tmp/budget.log" &
+		>"$TMP/budget.fifo" 2>"$TMP/budget.log" &
 	PID=$!
-	pids+=("$PID")
-	exec 5<"$tmp/budget.fifo" 6<"$tmp/budget.log"
+	PIDS+=("$PID")
+	exec 5<"$TMP/budget.fifo" 6<"$TMP/budget.log"
 	IFS= read -r -t 10 -u 5 line || fail "budget: no first line"
 	PORT=${line##*:}
 	exec 3<>"/dev/tcp/127.0.0.1/$PORT" || fail "connect"
@@ -230,7 +212,7 @@ grep -q '^backend=epoll$' <<<"$stats" || fail "epoll stats: $stats"
 
 # ---- --echo, then SIGTERM prints the counters ---------------------------------
 start echo 0 --bind 127.0.0.1 --echo
-grep -q "non secured socket" "$tmp/echo.err" || fail "no unencrypted warning"
+grep -q "non secured socket" "$TMP/echo.err" || fail "no unencrypted warning"
 exec 3<>"/dev/tcp/127.0.0.1/$PORT" || fail "connect"
 printf '%shello%s%s' "$SB" "$EB" "$CR" >&3
 read_reply 3 || fail "echo: no reply"
@@ -242,10 +224,10 @@ read_reply 3 || fail "echo: no reply"
 echo_port=$PORT
 echo_pid=$PID
 # ---- port in use: exit 1 with the reason ------------------------------------
-"$bin" "$echo_port" --bind 127.0.0.1 >/dev/null 2>"$tmp/inuse.err"
+"$bin" "$echo_port" --bind 127.0.0.1 >/dev/null 2>"$TMP/inuse.err"
 rc=$?
 [[ $rc == 1 ]] || fail "port in use: exit $rc"
-grep -q "address already in use" "$tmp/inuse.err" || fail "in use: $(cat "$tmp/inuse.err")"
+grep -q "address already in use" "$TMP/inuse.err" || fail "in use: $(cat "$TMP/inuse.err")"
 kill -TERM "$echo_pid"
 stats=$(cat <&5)
 exec 5<&-
@@ -278,5 +260,5 @@ kill -TERM "$PID"
 cat <&5 >/dev/null
 exec 5<&-
 wait "$PID"
-grep -q "refused connection from 127.0.0.1" "$tmp/allow.err" || fail "no refusal logged"
+grep -q "refused connection from 127.0.0.1" "$TMP/allow.err" || fail "no refusal logged"
 echo "mllp-recv process tests passed"

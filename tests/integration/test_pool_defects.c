@@ -21,6 +21,7 @@
 #include "testutil.h"
 
 #include "common.h"
+#include "netutil.h"
 
 /* ---- a raw MLLP server that answers before being asked ---------------- */
 
@@ -48,20 +49,21 @@ struct early_srv {
 	_Atomic int frames;
 };
 
-static int listen_local(uint16_t *port)
+/* A pool configured by cfg (ti_config's defaults when NULL) with one
+ * endpoint of one connection to 127.0.0.1:port: the pool in *p, the
+ * endpoint's id in *ep. */
+static void pool_one_ep(const struct mllp_pool_config *cfg, uint16_t port,
+			struct mllp_pool **p, uint32_t *ep)
 {
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(fd >= 0);
-	int one = 1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(fd, 16), 0);
-	socklen_t l = sizeof(a);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &l), 0);
-	*port = ntohs(a.sin_port);
-	return fd;
+	struct mllp_pool_config def;
+	if (!cfg) {
+		ti_config(&def, NULL);
+		cfg = &def;
+	}
+	assert_int_equal(mllp_pool_create(cfg, p, NULL), 0);
+	assert_int_equal(
+	    mllp_pool_add_endpoint(*p, "127.0.0.1", port, 1, NULL, ep, NULL),
+	    0);
 }
 
 static void send_all(int fd, const char *p, size_t n)
@@ -236,7 +238,7 @@ static void early_ack_run(bool close_on_recv_error)
 	static struct early_srv s;
 	memset(&s, 0, sizeof(s));
 	s.preack = true;
-	s.lfd = listen_local(&s.port);
+	s.lfd = tn_listen(&s.port);
 	assert_int_equal(pthread_create(&s.th, NULL, early_main, &s), 0);
 
 	struct mllp_pool_config cfg;
@@ -245,11 +247,8 @@ static void early_ack_run(bool close_on_recv_error)
 	cfg.conn.close_on_recv_error = close_on_recv_error;
 	cfg.conn.queue_timeout = 60000;
 	struct mllp_pool *p = NULL;
-	assert_int_equal(mllp_pool_create(&cfg, &p, NULL), 0);
 	uint32_t ep;
-	assert_int_equal(
-	    mllp_pool_add_endpoint(p, "127.0.0.1", s.port, 1, NULL, &ep, NULL),
-	    0);
+	pool_one_ep(&cfg, s.port, &p, &ep);
 	static struct early_msg msgs[EARLY_MSGS];
 	memset(msgs, 0, sizeof(msgs));
 	struct mllp_future *fs[EARLY_MSGS];
@@ -387,17 +386,12 @@ static void test_fifo_callbacks_and_threads(void **state)
 	(void)state;
 	static struct early_srv s;
 	memset(&s, 0, sizeof(s));
-	s.lfd = listen_local(&s.port);
+	s.lfd = tn_listen(&s.port);
 	assert_int_equal(pthread_create(&s.th, NULL, early_main, &s), 0);
 	static struct fifo x;
 	memset(&x, 0, sizeof(x));
 	pthread_mutex_init(&x.mu, NULL);
-	struct mllp_pool_config cfg;
-	ti_config(&cfg, NULL);
-	assert_int_equal(mllp_pool_create(&cfg, &x.p, NULL), 0);
-	assert_int_equal(mllp_pool_add_endpoint(x.p, "127.0.0.1", s.port, 1,
-						NULL, &x.ep, NULL),
-			 0);
+	pool_one_ep(NULL, s.port, &x.p, &x.ep);
 	/* This thread keeps a few sends ahead of the completions; every
 	 * completion sends one more from its callback. */
 	uint64_t give_up = 0;
@@ -534,12 +528,7 @@ static void test_cancel_racing_its_send(void **state)
 	memset(&r, 0, sizeof(r));
 	pthread_mutex_init(&r.mu, NULL);
 	pthread_cond_init(&r.cv, NULL);
-	struct mllp_pool_config cfg;
-	ti_config(&cfg, NULL);
-	assert_int_equal(mllp_pool_create(&cfg, &r.p, NULL), 0);
-	assert_int_equal(mllp_pool_add_endpoint(r.p, "127.0.0.1", t.port, 1,
-						NULL, &r.ep, NULL),
-			 0);
+	pool_one_ep(NULL, t.port, &r.p, &r.ep);
 	pthread_t th;
 	assert_int_equal(pthread_create(&th, NULL, canceller, &r), 0);
 	int not_canceled = 0;
@@ -632,12 +621,7 @@ static void test_refused_from_callback(void **state)
 	tr_start(&r, 0, TR_ACK);
 	static struct refusals x;
 	memset(&x, 0, sizeof(x));
-	struct mllp_pool_config cfg;
-	ti_config(&cfg, NULL);
-	assert_int_equal(mllp_pool_create(&cfg, &x.p, NULL), 0);
-	assert_int_equal(mllp_pool_add_endpoint(x.p, "127.0.0.1", r.port, 1,
-						NULL, &x.ep, NULL),
-			 0);
+	pool_one_ep(NULL, r.port, &x.p, &x.ep);
 	/* A future that stays pending: an endpoint nobody listens on, with
 	 * a queue timeout that keeps it waiting. */
 	struct mllp_conn_options co;

@@ -94,18 +94,44 @@ static int stats_of(struct mllp_pool *p, uint32_t id,
 	return mllp_pool_get_endpoint_stats(p, id, st);
 }
 
-struct flight_arg {
+/* Endpoint stats that have reached want[]: in_flight and queued, or
+ * reconnects and connects with the one connection up. */
+typedef bool stats_check(const struct mllp_endpoint_stats *st,
+			 const uint64_t want[2]);
+
+static bool flight_is(const struct mllp_endpoint_stats *st,
+		      const uint64_t want[2])
+{
+	return st->in_flight == want[0] && st->queued == want[1];
+}
+
+static bool counts_are(const struct mllp_endpoint_stats *st,
+		       const uint64_t want[2])
+{
+	return st->reconnects == want[0] && st->connects == want[1] &&
+	       st->connected == 1;
+}
+
+struct stats_arg {
 	struct mllp_pool *p;
 	uint32_t id;
-	uint64_t in_flight, queued;
+	stats_check *check;
+	uint64_t want[2];
 };
 
-static bool flight_is(void *arg)
+static bool stats_reached(void *arg)
 {
-	struct flight_arg *a = arg;
+	struct stats_arg *a = arg;
 	struct mllp_endpoint_stats st;
-	return stats_of(a->p, a->id, &st) == 0 &&
-	       st.in_flight == a->in_flight && st.queued == a->queued;
+	return stats_of(a->p, a->id, &st) == 0 && a->check(&st, a->want);
+}
+
+/* Wait (5 s at most) until endpoint id's stats pass check with w0, w1. */
+static void wait_stats(struct mllp_pool *p, uint32_t id, stats_check *check,
+		       uint64_t w0, uint64_t w1)
+{
+	struct stats_arg a = {p, id, check, {w0, w1}};
+	assert_true(tr_wait_until(stats_reached, &a, 5000));
 }
 
 static bool no_conns(void *arg)
@@ -136,8 +162,7 @@ static void test_remove_queued_and_in_flight(void **state)
 		atomic_init(&done[i], 0);
 		f[i] = send_n(p, id, i, &done[i]);
 	}
-	struct flight_arg fa = {p, id, 1, N - 1};
-	assert_true(tr_wait_until(flight_is, &fa, 5000));
+	wait_stats(p, id, flight_is, 1, N - 1);
 	assert_true(tr_wait_count(&r.frames, 1, 5000)); /* it was written */
 
 	assert_int_equal(mllp_pool_remove_endpoint(p, id), 0);
@@ -267,11 +292,9 @@ static void full_start(struct full *u)
 	u->id = add_ep(u->p, u->r.port, 1, NULL);
 	wait_up(u->p, u->id, 1);
 	u->f0 = send_n(u->p, u->id, 0, NULL); /* in flight */
-	struct flight_arg fa = {u->p, u->id, 1, 0};
-	assert_true(tr_wait_until(flight_is, &fa, 5000));
+	wait_stats(u->p, u->id, flight_is, 1, 0);
 	u->f1 = send_n(u->p, u->id, 1, NULL); /* the one slot */
-	fa.queued = 1;
-	assert_true(tr_wait_until(flight_is, &fa, 5000));
+	wait_stats(u->p, u->id, flight_is, 1, 1);
 	u->b = (struct blocked){.p = u->p, .id = u->id};
 	assert_int_equal(pthread_create(&u->bt, NULL, blocked_send, &u->b), 0);
 	assert_true(tr_wait_count(&u->b.entering, 1, 5000));
@@ -623,21 +646,6 @@ static void mix_dispatch(void *ctx, const struct mllp_message *msg,
 	reply->ack_code = n % 5 == 1 ? "AE" : n % 5 == 2 ? "AR" : "AA";
 }
 
-struct count_arg {
-	struct mllp_pool *p;
-	uint32_t id;
-	uint64_t reconnects, connects;
-};
-
-static bool counts_reached(void *arg)
-{
-	struct count_arg *a = arg;
-	struct mllp_endpoint_stats st;
-	return stats_of(a->p, a->id, &st) == 0 &&
-	       st.reconnects == a->reconnects && st.connects == a->connects &&
-	       st.connected == 1;
-}
-
 /* Endpoint A: 20 messages, 12 AA, 4 AE, 4 AR. Endpoint B: a receiver
  * that never answers: one message in flight and two queued, then three
  * reply timeouts, each closing and reconnecting. Each endpoint's numbers
@@ -668,8 +676,7 @@ static void test_endpoint_stats(void **state)
 	struct mllp_future *g[3];
 	for (int i = 0; i < 3; i++)
 		g[i] = send_n(p, b, 100 + i, NULL);
-	struct flight_arg fa = {p, b, 1, 2};
-	assert_true(tr_wait_until(flight_is, &fa, 5000));
+	wait_stats(p, b, flight_is, 1, 2);
 	for (int i = 0; i < N; i++) {
 		assert_int_equal(mllp_future_wait(f[i], 5000), 0);
 		assert_int_equal(mllp_future_result(f[i])->status, 0);
@@ -681,8 +688,7 @@ static void test_endpoint_stats(void **state)
 				 MLLP_ERR_TIMEOUT);
 		mllp_future_free(g[i]);
 	}
-	struct count_arg ca = {p, b, 3, 4};
-	assert_true(tr_wait_until(counts_reached, &ca, 5000));
+	wait_stats(p, b, counts_are, 3, 4);
 
 	struct mllp_endpoint_stats sa, sb;
 	assert_int_equal(stats_of(p, a, &sa), 0);

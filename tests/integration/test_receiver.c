@@ -1222,8 +1222,9 @@ static void test_reply_kinds(void **state)
 	finish(rv, &r);
 }
 
-/* Few, small provided buffers: receives end with -ENOBUFS and are
- * re-armed; big frames arrive in many pieces on several connections. */
+/* Few, small provided buffers: the ring runs dry and the backend holds
+ * the starved receives until buffers are given back; big frames arrive in
+ * many pieces on several connections. */
 struct big_arg {
 	uint16_t port;
 	const unsigned char *m;

@@ -27,6 +27,7 @@
 #include "testutil.h"
 
 #include "common.h" /* ti_backend(): MLLP_TEST_BACKEND */
+#include "netutil.h"
 
 #if defined(__has_feature)
 #if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
@@ -51,31 +52,6 @@
 #define FLOOD_MS  (HONEST_DEADLINE_MS + 5000)
 #define JUNK_MIN  ((uint64_t)8 * 1024 * 1024)	/* bytes */
 #define FLOOD_MAX ((uint64_t)256 * 1024 * 1024) /* bytes */
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* A connected loopback socket; rcvbuf > 0 shrinks its receive buffer. */
-static int connect_to(uint16_t port, int rcvbuf)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(fd >= 0);
-	if (rcvbuf > 0)
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-	struct timeval tv = {.tv_sec = 10};
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-				 .sin_port = htons(port)};
-	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	return fd;
-}
 
 static void start_receiver(struct mllp_receiver_config *c,
 			   struct mllp_receiver **rv)
@@ -123,48 +99,6 @@ static void base_cfg(struct mllp_receiver_config *c, struct counter *k)
 	c->backend = ti_backend();
 }
 
-/* ---- the honest client -------------------------------------------------- */
-
-/* Send n HL7 messages one at a time, each waiting for its AA ACK; returns
- * how many were acknowledged before deadline (monotonic ms). */
-static int honest_run(uint16_t port, int n, uint64_t deadline)
-{
-	int fd = connect_to(port, 0);
-	int acked = 0;
-	for (int i = 0; i < n; i++) {
-		char f[128], want[32];
-		int len = snprintf(f, sizeof(f),
-				   "\x0bMSH|^~\\&|A|B|C|D|2024||ADT^A01|H%d|P|"
-				   "2.5\r\x1c\r",
-				   i);
-		snprintf(want, sizeof(want), "MSA|AA|H%d", i);
-		if (send(fd, f, (size_t)len, MSG_NOSIGNAL) != len)
-			break;
-		char buf[4096];
-		size_t got = 0;
-		bool done = false;
-		while (!done && now_ms() < deadline && got < sizeof(buf) - 1) {
-			struct pollfd p = {.fd = fd, .events = POLLIN};
-			int left = (int)(deadline - now_ms());
-			if (poll(&p, 1, left > 0 ? left : 0) != 1)
-				break;
-			ssize_t r =
-			    recv(fd, buf + got, sizeof(buf) - 1 - got, 0);
-			if (r <= 0)
-				break;
-			got += (size_t)r;
-			buf[got] = 0;
-			done = got >= 2 && buf[got - 2] == 0x1c &&
-			       buf[got - 1] == '\r';
-		}
-		if (!done || !strstr(buf, want))
-			break;
-		acked++;
-	}
-	close(fd);
-	return acked;
-}
-
 /* ---- flooders: many connections writing without reading ---------------- */
 
 struct flood {
@@ -184,7 +118,7 @@ static void *flood_main(void *arg)
 {
 	struct flood *f = arg;
 	uint64_t sent = 0;
-	while (!atomic_load(&f->stop) && now_ms() < f->end_ms &&
+	while (!atomic_load(&f->stop) && tn_now_ms() < f->end_ms &&
 	       sent < f->max_bytes) {
 		bool any = false;
 		for (int i = 0; i < f->n; i++) {
@@ -216,25 +150,25 @@ static void flood_start(struct flood *f, pthread_t *th, uint16_t port, int n,
 	f->port = port;
 	f->n = n;
 	for (int i = 0; i < n; i++)
-		f->fds[i] = connect_to(port, rcvbuf);
+		f->fds[i] = tn_connect(port, rcvbuf);
 	f->chunk = chunk;
 	f->chunk_len = chunk_len;
-	f->end_ms = now_ms() + FLOOD_MS;
+	f->end_ms = tn_now_ms() + FLOOD_MS;
 	f->max_bytes = max_bytes;
 	atomic_store(&f->running, true);
 	assert_int_equal(pthread_create(th, NULL, flood_main, f), 0);
 	/* The honest client starts once the flood is under way. */
-	uint64_t dl = now_ms() + 5000;
-	while (atomic_load(&f->sent) < 64 * 1024 && now_ms() < dl)
+	uint64_t dl = tn_now_ms() + 5000;
+	while (atomic_load(&f->sent) < 64 * 1024 && tn_now_ms() < dl)
 		sched_yield();
 }
 
 /* Stop the flood once it has sent min_bytes (bounded wait). */
 static void flood_end(struct flood *f, pthread_t th, uint64_t min_bytes)
 {
-	uint64_t dl = now_ms() + 10000;
+	uint64_t dl = tn_now_ms() + 10000;
 	while (atomic_load(&f->running) && atomic_load(&f->sent) < min_bytes &&
-	       now_ms() < dl)
+	       tn_now_ms() < dl)
 		sched_yield();
 	atomic_store(&f->stop, true);
 	pthread_join(th, NULL);
@@ -289,8 +223,9 @@ static void test_stop_concurrent(void **state)
 	struct mllp_receiver *rv = NULL;
 	start_receiver(&c, &rv);
 	uint16_t port = mllp_receiver_port(rv);
-	int fd = connect_to(port, 0);
-	assert_int_equal(honest_run(port, 1, now_ms() + HONEST_DEADLINE_MS), 1);
+	int fd = tn_connect(port, 0);
+	assert_int_equal(
+	    tn_honest_run(port, 1, tn_now_ms() + HONEST_DEADLINE_MS), 1);
 	stop_from_threads(rv);
 	char b;
 	struct timeval tv = {.tv_sec = 10};
@@ -321,7 +256,7 @@ static void test_junk_flood_log_bounded(void **state)
 	struct counter k = {0};
 	struct mllp_receiver_config c;
 	base_cfg(&c, &k);
-	uint64_t t0 = now_ms();
+	uint64_t t0 = tn_now_ms();
 	struct mllp_receiver *rv = NULL;
 	start_receiver(&c, &rv);
 	uint16_t port = mllp_receiver_port(rv);
@@ -330,21 +265,21 @@ static void test_junk_flood_log_bounded(void **state)
 	flood_start(&f, &th, port, FLOOD_CONNS, 0, junk, sizeof(junk),
 		    UINT64_MAX);
 	int acked =
-	    honest_run(port, HONEST_MSGS, now_ms() + HONEST_DEADLINE_MS);
+	    tn_honest_run(port, HONEST_MSGS, tn_now_ms() + HONEST_DEADLINE_MS);
 	bool flooding = atomic_load(&f.running);
 	flood_end(&f, th, JUNK_MIN);
 	assert_int_equal(acked, HONEST_MSGS);
 	assert_true(flooding); /* the honest client ran during the flood */
 	/* Wait (bounded) until the receiver has read what was sent. */
 	struct mllp_receiver_stats st;
-	uint64_t dl = now_ms() + 10000;
+	uint64_t dl = tn_now_ms() + 10000;
 	mllp_receiver_get_stats(rv, &st);
-	while (st.connections_active > 0 && now_ms() < dl) {
+	while (st.connections_active > 0 && tn_now_ms() < dl) {
 		sched_yield();
 		mllp_receiver_get_stats(rv, &st);
 	}
 	mllp_receiver_stop(rv);
-	uint64_t secs = (now_ms() - t0 + 999) / 1000;
+	uint64_t secs = (tn_now_ms() - t0 + 999) / 1000;
 	mllp_receiver_get_stats(rv, &st);
 	int lines = atomic_load(&k.lines);
 	int bound = (int)(MLLP_RECV_LOG_BURST + MLLP_RECV_LOG_RATE * secs);
@@ -426,8 +361,8 @@ static void test_junk_flood_stderr_pipe(void **state)
 		pthread_t th;
 		flood_start(&f, &th, port, FLOOD_CONNS, 0, junk, sizeof(junk),
 			    UINT64_MAX);
-		acked = honest_run(port, HONEST_MSGS,
-				   now_ms() + HONEST_DEADLINE_MS);
+		acked = tn_honest_run(port, HONEST_MSGS,
+				      tn_now_ms() + HONEST_DEADLINE_MS);
 		flooding = atomic_load(&f.running);
 		flood_end(&f, th, JUNK_MIN);
 		mllp_receiver_get_stats(rv, &st);
@@ -495,7 +430,7 @@ static void test_nonreaders_budget(void **state)
 	pthread_t th;
 	flood_start(&f, &th, port, NONREADERS, 4096, frames, n, FLOOD_MAX);
 	int acked =
-	    honest_run(port, HONEST_MSGS, now_ms() + HONEST_DEADLINE_MS);
+	    tn_honest_run(port, HONEST_MSGS, tn_now_ms() + HONEST_DEADLINE_MS);
 	flood_end(&f, th, 0);
 	struct mllp_receiver_stats st;
 	mllp_receiver_get_stats(rv, &st);
@@ -587,13 +522,13 @@ static void test_backlog_pause_resume(void **state)
 	base_cfg(&c, &k);
 	struct mllp_receiver *rv = NULL;
 	start_receiver(&c, &rv);
-	struct writer w = {.fd = connect_to(mllp_receiver_port(rv), 4096)};
+	struct writer w = {.fd = tn_connect(mllp_receiver_port(rv), 4096)};
 	pthread_t th;
 	assert_int_equal(pthread_create(&th, NULL, writer_main, &w), 0);
 	struct mllp_receiver_stats st;
-	uint64_t dl = now_ms() + 10000;
+	uint64_t dl = tn_now_ms() + 10000;
 	mllp_receiver_get_stats(rv, &st);
-	while (st.reads_paused == 0 && now_ms() < dl) {
+	while (st.reads_paused == 0 && tn_now_ms() < dl) {
 		sched_yield();
 		mllp_receiver_get_stats(rv, &st);
 	}
@@ -604,8 +539,8 @@ static void test_backlog_pause_resume(void **state)
 	static char buf[1 << 16];
 	size_t have = 0;
 	int next = 0;
-	dl = now_ms() + 30000;
-	while (next < pipelined && now_ms() < dl) {
+	dl = tn_now_ms() + 30000;
+	while (next < pipelined && tn_now_ms() < dl) {
 		ssize_t r = recv(w.fd, buf + have, sizeof(buf) - have, 0);
 		if (r <= 0)
 			break;

@@ -7,47 +7,32 @@
 # usage: test_tools_tls.sh MAKE_CERTS MLLP_RECV MLLP_SEND MLLP_LOAD
 set -uo pipefail
 certs=$1 recv=$2 send=$3 load=$4
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-sh "$certs" "$tmp/c" >/dev/null || fail "make_certs.sh"
-c=$tmp/c
+FAIL_FAST=1
+# shellcheck source=../lib.sh
+source "$(dirname "$0")/../lib.sh"
+sh "$certs" "$TMP/c" >/dev/null || fail "make_certs.sh"
+c=$TMP/c
 
-# start NAME ARGS...: mllp-recv with stdout on a fifo; sets PORT and PID.
+# start NAME ARGS...: mllp-recv on port 0, stdout on fd 5 (open_listener):
+# PORT and PID.
 start() {
 	local name=$1
 	shift
-	mkfifo "$tmp/$name.fifo"
-	"$recv" "$@" 0 >"$tmp/$name.fifo" 2>"$tmp/$name.err" &
-	PID=$!
-	pids+=("$PID")
-	exec 5<"$tmp/$name.fifo"
-	local line
-	IFS= read -r -t 10 -u 5 line || fail "$name: no first line ($(cat "$tmp/$name.err"))"
-	[[ $line =~ ^listening\ on\ (.+):([0-9]+)$ ]] || fail "$name: first line '$line'"
-	PORT=${BASH_REMATCH[2]}
+	open_listener "$name" "$recv" "$@" 0
 }
 
-printf 'MSH|^~\\&|A|B|C|D|20240101120000||ADT^A01|T1|P|2.5\rPID|1\r' >"$tmp/m.hl7"
+printf 'MSH|^~\\&|A|B|C|D|20240101120000||ADT^A01|T1|P|2.5\rPID|1\r' >"$TMP/m.hl7"
 
 # Server-authenticated TLS.
 start srv --tls --cert "$c/server.pem" --key "$c/server.key" --bind 127.0.0.1
-grep -q "non secured" "$tmp/srv.err" && fail "TLS receiver warned about plaintext"
-out=$("$send" --tls --ca "$c/ca.pem" localhost "$PORT" "$tmp/m.hl7" 2>&1) ||
+grep -q "non secured" "$TMP/srv.err" && fail "TLS receiver warned about plaintext"
+out=$("$send" --tls --ca "$c/ca.pem" localhost "$PORT" "$TMP/m.hl7" 2>&1) ||
 	fail "send over TLS: $out"
 [[ $out == *application_accept* ]] || fail "no AA over TLS: $out"
 out=$("$send" --tls --ca "$c/ca.pem" --server-name wrong.example -t 3000 \
-	127.0.0.1 "$PORT" "$tmp/m.hl7" 2>&1) && fail "host mismatch accepted: $out"
+	127.0.0.1 "$PORT" "$TMP/m.hl7" 2>&1) && fail "host mismatch accepted: $out"
 [[ $out == *"host name mismatch"* ]] || fail "no host-name reason: $out"
-out=$("$send" --tls --insecure 127.0.0.1 "$PORT" "$tmp/m.hl7" 2>&1) ||
+out=$("$send" --tls --insecure 127.0.0.1 "$PORT" "$TMP/m.hl7" 2>&1) ||
 	fail "insecure send: $out"
 [[ $out == *"does not verify the server"* ]] || fail "no insecure warning: $out"
 out=$("$load" --tls --ca "$c/ca.pem" -c 4 -n 200 --no-progress localhost \
@@ -59,14 +44,14 @@ wait "$PID" 2>/dev/null
 start mtls --tls --cert "$c/server.pem" --key "$c/server.key" --ca "$c/ca.pem" \
 	--require-client-cert --allow-cn CLIENT.EXAMPLE --bind 127.0.0.1
 out=$("$send" --tls --ca "$c/ca.pem" --cert "$c/client.pem" --key "$c/client.key" \
-	localhost "$PORT" "$tmp/m.hl7" 2>&1) || fail "mTLS allowed client: $out"
+	localhost "$PORT" "$TMP/m.hl7" 2>&1) || fail "mTLS allowed client: $out"
 out=$("$send" --tls --ca "$c/ca.pem" --cert "$c/other.pem" --key "$c/other.key" \
-	-t 3000 localhost "$PORT" "$tmp/m.hl7" 2>&1) && fail "other client accepted"
+	-t 3000 localhost "$PORT" "$TMP/m.hl7" 2>&1) && fail "other client accepted"
 [[ $out == *MLLP_ERR_TLS* ]] || fail "no TLS error for a refused client: $out"
-out=$("$send" --tls --ca "$c/ca.pem" -t 3000 localhost "$PORT" "$tmp/m.hl7" 2>&1) &&
+out=$("$send" --tls --ca "$c/ca.pem" -t 3000 localhost "$PORT" "$TMP/m.hl7" 2>&1) &&
 	fail "client without certificate accepted"
 # (logged before the alert is sent: no wait needed)
-grep -q "client name not allowed" "$tmp/mtls.err" || fail "refusal not logged: $(cat "$tmp/mtls.err")"
+grep -q "client name not allowed" "$TMP/mtls.err" || fail "refusal not logged: $(cat "$TMP/mtls.err")"
 kill "$PID"
 wait "$PID" 2>/dev/null
 
@@ -77,10 +62,10 @@ wait "$PID" 2>/dev/null
 [[ $? == 64 ]] || fail "--tls without --cert/--key not refused"
 err=$("$recv" --tls --cert "$c/nope.pem" --key "$c/server.key" 0 2>&1 >/dev/null)
 [[ $? == 1 && $err == *nope.pem* ]] || fail "missing cert file not named: $err"
-"$send" --ca "$c/ca.pem" localhost 1 "$tmp/m.hl7" >/dev/null 2>&1
+"$send" --ca "$c/ca.pem" localhost 1 "$TMP/m.hl7" >/dev/null 2>&1
 [[ $? == 64 ]] || fail "mllp-send --ca without --tls not refused"
 "$load" --tls -n 1 --no-progress >/dev/null 2>&1
 [[ $? == 64 ]] || fail "mllp-load --tls without HOST PORT not refused"
-err=$("$send" --tls --ca "$c/nope-ca.pem" localhost 1 "$tmp/m.hl7" 2>&1)
+err=$("$send" --tls --ca "$c/nope-ca.pem" localhost 1 "$TMP/m.hl7" 2>&1)
 [[ $? == 2 && $err == *nope-ca.pem* ]] || fail "missing CA file not named: $err"
 echo "ok"

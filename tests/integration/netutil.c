@@ -1,0 +1,97 @@
+#include "netutil.h"
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+uint64_t tn_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int tn_listen(uint16_t *port)
+{
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(l >= 0);
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(l, 128), 0);
+	socklen_t al = sizeof(a);
+	assert_int_equal(getsockname(l, (struct sockaddr *)&a, &al), 0);
+	*port = ntohs(a.sin_port);
+	return l;
+}
+
+int tn_connect(uint16_t port, int rcvbuf)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	if (rcvbuf > 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	struct timeval tv = {.tv_sec = 10};
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+/* Read one reply frame on fd into buf (NUL-terminated) before deadline;
+ * false when none came whole. */
+static bool read_reply(int fd, char *buf, size_t cap, uint64_t deadline)
+{
+	size_t got = 0;
+	buf[0] = 0;
+	while (tn_now_ms() < deadline && got < cap - 1) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int left = (int)(deadline - tn_now_ms());
+		if (poll(&p, 1, left > 0 ? left : 0) != 1)
+			return false;
+		ssize_t r = recv(fd, buf + got, cap - 1 - got, 0);
+		if (r <= 0)
+			return false;
+		got += (size_t)r;
+		buf[got] = 0;
+		if (got >= 2 && buf[got - 2] == 0x1c && buf[got - 1] == '\r')
+			return true;
+	}
+	return false;
+}
+
+int tn_honest_run(uint16_t port, int n, uint64_t deadline)
+{
+	int fd = tn_connect(port, 0);
+	int acked = 0;
+	for (int i = 0; i < n; i++) {
+		char f[128], want[32], buf[4096];
+		int len = snprintf(f, sizeof(f),
+				   "\x0bMSH|^~\\&|A|B|C|D|2024||ADT^A01|H%d|P|"
+				   "2.5\r\x1c\r",
+				   i);
+		snprintf(want, sizeof(want), "MSA|AA|H%d", i);
+		if (send(fd, f, (size_t)len, MSG_NOSIGNAL) != len)
+			break;
+		if (!read_reply(fd, buf, sizeof(buf), deadline) ||
+		    !strstr(buf, want)) {
+			fprintf(stderr, "message %d not acknowledged in time\n",
+				i);
+			break;
+		}
+		acked++;
+	}
+	close(fd);
+	return acked;
+}
