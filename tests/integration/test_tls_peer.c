@@ -137,23 +137,32 @@ static size_t eng_read_to_close(int fd, struct mllp_tls_conn *t)
 	return total;
 }
 
+/* A TLS receiver with the default test certificates in *s, and one
+ * engine client connected to it and through its handshake. */
+static void eng_start(struct srv *s, struct mllp_tls_ctx **ctx, int *fd,
+		      struct mllp_tls_conn **t)
+{
+	struct mllp_tls_server_config st;
+	server_cfg(&st);
+	srv_start(s, &st);
+	struct mllp_tls_client_config ct;
+	client_cfg(&ct);
+	struct mllp_error e;
+	assert_int_equal(mllp_tls_ctx_new_client(&ct, ctx, &e), 0);
+	assert_int_equal(eng_connect(s->port, *ctx, NULL, fd, t), 0);
+}
+
 /* A client that ends with close_notify gets the receiver's close_notify
  * back (an orderly close on both sides), after the ACK of its message. */
 static void test_receiver_answers_close_notify(void **state)
 {
 	(void)state;
-	struct mllp_tls_server_config st;
-	server_cfg(&st);
 	struct srv s;
-	srv_start(&s, &st);
-	struct mllp_tls_client_config ct;
-	client_cfg(&ct);
 	struct mllp_tls_ctx *ctx = NULL;
 	struct mllp_tls_conn *t = NULL;
 	struct mllp_error e;
-	assert_int_equal(mllp_tls_ctx_new_client(&ct, &ctx, &e), 0);
 	int fd;
-	assert_int_equal(eng_connect(s.port, ctx, NULL, &fd, &t), 0);
+	eng_start(&s, &ctx, &fd, &t);
 	unsigned char framed[256];
 	size_t n = 0, w = 0;
 	assert_int_equal(
@@ -323,18 +332,11 @@ static void eng_exchange(int fd, struct mllp_tls_conn *t)
 static void test_handshakes_counted(void **state)
 {
 	(void)state;
-	struct mllp_tls_server_config st;
-	server_cfg(&st);
 	struct srv s;
-	srv_start(&s, &st);
-	struct mllp_tls_client_config ct;
-	client_cfg(&ct);
 	struct mllp_tls_ctx *ctx = NULL;
 	struct mllp_tls_conn *t = NULL;
-	struct mllp_error e;
-	assert_int_equal(mllp_tls_ctx_new_client(&ct, &ctx, &e), 0);
 	int fd;
-	assert_int_equal(eng_connect(s.port, ctx, NULL, &fd, &t), 0);
+	eng_start(&s, &ctx, &fd, &t);
 	assert_false(mllp_tls_conn_session_reused(t));
 	eng_exchange(fd, t); /* reads the session ticket on the way */
 	struct mllp_tls_session *sess = mllp_tls_conn_get_session(t);
