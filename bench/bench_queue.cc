@@ -1,5 +1,5 @@
 // Submission queue: enqueue+dequeue throughput of the pool's submission
-// queue (pool/subq.h: the lock-free intrusive MPSC list of pool/mpsc.h
+// queue (pool/io/subq.h: the lock-free intrusive MPSC list of pool/io/mpsc.h
 // with the pool's wake-up and stop protocols) against a mutex+condvar
 // queue, with 1 and 2 producer threads and one consumer, in the same run.
 //
@@ -92,7 +92,7 @@ void BM_MutexCondvar(benchmark::State &state)
 	state.SetItemsProcessed(state.iterations() * kBatch);
 }
 
-// The pool's submission queue (pool/subq.h) as the pool drives it: the
+// The pool's submission queue (pool/io/subq.h) as the pool drives it: the
 // consumer drains; when the queue is empty it announces `sleeping` and
 // blocks on an eventfd, which a producer writes only when its push says
 // the consumer may be asleep.

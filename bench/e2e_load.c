@@ -1,4 +1,4 @@
-/* End-to-end loopback benchmark of the mllp-load tool (issue 6).
+/* End-to-end loopback benchmark of the mllp-load tool.
  *
  * The minimal epoll ACK receiver of e2e_common.c runs in a forked child,
  * answering each message with an ACK that carries its own MSH-10 (mllp-load

@@ -1,4 +1,4 @@
-/* End-to-end loopback benchmark of the pool engine (issue 3).
+/* End-to-end loopback benchmark of the pool engine.
  *
  * The minimal epoll ACK receiver of e2e_common.c runs in a forked child
  * process (so the parent's CPU time is the client's alone). For each
@@ -14,7 +14,7 @@
  *          ratios against the same raw run (E2E_NO_CB=1 skips it).
  * It prints ACKed messages/s and client CPU microseconds per message.
  * The pool rows run once per I/O backend, io_uring then epoll, against the
- * same raw run (E2E_BACKENDS=io_uring or =epoll for one; issue 8).
+ * same raw run (E2E_BACKENDS=io_uring or =epoll for one).
  *
  * usage: e2e_pool [seconds=2] [conns list, default 1,16,64,256]
  *        e2e_pool --idle N   user-space RSS per idle pool connection */
@@ -45,7 +45,7 @@ static void on_done(struct mllp_future *f, void *arg)
 	mllp_future_free(f);
 }
 
-/* The pool's I/O backend for the pool rows (issue 8: both in one run). */
+/* The pool's I/O backend for the pool rows (both in one run). */
 static enum mllp_backend_kind bench_backend = MLLP_BACKEND_IO_URING;
 
 static void run_pool(uint16_t port, int conns, double secs, double *rate,
@@ -242,7 +242,7 @@ int main(int argc, char **argv)
 		e2e_child_stop(child, SIGKILL);
 		return 0;
 	}
-	/* Pool rows per backend (issue 8), against the same raw run:
+	/* Pool rows per backend, against the same raw run:
 	 * E2E_BACKENDS=io_uring|epoll|io_uring,epoll (default both). */
 	const char *bl = getenv("E2E_BACKENDS");
 	if (!bl || !*bl)

@@ -1,4 +1,4 @@
-/* End-to-end loopback benchmark of the receiver (issue 4).
+/* End-to-end loopback benchmark of the receiver.
  *
  * For each connection count, three receivers run in turn, each in a forked
  * child process (so its CPU time, from wait4(), is the receiver's alone):

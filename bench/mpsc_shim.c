@@ -1,5 +1,5 @@
-/* C shim so the C++ benchmark can drive the pool's queue (pool/mpsc.h
- * and pool/subq.h use C11 atomics). */
+/* C shim so the C++ benchmark can drive the pool's queue (pool/io/mpsc.h
+ * and pool/io/subq.h use C11 atomics). */
 #include <stdlib.h>
 
 #include "subq.h"

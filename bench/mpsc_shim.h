@@ -10,7 +10,7 @@ struct mllpi_node;
 /* Frees what the _new functions return. */
 void mllpi_bench_free(void *q);
 
-/* The pool's submission queue (pool/subq.h), as the pool drives it. */
+/* The pool's submission queue (pool/io/subq.h), as the pool drives it. */
 struct mllpi_subq;
 struct mllpi_subq *mllpi_bench_subq_new(void);
 /* True when the consumer must be woken. */

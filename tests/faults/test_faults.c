@@ -1,4 +1,4 @@
-/* Reliability under faults (issue 7): one test per fault of the
+/* Reliability under faults: one test per fault of the
  * fault-injection receiver with the exact outcome of every message and the
  * connection's recovery, then a mixed-fault run that checks the accounting
  * identity.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Valgrind memcheck of a short fault run (issue 7), in its own build tree.
+# Valgrind memcheck of a short fault run, in its own build tree.
 # usage: valgrind.sh SRC_DIR BUILD_DIR CORPUS_DIR C_COMPILER
 #
 # Two limits of valgrind 3.19 (Debian 12) shape this run:

@@ -1,4 +1,4 @@
-/* libFuzzer target: the receiver's per-connection path (issue 7).
+/* libFuzzer target: the receiver's per-connection path.
  *
  * One library receiver (echo dispatcher, max_frame 64 KiB, malloc-backed so
  * ASan sees its buffers) runs in the process on 127.0.0.1. Each input is

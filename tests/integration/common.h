@@ -92,7 +92,7 @@ static inline void ti_quiet_log(void *ctx, enum mllp_log_level l,
 	(void)line;
 }
 
-/* The backend under test (issue 8): the same suites run once per backend,
+/* The backend under test: the same suites run once per backend,
  * chosen by the environment variable MLLP_TEST_BACKEND = io_uring (or
  * uring) | epoll | auto (unset: auto); CMakeLists.txt registers each
  * suite once per backend. */

@@ -1,5 +1,5 @@
 /* Integration tests of the pool engine and the client API on loopback,
- * ported from the reference client suites (see issue 3). */
+ * ported from the reference client suites. */
 #include <errno.h>
 #include <dirent.h>
 #include <netinet/in.h>

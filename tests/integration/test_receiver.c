@@ -1,4 +1,4 @@
-/* Integration tests of the MLLP receiver (issue 4) on loopback: the
+/* Integration tests of the MLLP receiver on loopback: the
  * reference receiver suite's applicable cases, framing edge cases, limits,
  * allow-list, dispatchers, 1,000 connections, and the pool talking to it.
  * Ephemeral ports only; every wait is bounded; no sleep synchronises. */

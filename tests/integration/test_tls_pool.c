@@ -1,4 +1,4 @@
-/* TLS between the pool and the receiver on loopback (issue 5): ACKs over
+/* TLS between the pool and the receiver on loopback: ACKs over
  * TLS 1.2 and 1.3, host-name mismatch and unknown CA as tls errors, a
  * verify-none client (warned), session resumption on reconnect, mutual TLS
  * (no certificate, valid, allowed / not allowed / case-insensitive / one of

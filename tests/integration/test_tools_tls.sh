@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The tools over TLS (issue 5): mllp-recv --tls (with --require-client-cert
+# The tools over TLS: mllp-recv --tls (with --require-client-cert
 # and --allow-cn) against mllp-send and mllp-load with --tls --ca --cert
 # --key, --server-name and --insecure; usage errors. Certificates are made
 # here by make_certs.sh. Ephemeral ports read from "listening on ADDR:PORT";

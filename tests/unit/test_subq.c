@@ -1,4 +1,4 @@
-/* The pool's submission queue (pool/subq.h over pool/mpsc.h): order, the
+/* The pool's submission queue (pool/io/subq.h over pool/io/mpsc.h): order, the
  * wake-up protocol and the seal, with real threads. Bounded: every wait
  * has a deadline. */
 #include "testutil.h"

@@ -1,5 +1,5 @@
 /* The epoll backend: the seam of backend.h implemented by readiness, for
- * hosts where io_uring is disabled or blocked (issue 8). Same contract as
+ * hosts where io_uring is disabled or blocked. Same contract as
  * backend_uring.c: completions tagged by token, recv completions carry data
  * valid until the next wait(), continuous recv/accept end with a completion
  * whose more == false, cancel_fd completes every outstanding operation of
