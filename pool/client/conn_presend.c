@@ -24,7 +24,7 @@
 void mllpi_presend_start(struct mllpi_conn *c)
 {
 	struct mllp_pool *p = c->ep->pool;
-	c->send_turn = p->turn;
+	c->send_turn = p->loop.turn;
 	c->presend = 0;
 	if (!c->in_fresh) {
 		c->fresh_next = p->fresh;
@@ -43,7 +43,7 @@ void mllpi_presend_measure(struct mllp_pool *p)
 		c->in_fresh = false;
 		int n = 0;
 		if (c->sock && c->cur && !c->sock->tls &&
-		    c->send_turn == p->turn &&
+		    c->send_turn == p->loop.turn &&
 		    ioctl(c->sock->fd, SIOCINQ, &n) == 0 && n > 0)
 			c->presend = (size_t)n;
 		c = next;
@@ -54,7 +54,7 @@ size_t mllpi_presend_take(struct mllpi_conn *c, size_t len)
 {
 	if (!c->cur)
 		return 0;
-	if (c->send_turn == c->ep->pool->turn)
+	if (c->send_turn == c->ep->pool->loop.turn)
 		return len;
 	size_t n = c->presend < len ? c->presend : len;
 	c->presend -= n;

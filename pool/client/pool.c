@@ -322,7 +322,7 @@ static void q_append(struct mllpi_endpoint *ep, struct mllp_future *f)
 	ep->qtail = f;
 	f->where = W_QUEUED;
 	/* read only for the queue timeout */
-	f->queued_us = ep->opts.queue_timeout > 0 ? ep->pool->now_us : 0;
+	f->queued_us = ep->opts.queue_timeout > 0 ? ep->pool->loop.now_us : 0;
 	STAT_ADD(ep, st_queued, 1);
 }
 
@@ -331,11 +331,11 @@ static void q_arm_timer(struct mllpi_endpoint *ep)
 	struct mllp_pool *p = ep->pool;
 	if (ep->opts.queue_timeout > 0 && ep->qhead) {
 		mllpi_timer_arm(
-		    &p->timers, &ep->qtimer,
+		    &p->loop.timers, &ep->qtimer,
 		    mllpi_after_ms(ep->qhead->queued_us,
 				   (uint64_t)ep->opts.queue_timeout));
 	} else {
-		mllpi_timer_disarm(&p->timers, &ep->qtimer);
+		mllpi_timer_disarm(&p->loop.timers, &ep->qtimer);
 	}
 }
 
@@ -444,7 +444,7 @@ static void sock_detach(struct mllpi_conn *c, bool abortive)
 	s->conn = NULL;
 	s->abortive = abortive;
 	if (s->pending > 0)
-		p->ops->cancel_fd(p->be, s->fd, 0);
+		p->loop.ops->cancel_fd(p->loop.be, s->fd, 0);
 	else
 		sock_maybe_free(p, s);
 }
@@ -482,7 +482,7 @@ static void schedule_reconnect(struct mllpi_conn *c, uint64_t delay_ms)
 	struct mllp_pool *p = c->ep->pool;
 	c->timer.kind = T_BACKOFF;
 	uint32_t div = p->cfg.backoff_divisor ? p->cfg.backoff_divisor : 1;
-	mllpi_timer_arm(&p->timers, &c->timer,
+	mllpi_timer_arm(&p->loop.timers, &c->timer,
 			mllpi_now_us() + mllpi_after_ms(0, delay_ms) / div);
 }
 
@@ -495,7 +495,7 @@ static void conn_down(struct mllpi_conn *c, bool fail_queue)
 	struct mllpi_endpoint *ep = c->ep;
 	idle_remove(c);
 	publish_connected(c, false);
-	mllpi_timer_disarm(&ep->pool->timers, &c->timer);
+	mllpi_timer_disarm(&ep->pool->loop.timers, &c->timer);
 	c->timer.kind = T_NONE;
 	c->recv_armed = false;
 	mllp_decoder_reset(&c->dec);
@@ -693,7 +693,7 @@ static void conn_start_connect(struct mllpi_conn *c)
 	struct mllp_pool *p = ep->pool;
 	if (p->stopping || (c->state != C_DOWN && c->attempts > 0))
 		return;
-	mllpi_timer_disarm(&p->timers, &c->timer);
+	mllpi_timer_disarm(&p->loop.timers, &c->timer);
 	if (c->attempts++ > 0)
 		STAT_ADD(ep, st_reconnects, 1);
 	set_usable(c, C_CONNECTING);
@@ -708,7 +708,7 @@ static void conn_open_socket(struct mllpi_conn *c)
 	struct mllp_pool *p = ep->pool;
 	const struct sockaddr_storage *sa = &ep->addrs[c->addr_idx];
 	int type = SOCK_STREAM | SOCK_CLOEXEC;
-	if (p->ops->nonblocking_sockets)
+	if (p->loop.ops->nonblocking_sockets)
 		type |= SOCK_NONBLOCK;
 	int fd = socket(sa->ss_family, type, 0);
 	if (fd < 0) {
@@ -733,9 +733,9 @@ static void conn_open_socket(struct mllpi_conn *c)
 	ep->socks++;
 	p->live_socks++;
 	c->sock = s;
-	int rc =
-	    p->ops->connect(p->be, fd, (const struct sockaddr *)sa,
-			    ep->addrlens[c->addr_idx], tok(s, TOK_CONNECT));
+	int rc = p->loop.ops->connect(
+	    p->loop.be, fd, (const struct sockaddr *)sa,
+	    ep->addrlens[c->addr_idx], tok(s, TOK_CONNECT));
 	if (rc < 0) {
 		connect_failed(c, rc);
 		return;
@@ -744,7 +744,7 @@ static void conn_open_socket(struct mllpi_conn *c)
 	c->connect_start_us = mllpi_now_us();
 	c->timer.kind = T_CONNECT;
 	mllpi_timer_arm(
-	    &p->timers, &c->timer,
+	    &p->loop.timers, &c->timer,
 	    mllpi_after_ms(c->connect_start_us, ep->opts.connect_timeout));
 }
 
@@ -753,7 +753,8 @@ static void conn_arm_recv(struct mllpi_conn *c)
 	struct mllp_pool *p = c->ep->pool;
 	if (c->recv_armed || !c->sock)
 		return;
-	if (p->ops->recv(p->be, c->sock->fd, tok(c->sock, TOK_RECV)) == 0) {
+	if (p->loop.ops->recv(p->loop.be, c->sock->fd,
+			      tok(c->sock, TOK_RECV)) == 0) {
 		c->sock->pending++;
 		c->recv_armed = true;
 	}
@@ -769,7 +770,7 @@ static void on_connected(struct mllpi_conn *c)
 		mllpi_tls_start(c);
 		return;
 	}
-	mllpi_timer_disarm(&p->timers, &c->timer);
+	mllpi_timer_disarm(&p->loop.timers, &c->timer);
 	c->timer.kind = T_NONE;
 	c->addr_tries = 0;
 	mllp_backoff_reset(&c->backoff);
@@ -811,8 +812,8 @@ static int submit_send(struct mllpi_conn *c)
 	memset(&c->msg, 0, sizeof(c->msg));
 	c->msg.msg_iov = c->iov;
 	c->msg.msg_iovlen = (size_t)n;
-	int rc = p->ops->sendmsg(p->be, c->sock->fd, &c->msg,
-				 tok(c->sock, TOK_SEND));
+	int rc = p->loop.ops->sendmsg(p->loop.be, c->sock->fd, &c->msg,
+				      tok(c->sock, TOK_SEND));
 	if (rc == 0) {
 		c->sock->pending++;
 		c->send_in_flight = true;
@@ -849,7 +850,7 @@ static void conn_timer_lazy(struct mllp_pool *p, struct mllpi_conn *c,
 	c->timer.kind = kind;
 	c->due_us = due;
 	if (!c->timer.index || c->timer.deadline_us > due)
-		mllpi_timer_arm(&p->timers, &c->timer, due);
+		mllpi_timer_arm(&p->loop.timers, &c->timer, due);
 }
 
 /* Start sending f on idle connection c. */
@@ -879,7 +880,7 @@ static void conn_start_message(struct mllpi_conn *c, struct mllp_future *f)
 		c->iov_full_n = 3;
 	}
 	c->total = f->framed ? f->len : f->len + 3;
-	c->send_start_us = p->now_us;
+	c->send_start_us = p->loop.now_us;
 	/* Keep a frame in progress when replies are correlated: it is a late
 	 * reply to an earlier message (see on_timer, T_REPLY). */
 	if (c->ep->opts.close_on_recv_error ||
@@ -1027,7 +1028,7 @@ static void handle_reply(struct mllpi_conn *c, const unsigned char *data,
 		c->early_reply = true;
 		return;
 	}
-	uint64_t lat = p->now_us - c->send_start_us;
+	uint64_t lat = p->loop.now_us - c->send_start_us;
 	mllpi_latency_add(&p->lat, lat);
 	c->proven = true;
 	if (!f->hl7) {
@@ -1268,7 +1269,7 @@ static void on_cqe(struct mllp_pool *p, const struct mllpi_cqe *cq)
 						mllpi_after_ms(mllpi_now_us(),
 							       (uint64_t)rt));
 			} else {
-				mllpi_timer_disarm(&p->timers, &c->timer);
+				mllpi_timer_disarm(&p->loop.timers, &c->timer);
 				c->timer.kind = T_NONE;
 			}
 		}
@@ -1345,7 +1346,7 @@ static void on_timer(struct mllp_pool *p, struct mllpi_timer *t)
 	int kind = t->kind;
 	if ((kind == T_SEND || kind == T_REPLY) && c->due_us > t->deadline_us) {
 		/* Lazy entry (conn_timer_lazy): not due yet. */
-		mllpi_timer_arm(&p->timers, t, c->due_us);
+		mllpi_timer_arm(&p->loop.timers, t, c->due_us);
 		return;
 	}
 	t->kind = T_NONE;
@@ -1361,7 +1362,7 @@ static void on_timer(struct mllp_pool *p, struct mllpi_timer *t)
 		/* Cancel the connect; its completion (-ECANCELED) reports
 		 * the failure as a timeout. */
 		if (c->sock)
-			p->ops->cancel_fd(p->be, c->sock->fd, 0);
+			p->loop.ops->cancel_fd(p->loop.be, c->sock->fd, 0);
 		break;
 	case T_SEND:
 		mllp_error_set(&e, MLLP_CTX_SEND, MLLP_ERR_TIMEOUT, NULL);
@@ -1500,7 +1501,7 @@ static void op_add(struct mllp_pool *p, struct mllpi_endpoint *ep)
 	/* One timer per connection plus the queue timer: reserve so that
 	 * arming never fails. */
 	p->timer_slots += ep->nconns + 1;
-	if (mllpi_timers_reserve(&p->timers, p->timer_slots) != 0)
+	if (mllpi_timers_reserve(&p->loop.timers, p->timer_slots) != 0)
 		logf_(p, MLLP_LOG_ERROR, "out of memory for timers");
 	if (p->stopping)
 		return;
@@ -1557,7 +1558,7 @@ void mllpi_endpoint_close_all(struct mllpi_endpoint *ep,
 	struct mllp_pool *p = ep->pool;
 	flush_moved(p); /* ep leaves p->moved_list */
 	q_fail_all(ep, unsent);
-	mllpi_timer_disarm(&p->timers, &ep->qtimer);
+	mllpi_timer_disarm(&p->loop.timers, &ep->qtimer);
 	for (uint32_t j = 0; j < ep->nconns; j++) {
 		struct mllpi_conn *c = &ep->conns[j];
 		publish_connected(c, false); /* before callbacks */
@@ -1572,7 +1573,7 @@ void mllpi_endpoint_close_all(struct mllpi_endpoint *ep,
 		sock_detach(c, false);
 		if (c->state != C_DOWN)
 			conn_down(c, true);
-		mllpi_timer_disarm(&p->timers, &c->timer);
+		mllpi_timer_disarm(&p->loop.timers, &c->timer);
 	}
 }
 
@@ -1625,12 +1626,9 @@ static void handle_node(struct mllp_pool *p, struct mllpi_node *n)
 	}
 }
 
-/* The pool whose manager runs on this thread (NULL elsewhere). */
-static _Thread_local struct mllp_pool *this_manager;
-
 bool mllpi_pool_on_manager(const struct mllp_pool *pool)
 {
-	return this_manager == pool;
+	return mllpi_loop_current() == &pool->loop;
 }
 
 int mllpi_pool_push(struct mllp_pool *pool, struct mllpi_node *n)
@@ -1646,7 +1644,7 @@ int mllpi_pool_push(struct mllp_pool *pool, struct mllpi_node *n)
 	case MLLPI_PUSH_STOPPED:
 		return MLLP_ERR_STOPPED;
 	case MLLPI_PUSHED_WAKE:
-		pool->ops->wake(pool->be);
+		mllpi_loop_wake(&pool->loop);
 		break;
 	case MLLPI_PUSHED:
 		break;
@@ -1654,23 +1652,90 @@ int mllpi_pool_push(struct mllp_pool *pool, struct mllpi_node *n)
 	return 0;
 }
 
-/* ---- the manager thread --------------------------------------------- */
+/* ---- the manager: the loop's hooks (loop.h) ---------------------------- */
 
-#define MAX_CQES  256
+/* Queued operations taken per turn at most (then the wait does not
+ * sleep). */
 #define MAX_BATCH 4096
-/* Consecutive failed wait() calls (other than EINTR) after which the
- * error is taken as persistent. */
-#define MAX_WAIT_ERRORS 3
+
+static int mgr_take_work(void *ctx)
+{
+	struct mllp_pool *p = ctx;
+	int batch = 0;
+	struct mllpi_node *n;
+	while (batch < MAX_BATCH && (n = mllpi_subq_pop(&p->q))) {
+		handle_node(p, n);
+		batch++;
+	}
+	p->batch_full = batch >= MAX_BATCH;
+	return batch;
+}
+
+static bool mgr_pending(void *ctx)
+{
+	struct mllp_pool *p = ctx;
+	return p->batch_full || mllpi_subq_maybe_nonempty(&p->q);
+}
+
+static void mgr_on_timer(void *ctx, struct mllpi_timer *t)
+{
+	on_timer(ctx, t);
+}
+
+static void mgr_on_cqe(void *ctx, const struct mllpi_cqe *cq)
+{
+	on_cqe(ctx, cq);
+}
+
+static void mgr_end_turn(void *ctx)
+{
+	struct mllp_pool *p = ctx;
+	flush_moved(p); /* before wait(): see slot_moved */
+	sock_reap(p);
+}
+
+static bool mgr_done(void *ctx)
+{
+	struct mllp_pool *p = ctx;
+	return p->stopping && p->live_socks == 0 &&
+	       !mllpi_subq_maybe_nonempty(&p->q);
+}
+
+static bool mgr_stopping(void *ctx)
+{
+	return ((struct mllp_pool *)ctx)->stopping;
+}
+
+static bool mgr_prepare_sleep(void *ctx)
+{
+	/* the wake-up pair of subq.h */
+	return mllpi_subq_prepare_sleep(&((struct mllp_pool *)ctx)->q);
+}
+
+static void mgr_awake(void *ctx)
+{
+	/* Only after a prepared sleep: the line stays shared with the
+	 * producers while the manager is busy. */
+	mllpi_subq_awake(&((struct mllp_pool *)ctx)->q);
+}
+
+static void mgr_before_wait(void *ctx)
+{
+	struct mllp_pool *p = ctx;
+	if (p->fresh)
+		mllpi_presend_measure(p); /* right before wait() */
+}
 
 /* The backend's wait() keeps failing with rc: no completion can come back
  * any more. Stop as mllp_pool_stop does, but fail every message with rc
  * (logged once), and close and free every socket without waiting for
  * completions. Later sends are refused with MLLP_ERR_STOPPED. */
-static void manager_fail(struct mllp_pool *p, int rc)
+static void mgr_fatal(void *ctx, int rc)
 {
+	struct mllp_pool *p = ctx;
 	mllp_error_set(&p->fatal, MLLP_CTX_NONE, rc,
 		       "the pool stopped: backend %s wait failed: %s",
-		       p->ops->name, mllp_strerror(rc));
+		       p->loop.ops->name, mllp_strerror(rc));
 	logf_(p, MLLP_LOG_ERROR, "%s", p->fatal.message);
 	/* seq_cst: the stop protocol of subq.h (as mllp_pool_stop). */
 	atomic_store_explicit(&p->q.stopped, true, memory_order_seq_cst);
@@ -1688,116 +1753,43 @@ static void manager_fail(struct mllp_pool *p, int rc)
 	sock_reap(p);
 }
 
-static void *manager_main(void *arg)
+/* The stop protocol of subq.h: refuse later pushes, take what came in
+ * meanwhile (failed as stopped; their callbacks' submissions are
+ * refused). */
+static void mgr_finish(void *ctx)
 {
-	struct mllp_pool *p = arg;
-	struct mllpi_backend_config bc = {
-	    .entries = p->cfg.ring_entries,
-	    .recv_buffers = p->cfg.recv_buffers,
-	    .recv_buffer_size = p->cfg.recv_buffer_size,
-	    .test_ring_error = p->cfg.test_ring_error,
-	    .alloc = &p->alloc,
-	};
-	struct mllp_error err;
-	mllp_error_clear(&err);
-	int rc = p->ops->create(&bc, &p->be, &err);
-	if (rc == MLLP_ERR_IO_URING_UNAVAILABLE &&
-	    p->cfg.backend == MLLP_BACKEND_AUTO) {
-		/* Auto: fall back to epoll, with one warning naming the
-		 * reason. p->ops is published to producers by the setup
-		 * handshake below (mutex). */
-		char line[512];
-		snprintf(line, sizeof(line), "%s; using the epoll backend",
-			 err.message);
-		if (p->cfg.log)
-			p->cfg.log(p->cfg.log_ctx, MLLP_LOG_WARNING, line);
-		else
-			fprintf(stderr, "[warning] mllp: %s\n", line);
-		mllp_error_clear(&err);
-		p->ops = &mllpi_backend_epoll;
-		rc = p->ops->create(&bc, &p->be, &err);
-	}
-	pthread_mutex_lock(&p->mu);
-	p->setup_rc = rc;
-	p->setup_err = err;
-	pthread_cond_broadcast(&p->cv);
-	pthread_mutex_unlock(&p->mu);
-	if (rc < 0)
-		return NULL;
-
-	struct mllpi_cqe cqes[MAX_CQES];
-	int wait_errors = 0;
-	this_manager = p;
-	p->now_us = mllpi_now_us();
-	for (;;) {
-		int batch = 0;
-		struct mllpi_node *n;
-		while (batch < MAX_BATCH && (n = mllpi_subq_pop(&p->q))) {
-			handle_node(p, n);
-			batch++;
-		}
-		if (batch)
-			p->now_us = mllpi_now_us();
-		uint64_t now = p->now_us;
-		struct mllpi_timer *t;
-		while ((t = mllpi_timers_peek(&p->timers)) &&
-		       t->deadline_us <= now) {
-			mllpi_timer_disarm(&p->timers, t);
-			on_timer(p, t);
-		}
-		flush_moved(p); /* before wait(): see slot_moved */
-		sock_reap(p);
-		if (p->stopping && p->live_socks == 0 &&
-		    !mllpi_subq_maybe_nonempty(&p->q))
-			break;
-		int64_t timeout = -1;
-		t = mllpi_timers_peek(&p->timers);
-		if (t)
-			timeout = t->deadline_us > now
-				      ? (int64_t)(t->deadline_us - now)
-				      : 0;
-		if (p->stopping && timeout < 0)
-			timeout = 1000; /* poll while stopping */
-		bool may_sleep = false;
-		if (batch >= MAX_BATCH || mllpi_subq_maybe_nonempty(&p->q)) {
-			timeout = 0;
-		} else if (timeout != 0) {
-			may_sleep = true; /* the wake-up pair of subq.h */
-			if (mllpi_subq_prepare_sleep(&p->q))
-				timeout = 0;
-		}
-		if (p->fresh)
-			mllpi_presend_measure(p); /* right before wait() */
-		int got = p->ops->wait(p->be, timeout, cqes, MAX_CQES);
-		p->turn++;
-		p->now_us = mllpi_now_us();
-		/* Only when set: the line stays shared with the producers
-		 * while the manager is busy. */
-		if (may_sleep)
-			mllpi_subq_awake(&p->q);
-		if (got < 0 && got != -EINTR) {
-			if (++wait_errors >= MAX_WAIT_ERRORS) {
-				manager_fail(p, got);
-				break;
-			}
-			continue;
-		}
-		wait_errors = 0;
-		for (int i = 0; i < got; i++)
-			on_cqe(p, &cqes[i]);
-	}
-	/* The stop protocol of subq.h: refuse later pushes, take what came
-	 * in meanwhile (failed as stopped; their callbacks' submissions are
-	 * refused). */
+	struct mllp_pool *p = ctx;
 	mllpi_subq_seal(&p->q);
 	struct mllpi_node *n;
 	while ((n = mllpi_subq_pop_sealed(&p->q)) != NULL)
 		handle_node(p, n);
 	sock_reap(p);
-	this_manager = NULL;
-	mllp_tls_thread_cleanup(); /* wolfSSL's per-thread ECC cache */
-	return NULL;
 }
+
+static void mgr_warn(void *ctx, const char *line)
+{
+	struct mllp_pool *p = ctx;
+	if (p->cfg.log)
+		p->cfg.log(p->cfg.log_ctx, MLLP_LOG_WARNING, line);
+	else
+		fprintf(stderr, "[warning] mllp: %s\n", line);
+}
+
+static const struct mllpi_loop_hooks manager_hooks = {
+    .take_work = mgr_take_work,
+    .pending = mgr_pending,
+    .on_timer = mgr_on_timer,
+    .on_cqe = mgr_on_cqe,
+    .end_turn = mgr_end_turn,
+    .done = mgr_done,
+    .stopping = mgr_stopping,
+    .prepare_sleep = mgr_prepare_sleep,
+    .awake = mgr_awake,
+    .before_wait = mgr_before_wait,
+    .fatal = mgr_fatal,
+    .finish = mgr_finish,
+    .warn = mgr_warn,
+};
 
 /* ---- public API ------------------------------------------------------ */
 
@@ -1847,39 +1839,26 @@ int mllpi_pool_create_ops(const struct mllp_pool_config *cfg,
 	memset(p, 0, sizeof(*p));
 	p->cfg = c;
 	p->alloc = a;
-	p->ops = ops				   ? ops
-		 : c.backend == MLLP_BACKEND_EPOLL ? &mllpi_backend_epoll
-						   : &mllpi_backend_uring;
+	struct mllpi_backend_config bc = {
+	    .entries = c.ring_entries,
+	    .recv_buffers = c.recv_buffers,
+	    .recv_buffer_size = c.recv_buffer_size,
+	    .test_ring_error = c.test_ring_error,
+	    .alloc = &p->alloc,
+	};
+	mllpi_loop_init(&p->loop, ops, c.backend, &bc, &manager_hooks, p);
 	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->cv, NULL);
 	pthread_mutex_init(&p->add_mu, NULL);
 	mllpi_subq_init(&p->q);
-	mllpi_timers_init(&p->timers, &p->alloc);
 	p->stop_node.kind = MLLPI_OP_STOP;
-	p->setup_rc = 1;
-	int rc = pthread_create(&p->thread, NULL, manager_main, p);
-	if (rc != 0) {
-		mllp_error_set(err, MLLP_CTX_NONE, -rc,
-			       "cannot start the manager thread");
-		a.free(a.ctx, p, sizeof(*p));
-		return -rc;
-	}
-	pthread_mutex_lock(&p->mu);
-	while (p->setup_rc == 1)
-		pthread_cond_wait(&p->cv, &p->mu);
-	rc = p->setup_rc;
-	pthread_mutex_unlock(&p->mu);
+	int rc = mllpi_loop_start(&p->loop, "manager", err);
 	if (rc < 0) {
-		pthread_join(p->thread, NULL);
-		*err = p->setup_err;
+		mllpi_loop_fini(&p->loop);
 		pthread_mutex_destroy(&p->mu);
-		pthread_cond_destroy(&p->cv);
 		pthread_mutex_destroy(&p->add_mu);
-		mllpi_timers_free(&p->timers);
 		a.free(a.ctx, p, sizeof(*p));
 		return rc;
 	}
-	p->thread_started = true;
 	*out = p;
 	return 0;
 }
@@ -2296,13 +2275,13 @@ void mllp_pool_get_stats(const struct mllp_pool *pool,
 	out->queued = LD(st_queued);
 	out->tls_handshakes = LD(st_tls_handshakes);
 	out->tls_resumed = LD(st_tls_resumed);
-	out->backend = p->ops->name;
+	out->backend = p->loop.ops->name;
 #undef LD
 }
 
 const char *mllp_pool_backend(const struct mllp_pool *pool)
 {
-	return pool ? pool->ops->name : "none";
+	return pool ? pool->loop.ops->name : "none";
 }
 
 int mllp_pool_stop(struct mllp_pool *pool)
@@ -2322,7 +2301,7 @@ int mllp_pool_stop(struct mllp_pool *pool)
 		mllpi_endpoints_wake_all(pool);
 		mllpi_pool_push(pool, &pool->stop_node);
 	}
-	pthread_join(pool->thread, NULL);
+	mllpi_loop_join(&pool->loop);
 	pool->joined = true;
 	pthread_mutex_unlock(&pool->mu);
 	return 0;
@@ -2341,10 +2320,8 @@ void mllp_pool_destroy(struct mllp_pool *pool)
 	mllp_pool_stop(pool);
 	struct mllp_allocator a = pool->alloc;
 	mllpi_endpoints_free_all(pool);
-	pool->ops->destroy(pool->be);
-	mllpi_timers_free(&pool->timers);
+	mllpi_loop_fini(&pool->loop);
 	pthread_mutex_destroy(&pool->mu);
-	pthread_cond_destroy(&pool->cv);
 	pthread_mutex_destroy(&pool->add_mu);
 	a.free(a.ctx, pool, sizeof(*pool));
 }

@@ -17,8 +17,10 @@
 #include <mllp/pool.h>
 #include <mllp/tls.h>
 
+#include "alloc.h"
 #include "backend.h"
 #include "latency.h"
+#include "loop.h"
 #include "subq.h"
 #include "timer.h"
 
@@ -32,13 +34,6 @@
 /* Borrowed payloads up to this size are copied (framed) into the future:
  * one send buffer instead of three iovecs. */
 #define MLLPI_SMALL_COPY 512
-
-/* Default allocator of pools: jemalloc private arena (alloc_jemalloc.c). */
-int mllpi_default_allocator(struct mllp_allocator *out);
-/* Which one that is in this build: "jemalloc" and its version ("5.3.0"),
- * or "libc" and NULL (-DMLLP_JEMALLOC=OFF, sanitizer builds). Static
- * strings. */
-void mllpi_default_allocator_build(const char **name, const char **version);
 
 enum mllpi_op {
 	MLLPI_OP_SEND = 1,  /* node of a future */
@@ -252,15 +247,13 @@ struct mllpi_ep_slot {
 struct mllp_pool {
 	struct mllp_pool_config cfg;
 	struct mllp_allocator alloc;
-	const struct mllpi_backend_ops *ops;
-	struct mllpi_backend *be;
-	pthread_t thread;
-	bool thread_started;
-	/* setup handshake with the manager thread */
+	/* The manager thread, its backend and timers (loop.h). now_us is
+	 * refreshed after every wait() and after a batch of queued
+	 * operations: one clock read per turn, not per message. turn counts
+	 * the wait() calls (conn_presend.c). */
+	struct mllpi_loop loop;
+	/* stop and join: one caller at a time */
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int setup_rc; /* 1 while pending */
-	struct mllp_error setup_err;
 	/* producers → manager (subq.h) */
 	struct mllpi_subq q;
 	struct mllpi_node stop_node;
@@ -269,13 +262,9 @@ struct mllp_pool {
 	struct mllpi_ep_slot slots[MLLPI_MAX_ENDPOINTS];
 	_Atomic uint32_t neps; /* slots ever used (high-water mark) */
 	/* manager side */
-	struct mllpi_timers timers;
-	/* Monotonic time, refreshed after every wait() and after a batch of
-	 * queued operations: one clock read per turn, not per message. */
-	uint64_t now_us;
-	/* wait() calls returned so far; connections that queued the first
-	 * send of a message this turn (conn_presend.c). */
-	uint64_t turn;
+	bool batch_full; /* the last turn stopped taking work at its cap */
+	/* connections that queued the first send of a message this turn
+	 * (conn_presend.c) */
 	struct mllpi_conn *fresh;
 	struct mllpi_endpoint *moved_list; /* endpoints with moved > 0 */
 	bool stopping;

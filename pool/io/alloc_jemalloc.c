@@ -17,7 +17,7 @@
  * flushed back to the arena and destroyed when its thread exits (a
  * pthread key destructor). Where no tcache can be created (jemalloc's
  * limit on explicit tcaches reached), that thread goes without one. */
-#include "pool_internal.h"
+#include "alloc.h"
 
 #include <pthread.h>
 #include <stdint.h>

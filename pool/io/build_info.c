@@ -2,7 +2,9 @@
  * versions are those of the headers the library was compiled against
  * (liburing 2.3 has no version header: CMake passes what pkg-config
  * said). */
-#include "pool_internal.h"
+#include <pthread.h>
+
+#include "alloc.h"
 
 #include <mllp/config.h>
 #include <mllp/version.h>

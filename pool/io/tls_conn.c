@@ -59,7 +59,7 @@ static int tx_submit(struct mllp_pool *p, struct mllpi_sock *s,
 	memset(&t->msg, 0, sizeof(t->msg));
 	t->msg.msg_iov = &t->iov;
 	t->msg.msg_iovlen = 1;
-	int rc = p->ops->sendmsg(p->be, s->fd, &t->msg, tls_tok(s));
+	int rc = p->loop.ops->sendmsg(p->loop.be, s->fd, &t->msg, tls_tok(s));
 	if (rc < 0)
 		return rc;
 	s->pending++;
@@ -221,7 +221,7 @@ void mllpi_tls_start(struct mllpi_conn *c)
 		(void)mllp_tls_conn_set_session(t->conn, c->tls_sess);
 	/* The handshake has its own connect_timeout, from now. */
 	c->timer.kind = T_CONNECT;
-	mllpi_timer_arm(&p->timers, &c->timer,
+	mllpi_timer_arm(&p->loop.timers, &c->timer,
 			mllpi_now_us() +
 			    (uint64_t)ep->opts.connect_timeout * 1000u);
 	mllpi_conn_tls_arm_recv(c);

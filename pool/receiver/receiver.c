@@ -38,13 +38,13 @@
 #include <mllp/receiver.h>
 #include <mllp/tls.h>
 
+#include "alloc.h"
 #include "backend.h"
+#include "loop.h"
 #include "netaddr.h"
 #include "recv_budget.h"
 #include "recv_log.h"
 #include "timer.h"
-
-int mllpi_default_allocator(struct mllp_allocator *out);
 
 #define TOK_RECV   1u
 #define TOK_SEND   2u
@@ -54,7 +54,6 @@ int mllpi_default_allocator(struct mllp_allocator *out);
 
 enum { T_IDLE = 1, T_DELAY, T_LISTEN };
 
-#define MAX_CQES	256
 #define ACCEPT_RETRY_US 100000u
 #define UNSECURED_WARNING                                                      \
 	"Starting listener on a non secured socket, data will be passed "      \
@@ -119,8 +118,9 @@ struct allow_entry {
 struct mllp_receiver {
 	struct mllp_receiver_config cfg;
 	struct mllp_allocator alloc;
-	const struct mllpi_backend_ops *ops;
-	struct mllpi_backend *be;
+	/* The manager thread, its backend and timers (loop.h); now_us and
+	 * wall_s (ACK MSH-7) are refreshed after every wait(). */
+	struct mllpi_loop loop;
 	struct mllp_frame_config fcfg;
 	int lfd;
 	int lpending;
@@ -131,18 +131,11 @@ struct mllp_receiver {
 	struct allow_entry *allow;
 	size_t nallow, allow_cap;
 	bool allow_on;
-	pthread_t thread;
 	bool thread_started;
 	bool joined;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int setup_rc; /* 1 while pending */
-	struct mllp_error setup_err;
+	pthread_mutex_t mu; /* stop and join: one caller at a time */
 	_Atomic bool stop_req;
 	bool stopping;
-	uint64_t now_us; /* monotonic, refreshed after every wait() */
-	int64_t wall_s;	 /* time(), refreshed likewise (ACK MSH-7) */
-	struct mllpi_timers timers;
 	struct rconn *conns;
 	struct rconn *dead; /* closed, nothing outstanding: free them */
 	uint32_t nconns;    /* allocated (admitted, not yet freed) */
@@ -545,7 +538,8 @@ static void send_flush_buffer(struct rconn *c)
 	memset(&c->msg, 0, sizeof(c->msg));
 	c->msg.msg_iov = &c->iov;
 	c->msg.msg_iovlen = 1;
-	int rc = r->ops->sendmsg(r->be, c->fd, &c->msg, tok(c, TOK_SEND));
+	int rc =
+	    r->loop.ops->sendmsg(r->loop.be, c->fd, &c->msg, tok(c, TOK_SEND));
 	if (rc < 0) {
 		conn_fail(c, rc, "cannot submit send");
 		return;
@@ -622,12 +616,12 @@ static void conn_close(struct rconn *c, enum mllp_close_reason why, int error)
 	     mllp_tls_conn_close_notify_received(c->tls)) &&
 	    mllp_tls_conn_shutdown(c->tls, NULL) == 0)
 		tls_send_direct(c);
-	mllpi_timer_disarm(&r->timers, &c->idle);
-	mllpi_timer_disarm(&r->timers, &c->delay);
+	mllpi_timer_disarm(&r->loop.timers, &c->idle);
+	mllpi_timer_disarm(&r->loop.timers, &c->delay);
 	held_free_all(c);
 	mllpi_rbudget_remove(&r->budget, &c->bc);
 	mllpi_rlog_conn_end(&r->log, &c->jlog, c->info.peer_address,
-			    c->info.peer_port, r->now_us);
+			    c->info.peer_port, r->loop.now_us);
 	ST_SUB(r, st_active, 1);
 	if (why == MLLP_CLOSE_IDLE_TIMEOUT)
 		ST_ADD(r, st_idle, 1);
@@ -639,7 +633,8 @@ static void conn_close(struct rconn *c, enum mllp_close_reason why, int error)
 	 * is closed only after it ran, so it can never hit a new socket that
 	 * reuses the number. */
 	if (c->pending > 0) {
-		if (r->ops->cancel_fd(r->be, c->fd, tok(c, TOK_CANCEL)) == 0)
+		if (r->loop.ops->cancel_fd(r->loop.be, c->fd,
+					   tok(c, TOK_CANCEL)) == 0)
 			c->pending++;
 		else /* no room to cancel: end the operations another way */
 			shutdown(c->fd, SHUT_RDWR);
@@ -743,7 +738,7 @@ static int build_reply(struct rconn *c, const struct mllp_message *m,
 	o.text = rep->ack_text;
 	o.keep_control_id = r->cfg.keep_control_id;
 	o.sequence = ++r->ack_seq;
-	o.now = r->wall_s; /* 0 (not yet set) means now */
+	o.now = r->loop.wall_s; /* 0 (not yet set) means now */
 	size_t n = 0;
 	size_t room = r->scratch_cap > 3 ? r->scratch_cap - 3 : 0;
 	int rc = mllp_ack_build(m->data, m->len, &o,
@@ -767,10 +762,10 @@ static void conn_arm_delay(struct rconn *c)
 {
 	struct mllp_receiver *r = c->r;
 	if (!c->hhead) {
-		mllpi_timer_disarm(&r->timers, &c->delay);
+		mllpi_timer_disarm(&r->loop.timers, &c->delay);
 		return;
 	}
-	if (mllpi_timer_arm(&r->timers, &c->delay, c->hhead->due_us) < 0)
+	if (mllpi_timer_arm(&r->loop.timers, &c->delay, c->hhead->due_us) < 0)
 		conn_fail(c, MLLP_ERR_NO_MEMORY, "cannot arm reply timer");
 }
 
@@ -806,7 +801,7 @@ static void conn_on_frame(struct rconn *c, const unsigned char *data,
 			: MLLP_MSG_UNKNOWN,
 	    .conn = &c->info,
 	};
-	c->last_active_us = r->now_us;
+	c->last_active_us = r->loop.now_us;
 	ST_ADD(r, st_msgs, 1);
 	if (m.kind == MLLP_MSG_HL7)
 		ST_ADD(r, st_hl7, 1);
@@ -911,7 +906,7 @@ static void conn_on_data(struct rconn *c, const unsigned char *p, size_t len)
 	}
 	if (c->junk_run && !c->closing)
 		mllpi_rlog_junk(&r->log, &c->jlog, c->info.peer_address,
-				c->info.peer_port, c->junk_run, r->now_us);
+				c->info.peer_port, c->junk_run, r->loop.now_us);
 	c->junk_run = 0;
 	if (!c->closing)
 		conn_flush(c);
@@ -920,7 +915,7 @@ static void conn_on_data(struct rconn *c, const unsigned char *p, size_t len)
 static void conn_arm_recv(struct rconn *c)
 {
 	struct mllp_receiver *r = c->r;
-	int rc = r->ops->recv(r->be, c->fd, tok(c, TOK_RECV));
+	int rc = r->loop.ops->recv(r->loop.be, c->fd, tok(c, TOK_RECV));
 	if (rc < 0) {
 		conn_fail(c, rc, "cannot submit receive");
 		return;
@@ -947,7 +942,8 @@ static void conn_reads(struct rconn *c)
 	if (want && !c->recv_armed) {
 		conn_arm_recv(c);
 	} else if (!want && c->recv_armed &&
-		   r->ops->cancel_fd(r->be, c->fd, tok(c, TOK_CANCEL)) == 0) {
+		   r->loop.ops->cancel_fd(r->loop.be, c->fd,
+					  tok(c, TOK_CANCEL)) == 0) {
 		c->pending++;
 		c->rd_cancel = true;
 	}
@@ -1144,8 +1140,8 @@ static void on_send(struct rconn *c, const struct mllpi_cqe *cq)
 		/* Short write: send the rest. */
 		c->iov.iov_base = c->fl.p + c->fl_off;
 		c->iov.iov_len = c->fl.len - c->fl_off;
-		int rc =
-		    r->ops->sendmsg(r->be, c->fd, &c->msg, tok(c, TOK_SEND));
+		int rc = r->loop.ops->sendmsg(r->loop.be, c->fd, &c->msg,
+					      tok(c, TOK_SEND));
 		if (rc < 0) {
 			conn_fail(c, rc, "cannot submit send");
 			conn_reap(c);
@@ -1156,7 +1152,7 @@ static void on_send(struct rconn *c, const struct mllpi_cqe *cq)
 		return;
 	}
 	ST_ADD(r, st_replies, c->fl.replies);
-	c->last_active_us = r->now_us;
+	c->last_active_us = r->loop.now_us;
 	if (c->fl.replies > 0 || !c->tls) /* not for handshake flights */
 		emit(r, MLLP_RECV_EV_REPLY_SENT, &c->info, MLLP_CLOSE_NONE, 0,
 		     0, MLLP_MSG_UNKNOWN, c->fl.len, c->fl.replies);
@@ -1180,11 +1176,11 @@ static void listener_arm(struct mllp_receiver *r)
 {
 	if (r->stopping || r->accept_armed)
 		return;
-	int rc = r->ops->accept(r->be, r->lfd, tok(r, TOK_ACCEPT));
+	int rc = r->loop.ops->accept(r->loop.be, r->lfd, tok(r, TOK_ACCEPT));
 	if (rc < 0) {
 		logf_(r, MLLP_LOG_ERROR, "cannot submit accept: %s",
 		      mllp_strerror(rc));
-		mllpi_timer_arm(&r->timers, &r->ltimer,
+		mllpi_timer_arm(&r->loop.timers, &r->ltimer,
 				mllpi_now_us() + ACCEPT_RETRY_US);
 		return;
 	}
@@ -1299,7 +1295,7 @@ static void on_accepted(struct mllp_receiver *r, int fd)
 		}
 	}
 	uint64_t due = conn_idle_due(r, c);
-	if (due && mllpi_timer_arm(&r->timers, &c->idle, due) < 0) {
+	if (due && mllpi_timer_arm(&r->loop.timers, &c->idle, due) < 0) {
 		conn_fail(c, MLLP_ERR_NO_MEMORY, "cannot arm idle timer");
 		return;
 	}
@@ -1320,7 +1316,7 @@ static void on_accept_cqe(struct mllp_receiver *r, const struct mllpi_cqe *cq)
 	}
 	if (!cq->more && !r->stopping) {
 		if (cq->res < 0)
-			mllpi_timer_arm(&r->timers, &r->ltimer,
+			mllpi_timer_arm(&r->loop.timers, &r->ltimer,
 					mllpi_now_us() + ACCEPT_RETRY_US);
 		else
 			listener_arm(r);
@@ -1390,7 +1386,7 @@ static void on_timer(struct mllp_receiver *r, struct mllpi_timer *t,
 	if (due == 0)
 		return;
 	if (due > now) {
-		if (mllpi_timer_arm(&r->timers, &c->idle, due) < 0)
+		if (mllpi_timer_arm(&r->loop.timers, &c->idle, due) < 0)
 			conn_fail(c, MLLP_ERR_NO_MEMORY, "timer");
 		return;
 	}
@@ -1402,8 +1398,9 @@ static void on_timer(struct mllp_receiver *r, struct mllpi_timer *t,
 static void begin_stop(struct mllp_receiver *r)
 {
 	r->stopping = true;
-	mllpi_timer_disarm(&r->timers, &r->ltimer);
-	if (r->lpending > 0 && r->ops->cancel_fd(r->be, r->lfd, 0) < 0)
+	mllpi_timer_disarm(&r->loop.timers, &r->ltimer);
+	if (r->lpending > 0 &&
+	    r->loop.ops->cancel_fd(r->loop.be, r->lfd, 0) < 0)
 		shutdown(r->lfd, SHUT_RDWR); /* ends the accept too */
 	struct rconn *c = r->conns;
 	while (c) {
@@ -1413,115 +1410,105 @@ static void begin_stop(struct mllp_receiver *r)
 	}
 }
 
-static void *manager_main(void *arg)
+/* ---- the manager: the loop's hooks (loop.h) ---------------------------- */
+
+static int mgr_setup(void *ctx, struct mllp_error *err)
 {
-	struct mllp_receiver *r = arg;
-	struct mllpi_backend_config bc = {
-	    .entries = r->cfg.ring_entries,
-	    .recv_buffers = r->cfg.recv_buffers,
-	    .recv_buffer_size = r->cfg.recv_buffer_size,
-	    .test_ring_error = 0,
-	    .alloc = &r->alloc,
-	};
-	struct mllp_error err;
-	mllp_error_clear(&err);
-	int rc = r->ops->create(&bc, &r->be, &err);
-	if (rc == MLLP_ERR_IO_URING_UNAVAILABLE &&
-	    r->cfg.backend == MLLP_BACKEND_AUTO) {
-		/* Auto: fall back to epoll, with one warning naming the
-		 * reason (whatever log_level). r->ops reaches other threads
-		 * through the setup handshake below (mutex). */
-		enum mllp_log_level lvl = r->log.level;
-		r->log.level = MLLP_LOG_WARNING;
-		logf_(r, MLLP_LOG_WARNING, "%s; using the epoll backend",
-		      err.message);
-		r->log.level = lvl;
-		mllp_error_clear(&err);
-		r->ops = &mllpi_backend_epoll;
-		rc = r->ops->create(&bc, &r->be, &err);
-	}
-	if (rc == 0 && r->ops->nonblocking_sockets) {
+	struct mllp_receiver *r = ctx;
+	if (r->loop.ops->nonblocking_sockets) {
 		int fl = fcntl(r->lfd, F_GETFL);
 		if (fl < 0 || fcntl(r->lfd, F_SETFL, fl | O_NONBLOCK) < 0) {
-			rc = -errno;
-			mllp_error_set(&err, MLLP_CTX_NONE, rc,
+			int rc = -errno;
+			mllp_error_set(err, MLLP_CTX_NONE, rc,
 				       "cannot make the listener non-blocking");
+			return rc;
 		}
 	}
-	if (rc == 0) {
-		listener_arm(r);
-		if (!r->accept_armed) {
-			rc = MLLP_ERR_NO_MEMORY;
-			mllp_error_set(&err, MLLP_CTX_NONE, rc,
-				       "cannot submit accept");
-		}
+	listener_arm(r);
+	if (!r->accept_armed) {
+		mllp_error_set(err, MLLP_CTX_NONE, MLLP_ERR_NO_MEMORY,
+			       "cannot submit accept");
+		return MLLP_ERR_NO_MEMORY;
 	}
-	pthread_mutex_lock(&r->mu);
-	r->setup_rc = rc;
-	r->setup_err = err;
-	pthread_cond_broadcast(&r->cv);
-	pthread_mutex_unlock(&r->mu);
-	if (rc < 0) {
-		if (r->be) {
-			r->ops->destroy(r->be);
-			r->be = NULL;
-		}
-		return NULL;
-	}
-
-	struct mllpi_cqe cqes[MAX_CQES];
-	for (;;) {
-		/* acquire: pairs with the release store in stop(). */
-		if (!r->stopping &&
-		    atomic_load_explicit(&r->stop_req, memory_order_acquire)) {
-			begin_stop(r);
-			free_dead(r);
-		}
-		uint64_t now = mllpi_now_us();
-		struct mllpi_timer *t;
-		while ((t = mllpi_timers_peek(&r->timers)) &&
-		       t->deadline_us <= now) {
-			mllpi_timer_disarm(&r->timers, t);
-			on_timer(r, t, now);
-		}
-		free_dead(r);
-		if (r->stopping && r->nconns == 0 && r->lpending == 0)
-			break;
-		int64_t timeout = -1;
-		t = mllpi_timers_peek(&r->timers);
-		if (t)
-			timeout = t->deadline_us > now
-				      ? (int64_t)(t->deadline_us - now)
-				      : 0;
-		int got = r->ops->wait(r->be, timeout, cqes, MAX_CQES);
-		if (got < 0 && got != -EINTR) {
-			logf_(r, MLLP_LOG_ERROR, "backend wait: %s",
-			      mllp_strerror(got));
-			if (!r->stopping)
-				begin_stop(r);
-		}
-		r->now_us = mllpi_now_us();
-		r->wall_s = (int64_t)time(NULL);
-		for (int i = 0; i < got; i++)
-			on_cqe(r, &cqes[i]);
-		free_dead(r);
-	}
-	mllp_tls_thread_cleanup(); /* wolfSSL's per-thread ECC cache */
-	/* The backend is destroyed by the stopping thread after the join
-	 * (stop() may still wake it). */
-	return NULL;
+	return 0;
 }
+
+static int mgr_take_work(void *ctx)
+{
+	struct mllp_receiver *r = ctx;
+	/* acquire: pairs with the release store in stop(). */
+	if (!r->stopping &&
+	    atomic_load_explicit(&r->stop_req, memory_order_acquire)) {
+		begin_stop(r);
+		free_dead(r);
+	}
+	return 0;
+}
+
+static void mgr_on_timer(void *ctx, struct mllpi_timer *t)
+{
+	struct mllp_receiver *r = ctx;
+	on_timer(r, t, r->loop.now_us);
+}
+
+static void mgr_on_cqe(void *ctx, const struct mllpi_cqe *cq)
+{
+	on_cqe(ctx, cq);
+}
+
+static void mgr_end_turn(void *ctx)
+{
+	free_dead(ctx);
+}
+
+static bool mgr_done(void *ctx)
+{
+	struct mllp_receiver *r = ctx;
+	return r->stopping && r->nconns == 0 && r->lpending == 0;
+}
+
+/* The backend's wait() keeps failing with rc: no completion can come back
+ * any more. Stop (logged once) and free every connection without waiting
+ * for its completions. */
+static void mgr_fatal(void *ctx, int rc)
+{
+	struct mllp_receiver *r = ctx;
+	logf_(r, MLLP_LOG_ERROR,
+	      "the receiver stopped: backend %s wait failed: %s",
+	      r->loop.ops->name, mllp_strerror(rc));
+	if (!r->stopping)
+		begin_stop(r);
+	free_dead(r);
+	while (r->conns) {
+		struct rconn *c = r->conns;
+		c->pending = 0;
+		conn_free(c);
+	}
+	r->lpending = 0;
+}
+
+static void mgr_warn(void *ctx, const char *line)
+{
+	struct mllp_receiver *r = ctx;
+	/* whatever log_level: the one line that names the backend */
+	enum mllp_log_level lvl = r->log.level;
+	r->log.level = MLLP_LOG_WARNING;
+	logf_(r, MLLP_LOG_WARNING, "%s", line);
+	r->log.level = lvl;
+}
+
+static const struct mllpi_loop_hooks manager_hooks = {
+    .setup = mgr_setup,
+    .take_work = mgr_take_work,
+    .on_timer = mgr_on_timer,
+    .on_cqe = mgr_on_cqe,
+    .end_turn = mgr_end_turn,
+    .done = mgr_done,
+    .fatal = mgr_fatal,
+    .warn = mgr_warn,
+};
 
 /* ---- public API ------------------------------------------------------- */
-
-/* The one place that picks the I/O backend (epoll can plug in here). */
-static const struct mllpi_backend_ops *
-choose_backend(const struct mllp_receiver_config *cfg)
-{
-	/* auto starts with io_uring; manager_main falls back to epoll. */
-	return cfg->backend == MLLP_BACKEND_EPOLL ? &mllpi_backend_epoll
-						  : &mllpi_backend_uring;
-}
 
 static int open_listener(struct mllp_receiver *r, struct mllp_error *err)
 {
@@ -1591,9 +1578,7 @@ static void receiver_free(struct mllp_receiver *r)
 {
 	if (r->lfd >= 0)
 		close(r->lfd);
-	mllpi_timers_free(&r->timers);
-	if (r->be)
-		r->ops->destroy(r->be);
+	mllpi_loop_fini(&r->loop);
 	if (r->allow)
 		r->alloc.free(r->alloc.ctx, r->allow,
 			      r->allow_cap * sizeof(*r->allow));
@@ -1602,7 +1587,6 @@ static void receiver_free(struct mllp_receiver *r)
 	mllp_tls_ctx_free(r->tls_ctx);
 	mllpi_rlog_close(&r->log);
 	pthread_mutex_destroy(&r->mu);
-	pthread_cond_destroy(&r->cv);
 	struct mllp_allocator a = r->alloc;
 	a.free(a.ctx, r, sizeof(*r));
 }
@@ -1660,16 +1644,19 @@ int mllp_receiver_start(const struct mllp_receiver_config *cfg,
 	mllpi_rbudget_init(&r->budget, cfg->max_buffered_bytes, budget_reads,
 			   budget_shed);
 	r->lfd = -1;
-	r->ops = choose_backend(cfg);
+	struct mllpi_backend_config bc = {
+	    .entries = cfg->ring_entries,
+	    .recv_buffers = cfg->recv_buffers,
+	    .recv_buffer_size = cfg->recv_buffer_size,
+	    .alloc = &r->alloc,
+	};
+	mllpi_loop_init(&r->loop, NULL, cfg->backend, &bc, &manager_hooks, r);
 	mllp_frame_config_init(&r->fcfg);
 	r->fcfg.max_frame = cfg->max_frame;
 	r->ltimer.kind = T_LISTEN;
 	r->ltimer.owner = r;
 	pthread_mutex_init(&r->mu, NULL);
-	pthread_cond_init(&r->cv, NULL);
-	mllpi_timers_init(&r->timers, &r->alloc);
 	atomic_init(&r->stop_req, false);
-	r->setup_rc = 1;
 
 	int rc = 0;
 	bool cert_names = false;
@@ -1705,21 +1692,8 @@ int mllp_receiver_start(const struct mllp_receiver_config *cfg,
 	if (!r->tls_ctx)
 		logf_(r, MLLP_LOG_WARNING, UNSECURED_WARNING);
 
-	rc = pthread_create(&r->thread, NULL, manager_main, r);
-	if (rc != 0) {
-		mllp_error_set(err, MLLP_CTX_NONE, -rc,
-			       "cannot start the receiver thread");
-		receiver_free(r);
-		return -rc;
-	}
-	pthread_mutex_lock(&r->mu);
-	while (r->setup_rc == 1)
-		pthread_cond_wait(&r->cv, &r->mu);
-	rc = r->setup_rc;
-	pthread_mutex_unlock(&r->mu);
+	rc = mllpi_loop_start(&r->loop, "receiver", err);
 	if (rc < 0) {
-		pthread_join(r->thread, NULL);
-		*err = r->setup_err;
 		receiver_free(r);
 		return rc;
 	}
@@ -1740,7 +1714,7 @@ const char *mllp_receiver_address(const struct mllp_receiver *r)
 
 const char *mllp_receiver_backend(const struct mllp_receiver *r)
 {
-	return r ? r->ops->name : "none";
+	return r ? r->loop.ops->name : "none";
 }
 
 #define LOAD(f) atomic_load_explicit(&m->f, memory_order_relaxed)
@@ -1792,8 +1766,8 @@ int mllp_receiver_stop(struct mllp_receiver *r)
 	if (!r->joined) {
 		/* release: the manager acquires it before acting on it. */
 		atomic_store_explicit(&r->stop_req, true, memory_order_release);
-		r->ops->wake(r->be);
-		pthread_join(r->thread, NULL);
+		mllpi_loop_wake(&r->loop);
+		mllpi_loop_join(&r->loop);
 		r->joined = true;
 		/* Nothing is outstanding on it any more: free the port. */
 		close(r->lfd);
