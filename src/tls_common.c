@@ -1,6 +1,6 @@
 /* libmllp: the TLS functions that need no TLS library (failure names,
- * configuration defaults), shared by the wolfSSL engine (tls.c) and the
- * build without TLS (tls_none.c). */
+ * configuration defaults), shared by the wolfSSL engine (the files
+ * tls_internal.h lists) and the build without TLS (tls_none.c). */
 #include <string.h>
 
 #include <mllp/config.h>

@@ -1,9 +1,10 @@
 /* libmllp: the TLS engine in a build without TLS (-DMLLP_TLS=OFF).
  *
- * Same functions as tls.c, no TLS library: creating a context or a
- * connection fails with MLLP_ERR_NO_TLS, so no context, connection or
- * session ever exists and the functions that take one have nothing to do.
- * They still answer safely (NULL allowed) for callers that do not check. */
+ * Same functions as the wolfSSL engine (the files tls_internal.h lists),
+ * no TLS library: creating a context or a connection fails with
+ * MLLP_ERR_NO_TLS, so no context, connection or session ever exists and the
+ * functions that take one have nothing to do. They still answer safely (NULL
+ * allowed) for callers that do not check. */
 #include <stddef.h>
 
 #include <mllp/error.h>
