@@ -42,7 +42,13 @@ static inline struct mllpi_timer *mllpi_timers_peek(struct mllpi_timers *t)
 }
 /* Make room for n armed timers so that arming cannot fail. */
 int mllpi_timers_reserve(struct mllpi_timers *t, size_t n);
+/* Monotonic microseconds: CLOCK_MONOTONIC, or the test clock. */
 uint64_t mllpi_now_us(void);
+/* Test hook: from now on mllpi_now_us() returns now_us(ctx) (NULL: the
+ * real clock again). Not thread-safe: call it only while no pool or
+ * receiver exists (before the first is created, after the last is
+ * destroyed); the clock must never go backwards while one runs. */
+void mllpi_clock_override(uint64_t (*now_us)(void *ctx), void *ctx);
 /* The deadline ms milliseconds after now_us. Delays are clamped to
  * MLLPI_MAX_DELAY_US (about 31 years): the largest timeouts the options
  * accept (INT64_MAX ms) would wrap the microsecond clock and expire at
