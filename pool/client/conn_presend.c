@@ -7,9 +7,9 @@
  *     assigned (the backend had them before the send was even queued);
  *   - bytes already waiting in the socket's receive queue when the manager
  *     is about to wait (SIOCINQ, measured right before wait()).
- * Such bytes make the frame that holds them unsolicited (pool.c,
- * on_recv_data). TLS connections get the first rule only: the socket queue
- * holds ciphertext, whose plaintext length is unknown.
+ * Such bytes make the frame that holds them unsolicited (conn_reply.c,
+ * mllpi_conn_on_recv_data). TLS connections get the first rule only: the socket
+ * queue holds ciphertext, whose plaintext length is unknown.
  *
  * Left open: bytes that arrive in the microseconds between the measure and
  * the kernel taking the send are still taken as a reply. Only the kernel's

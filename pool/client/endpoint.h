@@ -55,7 +55,7 @@ void mllpi_op_remove(struct mllp_pool *p, struct mllpi_endpoint *ep);
 void mllpi_op_removed(struct mllp_pool *p, struct mllpi_endpoint *ep);
 void mllpi_endpoint_sock_freed(struct mllp_pool *p, struct mllpi_endpoint *ep);
 
-/* Manager (pool.c): close every connection of the endpoint and fail its
+/* Manager (conn.c): close every connection of the endpoint and fail its
  * messages, without reconnecting and without telemetry. Queued messages,
  * and messages on a connection of which no byte was written, fail with
  * `unsent`; messages that may have reached the receiver with `sent`. */

@@ -1,6 +1,6 @@
 /* Per-endpoint counters: mllp_pool_get_endpoint_stats. The manager counts
  * every message event for its endpoint and for the pool at once (STAT_ADD
- * in pool.c); this reads an endpoint's copy. */
+ * in conn.h); this reads an endpoint's copy. */
 #include "endpoint.h"
 
 #include <stdio.h>

@@ -9,9 +9,6 @@
 #include <time.h>
 #include <unistd.h>
 
-void mllpi_future_release(struct mllp_future *f);
-int mllpi_pool_push(struct mllp_pool *pool, struct mllpi_node *n);
-
 static void futex_wait(_Atomic uint32_t *addr, uint32_t val,
 		       const struct timespec *rel)
 {

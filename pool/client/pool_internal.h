@@ -74,8 +74,8 @@ struct mllp_future {
 	bool async;
 	mllp_future_cb cb;
 	void *cb_arg;
-	/* Manager only, zeroed by the producer: op_send has run; a cancel
-	 * came before it (failed as canceled when the send comes). */
+	/* Manager only, zeroed by the producer: op_send (pool_manager.c) has run; a
+	 * cancel came before it (failed as canceled when the send comes). */
 	bool taken;
 	bool cancel_first;
 	/* manager side, from here on: initialised by op_send, not by the
@@ -160,7 +160,7 @@ struct mllpi_conn {
 };
 
 /* Counters of a pool and of each endpoint (same names in both, see
- * STAT_ADD in pool.c); relaxed atomics: statistics only. */
+ * STAT_ADD in conn.h); relaxed atomics: statistics only. */
 #define MLLPI_COUNTERS                                                         \
 	_Atomic uint64_t st_sent, st_acked[7], st_raw, st_errors,              \
 	    st_errors_os, st_errors_mllp[MLLP_STATS_MLLP_ERRORS], st_connects, \
@@ -198,7 +198,8 @@ struct mllpi_endpoint {
 	struct mllp_future *qhead, *qtail;
 	struct mllpi_timer qtimer;
 	struct mllpi_conn *idle;
-	/* slots of messages moved onto a connection this turn (slot_moved) */
+	/* slots of messages moved onto a connection this turn
+	 * (mllpi_slot_moved) */
 	uint32_t moved;
 	struct mllpi_endpoint *moved_next;
 	bool added;
@@ -293,7 +294,7 @@ int mllpi_pool_create_ops(const struct mllp_pool_config *cfg,
 void mllpi_endpoint_wait_first(struct mllp_pool *pool, uint32_t ep,
 			       int64_t timeout_ms);
 
-/* Hand a node to the manager (pool.c): 0 or MLLP_ERR_STOPPED. */
+/* Hand a node to the manager (pool_manager.c): 0 or MLLP_ERR_STOPPED. */
 int mllpi_pool_push(struct mllp_pool *pool, struct mllpi_node *n);
 /* True on the pool's manager thread (inside a callback of the pool). */
 bool mllpi_pool_on_manager(const struct mllp_pool *pool);

@@ -52,7 +52,7 @@ void mllpi_tls_timeout(struct mllpi_conn *c);
 void mllpi_tls_close(struct mllp_pool *p, struct mllpi_sock *s, bool abortive);
 void mllpi_tls_free(struct mllp_pool *p, struct mllpi_sock *s);
 
-/* Implemented in pool.c for tls_conn.c. */
+/* Implemented in pool/client/conn_tls.c for tls_conn.c. */
 void mllpi_conn_tls_up(struct mllpi_conn *c);
 void mllpi_conn_tls_arm_recv(struct mllpi_conn *c);
 void mllpi_conn_tls_plain(struct mllpi_conn *c, const unsigned char *data,

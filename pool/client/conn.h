@@ -1,0 +1,324 @@
+/* Internal: the manager side of the pool, shared by the files that run on
+ * the manager thread (and by send.c and pool.c where they hand work
+ * over): completion tokens, counters, telemetry, the endpoint
+ * queue, sockets and the connection state machine. Not installed.
+ *
+ * Where things are: outcome.c (log lines, error counters, failed
+ * futures), queue.c (endpoint queue, queue slots), sock.c (socket
+ * lifetime), conn.c (going down, closing, reconnecting), conn_connect.c
+ * (connecting), conn_send.c (sending), conn_reply.c (replies),
+ * completion.c (completions and timers), pool_manager.c (producers'
+ * operations, the loop's hooks), conn_tls.c (calls from tls_conn.c).
+ *
+ * I/O goes through the backend seam (backend.h); nothing here includes
+ * liburing.h.
+ *
+ * The small helpers of the per-message path are static inline here so
+ * that the split into files costs the hot path no call. */
+#ifndef MLLPI_CONN_H
+#define MLLPI_CONN_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <mllp/error.h>
+#include <mllp/pool.h>
+
+#include "endpoint.h"
+#include "pool_internal.h"
+
+/* Completion tokens: (sock pointer | op); MLLPI_TOK_TLS_SEND (4) is
+ * tls_conn.h's. */
+#define TOK_CONNECT 1u
+#define TOK_SEND    2u
+#define TOK_RECV    3u
+#define TOK_MASK    7u
+
+static inline uint64_t mllpi_tok(struct mllpi_sock *s, unsigned op)
+{
+	return (uint64_t)(uintptr_t)s | op;
+}
+
+/* Count on endpoint ep and on its pool (see mllpi_counter_add). */
+#define STAT_ADD(ep, field, n)                                                 \
+	do {                                                                   \
+		atomic_fetch_add_explicit(&(ep)->pool->field, (n),             \
+					  memory_order_relaxed);               \
+		mllpi_counter_add(&(ep)->field, (n));                          \
+	} while (0)
+#define STAT_SUB(ep, field, n)                                                 \
+	do {                                                                   \
+		atomic_fetch_sub_explicit(&(ep)->pool->field, (n),             \
+					  memory_order_relaxed);               \
+		mllpi_counter_add(&(ep)->field, -(uint64_t)(n));               \
+	} while (0)
+
+/* ---- outcome.c ---------------------------------------------------------- */
+
+/* A log line at level lvl (cfg.log, else stderr), if cfg.log_level lets it
+ * through. */
+void mllpi_pool_log(struct mllp_pool *p, enum mllp_log_level lvl,
+		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Complete f with an error (once). written: all bytes written;
+ * partial: some bytes written. Counted in the error counters. */
+void mllpi_fail_future(struct mllp_future *f, enum mllp_context ctx, int reason,
+		       const char *msg, bool written, bool partial);
+
+/* A telemetry event of connection c (nothing without cfg.telemetry). */
+static inline void mllpi_emit(struct mllpi_conn *c, enum mllp_event_kind kind,
+			      const struct mllp_error *err, uint64_t latency_us,
+			      uint64_t delay_ms, bool has_verdict,
+			      enum mllp_verdict v, bool orphan)
+{
+	struct mllp_pool *p = c->ep->pool;
+	if (!p->cfg.telemetry)
+		return;
+	struct mllp_event ev;
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = kind;
+	ev.address = c->ep->host;
+	ev.port = c->ep->port;
+	ev.endpoint_id = c->ep->id;
+	ev.connection_id = c->id;
+	ev.error = err;
+	ev.latency_us = latency_us;
+	ev.reconnect_delay_ms = delay_ms;
+	ev.has_verdict = has_verdict;
+	ev.verdict = v;
+	ev.orphan = orphan;
+	p->cfg.telemetry(p->cfg.telemetry_ctx, &ev);
+}
+
+/* Complete f. A message on a connection stops counting as in flight
+ * first, so that the counters agree with the future as soon as its
+ * waiter wakes up (mllpi_conn_drop_cur does not count it again). */
+static inline void mllpi_publish(struct mllp_future *f)
+{
+	if (f->where == W_INFLIGHT && !f->left_flight) {
+		f->left_flight = true;
+		STAT_SUB(f->ep, st_in_flight, 1);
+	}
+	mllpi_future_publish(f);
+}
+
+static inline void mllpi_fail_future_err(struct mllp_future *f,
+					 const struct mllp_error *e,
+					 enum mllp_context ctx, bool written,
+					 bool partial)
+{
+	mllpi_fail_future(f, ctx, e->reason, e->message[0] ? e->message : NULL,
+			  written, partial);
+}
+
+/* ---- queue.c ------------------------------------------------------------ */
+
+/* n queue slots of ep are free again: wakes blocked producers once the
+ * queue has drained to half its capacity. */
+void mllpi_space_freed(struct mllpi_endpoint *ep, uint32_t n);
+/* Give back the slots of the messages moved onto a connection this turn
+ * (see mllpi_slot_moved). */
+void mllpi_flush_moved(struct mllp_pool *p);
+/* Arm the queue timer for the oldest queued message (queue_timeout), or
+ * disarm it. */
+void mllpi_q_arm_timer(struct mllpi_endpoint *ep);
+/* The endpoint's last connect (or close) error, under ep->mu. */
+void mllpi_get_last_error(struct mllpi_endpoint *ep, struct mllp_error *e);
+/* Fail every queued message (never written). */
+void mllpi_q_fail_all(struct mllpi_endpoint *ep, const struct mllp_error *e);
+
+/* A message left the endpoint's queue for a connection: its slot is given
+ * back at the end of the manager's turn (mllpi_flush_moved, before wait()),
+ * with every other slot freed that way in the turn, in one read-modify-write of
+ * `reserved` instead of one per message. That line is shared with the
+ * producers: each write of it by the manager makes their next reservation
+ * miss. A message whose future completes in the same turn (a send that
+ * fails at once) has its slot given back first (see mllpi_conn_start_message):
+ * a completed future's slot is always free. */
+static inline void mllpi_slot_moved(struct mllpi_endpoint *ep)
+{
+	struct mllp_pool *p = ep->pool;
+	if (ep->moved++ == 0) {
+		ep->moved_next = p->moved_list;
+		p->moved_list = ep;
+	}
+}
+
+/* Unlink a queued message; the caller gives its slot back. */
+static inline void mllpi_q_remove(struct mllpi_endpoint *ep,
+				  struct mllp_future *f)
+{
+	if (f->qprev)
+		f->qprev->qnext = f->qnext;
+	else
+		ep->qhead = f->qnext;
+	if (f->qnext)
+		f->qnext->qprev = f->qprev;
+	else
+		ep->qtail = f->qprev;
+	f->qprev = f->qnext = NULL;
+	f->where = W_NEW;
+	STAT_SUB(ep, st_queued, 1);
+}
+
+static inline void mllpi_q_append(struct mllpi_endpoint *ep,
+				  struct mllp_future *f)
+{
+	f->qnext = NULL;
+	f->qprev = ep->qtail;
+	if (ep->qtail)
+		ep->qtail->qnext = f;
+	else
+		ep->qhead = f;
+	ep->qtail = f;
+	f->where = W_QUEUED;
+	/* read only for the queue timeout */
+	f->queued_us = ep->opts.queue_timeout > 0 ? ep->pool->loop.now_us : 0;
+	STAT_ADD(ep, st_queued, 1);
+}
+
+/* ---- sock.c ------------------------------------------------------------- */
+
+/* Closed and nothing outstanding: freed at the end of this turn
+ * (mllpi_sock_reap). */
+void mllpi_sock_maybe_free(struct mllp_pool *p, struct mllpi_sock *s);
+/* Free the sockets queued by mllpi_sock_maybe_free (end of the turn). */
+void mllpi_sock_reap(struct mllp_pool *p);
+/* Detach the connection's socket: cancel its operations; the fd is closed
+ * once the last completion has come back. */
+void mllpi_sock_detach(struct mllpi_conn *c, bool abortive);
+
+/* ---- conn.c ------------------------------------------------------------- */
+
+/* Publish the connection's state for mllp_pool_is_connected. */
+void mllpi_publish_connected(struct mllpi_conn *c, bool up);
+/* Move c to state next, keeping ep->usable (connecting or up) counted. */
+void mllpi_set_usable(struct mllpi_conn *c, enum mllpi_cstate next);
+/* Connect again after delay_ms (divided by cfg.backoff_divisor). */
+void mllpi_schedule_reconnect(struct mllpi_conn *c, uint64_t delay_ms);
+/* The connection goes down: no message, no socket; fail_queue: fail the
+ * queued messages when no connection is left (queue_timeout 0). */
+void mllpi_conn_down(struct mllpi_conn *c, bool fail_queue);
+/* Close an established (or connecting) connection. The message in flight
+ * is failed with e (context ctx). reconnect_now: connect again at once;
+ * else after the backoff delay. emit_closed: a connection_closed event. */
+void mllpi_conn_close(struct mllpi_conn *c, bool abortive,
+		      enum mllp_context ctx, const struct mllp_error *e,
+		      bool reconnect_now, bool emit_closed);
+
+static inline void mllpi_idle_remove(struct mllpi_conn *c)
+{
+	if (!c->in_idle)
+		return;
+	struct mllpi_conn **pp = &c->ep->idle;
+	while (*pp && *pp != c)
+		pp = &(*pp)->idle_next;
+	if (*pp)
+		*pp = c->idle_next;
+	c->idle_next = NULL;
+	c->in_idle = false;
+}
+
+/* Release the message in flight (already completed or to be failed by the
+ * caller first). */
+static inline void mllpi_conn_drop_cur(struct mllpi_conn *c)
+{
+	struct mllp_future *f = c->cur;
+	if (!f)
+		return;
+	c->cur = NULL;
+	f->where = W_DONE;
+	if (!f->left_flight)
+		STAT_SUB(c->ep, st_in_flight, 1);
+	mllpi_future_release(f);
+}
+
+/* ---- conn_connect.c ----------------------------------------------------- */
+
+/* Start connecting a connection that is down (or has never tried). */
+void mllpi_conn_start_connect(struct mllpi_conn *c);
+/* A connect attempt failed with reason (context connect) / with err
+ * (context connect, or tls for a failed handshake). */
+void mllpi_connect_failed(struct mllpi_conn *c, int reason);
+void mllpi_connect_failed_err(struct mllpi_conn *c,
+			      const struct mllp_error *err);
+/* TCP is up (or, with TLS, the handshake is done): the connection goes
+ * idle and takes queued work. */
+void mllpi_conn_on_connected(struct mllpi_conn *c);
+/* Submit a receive on the connection's socket unless one is armed. */
+static inline void mllpi_conn_arm_recv(struct mllpi_conn *c)
+{
+	struct mllp_pool *p = c->ep->pool;
+	if (c->recv_armed || !c->sock)
+		return;
+	if (p->loop.ops->recv(p->loop.be, c->sock->fd,
+			      mllpi_tok(c->sock, TOK_RECV)) == 0) {
+		c->sock->pending++;
+		c->recv_armed = true;
+	}
+}
+
+/* ---- conn_send.c -------------------------------------------------------- */
+
+/* Submit the send of the bytes of the message in flight not yet written:
+ * 0 or the backend's negative errno. */
+int mllpi_submit_send(struct mllpi_conn *c);
+/* A send failed: logged, reported, the connection closed. why may be
+ * NULL. */
+void mllpi_conn_send_failed(struct mllpi_conn *c, int reason, const char *why);
+/* Start sending f on idle connection c. */
+void mllpi_conn_start_message(struct mllpi_conn *c, struct mllp_future *f);
+/* An idle connection takes the next queued message, or goes idle. */
+void mllpi_conn_dispatch(struct mllpi_conn *c);
+
+/* Arm the connection's send or reply timer lazily: c->due_us holds the
+ * real deadline; a heap entry due at or before it is left as it is (it
+ * re-arms itself to due_us when it expires early, see mllpi_pool_on_timer), so
+ * a message costs no heap operation in steady state. */
+static inline void mllpi_conn_timer_lazy(struct mllp_pool *p,
+					 struct mllpi_conn *c,
+					 enum mllpi_tkind kind, uint64_t due)
+{
+	c->timer.kind = kind;
+	c->due_us = due;
+	if (!c->timer.index || c->timer.deadline_us > due)
+		mllpi_timer_arm(&p->loop.timers, &c->timer, due);
+}
+
+/* The message in flight is finished (completed); go idle when the send
+ * has completed too. */
+static inline void mllpi_conn_finish(struct mllpi_conn *c)
+{
+	if (c->send_in_flight) {
+		c->reply_done = true; /* finish when the send completes */
+		return;
+	}
+	/* Disarmed lazily: the heap entry stays (the next message's timer
+	 * reuses it; if it expires first, mllpi_pool_on_timer drops it as
+	 * T_NONE). */
+	c->timer.kind = T_NONE;
+	mllpi_conn_drop_cur(c);
+	c->state = C_IDLE;
+	mllpi_conn_dispatch(c);
+}
+
+/* ---- conn_reply.c ------------------------------------------------------- */
+
+/* Bytes received on c (plaintext): decoded, frames handled. */
+void mllpi_conn_on_recv_data(struct mllpi_conn *c, const unsigned char *data,
+			     size_t len);
+/* A complete reply frame for c->cur. */
+void mllpi_conn_handle_reply(struct mllpi_conn *c, const unsigned char *data,
+			     size_t len);
+
+/* ---- completion.c, pool_manager.c -------------------------------------------- */
+
+/* The loop's hooks (loop.h), ctx the pool: a backend completion, an
+ * expired timer. */
+void mllpi_pool_on_cqe(void *ctx, const struct mllpi_cqe *cq);
+void mllpi_pool_on_timer(void *ctx, struct mllpi_timer *t);
+/* Every hook of the pool's manager loop (pool_manager.c). */
+extern const struct mllpi_loop_hooks mllpi_pool_hooks;
+
+#endif
