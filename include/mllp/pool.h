@@ -359,6 +359,7 @@ struct mllp_endpoint_stats {
 	 * connect attempt or a dropped connection, whichever came last;
 	 * reason 0 and an empty message when none yet. */
 	struct mllp_error last_error;
+	uint64_t stale_replies; /* as in struct mllp_pool_stats */
 };
 
 /* Zero *s and set s->size to this header's sizeof (inline on purpose: the

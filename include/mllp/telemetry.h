@@ -2,7 +2,10 @@
  *
  * Event names follow the reference client (Elixir mllp 0.9.x):
  * connection_success, connection_failure, connection_closed, send_error,
- * receive_timeout, invalid_response, receive_valid. Events are delivered to
+ * receive_timeout, invalid_response, receive_valid; and stale_reply (a
+ * reply the receiver resent for a message this connection had its answer
+ * to already: dropped, see mllp_pool_stats.stale_replies). Events are
+ * delivered to
  * a callback set in struct mllp_pool_config; it runs on the pool's manager
  * thread, must not block and must not wait on a future.
  *
@@ -27,6 +30,7 @@ enum mllp_event_kind {
 	MLLP_EV_RECEIVE_TIMEOUT,
 	MLLP_EV_INVALID_RESPONSE,
 	MLLP_EV_RECEIVE_VALID,
+	MLLP_EV_STALE_REPLY,
 	MLLP_EV_COUNT_
 };
 
@@ -97,6 +101,11 @@ struct mllp_pool_stats {
 	uint64_t tls_resumed;	 /* ... of which resumed a session */
 	/* The I/O backend that runs: "io_uring" or "epoll" (static). */
 	const char *backend;
+	/* Replies dropped as stale: an ACK the receiver sent again for a
+	 * message whose reply the same connection had taken already (some
+	 * receivers resend every earlier ACK before the new one). The
+	 * message in flight keeps waiting for its own reply. */
+	uint64_t stale_replies;
 };
 
 MLLP_END_DECLS

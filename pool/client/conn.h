@@ -303,6 +303,21 @@ static inline void mllpi_conn_finish(struct mllpi_conn *c)
 	mllpi_conn_dispatch(c);
 }
 
+/* ---- conn_stale.c ------------------------------------------------------- */
+
+/* A reply to the message with this control id was taken on c. */
+void mllpi_stale_note(struct mllpi_conn *c, const char *id, size_t len);
+/* True when msa2 is the control id of a message c answered already: the
+ * frame was a resent ACK, and is now dropped, counted and reported. */
+bool mllpi_stale_drop(struct mllpi_conn *c, const struct mllp_str *msa2);
+/* The same for a whole reply frame (reads its MSA-2 when c remembers any
+ * id). */
+bool mllpi_stale_frame(struct mllpi_conn *c, const unsigned char *data,
+		       size_t len);
+/* A new socket: forget. _free: the connection goes away. */
+void mllpi_stale_reset(struct mllpi_conn *c);
+void mllpi_stale_free(struct mllpi_conn *c, const struct mllp_allocator *a);
+
 /* ---- conn_reply.c ------------------------------------------------------- */
 
 /* Bytes received on c (plaintext): decoded, frames handled. */

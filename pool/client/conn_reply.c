@@ -84,10 +84,13 @@ static bool stale_reply(struct mllpi_conn *c, const unsigned char *data,
 	struct mllp_future *f = c->cur;
 	if (!f->hl7 || c->ep->opts.close_on_recv_error)
 		return false;
+	struct mllp_ack ack;
 	enum mllp_verdict v = mllp_ack_verify_id(
-	    f->control_id, f->control_id_len, data, len, NULL, NULL, 0);
+	    f->control_id, f->control_id_len, data, len, &ack, NULL, 0);
 	if (v != MLLP_BAD_MESSAGE_CONTROL_ID)
 		return false;
+	if (mllpi_stale_drop(c, &ack.control_id))
+		return true;
 	struct mllp_error e;
 	mllp_error_set(&e, MLLP_CTX_RECEIVE, MLLP_ERR_UNSOLICITED,
 		       "reply does not match the message in flight; dropped");
@@ -117,6 +120,20 @@ void mllpi_conn_handle_reply(struct mllpi_conn *c, const unsigned char *data,
 		c->early_reply = true;
 		return;
 	}
+	struct mllp_ack ack;
+	char why[160];
+	enum mllp_verdict v = MLLP_APPLICATION_ACCEPT;
+	if (f->hl7) {
+		why[0] = 0;
+		v = mllp_ack_verify_id(f->control_id, f->control_id_len, data,
+				       len, &ack, why, sizeof(why));
+		/* An ACK this connection took already, resent: not this
+		 * message's answer; it keeps waiting. */
+		if (v == MLLP_BAD_MESSAGE_CONTROL_ID &&
+		    mllpi_stale_drop(c, &ack.control_id))
+			return;
+		mllpi_stale_note(c, f->control_id, f->control_id_len);
+	}
 	uint64_t lat = p->loop.now_us - c->send_start_us;
 	mllpi_latency_add(&p->lat, lat);
 	c->proven = true;
@@ -139,12 +156,6 @@ void mllpi_conn_handle_reply(struct mllpi_conn *c, const unsigned char *data,
 		mllpi_conn_finish(c);
 		return;
 	}
-	struct mllp_ack ack;
-	char why[160];
-	why[0] = 0;
-	enum mllp_verdict v =
-	    mllp_ack_verify_id(f->control_id, f->control_id_len, data, len,
-			       &ack, why, sizeof(why));
 	STAT_ADD(c->ep, st_acked[v], 1);
 	if (!f->completed) {
 		struct mllp_result *r = &f->result;
@@ -153,7 +164,8 @@ void mllpi_conn_handle_reply(struct mllpi_conn *c, const unsigned char *data,
 		r->latency_us = lat;
 		r->has_verdict = true;
 		r->verdict = v;
-		/* the text only: the rest is zero already (op_send, pool_manager.c)
+		/* the text only: the rest is zero already (op_send,
+		 * pool_manager.c)
 		 */
 		memcpy(r->why, why, strnlen(why, sizeof(r->why) - 1));
 		if (store_reply(f, data, len) != 0) {
@@ -255,6 +267,8 @@ void mllpi_conn_on_recv_data(struct mllpi_conn *c, const unsigned char *data,
 		 * the one in flight has its reply already, or the frame came
 		 * before the message was sent. */
 		if (!c->cur || pre || c->early_reply || c->reply_done) {
+			if (mllpi_stale_frame(c, ev.data, ev.len))
+				continue;
 			struct mllp_error e;
 			if (c->cur && pre)
 				mllp_error_set(&e, MLLP_CTX_RECEIVE,
@@ -276,6 +290,10 @@ void mllpi_conn_on_recv_data(struct mllpi_conn *c, const unsigned char *data,
 		if (stale_reply(c, ev.data, ev.len))
 			continue;
 		if (len > 0) {
+			/* Resent ACKs come several to a packet: one of them
+			 * is not data after the trailer. */
+			if (mllpi_stale_frame(c, ev.data, ev.len))
+				continue;
 			/* Bytes after the trailer in the same packet. */
 			recv_error(c, MLLP_ERR_DATA_AFTER_TRAILER, true, true);
 			return;

@@ -2,6 +2,7 @@
  * the small per-endpoint calls of pool.h (is_connected, connected_count,
  * reconnect). See endpoint.h for the lifetime rules. */
 #include "endpoint.h"
+#include "conn.h"
 
 #include <errno.h>
 #include <string.h>
@@ -98,6 +99,7 @@ void mllpi_endpoint_free(struct mllp_pool *pool, struct mllpi_endpoint *ep)
 	for (uint32_t j = 0; j < ep->nconns; j++) {
 		mllp_decoder_free(&ep->conns[j].dec);
 		mllp_tls_session_free(ep->conns[j].tls_sess);
+		mllpi_stale_free(&ep->conns[j], a);
 	}
 	mllp_tls_ctx_free(ep->tls_ctx);
 	pthread_mutex_destroy(&ep->mu);

@@ -48,6 +48,7 @@ int mllp_pool_get_endpoint_stats(const struct mllp_pool *pool,
 	st.connect_failures = LD(st_connect_failures);
 	st.tls_handshakes = LD(st_tls_handshakes);
 	st.tls_resumed = LD(st_tls_resumed);
+	st.stale_replies = LD(st_stale);
 #undef LD
 	pthread_mutex_lock(&ep->mu);
 	st.last_error = ep->stat_error;

@@ -49,7 +49,8 @@ static const char *reason_name(int idx, char *out)
 struct counters {
 	uint64_t sent, acked[7], raw, errors, errors_os,
 	    errors_mllp[MLLP_STATS_MLLP_ERRORS], connects, reconnects,
-	    connect_failures, in_flight, queued, tls_handshakes, tls_resumed;
+	    connect_failures, in_flight, queued, tls_handshakes, tls_resumed,
+	    stale;
 };
 
 #define COPY_COUNTERS(d, s)                                                    \
@@ -68,6 +69,7 @@ struct counters {
 		(d)->queued = (s)->queued;                                     \
 		(d)->tls_handshakes = (s)->tls_handshakes;                     \
 		(d)->tls_resumed = (s)->tls_resumed;                           \
+		(d)->stale = (s)->stale_replies;                               \
 	} while (0)
 
 /* One endpoint's labels, ready for the writer. */
@@ -110,6 +112,7 @@ enum field {
 	F_QUEUED,
 	F_TLS,
 	F_TLS_RESUMED,
+	F_STALE,
 	F_CONNECTIONS,
 	F_CONNECTED,
 };
@@ -138,6 +141,8 @@ static uint64_t field_of(const struct ep_labels *l, enum field f)
 		return c->tls_handshakes;
 	case F_TLS_RESUMED:
 		return c->tls_resumed;
+	case F_STALE:
+		return c->stale;
 	case F_CONNECTIONS:
 		return l->connections;
 	case F_CONNECTED:
@@ -168,6 +173,10 @@ static const struct family {
      "TLS handshakes completed.", F_TLS},
     {"tls_sessions_resumed_total", "endpoint_tls_sessions_resumed_total",
      "counter", "TLS handshakes that resumed a session.", F_TLS_RESUMED},
+    {"stale_replies_total", "endpoint_stale_replies_total", "counter",
+     "Replies dropped as stale: an ACK resent for a message answered "
+     "already on the same connection.",
+     F_STALE},
     {"inflight", "endpoint_inflight", "gauge",
      "Messages on a connection whose future is not complete, now.", F_INFLIGHT},
     {"queued", "endpoint_queued", "gauge",

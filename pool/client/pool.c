@@ -99,6 +99,7 @@ void mllp_pool_get_stats(const struct mllp_pool *pool,
 	out->queued = LD(st_queued);
 	out->tls_handshakes = LD(st_tls_handshakes);
 	out->tls_resumed = LD(st_tls_resumed);
+	out->stale_replies = LD(st_stale);
 	out->backend = p->loop.ops->name;
 #undef LD
 }

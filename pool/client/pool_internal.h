@@ -34,6 +34,9 @@
 /* Borrowed payloads up to this size are copied (framed) into the future:
  * one send buffer instead of three iovecs. */
 #define MLLPI_SMALL_COPY 512
+/* Control ids a connection remembers to recognise resent ACKs
+ * (conn_stale.c). */
+#define MLLPI_STALE_IDS 256
 
 enum mllpi_op {
 	MLLPI_OP_SEND = 1,  /* node of a future */
@@ -157,6 +160,8 @@ struct mllpi_conn {
 	bool presend_taint;
 	bool in_fresh;
 	struct mllpi_conn *fresh_next;
+	/* Control ids answered on this socket (conn_stale.c), or NULL. */
+	struct mllpi_stale *stale;
 };
 
 /* Counters of a pool and of each endpoint (same names in both, see
@@ -165,7 +170,7 @@ struct mllpi_conn {
 	_Atomic uint64_t st_sent, st_acked[7], st_raw, st_errors,              \
 	    st_errors_os, st_errors_mllp[MLLP_STATS_MLLP_ERRORS], st_connects, \
 	    st_reconnects, st_connect_failures, st_in_flight, st_queued,       \
-	    st_tls_handshakes, st_tls_resumed
+	    st_tls_handshakes, st_tls_resumed, st_stale
 
 struct mllpi_remove_wait;
 

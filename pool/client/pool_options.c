@@ -11,7 +11,7 @@ const char *mllp_event_name(enum mllp_event_kind kind)
 	static const char *const names[] = {
 	    "connection_success", "connection_failure", "connection_closed",
 	    "send_error",	  "receive_timeout",	"invalid_response",
-	    "receive_valid",
+	    "receive_valid",	  "stale_reply",
 	};
 	if ((unsigned)kind < MLLP_EV_COUNT_)
 		return names[kind];

@@ -192,6 +192,7 @@ static void pool_case(struct pool_case *c)
 	c->s.queued = 9;
 	c->s.tls_handshakes = 12;
 	c->s.tls_resumed = 11;
+	c->s.stale_replies = 13;
 	mllp_pool_get_latency(NULL, &c->h);
 	c->h.count[0] = 3;	 /* <= 100 us */
 	c->h.count[3] = 2;	 /* <= 1 ms */
@@ -285,6 +286,7 @@ static void test_pool_text(void **state)
 	assert_block(t, "mllp_connect_failures_total 6\n");
 	assert_block(t, "mllp_tls_handshakes_total 12\n");
 	assert_block(t, "mllp_tls_sessions_resumed_total 11\n");
+	assert_block(t, "mllp_stale_replies_total 13\n");
 	assert_block(t, "# TYPE mllp_inflight gauge\nmllp_inflight 2\n");
 	assert_block(t, "# TYPE mllp_queued gauge\nmllp_queued 9\n");
 	assert_block(
@@ -389,7 +391,7 @@ static void test_families(void **state)
 	check_families(t, names, &nn);
 	free(t);
 	size_t npool = nn;
-	assert_int_equal(npool, 28);
+	assert_int_equal(npool, 30);
 	char buf[8192];
 	struct mllp_receiver_stats s = recv_stats();
 	assert_true(mllp_metrics_render_receiver_stats(&s, "epoll", buf,

@@ -1,0 +1,301 @@
+/* Receivers that resend old ACKs on a kept connection. node-hl7-server 2.5
+ * answers message k with the ACKs of messages 1..k in one write: each
+ * resent ACK is a stale duplicate, dropped and counted, and every message
+ * still ends once with its own AA. A reply for an id that was never sent
+ * is not stale: the connection still closes. Run once per backend
+ * (MLLP_TEST_BACKEND). */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#include "common.h"
+#include "netutil.h"
+
+#define MSGS 20
+
+enum srv_mode {
+	RESEND_ALL, /* message k: the ACKs of 1..k, one write */
+	NEVER_SENT, /* message k: an ACK for an id never sent, then its own */
+};
+
+struct srv {
+	int lfd;
+	uint16_t port;
+	enum srv_mode mode;
+	pthread_t th;
+	_Atomic bool stop;
+	_Atomic int frames;
+	_Atomic int accepts;
+};
+
+static size_t put_ack(char *b, size_t cap, const char *id)
+{
+	int l = snprintf(b, cap,
+			 "\x0bMSH|^~\\&|RCV|RFAC|SND|SFAC|20240101120000||ACK|"
+			 "A%s|P|2.5\rMSA|AA|%s\r\x1c\r",
+			 id, id);
+	return (size_t)l;
+}
+
+static void send_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+/* Answer the message CTRL<n>; ids: the numbers of the messages received
+ * on this connection so far, this one last (nids of them). */
+static void answer(struct srv *s, int fd, const int *ids, int nids)
+{
+	static char out[MSGS * 128 + 256];
+	size_t len = 0;
+	char id[32];
+	if (s->mode == RESEND_ALL) {
+		for (int i = 0; i < nids; i++) {
+			snprintf(id, sizeof(id), "CTRL%d", ids[i]);
+			len += put_ack(out + len, sizeof(out) - len, id);
+		}
+	} else {
+		snprintf(id, sizeof(id), "NEVER%d", ids[nids - 1]);
+		len += put_ack(out + len, sizeof(out) - len, id);
+		snprintf(id, sizeof(id), "CTRL%d", ids[nids - 1]);
+		len += put_ack(out + len, sizeof(out) - len, id);
+	}
+	send_all(fd, out, len);
+}
+
+/* Complete frames of buf[0..*len): answered, then dropped. */
+static void frames(struct srv *s, int fd, char *buf, size_t *len, int *ids,
+		   int *nids)
+{
+	char *end;
+	while ((end = memmem(buf, *len, "\x1c\r", 2)) != NULL) {
+		size_t flen = (size_t)(end - buf) + 2;
+		*end = 0;
+		char *c = strstr(buf, "|CTRL");
+		int n = c ? atoi(c + 5) : 0;
+		memmove(buf, buf + flen, *len - flen);
+		*len -= flen;
+		atomic_fetch_add(&s->frames, 1);
+		if (*nids < MSGS * 2)
+			ids[(*nids)++] = n;
+		answer(s, fd, ids, *nids);
+	}
+}
+
+static void *srv_main(void *arg)
+{
+	struct srv *s = arg;
+	int cfd = -1, nids = 0;
+	int ids[MSGS * 2];
+	char buf[16384];
+	size_t len = 0;
+	while (!atomic_load(&s->stop)) {
+		struct pollfd pf[2] = {{s->lfd, POLLIN, 0}, {cfd, POLLIN, 0}};
+		if (poll(pf, cfd >= 0 ? 2 : 1, 20) <= 0)
+			continue;
+		if (pf[0].revents & POLLIN) {
+			int nfd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
+			if (nfd >= 0) {
+				if (cfd >= 0)
+					close(cfd);
+				cfd = nfd;
+				len = 0;
+				nids = 0; /* a new connection: a new feed */
+				atomic_fetch_add(&s->accepts, 1);
+			}
+			continue;
+		}
+		if (cfd < 0 || !(pf[1].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		ssize_t r = recv(cfd, buf + len, sizeof(buf) - len, 0);
+		if (r <= 0) {
+			close(cfd);
+			cfd = -1;
+			continue;
+		}
+		len += (size_t)r;
+		frames(s, cfd, buf, &len, ids, &nids);
+	}
+	if (cfd >= 0)
+		close(cfd);
+	return NULL;
+}
+
+static void srv_start(struct srv *s, enum srv_mode mode)
+{
+	memset(s, 0, sizeof(*s));
+	s->mode = mode;
+	s->lfd = tn_listen(&s->port);
+	assert_int_equal(pthread_create(&s->th, NULL, srv_main, s), 0);
+}
+
+static void srv_stop(struct srv *s)
+{
+	atomic_store(&s->stop, true);
+	pthread_join(s->th, NULL);
+	close(s->lfd);
+}
+
+/* Log lines with "Stale reply" in them. */
+struct logs {
+	pthread_mutex_t mu;
+	int stale;
+	char first[512];
+};
+
+static void count_log(void *ctx, enum mllp_log_level l, const char *line)
+{
+	struct logs *g = ctx;
+	(void)l;
+	pthread_mutex_lock(&g->mu);
+	if (strstr(line, "Stale reply") && g->stale++ == 0)
+		snprintf(g->first, sizeof(g->first), "%s", line);
+	pthread_mutex_unlock(&g->mu);
+}
+
+static struct mllp_future *send_ctrl(struct mllp_pool *p, uint32_t ep, int n)
+{
+	char msg[256];
+	int l = snprintf(msg, sizeof(msg),
+			 "MSH|^~\\&|SND|SFAC|RCV|RFAC|20240101120000||ADT^A08|"
+			 "CTRL%d|P|2.5\rPID|1||%d\r",
+			 n, n);
+	struct mllp_future *f = NULL;
+	assert_int_equal(mllp_pool_send(p, ep, msg, (size_t)l, NULL, &f, NULL),
+			 0);
+	assert_int_equal(mllp_future_wait(f, 10000), 0);
+	return f;
+}
+
+static void make_pool(struct mllp_pool **p, uint32_t *ep, uint16_t port,
+		      struct ti_rec *rec, struct logs *g)
+{
+	struct mllp_pool_config cfg;
+	ti_config(&cfg, rec);
+	cfg.log = count_log;
+	cfg.log_ctx = g;
+	cfg.log_level = MLLP_LOG_WARNING;
+	cfg.conn.queue_timeout = 5000; /* sends wait for a reconnect */
+	assert_int_equal(mllp_pool_create(&cfg, p, NULL), 0);
+	assert_int_equal(
+	    mllp_pool_add_endpoint(*p, "127.0.0.1", port, 1, NULL, ep, NULL),
+	    0);
+}
+
+/* Message k answered by the ACKs of 1..k: all accepted, once each; the
+ * k-1 resent ACKs of each answer dropped as stale; one log line; the
+ * connection never closed. */
+static void test_resent_acks(void **state)
+{
+	(void)state;
+	static struct srv s;
+	static struct ti_rec rec;
+	static struct logs g = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	srv_start(&s, RESEND_ALL);
+	ti_rec_init(&rec);
+	struct mllp_pool *p;
+	uint32_t ep;
+	make_pool(&p, &ep, s.port, &rec, &g);
+	for (int k = 1; k <= MSGS; k++) {
+		struct mllp_future *f = send_ctrl(p, ep, k);
+		const struct mllp_result *r = mllp_future_result(f);
+		assert_int_equal(r->status, 0);
+		assert_true(r->has_verdict);
+		assert_int_equal(r->verdict, MLLP_APPLICATION_ACCEPT);
+		char want[32];
+		snprintf(want, sizeof(want), "CTRL%d", k);
+		assert_int_equal(r->ack.control_id.len, strlen(want));
+		assert_memory_equal(r->ack.control_id.ptr, want, strlen(want));
+		mllp_future_free(f);
+	}
+	/* Every stale frame of the last answer is handled before its AA:
+	 * the counts are final once the last future completed. */
+	struct mllp_pool_stats st;
+	mllp_pool_get_stats(p, &st);
+	const uint64_t stale = MSGS * (MSGS - 1) / 2;
+	assert_int_equal(st.stale_replies, stale);
+	assert_int_equal(st.acked[MLLP_APPLICATION_ACCEPT], MSGS);
+	assert_int_equal(st.errors, 0);
+	assert_int_equal(st.connects, 1);
+	struct mllp_endpoint_stats es;
+	mllp_endpoint_stats_init(&es);
+	assert_int_equal(mllp_pool_get_endpoint_stats(p, ep, &es), 0);
+	assert_int_equal(es.stale_replies, stale);
+	mllp_pool_destroy(p);
+	assert_int_equal(ti_count(&rec, MLLP_EV_STALE_REPLY), (int)stale);
+	assert_int_equal(ti_count(&rec, MLLP_EV_RECEIVE_VALID), MSGS);
+	assert_int_equal(ti_count(&rec, MLLP_EV_CONNECTION_CLOSED), 0);
+	assert_int_equal(ti_count(&rec, MLLP_EV_INVALID_RESPONSE), 0);
+	assert_int_equal(g.stale, 1);
+	assert_non_null(strstr(g.first, "Stale reply from 127.0.0.1:"));
+	assert_non_null(strstr(g.first, "the ACK of message 'CTRL1'"));
+	assert_int_equal(atomic_load(&s.accepts), 1);
+	srv_stop(&s);
+}
+
+/* A reply whose MSA-2 was never sent on the connection is not stale: the
+ * message is not accepted and the connection is closed, as before.
+ * Nothing is counted as stale. */
+static void test_never_sent_id_closes(void **state)
+{
+	(void)state;
+	static struct srv s;
+	static struct ti_rec rec;
+	static struct logs g = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	srv_start(&s, NEVER_SENT);
+	ti_rec_init(&rec);
+	struct mllp_pool *p;
+	uint32_t ep;
+	make_pool(&p, &ep, s.port, &rec, &g);
+	for (int k = 1; k <= 2; k++) {
+		struct mllp_future *f = send_ctrl(p, ep, k);
+		const struct mllp_result *r = mllp_future_result(f);
+		/* Both frames in one read: data after the reply's trailer;
+		 * split over two reads: the first is this message's reply,
+		 * with the wrong id (then the second is unsolicited). Never
+		 * accepted either way. */
+		if (r->status == 0) {
+			assert_true(r->has_verdict);
+			assert_int_equal(r->verdict,
+					 MLLP_BAD_MESSAGE_CONTROL_ID);
+		} else {
+			assert_int_equal(r->status,
+					 MLLP_ERR_DATA_AFTER_TRAILER);
+			assert_int_equal(r->error.context, MLLP_CTX_RECEIVE);
+		}
+		mllp_future_free(f);
+		/* Closed before the next message goes. */
+		assert_true(
+		    ti_wait_count(&rec, MLLP_EV_CONNECTION_CLOSED, k, 5000));
+	}
+	struct mllp_pool_stats st;
+	mllp_pool_get_stats(p, &st);
+	assert_int_equal(st.stale_replies, 0);
+	mllp_pool_destroy(p);
+	assert_int_equal(ti_count(&rec, MLLP_EV_STALE_REPLY), 0);
+	assert_int_equal(g.stale, 0);
+	srv_stop(&s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_resent_acks),
+	    cmocka_unit_test(test_never_sent_id_closes),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
