@@ -59,6 +59,13 @@ void e2e_init(void)
 	ack_post_off = ack_pre_len + 5;
 }
 
+uint64_t e2e_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 double e2e_now_s(void)
 {
 	struct timespec ts;
@@ -245,10 +252,55 @@ static int connect_to(uint16_t port)
 void e2e_raw_client(uint16_t port, int conns, double secs, double *rate,
 		    double *cpu_us)
 {
+	e2e_raw_client_lat(port, conns, secs, rate, cpu_us, NULL);
+}
+
+/* Round-trip times, kept (ns) and sorted at the end for the quantiles. */
+struct lat_log {
+	uint32_t *v;
+	size_t n, cap;
+};
+
+static void lat_add(struct lat_log *l, uint64_t ns)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 65536;
+		uint32_t *v = realloc(l->v, cap * sizeof(*v));
+		if (!v)
+			return;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = ns > UINT32_MAX ? UINT32_MAX : (uint32_t)ns;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void lat_finish(struct lat_log *l, struct e2e_latency *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (l->n) {
+		qsort(l->v, l->n, sizeof(*l->v), cmp_u32);
+		out->p50_us = l->v[(l->n - 1) / 2] / 1e3;
+		out->p99_us = l->v[(size_t)((double)(l->n - 1) * 0.99)] / 1e3;
+		out->max_us = l->v[l->n - 1] / 1e3;
+	}
+	free(l->v);
+}
+
+void e2e_raw_client_lat(uint16_t port, int conns, double secs, double *rate,
+			double *cpu_us, struct e2e_latency *lat)
+{
 	int ep = epoll_create1(0);
 	int *fds = calloc((size_t)conns, sizeof(int));
 	int *st = calloc((size_t)conns, sizeof(int));
-	if (ep < 0 || !fds || !st) {
+	uint64_t *sent_ns = calloc((size_t)conns, sizeof(uint64_t));
+	struct lat_log log = {0};
+	if (ep < 0 || !fds || !st || !sent_ns) {
 		perror("raw client");
 		exit(1);
 	}
@@ -261,8 +313,11 @@ void e2e_raw_client(uint16_t port, int conns, double secs, double *rate,
 	static unsigned char buf[65536];
 	uint64_t done = 0;
 	double c0 = e2e_cpu_s(), t0 = e2e_now_s(), end = t0 + secs;
-	for (int i = 0; i < conns; i++)
+	for (int i = 0; i < conns; i++) {
+		if (lat)
+			sent_ns[i] = e2e_now_ns();
 		send(fds[i], e2e_frame, e2e_frame_len, MSG_NOSIGNAL);
+	}
 	while (e2e_now_s() < end) {
 		struct epoll_event evs[256];
 		int n = epoll_wait(ep, evs, 256, 100);
@@ -272,6 +327,11 @@ void e2e_raw_client(uint16_t port, int conns, double secs, double *rate,
 			for (ssize_t j = 0; j < got; j++) {
 				if (st[i] == 1 && buf[j] == MLLP_CR) {
 					done++;
+					if (lat) {
+						uint64_t now = e2e_now_ns();
+						lat_add(&log, now - sent_ns[i]);
+						sent_ns[i] = now;
+					}
 					send(fds[i], e2e_frame, e2e_frame_len,
 					     MSG_NOSIGNAL);
 				}
@@ -282,6 +342,9 @@ void e2e_raw_client(uint16_t port, int conns, double secs, double *rate,
 	double t = e2e_now_s() - t0, c = e2e_cpu_s() - c0;
 	*rate = (double)done / t;
 	*cpu_us = done ? c * 1e6 / (double)done : 0;
+	if (lat)
+		lat_finish(&log, lat);
+	free(sent_ns);
 	for (int i = 0; i < conns; i++)
 		close(fds[i]);
 	close(ep);

@@ -24,8 +24,9 @@ extern size_t e2e_ack_len;
 /* Build the frames above and ignore SIGPIPE. Call once, first. */
 void e2e_init(void);
 
-/* CLOCK_MONOTONIC seconds. */
+/* CLOCK_MONOTONIC seconds, nanoseconds. */
 double e2e_now_s(void);
+uint64_t e2e_now_ns(void);
 /* This process's CPU time (user + system, all threads), seconds. */
 double e2e_cpu_s(void);
 /* User + system seconds of a struct rusage (e.g. a child's, from wait4). */
@@ -53,6 +54,16 @@ double e2e_child_stop(pid_t pid, int sig);
  * ACKed message over the timed window. */
 void e2e_raw_client(uint16_t port, int conns, double secs, double *rate,
 		    double *cpu_us);
+
+/* Round-trip latency of the raw client, microseconds. */
+struct e2e_latency {
+	double p50_us, p99_us, max_us;
+};
+/* e2e_raw_client, and with lat non-NULL also each message's round trip
+ * (from its send() to its ACK's EB CR: one clock read per message) into
+ * *lat. */
+void e2e_raw_client_lat(uint16_t port, int conns, double secs, double *rate,
+			double *cpu_us, struct e2e_latency *lat);
 
 /* Parse a comma-separated list of positive integers (connection counts)
  * into list[0..max); returns how many. */

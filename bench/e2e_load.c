@@ -3,24 +3,40 @@
  * The minimal epoll ACK receiver of e2e_common.c runs in a forked child,
  * answering each message with an ACK that carries its own MSH-10 (mllp-load
  * gives every message a unique one). For each connection count, in the same
- * run and against that receiver, for `seconds` each:
+ * run and against that receiver, a number of rounds (E2E_ROUNDS, default
+ * 5), each running for `seconds`, in alternating order:
  *   raw  — the raw epoll ping-pong client (one message in flight per
  *          connection, one thread: the physical-limit proxy), in this
  *          process; CPU is this process's over the timed window;
- *   load — the built mllp-load binary as a child process:
+ *   load — the built mllp-load binary as a child process, stderr not a
+ *          terminal (/dev/null):
  *            mllp-load -c N -d S --json - --no-progress -m MSG 127.0.0.1 PORT
  *          (closed loop, one message in flight per connection; MSG is the
  *          raw client's message written to a temporary file, so both send
  *          the same bytes but for MSH-7/MSH-10). Its throughput is the
  *          report's throughput_msgs_per_s; its CPU is the child's from
  *          wait4() (whole process: start, connects, run, drain, exit),
- *          divided by the messages it got ACKed. `self` is the CPU the
- *          report itself gives (cpu_s: the timed run only) per message.
- * `tput` is load/raw msg/s, `cpu` load/raw us/msg.
+ *          divided by the messages it got ACKed.
+ * A row gives the medians over the rounds: msg/s and client CPU us/msg of
+ * both, `tput` (load/raw msg/s) and `cpu` (load/raw us/msg) with their
+ * range over the rounds (each ratio is taken within one round), and
+ * `cpu-run`: the same with the CPU mllp-load's report gives (cpu_s: the
+ * timed run only). At one connection a second line gives the round-trip
+ * latency p50/p99 of both: the raw client's from its send() to the ACK's
+ * EB CR (one clock read per message), mllp-load's from its report (first
+ * byte written to the reply).
  *
- * usage: e2e_load [seconds=2] [conns list, default 16,64] [mllp-load path]
- *        (default path: the mllp-load of the build tree);
+ * Pinning: the receiver on one CPU, this process and mllp-load on another
+ * (E2E_PIN=CLIENT,RECEIVER, default 0,1 when both CPUs are allowed;
+ * E2E_PIN=off leaves placement to the scheduler). On a machine shared with
+ * other work, run it under `chrt -f 10` (root): the receiver and mllp-load
+ * inherit the real-time policy, so builds and tests elsewhere do not
+ * preempt the two CPUs in the middle of a round.
+ *
+ * usage: [E2E_ROUNDS=N] e2e_load [seconds=1] [conns list, default 1,64]
+ *        [mllp-load path] (default path: the mllp-load of the build tree);
  *        E2E_BACKEND=auto|io_uring|epoll is passed as mllp-load --backend. */
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,8 +55,9 @@ struct load_result {
 	double self_cpu_s; /* cpu_s */
 	double acked;	   /* accepted + app_errors + app_rejects */
 	double failed;
-	double child_cpu_s; /* wait4 */
-	int status;	    /* exit status, or -1 */
+	double p50_us, p99_us; /* latency_us */
+	double child_cpu_s;    /* wait4 */
+	int status;	       /* exit status, or -1 */
 };
 
 /* The number after "key": in a flat JSON text, or -1. */
@@ -122,6 +139,8 @@ static int run_load(const char *path, const char *msgfile, uint16_t port,
 	double ae = json_num(json, "app_errors");
 	double ar = json_num(json, "app_rejects");
 	r->failed = json_num(json, "failed");
+	r->p50_us = json_num(json, "p50");
+	r->p99_us = json_num(json, "p99");
 	if (r->msgs_per_s < 0 || r->self_cpu_s < 0 || acc < 0 || ae < 0 ||
 	    ar < 0) {
 		fprintf(stderr, "e2e_load: no report from %s (status %d)\n",
@@ -132,16 +151,153 @@ static int run_load(const char *path, const char *msgfile, uint16_t port,
 	return 0;
 }
 
+/* Pin this process (and so mllp-load) and the receiver child to CPUs of
+ * E2E_PIN; writes what was done into how. */
+static void pin(pid_t receiver, char *how, size_t cap)
+{
+	const char *env = getenv("E2E_PIN");
+	int c = 0, r = 1;
+	if (env && strcmp(env, "off") == 0) {
+		snprintf(how, cap, "not pinned");
+		return;
+	}
+	if (env && sscanf(env, "%d,%d", &c, &r) != 2) {
+		fprintf(stderr,
+			"e2e_load: E2E_PIN wants CLIENT,RECEIVER or "
+			"off, got '%s'\n",
+			env);
+		exit(2);
+	}
+	cpu_set_t mine, cs, rs;
+	CPU_ZERO(&cs);
+	CPU_ZERO(&rs);
+	CPU_SET(c, &cs);
+	CPU_SET(r, &rs);
+	if (sched_getaffinity(0, sizeof(mine), &mine) != 0 || c == r ||
+	    !CPU_ISSET(c, &mine) || !CPU_ISSET(r, &mine) ||
+	    sched_setaffinity(receiver, sizeof(rs), &rs) != 0 ||
+	    sched_setaffinity(0, sizeof(cs), &cs) != 0) {
+		snprintf(how, cap, "not pinned (CPUs %d,%d not both allowed)",
+			 c, r);
+		return;
+	}
+	snprintf(how, cap, "client on CPU %d, receiver on CPU %d", c, r);
+}
+
+/* The median of v[0..n) (sorts v). */
+static double median(double *v, int n)
+{
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
+			double t = v[j];
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+#define MAX_ROUNDS 64
+/* Per round of a row: raw, load and their ratios, by column. */
+enum {
+	C_RAW_RATE,
+	C_RAW_CPU,
+	C_LOAD_RATE,
+	C_LOAD_CPU,
+	C_TPUT,
+	C_CPU,
+	C_CPU_RUN,
+	C_RAW_P50,
+	C_RAW_P99,
+	C_LOAD_P50,
+	C_LOAD_P99,
+	C_N
+};
+
+/* One round: the raw client and mllp-load for secs each, in the order
+ * given (rounds alternate it, so a drift of the machine's load favours
+ * neither). Fills v[C_*]; returns 0 or -1. */
+static int round_once(const char *load, const char *msgfile, uint16_t port,
+		      int conns, double secs, bool raw_first, double *v)
+{
+	double rr = 0, rc_us = 0;
+	struct e2e_latency rl = {0};
+	struct load_result lr;
+	for (int k = 0; k < 2; k++) {
+		if ((k == 0) == raw_first) {
+			e2e_raw_client_lat(port, conns, secs, &rr, &rc_us,
+					   conns == 1 ? &rl : NULL);
+			continue;
+		}
+		if (run_load(load, msgfile, port, conns, secs, &lr) != 0)
+			return -1;
+		if (lr.status != 0 || lr.failed > 0)
+			fprintf(stderr,
+				"  mllp-load exit status %d, %.0f failed\n",
+				lr.status, lr.failed);
+	}
+	double lc = lr.acked > 0 ? lr.child_cpu_s * 1e6 / lr.acked : 0;
+	double ls = lr.acked > 0 ? lr.self_cpu_s * 1e6 / lr.acked : 0;
+	v[C_RAW_RATE] = rr;
+	v[C_RAW_CPU] = rc_us;
+	v[C_LOAD_RATE] = lr.msgs_per_s;
+	v[C_LOAD_CPU] = lc;
+	v[C_TPUT] = rr > 0 ? lr.msgs_per_s / rr : 0;
+	v[C_CPU] = rc_us > 0 ? lc / rc_us : 0;
+	v[C_CPU_RUN] = rc_us > 0 ? ls / rc_us : 0;
+	v[C_RAW_P50] = rl.p50_us;
+	v[C_RAW_P99] = rl.p99_us;
+	v[C_LOAD_P50] = lr.p50_us;
+	v[C_LOAD_P99] = lr.p99_us;
+	return 0;
+}
+
+/* One row: `rounds` rounds against the same receiver; prints the medians
+ * (and the range of the two main ratios). Returns 0 or -1. */
+static int row(const char *load, const char *msgfile, uint16_t port, int conns,
+	       double secs, int rounds)
+{
+	static double v[C_N][MAX_ROUNDS];
+	for (int r = 0; r < rounds; r++) {
+		double one[C_N];
+		if (round_once(load, msgfile, port, conns, secs, r % 2 == 0,
+			       one) != 0)
+			return -1;
+		for (int c = 0; c < C_N; c++)
+			v[c][r] = one[c];
+	}
+	double lo[C_N], hi[C_N], m[C_N];
+	for (int c = 0; c < C_N; c++) {
+		m[c] = median(v[c], rounds); /* sorted now */
+		lo[c] = v[c][0];
+		hi[c] = v[c][rounds - 1];
+	}
+	printf("%6d %10.0f %8.2f %10.0f %8.2f  %5.2fx [%4.2f-%4.2f]  "
+	       "%5.2fx [%4.2f-%4.2f]  %5.2fx\n",
+	       conns, m[C_RAW_RATE], m[C_RAW_CPU], m[C_LOAD_RATE],
+	       m[C_LOAD_CPU], m[C_TPUT], lo[C_TPUT], hi[C_TPUT], m[C_CPU],
+	       lo[C_CPU], hi[C_CPU], m[C_CPU_RUN]);
+	if (conns == 1)
+		printf("%6s latency us p50/p99: raw %.1f/%.1f, mllp-load "
+		       "%.0f/%.0f\n",
+		       "", m[C_RAW_P50], m[C_RAW_P99], m[C_LOAD_P50],
+		       m[C_LOAD_P99]);
+	fflush(stdout);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	double secs = argc > 1 ? atof(argv[1]) : 2.0;
-	int list[16] = {16, 64}, nlist = 2;
+	double secs = argc > 1 ? atof(argv[1]) : 1.0;
+	int list[16] = {1, 64}, nlist = 2;
 	if (argc > 2)
 		nlist = e2e_parse_list(argv[2], list, 16);
 	const char *load = argc > 3 ? argv[3] : MLLP_LOAD_PATH;
-	if (secs <= 0 || nlist == 0) {
-		fprintf(stderr, "usage: e2e_load [seconds=2] [conns list, "
-				"default 16,64] [mllp-load path]\n");
+	const char *re = getenv("E2E_ROUNDS");
+	int rounds = re ? atoi(re) : 5;
+	if (secs <= 0 || nlist == 0 || rounds < 1 || rounds > MAX_ROUNDS) {
+		fprintf(stderr, "usage: [E2E_ROUNDS=1..64] e2e_load "
+				"[seconds=1] [conns list, default 1,64] "
+				"[mllp-load path]\n");
 		return 2;
 	}
 	if (access(load, X_OK) != 0) {
@@ -162,32 +318,18 @@ int main(int argc, char **argv)
 
 	uint16_t port;
 	pid_t child = e2e_receiver_spawn(true, &port);
+	char how[96];
+	pin(child, how, sizeof(how));
 	const char *be = getenv("E2E_BACKEND");
-	printf("mllp-load %s, backend %s, %.1f s per row\n", load,
-	       be && *be ? be : "auto", secs);
-	printf("%6s %12s %10s %12s %11s %8s %8s %10s\n", "conns", "raw msg/s",
-	       "raw us/msg", "load msg/s", "load us/msg", "tput", "cpu",
-	       "self us/msg");
+	printf("mllp-load %s, backend %s, %d rounds of %.1f s each per row, "
+	       "%s\n",
+	       load, be && *be ? be : "auto", rounds, secs, how);
+	printf("%6s %10s %8s %10s %8s  %-20s %-20s %6s\n", "conns", "raw msg/s",
+	       "raw us", "load msg/s", "load us", "tput [range]", "cpu [range]",
+	       "cpu-run");
 	int rc = 0;
-	for (int i = 0; i < nlist; i++) {
-		double rr, rc_us;
-		e2e_raw_client(port, list[i], secs, &rr, &rc_us);
-		struct load_result lr;
-		if (run_load(load, msgfile, port, list[i], secs, &lr) != 0) {
-			rc = 1;
-			break;
-		}
-		double lc = lr.acked > 0 ? lr.child_cpu_s * 1e6 / lr.acked : 0;
-		double ls = lr.acked > 0 ? lr.self_cpu_s * 1e6 / lr.acked : 0;
-		printf("%6d %12.0f %10.2f %12.0f %11.2f %7.2fx %7.2fx %10.2f\n",
-		       list[i], rr, rc_us, lr.msgs_per_s, lc,
-		       lr.msgs_per_s / rr, lc / rc_us, ls);
-		if (lr.status != 0 || lr.failed > 0)
-			fprintf(stderr,
-				"  mllp-load exit status %d, %.0f failed\n",
-				lr.status, lr.failed);
-		fflush(stdout);
-	}
+	for (int i = 0; i < nlist && rc == 0; i++)
+		rc = row(load, msgfile, port, list[i], secs, rounds) ? 1 : 0;
 	e2e_child_stop(child, SIGKILL);
 	unlink(msgfile);
 	return rc;

@@ -267,7 +267,6 @@ void tool_hist_record(struct tool_hist *h, uint64_t v)
 {
 	atomic_fetch_add_explicit(&h->b[hist_index(v)], 1,
 				  memory_order_relaxed);
-	atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
 	uint64_t m = atomic_load_explicit(&h->max, memory_order_relaxed);
 	while (v > m &&
 	       !atomic_compare_exchange_weak_explicit(

@@ -201,14 +201,14 @@ uint64_t tool_now_ns(void);
 
 /* A log-linear histogram of microsecond values: exact below 128, then 64
  * sub-buckets per power of two (about 1.6 % resolution). Counters are
- * atomic (relaxed): any thread may record; readers take snapshots. No
+ * atomic (relaxed): any thread may record; readers take snapshots, whose
+ * count is the sum of their buckets (so a record is one increment). No
  * per-value storage. */
 #define TOOL_HIST_SUB	  64
 #define TOOL_HIST_BUCKETS (TOOL_HIST_SUB * 60 + 2 * TOOL_HIST_SUB)
 
 struct tool_hist {
 	_Atomic uint64_t b[TOOL_HIST_BUCKETS];
-	_Atomic uint64_t count;
 	_Atomic uint64_t max;
 };
 

@@ -142,44 +142,47 @@ static bool valid_code(const char *s)
 	return false;
 }
 
-void load_parse_args(int argc, char **argv, struct opts *o)
+enum {
+	OPT_RAMP = 256,
+	OPT_SIZE,
+	OPT_JSON,
+	OPT_PROGRESS,
+	OPT_NO_PROGRESS,
+	OPT_EACK,
+	OPT_EDELAY,
+	OPT_LATENCY,
+	OPT_UNCORRECTED,
+	OPT_TIMESERIES,
+	OPT_HTML,
+	OPT_THRESHOLD
+};
+
+static const struct option longopts[] = {
+    {"connections", required_argument, NULL, 'c'},
+    {"duration", required_argument, NULL, 'd'},
+    {"count", required_argument, NULL, 'n'},
+    {"rate", required_argument, NULL, 'r'},
+    {"ramp", required_argument, NULL, OPT_RAMP},
+    {"message", required_argument, NULL, 'm'},
+    {"size", required_argument, NULL, OPT_SIZE},
+    {"json", required_argument, NULL, OPT_JSON},
+    {"progress", no_argument, NULL, OPT_PROGRESS},
+    {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+    {"embedded-ack", required_argument, NULL, OPT_EACK},
+    {"embedded-delay", required_argument, NULL, OPT_EDELAY},
+    {"help", no_argument, NULL, 'h'},
+    {"latency", no_argument, NULL, OPT_LATENCY},
+    {"uncorrected", no_argument, NULL, OPT_UNCORRECTED},
+    {"timeseries", required_argument, NULL, OPT_TIMESERIES},
+    {"html", required_argument, NULL, OPT_HTML},
+    {"threshold", required_argument, NULL, OPT_THRESHOLD},
+    TOOL_CLIENT_LONGOPTS,
+    {NULL, 0, NULL, 0},
+};
+
+/* The defaults of every option. */
+static void set_defaults(int argc, char **argv, struct opts *o)
 {
-	enum {
-		OPT_RAMP = 256,
-		OPT_SIZE,
-		OPT_JSON,
-		OPT_PROGRESS,
-		OPT_NO_PROGRESS,
-		OPT_EACK,
-		OPT_EDELAY,
-		OPT_LATENCY,
-		OPT_UNCORRECTED,
-		OPT_TIMESERIES,
-		OPT_HTML,
-		OPT_THRESHOLD
-	};
-	static const struct option longopts[] = {
-	    {"connections", required_argument, NULL, 'c'},
-	    {"duration", required_argument, NULL, 'd'},
-	    {"count", required_argument, NULL, 'n'},
-	    {"rate", required_argument, NULL, 'r'},
-	    {"ramp", required_argument, NULL, OPT_RAMP},
-	    {"message", required_argument, NULL, 'm'},
-	    {"size", required_argument, NULL, OPT_SIZE},
-	    {"json", required_argument, NULL, OPT_JSON},
-	    {"progress", no_argument, NULL, OPT_PROGRESS},
-	    {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
-	    {"embedded-ack", required_argument, NULL, OPT_EACK},
-	    {"embedded-delay", required_argument, NULL, OPT_EDELAY},
-	    {"help", no_argument, NULL, 'h'},
-	    {"latency", no_argument, NULL, OPT_LATENCY},
-	    {"uncorrected", no_argument, NULL, OPT_UNCORRECTED},
-	    {"timeseries", required_argument, NULL, OPT_TIMESERIES},
-	    {"html", required_argument, NULL, OPT_HTML},
-	    {"threshold", required_argument, NULL, OPT_THRESHOLD},
-	    TOOL_CLIENT_LONGOPTS,
-	    {NULL, 0, NULL, 0},
-	};
 	memset(o, 0, sizeof(*o));
 	tool_client_init(&o->cl, 5000);
 	o->connections = 16;
@@ -187,89 +190,91 @@ void load_parse_args(int argc, char **argv, struct opts *o)
 	o->progress = -1;
 	o->argc = argc;
 	o->argv = argv;
-	opterr = 0;
-	int c;
-	while ((c = getopt_long(argc, argv, ":c:d:n:r:m:t:h", longopts,
-				NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			o->connections = (uint32_t)tool_arg_u64(
-			    prog, optarg, 1, LOAD_MAX_CONNS,
-			    "--connections wants 1..4096");
-			break;
-		case 'd':
-			o->duration_s =
-			    parse_seconds(optarg, "--duration", 0.001);
-			break;
-		case 'n':
-			o->count = tool_arg_u64(prog, optarg, 1,
-						UINT64_C(999999999999),
-						"--count wants N >= 1");
-			break;
-		case 'r':
-			o->rate = (double)tool_arg_u64(
-			    prog, optarg, 1, 10000000,
-			    "--rate wants 1..10000000 messages/s");
-			break;
-		case OPT_RAMP:
-			o->ramp_s = parse_seconds(optarg, "--ramp", 0);
-			break;
-		case 'm':
-			if (o->nfiles == MAX_TEMPLATES)
-				tool_usage(prog, "too many --message files");
-			o->files[o->nfiles++] = optarg;
-			break;
-		case OPT_SIZE:
-			o->size = (size_t)tool_arg_u64(
-			    prog, optarg, 64, 64u << 20,
-			    "--size wants 64..67108864 bytes");
-			break;
-		case OPT_JSON:
-			o->json = optarg;
-			break;
-		case OPT_PROGRESS:
-			o->progress = 1;
-			break;
-		case OPT_NO_PROGRESS:
-			o->progress = 0;
-			break;
-		case OPT_EACK:
-			o->embedded_ack = optarg;
-			break;
-		case OPT_EDELAY:
-			o->embedded_delay_ms = (uint32_t)tool_arg_u64(
-			    prog, optarg, 0, 3600000,
-			    "--embedded-delay wants milliseconds");
-			o->embedded_delay_set = true;
-			break;
-		case OPT_LATENCY:
-			o->latency = true;
-			break;
-		case OPT_UNCORRECTED:
-			o->uncorrected = true;
-			break;
-		case OPT_TIMESERIES:
-			o->timeseries = optarg;
-			break;
-		case OPT_HTML:
-			o->html = optarg;
-			break;
-		case OPT_THRESHOLD:
-			if (o->nth == LOAD_MAX_THRESHOLDS)
-				tool_usage(prog, "too many --threshold (at "
-						 "most 32)");
-			load_threshold_parse(optarg, &o->th[o->nth++]);
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			tool_client_option(prog, LOAD_USAGE_LINE, c, optarg,
-					   argv, &o->cl);
-			break;
-		}
+}
+
+/* Apply one option getopt_long returned (c, with optarg); exits after
+ * --help, --version and a bad value. */
+static void apply_option(int c, char **argv, struct opts *o)
+{
+	switch (c) {
+	case 'c':
+		o->connections =
+		    (uint32_t)tool_arg_u64(prog, optarg, 1, LOAD_MAX_CONNS,
+					   "--connections wants 1..4096");
+		break;
+	case 'd':
+		o->duration_s = parse_seconds(optarg, "--duration", 0.001);
+		break;
+	case 'n':
+		o->count = tool_arg_u64(prog, optarg, 1, UINT64_C(999999999999),
+					"--count wants N >= 1");
+		break;
+	case 'r':
+		o->rate =
+		    (double)tool_arg_u64(prog, optarg, 1, 10000000,
+					 "--rate wants 1..10000000 messages/s");
+		break;
+	case OPT_RAMP:
+		o->ramp_s = parse_seconds(optarg, "--ramp", 0);
+		break;
+	case 'm':
+		if (o->nfiles == MAX_TEMPLATES)
+			tool_usage(prog, "too many --message files");
+		o->files[o->nfiles++] = optarg;
+		break;
+	case OPT_SIZE:
+		o->size =
+		    (size_t)tool_arg_u64(prog, optarg, 64, 64u << 20,
+					 "--size wants 64..67108864 bytes");
+		break;
+	case OPT_JSON:
+		o->json = optarg;
+		break;
+	case OPT_PROGRESS:
+		o->progress = 1;
+		break;
+	case OPT_NO_PROGRESS:
+		o->progress = 0;
+		break;
+	case OPT_EACK:
+		o->embedded_ack = optarg;
+		break;
+	case OPT_EDELAY:
+		o->embedded_delay_ms = (uint32_t)tool_arg_u64(
+		    prog, optarg, 0, 3600000,
+		    "--embedded-delay wants milliseconds");
+		o->embedded_delay_set = true;
+		break;
+	case OPT_LATENCY:
+		o->latency = true;
+		break;
+	case OPT_UNCORRECTED:
+		o->uncorrected = true;
+		break;
+	case OPT_TIMESERIES:
+		o->timeseries = optarg;
+		break;
+	case OPT_HTML:
+		o->html = optarg;
+		break;
+	case OPT_THRESHOLD:
+		if (o->nth == LOAD_MAX_THRESHOLDS)
+			tool_usage(prog, "too many --threshold (at most 32)");
+		load_threshold_parse(optarg, &o->th[o->nth++]);
+		break;
+	case 'h':
+		usage(stdout);
+		exit(0);
+	default:
+		tool_client_option(prog, LOAD_USAGE_LINE, c, optarg, argv,
+				   &o->cl);
+		break;
 	}
-	tool_tls_check(prog, &o->cl.tls);
+}
+
+/* HOST PORT, or neither (the embedded receiver). */
+static void take_operands(int argc, char **argv, struct opts *o)
+{
 	int rest = argc - optind;
 	if (rest == 1 || rest > 2)
 		tool_usage(prog, "give HOST and PORT, or neither (embedded "
@@ -285,6 +290,11 @@ void load_parse_args(int argc, char **argv, struct opts *o)
 	if (o->cl.tls.enabled && rest != 2)
 		tool_usage(prog, "--tls needs HOST and PORT (the embedded "
 				 "receiver is plaintext)");
+}
+
+/* Refuse options that exclude or need each other. */
+static void check_combinations(const struct opts *o)
+{
 	if (o->size && o->nfiles)
 		tool_usage(prog, "--size and --message exclude each other");
 	if (o->ramp_s > 0 && !o->rate && o->count)
@@ -302,4 +312,17 @@ void load_parse_args(int argc, char **argv, struct opts *o)
 			   "--embedded-ack wants AA AE AR CA CE CR or a mix "
 			   "such as AA=98,AE=1,AR=1, got '%s'",
 			   o->embedded_ack);
+}
+
+void load_parse_args(int argc, char **argv, struct opts *o)
+{
+	set_defaults(argc, argv, o);
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, ":c:d:n:r:m:t:h", longopts,
+				NULL)) != -1)
+		apply_option(c, argv, o);
+	tool_tls_check(prog, &o->cl.tls);
+	take_operands(argc, argv, o);
+	check_combinations(o);
 }

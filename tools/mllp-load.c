@@ -107,18 +107,23 @@ static void finish_one(void)
 static void on_closed_done(struct mllp_future *f, void *arg);
 
 /* Send the slot's next message; runs on the main thread (start, re-kick)
- * or in a completion callback (manager thread), never blocks. */
-static void slot_send(struct slot *s)
+ * or in a completion callback (manager thread), never blocks. Every
+ * message in flight holds one unit of L.inflight. held: the caller hands
+ * over the unit of the message that just completed (the callback), which
+ * the next message keeps, so the closed loop's steady state touches the
+ * in-flight count not at all; a unit not passed on is released
+ * (finish_one). Without held a unit is taken for the new message. */
+static void slot_send(struct slot *s, bool held)
 {
 	if (atomic_load_explicit(&L.stopping, memory_order_acquire))
-		return;
+		goto release;
 	uint64_t seq =
 	    atomic_fetch_add_explicit(&L.tickets, 1, memory_order_relaxed);
 	if (L.o.count && seq >= L.o.count) {
 		/* The last messages are out: main drains them. */
 		if (!atomic_exchange(&L.issued_all, true))
 			wake_main();
-		return;
+		goto release;
 	}
 	const struct tmpl *t = &L.tmpl[seq % L.ntmpl];
 	s->tmpl = (uint32_t)(seq % L.ntmpl);
@@ -130,20 +135,24 @@ static void slot_send(struct slot *s)
 	so.callback = on_closed_done;
 	so.callback_arg = s;
 	atomic_fetch_add_explicit(&L.sent, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&L.inflight, 1, memory_order_acq_rel);
+	if (!held)
+		atomic_fetch_add_explicit(&L.inflight, 1, memory_order_acq_rel);
+	held = true;
 	struct mllp_future *f;
 	int rc =
 	    mllp_pool_send(L.pool, L.ep, s->buf, t->out_len, &so, &f, NULL);
-	if (rc != 0) {
-		count_failure(load_err_index(rc));
-		/* Retried by the main thread after a pause, so a down
-		 * endpoint is not hammered from the callback. */
-		atomic_store_explicit(&s->idle, true, memory_order_release);
-		if (!atomic_exchange_explicit(&L.kick_pending, true,
-					      memory_order_acq_rel))
-			wake_main();
+	if (rc == 0)
+		return; /* the callback accounts for it and frees f */
+	count_failure(load_err_index(rc));
+	/* Retried by the main thread after a pause, so a down endpoint is
+	 * not hammered from the callback. */
+	atomic_store_explicit(&s->idle, true, memory_order_release);
+	if (!atomic_exchange_explicit(&L.kick_pending, true,
+				      memory_order_acq_rel))
+		wake_main();
+release:
+	if (held)
 		finish_one();
-	}
 }
 
 static void on_closed_done(struct mllp_future *f, void *arg)
@@ -152,8 +161,7 @@ static void on_closed_done(struct mllp_future *f, void *arg)
 	const struct mllp_result *r = mllp_future_result(f);
 	account(r, r->latency_us, L.tmpl[s->tmpl].out_len);
 	mllp_future_free(f);
-	slot_send(s);
-	finish_one();
+	slot_send(s, true);
 }
 
 /* ---- open loop ------------------------------------------------------------
@@ -316,7 +324,7 @@ static void closed_step(uint64_t now, uint64_t *next_kick, uint64_t *wake_at)
 			continue;
 		}
 		s->started = true;
-		slot_send(s);
+		slot_send(s, false);
 	}
 	if (!atomic_load(&L.kick_pending))
 		return;
@@ -324,7 +332,7 @@ static void closed_step(uint64_t now, uint64_t *next_kick, uint64_t *wake_at)
 		atomic_store(&L.kick_pending, false);
 		for (uint32_t i = 0; i < o->connections; i++)
 			if (atomic_exchange(&L.slots[i].idle, false))
-				slot_send(&L.slots[i]);
+				slot_send(&L.slots[i], false);
 		*next_kick = now + 10000000u;
 	} else if (*next_kick < *wake_at) {
 		*wake_at = *next_kick;

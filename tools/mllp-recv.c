@@ -546,52 +546,89 @@ static int signal_fd(void)
 	return signalfd(-1, &set, SFD_CLOEXEC);
 }
 
-int main(int argc, char **argv)
+/* --out FILE, opened for appending; 0 or EXIT_RUNTIME (printed). */
+static int open_out(const struct setup *st, struct app *a)
 {
-	static struct setup st;
-	struct app *a = &st.a;
-	parse_args(argc, argv, &st);
-	if (st.out_path) {
-		a->out = fopen(st.out_path, "ab");
-		if (!a->out) {
-			fprintf(stderr, "%s: cannot open %s: %s\n", PROG,
-				st.out_path, strerror(errno));
-			return EXIT_RUNTIME;
-		}
-	}
+	if (!st->out_path)
+		return 0;
+	a->out = fopen(st->out_path, "ab");
+	if (a->out)
+		return 0;
+	fprintf(stderr, "%s: cannot open %s: %s\n", PROG, st->out_path,
+		strerror(errno));
+	return EXIT_RUNTIME;
+}
+
+/* The open-file limit, the --count eventfd and the signalfd (*sfd); 0 or
+ * EXIT_RUNTIME (printed). */
+static int setup_process(struct app *a, int *sfd)
+{
 	/* Each connection is a socket: raise the open-file limit (no
 	 * minimum: connections past it are refused and counted). */
 	tool_nofile(PROG, 0, "");
 	a->done_fd = eventfd(0, EFD_CLOEXEC);
-	int sfd = signal_fd();
-	if (a->done_fd < 0 || sfd < 0) {
-		fprintf(stderr, "%s: %s\n", PROG, strerror(errno));
+	*sfd = signal_fd();
+	if (a->done_fd >= 0 && *sfd >= 0)
+		return 0;
+	fprintf(stderr, "%s: %s\n", PROG, strerror(errno));
+	return EXIT_RUNTIME;
+}
+
+/* --metrics: serve them and print "metrics on ADDR:PORT"; *mh stays NULL
+ * without the option. 0 or EXIT_RUNTIME (printed). */
+static int start_metrics(const struct setup *st, struct app *a,
+			 struct mllp_receiver *r, struct tool_metrics_http **mh)
+{
+	*mh = NULL;
+	if (!st->metrics)
+		return 0;
+	char err[400];
+	a->recv = r;
+	*mh = tool_metrics_http_start(st->metrics, render_metrics, a, err,
+				      sizeof(err));
+	if (!*mh) {
+		fprintf(stderr, "%s: %s\n", PROG, err);
 		return EXIT_RUNTIME;
 	}
+	printf("metrics on %s\n", tool_metrics_http_address(*mh));
+	fflush(stdout);
+	return 0;
+}
+
+/* Serve until a signal or --count, stop, and print the statistics (with
+ * --stats, or after a signal). */
+static void serve(struct setup *st, struct mllp_receiver *r,
+		  struct tool_metrics_http *mh, int sfd)
+{
+	bool by_signal = wait_for_end(sfd, &st->a);
+	tool_metrics_http_stop(mh);
+	mllp_receiver_stop(r);
+	if (st->stats || by_signal)
+		print_stats(r);
+}
+
+int main(int argc, char **argv)
+{
+	static struct setup st;
+	struct app *a = &st.a;
+	int sfd = -1;
+	parse_args(argc, argv, &st);
+	int code = open_out(&st, a);
+	if (code == 0)
+		code = setup_process(a, &sfd);
+	if (code != 0)
+		return code;
 	struct mllp_receiver *r = start(&st);
 	free(st.allow);
 	if (!r)
 		return EXIT_RUNTIME;
-	struct tool_metrics_http *mh = NULL;
-	if (st.metrics) {
-		char err[400];
-		a->recv = r;
-		mh = tool_metrics_http_start(st.metrics, render_metrics, a, err,
-					     sizeof(err));
-		if (!mh) {
-			fprintf(stderr, "%s: %s\n", PROG, err);
-			mllp_receiver_destroy(r);
-			return EXIT_RUNTIME;
-		}
-		printf("metrics on %s\n", tool_metrics_http_address(mh));
-		fflush(stdout);
-	}
-	bool by_signal = wait_for_end(sfd, a);
-	tool_metrics_http_stop(mh);
-	mllp_receiver_stop(r);
-	if (st.stats || by_signal)
-		print_stats(r);
+	struct tool_metrics_http *mh;
+	code = start_metrics(&st, a, r, &mh);
+	if (code == 0)
+		serve(&st, r, mh, sfd);
 	mllp_receiver_destroy(r);
+	if (code != 0)
+		return code;
 	free(st.cns);
 	if (a->out)
 		fclose(a->out);

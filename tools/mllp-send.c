@@ -501,6 +501,34 @@ static int start_pool(const struct opts *o, struct mllp_pool **pool,
 	return 0;
 }
 
+/* Start the pool and the signal watcher, send every message, print the
+ * summary and stop; returns the exit status. w's signals are blocked. */
+static int run(const struct opts *o, const struct inputs *in,
+	       struct sigwatch *w)
+{
+	struct mllp_pool *pool = NULL;
+	uint32_t ep = 0;
+	int status = start_pool(o, &pool, &ep);
+	bool watching = false;
+	if (status == 0) {
+		w->pool = pool;
+		watching =
+		    pthread_create(&w->thread, NULL, sigwatch_main, w) == 0;
+		struct tally t = {0};
+		status = send_all(o, in, pool, ep, w, &t);
+		int sig = atomic_load(&w->signo);
+		print_summary(o, &t, in->msgs.n, sig != 0);
+		if (sig)
+			status = TOOL_EXIT_SIGNAL + sig;
+	}
+	if (watching) {
+		pthread_kill(w->thread, SIGUSR1);
+		pthread_join(w->thread, NULL);
+	}
+	mllp_pool_destroy(pool);
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
@@ -511,36 +539,15 @@ int main(int argc, char **argv)
 	snprintf(what, sizeof(what), "-c %u", o.connections);
 	if (!tool_nofile(prog, (uint64_t)o.connections + 64, what))
 		return TOOL_EXIT_FAIL;
-
 	struct inputs in = {0};
 	int status = read_inputs(&o, &in);
-	if (status != 0) {
-		free_inputs(&in);
-		return status;
-	}
-	/* Blocked before the pool's thread starts, so it inherits the mask. */
-	static struct sigwatch w;
-	sigwatch_block(&w);
-	struct mllp_pool *pool = NULL;
-	uint32_t ep = 0;
-	status = start_pool(&o, &pool, &ep);
-	bool watching = false;
 	if (status == 0) {
-		w.pool = pool;
-		watching =
-		    pthread_create(&w.thread, NULL, sigwatch_main, &w) == 0;
-		struct tally t = {0};
-		status = send_all(&o, &in, pool, ep, &w, &t);
-		int sig = atomic_load(&w.signo);
-		print_summary(&o, &t, in.msgs.n, sig != 0);
-		if (sig)
-			status = TOOL_EXIT_SIGNAL + sig;
+		/* Blocked before the pool's thread starts, so it inherits
+		 * the mask. */
+		static struct sigwatch w;
+		sigwatch_block(&w);
+		status = run(&o, &in, &w);
 	}
-	if (watching) {
-		pthread_kill(w.thread, SIGUSR1);
-		pthread_join(w.thread, NULL);
-	}
-	mllp_pool_destroy(pool);
 	free_inputs(&in);
 	return status;
 }
