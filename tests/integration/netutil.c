@@ -1,5 +1,6 @@
 #include "netutil.h"
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -51,6 +52,20 @@ int tn_connect(uint16_t port, int rcvbuf)
 
 /* Read one reply frame on fd into buf (NUL-terminated) before deadline;
  * false when none came whole. */
+void tn_send_all(int fd, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	while (n > 0) {
+		ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		b += w;
+		n -= (size_t)w;
+	}
+}
+
 static bool read_reply(int fd, char *buf, size_t cap, uint64_t deadline)
 {
 	size_t got = 0;

@@ -5,6 +5,7 @@
 #ifndef TI_NETUTIL_H
 #define TI_NETUTIL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Monotonic milliseconds. */
@@ -17,6 +18,10 @@ int tn_listen(uint16_t *port);
  * 10 s send timeout (a bounded write); rcvbuf > 0 shrinks its receive
  * buffer. */
 int tn_connect(uint16_t port, int rcvbuf);
+
+/* Write all n bytes (MSG_NOSIGNAL, EINTR retried); stops quietly at the
+ * first error (the peer went away: the test sees it by other means). */
+void tn_send_all(int fd, const void *p, size_t n);
 
 /* On a new connection, send n HL7 messages (control ids H0, H1, ...) one at
  * a time, each waiting for its AA ACK; returns how many were acknowledged

@@ -1,4 +1,5 @@
 /* Test receiver (see receiver.h). */
+#include "netutil.h"
 #include "receiver.h"
 
 #include <arpa/inet.h>
@@ -37,21 +38,6 @@ static void pause_us(long us)
 	nanosleep(&ts, NULL);
 }
 
-static void write_all(int fd, const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	while (n > 0) {
-		ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
-		if (w <= 0) {
-			if (w < 0 && errno == EINTR)
-				continue;
-			return;
-		}
-		b += w;
-		n -= (size_t)w;
-	}
-}
-
 static void reply(struct tr *r, struct tr_conn *c, const unsigned char *msg,
 		  size_t len)
 {
@@ -64,10 +50,10 @@ static void reply(struct tr *r, struct tr_conn *c, const unsigned char *msg,
 		return;
 	static const unsigned char sb = MLLP_SB, eb = MLLP_EB, cr = MLLP_CR;
 	if (mode == TR_ECHO) {
-		write_all(c->fd, &sb, 1);
-		write_all(c->fd, msg, len);
-		write_all(c->fd, &eb, 1);
-		write_all(c->fd, &cr, 1);
+		tn_send_all(c->fd, &sb, 1);
+		tn_send_all(c->fd, msg, len);
+		tn_send_all(c->fd, &eb, 1);
+		tn_send_all(c->fd, &cr, 1);
 		return;
 	}
 	char ack[4096];
@@ -104,15 +90,15 @@ static void reply(struct tr *r, struct tr_conn *c, const unsigned char *msg,
 		int one = 1;
 		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		for (size_t i = 0; i < n; i++) {
-			write_all(c->fd, out + i, 1);
+			tn_send_all(c->fd, out + i, 1);
 			pause_us(300);
 		}
 	} else if (mode == TR_SPLIT_TRAILER) {
-		write_all(c->fd, out, n - 1);
+		tn_send_all(c->fd, out, n - 1);
 		pause_us(20000);
-		write_all(c->fd, out + n - 1, 1);
+		tn_send_all(c->fd, out + n - 1, 1);
 	} else {
-		write_all(c->fd, out, n);
+		tn_send_all(c->fd, out, n);
 	}
 }
 
@@ -153,7 +139,7 @@ static void *tr_main(void *arg)
 				atomic_fetch_add(&r->accepted, 1);
 				atomic_fetch_add(&r->open_conns, 1);
 				if (atomic_load(&r->junk_on_accept))
-					write_all(fd, "unsolicited", 11);
+					tn_send_all(fd, "unsolicited", 11);
 			}
 		}
 		for (int i = 0; i < nconns; i++) {

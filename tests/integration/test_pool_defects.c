@@ -66,19 +66,6 @@ static void pool_one_ep(const struct mllp_pool_config *cfg, uint16_t port,
 	    0);
 }
 
-static void send_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
 static void send_ack(int fd, const char *id, int n)
 {
 	char b[256];
@@ -86,7 +73,7 @@ static void send_ack(int fd, const char *id, int n)
 			 "\x0bMSH|^~\\&|RCV|RFAC|SND|SFAC|20240101120000||ACK|"
 			 "%s%d|P|2.5\rMSA|AA|CTRL%d\r\x1c\r",
 			 id, n, n);
-	send_all(fd, b, (size_t)l);
+	tn_send_all(fd, b, (size_t)l);
 }
 
 static void pause_us(long us)

@@ -43,19 +43,6 @@ static size_t put_ack(char *b, size_t cap, const char *id)
 	return (size_t)l;
 }
 
-static void send_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
 /* Answer the message CTRL<n>; ids: the numbers of the messages received
  * on this connection so far, this one last (nids of them). */
 static void answer(struct srv *s, int fd, const int *ids, int nids)
@@ -74,7 +61,7 @@ static void answer(struct srv *s, int fd, const int *ids, int nids)
 		snprintf(id, sizeof(id), "CTRL%d", ids[nids - 1]);
 		len += put_ack(out + len, sizeof(out) - len, id);
 	}
-	send_all(fd, out, len);
+	tn_send_all(fd, out, len);
 }
 
 /* Complete frames of buf[0..*len): answered, then dropped. */
