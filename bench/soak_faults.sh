@@ -7,7 +7,7 @@
 set -euo pipefail
 build=${1:-build}
 total=${2:-1000000}
-bin="$build/tests/faults/test_faults"
+bin="$build/tests/faults/test_faults_mixed"
 [ -x "$bin" ] || { echo "soak_faults: $bin not built" >&2; exit 64; }
 for backend in io_uring epoll; do
 	start=$(date +%s.%N)

@@ -14,10 +14,14 @@ src=$1 build=$2 corpus=$3 cc=$4
 cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER="$cc" \
   -DCMAKE_C_FLAGS=-gdwarf-4 -DMLLP_BUILD_BENCH=OFF -DMLLP_BUILD_TOOLS=OFF \
   -DMLLP_CORPUS_DIR="$corpus" -DMLLP_WERROR=ON >/dev/null
-cmake --build "$build" -j"$(nproc)" --target test_faults >/dev/null
+# The fault suites, each a program (tests/faults/CMakeLists.txt).
+suites=(test_faults test_faults_restart test_faults_mixed)
+cmake --build "$build" -j"$(nproc)" --target "${suites[@]}" >/dev/null
 # Pools allocate with malloc so memcheck sees every block; a short filter
 # of scenarios plus a small mixed run keep it to a minute or two.
 export MLLP_TEST_BACKEND=epoll FAULTS_LIBC_ALLOC=1 FAULTS_MIXED_TOTAL=2000
 export FAULTS_ONLY=${FAULTS_ONLY:-*}
-exec valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
-  --show-leak-kinds=definite,indirect "$build/tests/faults/test_faults"
+for t in "${suites[@]}"; do
+  valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+    --show-leak-kinds=definite,indirect "$build/tests/faults/$t"
+done
