@@ -138,7 +138,7 @@ void BM_AckVerifyLarge(benchmark::State &state)
 	size_t len = 0;
 
 	mllp_ack_options_init(&o);
-	o.now = 1;
+	o.now_s = 1;
 	if (mllp_ack_build(msg.data(), msg.size(), &o, ack.data(), ack.size(),
 			   &len) != 0) {
 		state.SkipWithError("build failed");
@@ -164,7 +164,7 @@ void BM_AckBuild(benchmark::State &state)
 	size_t len = 0;
 
 	mllp_ack_options_init(&o);
-	o.now = 1148911292; // fixed: no clock read in the loop
+	o.now_s = 1148911292; // fixed: no clock read in the loop
 	for (auto _ : state) {
 		o.sequence++;
 		int rc = mllp_ack_build(msg.data(), msg.size(), &o, out,

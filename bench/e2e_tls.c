@@ -159,7 +159,7 @@ static struct mllp_receiver *receiver(const struct mllp_tls_server_config *t,
 	rc.log = quiet;
 	struct mllp_receiver *r;
 	struct mllp_error e;
-	if (mllp_receiver_start(&rc, &r, &e) != 0) {
+	if (mllp_receiver_create(&rc, &r, &e) != 0) {
 		fprintf(stderr, "receiver: %s\n", e.message);
 		exit(1);
 	}
@@ -172,7 +172,7 @@ static uint32_t add_ep(struct mllp_pool *p, uint16_t port, uint32_t conns,
 	struct mllp_conn_options o;
 	mllp_conn_options_init(&o);
 	o.tls = t;
-	o.connect_timeout = 10000;
+	o.connect_timeout_ms = 10000;
 	uint32_t id;
 	struct mllp_error e;
 	if (mllp_pool_add_endpoint(p, "127.0.0.1", port, conns, &o, &id, &e)) {
@@ -196,6 +196,8 @@ static double handshakes(struct mllp_pool *p, uint32_t ep, uint32_t conns,
 	struct mllp_pool_stats s0, s;
 	wait_up(p, ep, conns);
 	usleep(200000); /* TLS 1.3 tickets read */
+	mllp_pool_stats_init(&s0);
+	mllp_pool_stats_init(&s);
 	mllp_pool_get_stats(p, &s0);
 	double t0 = now_s(), dt;
 	uint64_t target = s0.tls_handshakes;

@@ -13,6 +13,10 @@
 #include <mllp/error.h>
 
 #include "hl7_internal.h"
+#include "reserved.h"
+
+_Static_assert(MLLP_INVALID_ACK_MESSAGE + 1 == MLLP_VERDICT_COUNT,
+	       "MLLP_VERDICT_COUNT counts enum mllp_verdict");
 
 const char *mllp_verdict_name(enum mllp_verdict v)
 {
@@ -533,10 +537,13 @@ int mllp_ack_build(const void *msg, size_t msg_len,
 		mllp_ack_options_init(&defaults);
 		opts = &defaults;
 	}
+	if (MLLPI_CHECK_RESERVED(opts, "mllp_ack_options", MLLP_CTX_NONE,
+				 NULL) != 0)
+		return MLLP_ERR_INVALID_ARGUMENT;
 	code = opts->code != NULL ? opts->code : "AA";
 	if (!mllpi_valid_code(code) || mllpi_has_eol(opts->err))
 		return MLLP_ERR_INVALID_ARGUMENT;
-	now = opts->now != 0 ? opts->now : (int64_t)time(NULL);
+	now = opts->now_s != 0 ? opts->now_s : (int64_t)time(NULL);
 	mllpi_timestamp(now, ts);
 
 	rc = mllpi_hl7_parse(&m, msg, msg_len, &reason);

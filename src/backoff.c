@@ -2,6 +2,8 @@
 #include <mllp/backoff.h>
 #include <mllp/error.h>
 
+#include "reserved.h"
+
 #define INITIAL_MS 1000u
 
 void mllp_backoff_config_init(struct mllp_backoff_config *cfg)
@@ -10,7 +12,7 @@ void mllp_backoff_config_init(struct mllp_backoff_config *cfg)
 		return;
 	*cfg = (struct mllp_backoff_config){
 	    .use_backoff = true,
-	    .backoff_max_seconds = 180,
+	    .backoff_max_s = 180,
 	    .auto_reconnect_interval_ms = 1000,
 	    .jitter_percent = 0,
 	};
@@ -27,7 +29,10 @@ int mllp_backoff_init(struct mllp_backoff *b,
 		mllp_backoff_config_init(&def);
 		cfg = &def;
 	}
-	if (cfg->use_backoff && cfg->backoff_max_seconds == 0)
+	if (MLLPI_CHECK_RESERVED(cfg, "mllp_backoff_config", MLLP_CTX_NONE,
+				 NULL) != 0)
+		return MLLP_ERR_INVALID_ARGUMENT;
+	if (cfg->use_backoff && cfg->backoff_max_s == 0)
 		return MLLP_ERR_INVALID_ARGUMENT;
 	if (!cfg->use_backoff && cfg->auto_reconnect_interval_ms == 0)
 		return MLLP_ERR_INVALID_ARGUMENT;
@@ -41,7 +46,7 @@ int mllp_backoff_init(struct mllp_backoff *b,
 
 static uint64_t cap_ms(const struct mllp_backoff *b)
 {
-	return (uint64_t)b->cfg.backoff_max_seconds * 1000u;
+	return (uint64_t)b->cfg.backoff_max_s * 1000u;
 }
 
 void mllp_backoff_reset(struct mllp_backoff *b)

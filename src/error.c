@@ -7,6 +7,8 @@
 #include <mllp/error.h>
 #include <mllp/version.h>
 
+#include "reserved.h"
+
 struct err_entry {
 	int code;
 	const char *name;
@@ -152,4 +154,19 @@ int mllp_error_format(const struct mllp_error *err, char *buf, size_t cap)
 const char *mllp_version(void)
 {
 	return MLLP_VERSION_STRING;
+}
+
+int mllpi_check_reserved(const uint64_t *words, size_t n, const char *type,
+			 enum mllp_context ctx, struct mllp_error *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (words[i] != 0) {
+			mllp_error_set(err, ctx, MLLP_ERR_INVALID_ARGUMENT,
+				       "%s: reserved fields must be zero "
+				       "(initialise with %s_init)",
+				       type, type);
+			return MLLP_ERR_INVALID_ARGUMENT;
+		}
+	}
+	return 0;
 }

@@ -17,6 +17,8 @@
 #include <mllp/error.h>
 #include <mllp/framer.h>
 
+#include "reserved.h"
+
 enum {
 	MLLPI_OUTSIDE = 0,
 	MLLPI_IN_FRAME = 1,
@@ -53,6 +55,9 @@ int mllp_wrap_check(const struct mllp_frame_config *cfg, const void *payload,
 	const unsigned char *p = payload;
 
 	cfg = mllpi_cfg(cfg);
+	if (MLLPI_CHECK_RESERVED(cfg, "mllp_frame_config", MLLP_CTX_NONE,
+				 NULL) != 0)
+		return MLLP_ERR_INVALID_ARGUMENT;
 	if (len == 0)
 		return 0;
 	if (p == NULL)
@@ -106,7 +111,9 @@ int mllp_unwrap(const struct mllp_frame_config *cfg, const void *data,
 	bool head, tail;
 
 	cfg = mllpi_cfg(cfg);
-	if (payload == NULL || payload_len == NULL || (p == NULL && len > 0))
+	if (payload == NULL || payload_len == NULL || (p == NULL && len > 0) ||
+	    MLLPI_CHECK_RESERVED(cfg, "mllp_frame_config", MLLP_CTX_NONE,
+				 NULL) != 0)
 		return MLLP_ERR_INVALID_ARGUMENT;
 	head = len >= 1 && p[0] == cfg->start_byte;
 	tail = len >= 2 && p[len - 2] == cfg->end_byte &&
@@ -135,7 +142,9 @@ int mllp_decoder_init(struct mllp_decoder *d,
 	if (alloc == NULL)
 		alloc = mllp_allocator_libc();
 	if (cfg->max_frame == 0 || cfg->end_byte == cfg->end_byte2 ||
-	    alloc->realloc == NULL || alloc->free == NULL)
+	    alloc->realloc == NULL || alloc->free == NULL ||
+	    MLLPI_CHECK_RESERVED(cfg, "mllp_frame_config", MLLP_CTX_NONE,
+				 NULL) != 0)
 		return MLLP_ERR_INVALID_ARGUMENT;
 	memset(d, 0, sizeof(*d));
 	d->cfg = *cfg;

@@ -21,6 +21,7 @@
 #include <mllp/error.h>
 #include <mllp/tls.h>
 
+#include "reserved.h"
 #include "tls_internal.h"
 
 char *mllpi_tls_strdup(const char *s)
@@ -374,6 +375,10 @@ int mllp_tls_ctx_new_client(const struct mllp_tls_client_config *cfg,
 	if (cfg == NULL)
 		return mllpi_cfg_error(err, MLLP_ERR_INVALID_ARGUMENT,
 				       "no TLS client configuration");
+	rc = MLLPI_CHECK_RESERVED(cfg, "mllp_tls_client_config", MLLP_CTX_TLS,
+				  err);
+	if (rc != 0)
+		return rc;
 	if ((cfg->cert_file == NULL) != (cfg->key_file == NULL))
 		return mllpi_cfg_error(err, MLLP_ERR_INVALID_ARGUMENT,
 				       "cert_file and key_file go together: "
@@ -442,6 +447,10 @@ int mllp_tls_ctx_new_server(const struct mllp_tls_server_config *cfg,
 	if (cfg == NULL)
 		return mllpi_cfg_error(err, MLLP_ERR_INVALID_ARGUMENT,
 				       "no TLS server configuration");
+	rc = MLLPI_CHECK_RESERVED(cfg, "mllp_tls_server_config", MLLP_CTX_TLS,
+				  err);
+	if (rc != 0)
+		return rc;
 	if (cfg->cert_file == NULL || cfg->key_file == NULL)
 		return mllpi_cfg_error(err, MLLP_ERR_INVALID_ARGUMENT,
 				       "a TLS receiver needs cert_file and "

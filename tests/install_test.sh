@@ -32,6 +32,19 @@ LD_LIBRARY_PATH="$work/prefix/lib:$work/prefix/lib64" "$work/consumer-nopc/consu
 LD_LIBRARY_PATH="$(pkg-config --variable=libdir mllp)" "$work/pc_consumer"
 echo "install: find_package (with and without pkg-config) and pkg-config consumers work"
 
+# The soname: libmllp.so.0.MINOR while the major version is 0 (every 0.x
+# minor release may break the ABI), libmllp.so.MAJOR from 1.0 on.
+ver=$(sed -n 's/^#define MLLP_VERSION_STRING "\(.*\)"$/\1/p' "$src/include/mllp/version.h")
+major=${ver%%.*} minor=${ver#*.} minor=${minor%%.*}
+if [ "$major" = 0 ]; then want=libmllp.so.0.$minor; else want=libmllp.so.$major; fi
+lib=$(find "$work/prefix" -name 'libmllp.so' | head -1)
+[ -n "$lib" ] || { echo "no libmllp.so installed"; exit 1; }
+readelf -d "$lib" >"$work/lib.dyn"
+grep -q "SONAME.*\[$want\]" "$work/lib.dyn" ||
+	{ echo "soname of $lib: $(grep SONAME "$work/lib.dyn"), want $want"; exit 1; }
+test -e "$(dirname "$lib")/$want" || { echo "$want not installed"; exit 1; }
+echo "install: soname $want"
+
 # The tools (when built): they link the shared library through a RUNPATH
 # relative to themselves, so they run from the prefix as installed, and
 # bring their man pages and bash completions; --strip strips them.
@@ -47,7 +60,7 @@ if [ -e "$work/prefix/bin/mllp-send" ]; then
 		env -u LD_LIBRARY_PATH "$bin" --version >"$work/version"
 		grep -q "^$t (libmllp) " "$work/version" || { echo "$t --version: $(cat "$work/version")"; exit 1; }
 		env -u LD_LIBRARY_PATH ldd "$bin" >"$work/ldd"
-		grep -q "libmllp\.so\.[0-9]* => $work/prefix/[^ ]*/libmllp\.so" "$work/ldd" ||
+		grep -q "libmllp\.so\.[0-9.]* => $work/prefix/[^ ]*/libmllp\.so" "$work/ldd" ||
 			{ echo "$t: libmllp.so not found in the prefix: $(cat "$work/ldd")"; exit 1; }
 		test -f "$work/prefix/share/man/man1/$t.1"
 		test -f "$work/prefix/share/bash-completion/completions/$t"

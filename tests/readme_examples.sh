@@ -16,7 +16,8 @@
 #   $ ./NAME 127.0.0.1 2575       the program, stdin /dev/null; it must exit 0
 #   expected output               each line must appear in its stdout
 # A block whose comment has a "Needs:" line, or no "$ ./NAME" line, is built
-# but not run; the test says which and why.
+# but not run; the test says which and why. A "Links: PKG..." line in it
+# names pkg-config packages the block also builds against (e.g. libuv).
 set -u
 build=$1 src=$2 cc=$3 recv=$4
 flags=(-Wall -Wextra -Werror -Wstrict-prototypes -Wwrite-strings)
@@ -60,15 +61,26 @@ if [ ${#names[@]} -eq 0 ]; then
 fi
 echo "README.md: ${#names[@]} C blocks: ${names[*]}"
 
+# links NAME: the pkg-config packages of the block's "Links:" line.
+links() {
+	sed -n '0,/\*\//p' "$work/src/$1.c" | sed -n 's/^.*Links: *//p' |
+		head -n 1
+}
+
 # ---- build: find_package(mllp) and pkg-config, in parallel ----------------
 mkdir -p "$work/cmake" "$work/pc"
 {
 	echo 'cmake_minimum_required(VERSION 3.25)'
 	echo 'project(readme_examples C)'
 	echo 'find_package(mllp REQUIRED)'
+	echo 'find_package(PkgConfig REQUIRED)'
 	for n in "${names[@]}"; do
 		echo "add_executable($n \"$work/src/$n.c\")"
 		echo "target_link_libraries($n PRIVATE mllp::mllp)"
+		if [ -n "$(links "$n")" ]; then
+			echo "pkg_check_modules(${n}_links REQUIRED IMPORTED_TARGET $(links "$n"))"
+			echo "target_link_libraries($n PRIVATE PkgConfig::${n}_links)"
+		fi
 		echo "target_compile_options($n PRIVATE ${flags[*]})"
 	done
 } >"$work/cmake/CMakeLists.txt"
@@ -79,8 +91,13 @@ mkdir -p "$work/cmake" "$work/pc"
 ) >"$work/cmake.log" 2>&1 &
 cmake_pid=$!
 for n in "${names[@]}"; do
+	extra_flags=()
+	if [ -n "$(links "$n")" ]; then
+		# shellcheck disable=SC2046 # one package name per word
+		read -ra extra_flags <<<"$(pkg-config --cflags --libs $(links "$n"))"
+	fi
 	"$cc" "${flags[@]}" -o "$work/pc/$n" "$work/src/$n.c" \
-		"${pcflags[@]}" >"$work/pc/$n.log" 2>&1 &
+		"${pcflags[@]}" "${extra_flags[@]}" >"$work/pc/$n.log" 2>&1 &
 	PIDS+=($!)
 done
 wait "${PIDS[@]}"
@@ -134,6 +151,8 @@ run_block() {
 		line=${line%"${line##*[! ]}"}
 		if [[ $line == Needs:* ]]; then
 			needs=$line in_needs=1
+		elif [[ $line == Links:* ]]; then
+			in_needs=0
 		elif [[ $line == \$\ * ]]; then
 			in_needs=0
 			cmds+=("${line#\$ }")

@@ -239,9 +239,9 @@ void tool_client_option(const char *prog, const char *usage_line, int c,
 void tool_client_pool_config(const struct tool_client_opts *cl,
 			     struct mllp_pool_config *cfg)
 {
-	cfg->conn.reply_timeout = cl->timeout_ms;
+	cfg->conn.reply_timeout_ms = cl->timeout_ms;
 	if (cl->send_timeout_ms)
-		cfg->conn.send_timeout = cl->send_timeout_ms;
+		cfg->conn.send_timeout_ms = cl->send_timeout_ms;
 	cfg->backend = cl->backend;
 	cfg->conn.tls = &cl->tls; /* read by add_endpoint; off unless --tls */
 }

@@ -38,15 +38,15 @@ int load_embedded_start(const struct opts *o, struct load_embedded *e,
 	rc.port = 0;
 	rc.dispatch = mllp_dispatch_ack;
 	rc.dispatch_ctx = &e->disp;
-	rc.max_frame = o->size > MLLP_RECV_DEFAULT_MAX_FRAME
+	rc.max_frame = o->size > MLLP_RECEIVER_DEFAULT_MAX_FRAME
 			   ? o->size + 4096
-			   : MLLP_RECV_DEFAULT_MAX_FRAME;
+			   : MLLP_RECEIVER_DEFAULT_MAX_FRAME;
 	rc.log = tool_log_limited;
 	rc.log_ctx = (void *)prog;
 	rc.log_level = MLLP_LOG_ERROR;
 	rc.backend = o->cl.backend;
 	struct mllp_error err;
-	if (mllp_receiver_start(&rc, &e->recv, &err) != 0) {
+	if (mllp_receiver_create(&rc, &e->recv, &err) != 0) {
 		char ebuf[300];
 		mllp_error_format(&err, ebuf, sizeof(ebuf));
 		fprintf(stderr, "%s: embedded receiver: %s\n", prog, ebuf);

@@ -141,6 +141,7 @@ static void sample(struct progress *p, uint64_t now, uint32_t connections,
 static uint64_t pool_reconnects(void)
 {
 	struct mllp_pool_stats st;
+	mllp_pool_stats_init(&st);
 	mllp_pool_get_stats(L.pool, &st);
 	return st.reconnects;
 }

@@ -286,9 +286,9 @@ static int start_pool(const struct opts *o, const char *host, uint16_t port)
 	struct mllp_pool_config cfg;
 	mllp_pool_config_init(&cfg);
 	tool_client_pool_config(&o->cl, &cfg);
-	cfg.conn.queue_timeout = o->cl.timeout_ms;
+	cfg.conn.queue_timeout_ms = o->cl.timeout_ms;
 	cfg.conn.use_backoff = false;
-	cfg.conn.auto_reconnect_interval = 100;
+	cfg.conn.auto_reconnect_interval_ms = 100;
 	cfg.log = tool_log_limited;
 	cfg.log_ctx = (void *)prog;
 	if (o->rate > 0)
@@ -468,6 +468,7 @@ static int run_and_report(struct load_embedded *emb, struct report *rep,
 	drain(pg);
 
 	struct mllp_pool_stats st;
+	mllp_pool_stats_init(&st);
 	uint32_t up = mllp_pool_connected_count(L.pool, L.ep);
 	mllp_pool_stop(L.pool);
 	uint64_t end_ns = tool_now_ns();

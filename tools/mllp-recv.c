@@ -107,7 +107,7 @@ struct app {
 	bool quiet;
 	/* --metrics: the ACK dispatcher's counts, mirrored by the manager
 	 * thread for the HTTP server's thread; the running receiver. */
-	_Atomic uint64_t acks[MLLP_ACK_CODES_];
+	_Atomic uint64_t acks[MLLP_ACK_CODE_COUNT];
 	const struct mllp_receiver *recv;
 };
 
@@ -128,7 +128,7 @@ static void dispatch(void *ctx, const struct mllp_message *m,
 		rep->delay_ms = a->delay_ms;
 	} else {
 		mllp_dispatch_ack(&a->ack, m, rep);
-		for (int i = 0; i < MLLP_ACK_CODES_; i++)
+		for (int i = 0; i < MLLP_ACK_CODE_COUNT; i++)
 			atomic_store_explicit(&a->acks[i], a->ack.counts[i],
 					      memory_order_relaxed);
 	}
@@ -144,8 +144,8 @@ static int render_metrics(void *ctx, char *buf, size_t cap)
 	int n = mllp_metrics_render_receiver(a->recv, buf, cap, NULL);
 	if (n < 0 || a->echo)
 		return n;
-	uint64_t c[MLLP_ACK_CODES_];
-	for (int i = 0; i < MLLP_ACK_CODES_; i++)
+	uint64_t c[MLLP_ACK_CODE_COUNT];
+	for (int i = 0; i < MLLP_ACK_CODE_COUNT; i++)
 		c[i] = atomic_load_explicit(&a->acks[i], memory_order_relaxed);
 	size_t used = (size_t)n;
 	int m = mllp_metrics_render_acks(c, used < cap ? buf + used : NULL,
@@ -157,10 +157,10 @@ static int render_metrics(void *ctx, char *buf, size_t cap)
 	return n + m;
 }
 
-static void telemetry(void *ctx, const struct mllp_recv_event *ev)
+static void telemetry(void *ctx, const struct mllp_receiver_event *ev)
 {
 	struct app *a = ctx;
-	if (ev->kind != MLLP_RECV_EV_REPLY_SENT || a->count == 0)
+	if (ev->kind != MLLP_RECEIVER_EV_REPLY_SENT || a->count == 0)
 		return;
 	uint64_t before = atomic_fetch_add_explicit(&a->replied, ev->replies,
 						    memory_order_relaxed);
@@ -174,6 +174,7 @@ static void telemetry(void *ctx, const struct mllp_recv_event *ev)
 static void print_stats(const struct mllp_receiver *r)
 {
 	struct mllp_receiver_stats s;
+	mllp_receiver_stats_init(&s);
 	mllp_receiver_get_stats(r, &s);
 	printf("backend=%s\n", mllp_receiver_backend(r));
 	printf("messages_received=%" PRIu64 "\n"
@@ -494,7 +495,7 @@ static struct mllp_receiver *start(struct setup *st)
 	cfg->log_level = st->a.quiet ? MLLP_LOG_ERROR : MLLP_LOG_WARNING;
 	struct mllp_receiver *r = NULL;
 	struct mllp_error err;
-	if (mllp_receiver_start(cfg, &r, &err) != 0) {
+	if (mllp_receiver_create(cfg, &r, &err) != 0) {
 		char ebuf[300];
 		mllp_error_format(&err, ebuf, sizeof(ebuf));
 		fprintf(stderr, "%s: %s\n", PROG, ebuf);

@@ -629,7 +629,7 @@ static int send_all(const struct opts *o, const struct inputs *in,
 		    o->raw || m->batch ? MLLP_PAYLOAD_RAW : MLLP_PAYLOAD_HL7;
 		so.async = o->async;
 		so.block = true;
-		so.block_timeout = MLLP_INFINITE;
+		so.block_timeout_ms = MLLP_INFINITE;
 		so.borrow_payload = true; /* the inputs outlive the pool */
 		if (mllp_pool_send(pool, ep, m->data, m->len, &so, &fut[i],
 				   &serr[i]) != 0)

@@ -38,6 +38,11 @@ enum mllp_verdict {
 	MLLP_INVALID_ACK_MESSAGE,    /* the reply is not HL7 or has no MSA */
 };
 
+/* Number of verdicts: the size of arrays indexed by enum mllp_verdict (a
+ * define, not an enumerator, so that a switch over every verdict needs no
+ * default). */
+#define MLLP_VERDICT_COUNT 7
+
 /* "application_accept", "application_error", ... as in the reference.
  * Never NULL. */
 MLLP_API const char *mllp_verdict_name(enum mllp_verdict v);
@@ -107,7 +112,10 @@ struct mllp_ack_options {
 	uint64_t sequence;
 	/* MSH-7 as seconds since the epoch, written YYYYMMDDHHMMSS in UTC
 	 * (clamped to the years 0000..9999); 0 means now (time()). */
-	int64_t now;
+	int64_t now_s;
+	/* Reserved (MLLP_RESERVED_WORDS, export.h): zeroed by
+	 * mllp_ack_options_init, must stay zero. */
+	uint64_t reserved_[MLLP_RESERVED_WORDS];
 };
 
 MLLP_API void mllp_ack_options_init(struct mllp_ack_options *opts);

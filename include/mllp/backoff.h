@@ -1,7 +1,7 @@
 /* libmllp: reconnect delay policy.
  *
  * Exponential (the reference's use_backoff): the first retry waits 1 s, then
- * 2 s, 4 s, ... capped at backoff_max_seconds (default 180); a successful
+ * 2 s, 4 s, ... capped at backoff_max_s (default 180); a successful
  * connect resets it. Fixed: every retry waits auto_reconnect_interval_ms
  * (default 1000). Optional jitter subtracts a random part of up to
  * jitter_percent of the delay, from an injected random source.
@@ -19,7 +19,7 @@ MLLP_BEGIN_DECLS
 
 struct mllp_backoff_config {
 	bool use_backoff;		     /* default true */
-	uint32_t backoff_max_seconds;	     /* default 180 */
+	uint32_t backoff_max_s;		     /* default 180 */
 	uint32_t auto_reconnect_interval_ms; /* default 1000 */
 	uint32_t jitter_percent;	     /* 0..100, default 0 (none) */
 	/* Random source for jitter: returns a uniformly random 64-bit value.
@@ -27,6 +27,9 @@ struct mllp_backoff_config {
 	 */
 	uint64_t (*random)(void *ctx);
 	void *random_ctx;
+	/* Reserved (MLLP_RESERVED_WORDS, export.h): zeroed by
+	 * mllp_backoff_config_init, must stay zero. */
+	uint64_t reserved_[MLLP_RESERVED_WORDS];
 };
 
 MLLP_API void mllp_backoff_config_init(struct mllp_backoff_config *cfg);

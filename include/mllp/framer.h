@@ -38,6 +38,9 @@ struct mllp_frame_config {
 	size_t max_frame;	  /* largest payload accepted, in bytes
 				   * (a payload of exactly max_frame is
 				   * accepted, one byte more is not) */
+	/* Reserved (MLLP_RESERVED_WORDS, export.h): zeroed by
+	 * mllp_frame_config_init, must stay zero. */
+	uint64_t reserved_[MLLP_RESERVED_WORDS];
 };
 
 /* Set *cfg to the defaults listed above. */

@@ -33,6 +33,9 @@ MLLP_BEGIN_DECLS
 
 struct mllp_future;
 
+/* Size of mllp_result.why, NUL included. */
+#define MLLP_RESULT_WHY_MAX 160
+
 /* The outcome of a completed future. Owned by the future; valid until
  * mllp_future_free(). */
 struct mllp_result {
@@ -56,7 +59,7 @@ struct mllp_result {
 	bool has_verdict;
 	enum mllp_verdict verdict;
 	struct mllp_ack ack;
-	char why[160];
+	char why[MLLP_RESULT_WHY_MAX];
 	/* The unwrapped reply payload (the ACK for HL7, the reply bytes for
 	 * raw payloads); a copy owned by the future. NULL/0 without reply. */
 	const unsigned char *reply;
@@ -95,6 +98,57 @@ MLLP_API void mllp_future_free(struct mllp_future *f);
 
 /* Callback run once on the manager thread when the future completes. */
 typedef void (*mllp_future_cb)(struct mllp_future *f, void *arg);
+
+/* ---- Completion fd: harvesting futures from a host event loop -----------
+ *
+ * A broker with its own event loop (libuv, epoll, ...) polls one file
+ * descriptor per pool instead of waiting on futures or running code on the
+ * manager thread. A future sent with mllp_send_options.notify =
+ * MLLP_NOTIFY_FD is, once complete (result set, waiters woken, callback
+ * run), appended to the pool's harvest list; mllp_pool_completion_fd()
+ * becomes readable and mllp_pool_harvest() hands the futures out in
+ * completion order, each exactly once.
+ *
+ * Such a future is otherwise an ordinary future: mllp_future_wait, poll,
+ * result and cancel work as usual and it may have a callback too. The
+ * harvest list holds a reference of its own: mllp_pool_harvest() gives it
+ * to the caller, who frees it with mllp_future_free(). So a future sent
+ * with MLLP_NOTIFY_FD is freed twice, once for the pointer the send
+ * returned and once for the one the harvest returned, in any order: a
+ * broker that keeps no pointer frees the send's at once and the harvested
+ * one when done with the result. Futures still unharvested when the pool
+ * is destroyed are released by mllp_pool_destroy(). */
+enum mllp_notify {
+	MLLP_NOTIFY_NONE = 0, /* wait, poll or callback only (no cost) */
+	MLLP_NOTIFY_FD,	      /* also delivered to mllp_pool_harvest() */
+};
+
+struct mllp_pool;
+
+/* The pool's completion fd: an eventfd (non-blocking, close-on-exec)
+ * owned by the pool, created by the first call (later calls return the
+ * same fd) and closed by mllp_pool_destroy(). Poll it for reading only:
+ * never read, write or close it. It is readable while futures wait to be
+ * harvested (level-triggered: after a wake-up, harvest until a call
+ * returns fewer than max; what is left keeps the fd readable). A wake-up
+ * may find nothing (mllp_pool_harvest returns 0): harmless. Futures
+ * completed before the first call are not lost: the fd is readable at
+ * once. Returns the fd, MLLP_ERR_INVALID_ARGUMENT for NULL, or -errno
+ * from eventfd (e.g. -EMFILE; a later call tries again). Thread-safe. */
+MLLP_API int mllp_pool_completion_fd(struct mllp_pool *pool);
+
+/* Take up to max completed MLLP_NOTIFY_FD futures into futures[], oldest
+ * completion first, without blocking; the caller frees each (see above).
+ * Returns how many (0..max, at most INT_MAX), or MLLP_ERR_INVALID_ARGUMENT
+ * for a NULL pool or futures NULL with max > 0. When it returns fewer than
+ * max it found none left and the fd is quiet until the next completion
+ * (a late wake-up that finds nothing may still follow). Stopping the pool
+ * completes every future, so after mllp_pool_stop() the rest is
+ * harvested. Thread-safe (concurrent harvesters are serialised; one
+ * harvesting thread is the intended use); lock-free towards the manager,
+ * which never waits for a harvester. Not after mllp_pool_destroy(). */
+MLLP_API int mllp_pool_harvest(struct mllp_pool *pool,
+			       struct mllp_future **futures, size_t max);
 
 MLLP_END_DECLS
 

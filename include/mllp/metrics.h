@@ -106,6 +106,9 @@ struct mllp_metrics_options {
 	 * endpoint, endpoint_id, le, reason, verdict). */
 	const struct mllp_metrics_label *labels;
 	size_t nlabels;
+	/* Reserved (MLLP_RESERVED_WORDS, export.h): zeroed by
+	 * mllp_metrics_options_init, must stay zero. */
+	uint64_t reserved_[MLLP_RESERVED_WORDS];
 };
 
 /* Defaults on caller-owned *o: prefix "mllp", no labels. Thread-safe for
@@ -121,8 +124,14 @@ MLLP_API void mllp_metrics_options_init(struct mllp_metrics_options *o);
  * counted by the manager thread, without allocation, for every reply that
  * is counted in acked or raw_replies (so the total count equals their
  * sum, up to the snapshot's skew). A snapshot: each counter read
- * atomically, the set not. Plain data. */
+ * atomically, the set not. Plain data.
+ *
+ * Versioning (as struct mllp_endpoint_stats, pool.h): the caller sets
+ * `size` to the size of the struct it was compiled with
+ * (mllp_latency_histogram_init does); the library fills that many bytes
+ * at most and sets `size` to the number of bytes filled. */
 struct mllp_latency_histogram {
+	size_t size; /* in: sizeof as the caller knows it; out: filled */
 	uint64_t bound_us[MLLP_LATENCY_BUCKETS]; /* ascending upper bounds */
 	/* Replies per bucket, not cumulative: count[i] took at most
 	 * bound_us[i] and more than bound_us[i - 1]; count[BUCKETS] took
@@ -131,20 +140,34 @@ struct mllp_latency_histogram {
 	uint64_t sum_us; /* sum of every latency counted */
 };
 
+/* Zero *h and set h->size to this header's sizeof (inline on purpose: the
+ * size is the caller's). Caller-owned memory; thread-safe for distinct h. */
+static inline void mllp_latency_histogram_init(struct mllp_latency_histogram *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->size = sizeof(*h);
+}
+
 /* Snapshot of the pool's reply latency histogram into caller-owned *out
- * (fully overwritten; the counts zero for a NULL pool). Thread-safe,
- * lock-free, any thread including callbacks. */
-MLLP_API void mllp_pool_get_latency(const struct mllp_pool *pool,
-				    struct mllp_latency_histogram *out);
+ * (out->size must be set, e.g. by mllp_latency_histogram_init): the
+ * bounds, and the counts (zero for a NULL pool: the bounds alone).
+ * Returns 0, or MLLP_ERR_INVALID_ARGUMENT for out NULL or out->size <
+ * sizeof(size_t) (*out unchanged then). Thread-safe, lock-free, any
+ * thread including callbacks. */
+MLLP_API int mllp_pool_get_latency(const struct mllp_pool *pool,
+				   struct mllp_latency_histogram *out);
 
 /* Render a pool's families (above) from snapshots the caller took:
- * stats (required), latency (NULL: the histogram is left out), and neps
+ * stats (required, its size set, as from mllp_pool_get_stats; fields past
+ * its size count as zero), latency (NULL: the histogram is left out; its
+ * size set as stats'), and neps
  * endpoints: eps[i] (each with its size set, as from
  * mllp_pool_get_endpoint_stats; fields past its size count as zero) with
  * the id ids[i] (ids NULL: i). Pure: reads its arguments only.
- * Errors: MLLP_ERR_INVALID_ARGUMENT (stats NULL, eps NULL with neps > 0,
- * an eps[i] NULL or with a size below sizeof(size_t), a bad prefix or
- * label name, a repeated or reserved label name). */
+ * Errors: MLLP_ERR_INVALID_ARGUMENT (stats NULL, stats or latency with a
+ * size below sizeof(size_t), eps NULL with neps > 0, an eps[i] NULL or with a
+ * size below sizeof(size_t), a bad prefix or label name, a repeated or reserved
+ * label name, o with reserved fields not zero). */
 MLLP_API int mllp_metrics_render_pool_stats(
     const struct mllp_pool_stats *stats,
     const struct mllp_latency_histogram *latency,
@@ -160,9 +183,11 @@ MLLP_API int mllp_metrics_render_pool(const struct mllp_pool *pool, char *buf,
 				      size_t cap,
 				      const struct mllp_metrics_options *o);
 
-/* Render a receiver's families from a stats snapshot and its backend name
- * ("io_uring", "epoll"; NULL leaves PREFIX_receiver_info out). Pure.
- * Errors: MLLP_ERR_INVALID_ARGUMENT (stats NULL, bad options). */
+/* Render a receiver's families from a stats snapshot (its size set, as
+ * from mllp_receiver_get_stats; fields past its size count as zero) and
+ * its backend name ("io_uring", "epoll"; NULL leaves PREFIX_receiver_info
+ * out). Pure. Errors: MLLP_ERR_INVALID_ARGUMENT (stats NULL or with a size
+ * below sizeof(size_t), bad options). */
 MLLP_API int
 mllp_metrics_render_receiver_stats(const struct mllp_receiver_stats *stats,
 				   const char *backend, char *buf, size_t cap,
@@ -183,9 +208,9 @@ MLLP_API int mllp_metrics_render_receiver(const struct mllp_receiver *r,
  * pass a copy kept by the dispatcher (mllp-recv mirrors them into
  * atomics in its own dispatcher). Pure. Errors:
  * MLLP_ERR_INVALID_ARGUMENT (counts NULL, bad options). */
-MLLP_API int mllp_metrics_render_acks(const uint64_t counts[MLLP_ACK_CODES_],
-				      char *buf, size_t cap,
-				      const struct mllp_metrics_options *o);
+MLLP_API int
+mllp_metrics_render_acks(const uint64_t counts[MLLP_ACK_CODE_COUNT], char *buf,
+			 size_t cap, const struct mllp_metrics_options *o);
 
 MLLP_END_DECLS
 

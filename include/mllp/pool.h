@@ -23,6 +23,20 @@
  * Errors: functions return 0 or a negative code (see error.h) and fill an
  * optional struct mllp_error with context and message.
  *
+ * Units: every field and parameter that holds a time names its unit with a
+ * suffix, the same in every header of the library: _ms milliseconds
+ * (connect_timeout_ms), _s seconds (backoff_max_s, keepalive_idle_s), _us
+ * microseconds (latency_us). MLLP_INFINITE where a comment allows it.
+ *
+ * Lifecycle: mllp_pool_create creates and starts, mllp_pool_stop stops
+ * (never frees; idempotent), mllp_pool_destroy frees (stopping first if
+ * needed); the client and the receiver follow the same vocabulary.
+ *
+ * Versioning: the config and options structs end with reserved space
+ * (MLLP_RESERVED_WORDS, export.h) that their _init zeroes and the library
+ * checks: always initialise them with their _init. The stats structs the
+ * library fills carry their size (see struct mllp_endpoint_stats).
+ *
  * Threading: every function may be called from any thread unless its
  * comment says otherwise; the pool serialises internally. Callbacks
  * (future callbacks, telemetry, log) run on the manager thread, one at a
@@ -58,26 +72,26 @@
 
 MLLP_BEGIN_DECLS
 
-/* Per-connection behaviour; names and defaults as in the reference.
- * Zero-initialise, then mllp_conn_options_init(). Times in ms;
+/* Per-connection behaviour; names (with their unit added) and defaults as
+ * in the reference. Zero-initialise, then mllp_conn_options_init().
  * MLLP_INFINITE where noted. */
 struct mllp_conn_options {
 	/* (Plain data, copied by mllp_pool_add_endpoint and
 	 * mllp_pool_create; tls is the one pointer, see there.) */
-	bool use_backoff;		  /* true: 1 s, 2 s, 4 s ... */
-	uint32_t backoff_max_seconds;	  /* 180 */
-	uint32_t auto_reconnect_interval; /* 1000 ms, when !use_backoff */
-	uint32_t connect_timeout;	  /* 2000 ms */
-	int64_t reply_timeout;		  /* 60000 ms, or MLLP_INFINITE */
-	int64_t send_timeout;		  /* 60000 ms, or MLLP_INFINITE */
+	bool use_backoff;		     /* true: 1 s, 2 s, 4 s ... */
+	uint32_t backoff_max_s;		     /* 180 s */
+	uint32_t auto_reconnect_interval_ms; /* 1000 ms, when !use_backoff */
+	uint32_t connect_timeout_ms;	     /* 2000 ms */
+	int64_t reply_timeout_ms;	     /* 60000 ms, or MLLP_INFINITE */
+	int64_t send_timeout_ms;	     /* 60000 ms, or MLLP_INFINITE */
 	/* Kept for the reference's name; a timed-out send always closes the
 	 * socket (a half-written frame cannot be recovered). */
 	bool send_timeout_close;
-	bool keepalive;		/* true (SO_KEEPALIVE) */
-	int keepalive_idle;	/* 60 s (TCP_KEEPIDLE) */
-	int keepalive_interval; /* 10 s (TCP_KEEPINTVL) */
-	int keepalive_count;	/* 6 (TCP_KEEPCNT) */
-	bool nodelay;		/* true (TCP_NODELAY) */
+	bool keepalive;		  /* true (SO_KEEPALIVE) */
+	int keepalive_idle_s;	  /* 60 s (TCP_KEEPIDLE) */
+	int keepalive_interval_s; /* 10 s (TCP_KEEPINTVL) */
+	int keepalive_count;	  /* 6 (TCP_KEEPCNT) */
+	bool nodelay;		  /* true (TCP_NODELAY) */
 	/* true: after a reply timeout, an invalid reply, data after the
 	 * trailer or unsolicited bytes while idle, close abortively (linger
 	 * 0) and reconnect. false: keep the socket; late replies are then
@@ -92,14 +106,14 @@ struct mllp_conn_options {
 	 * (MLLP_ERR_CLOSED "connection closed (...)" when the link dropped
 	 * and no reconnect attempt has failed since), and triggers an
 	 * immediate reconnect. > 0: the message waits that
-	 * long for a connection (MLLP_INFINITE: forever). */
-	int64_t queue_timeout;
+	 * many ms for a connection (MLLP_INFINITE: forever). */
+	int64_t queue_timeout_ms;
 	/* TLS for the endpoint's connections (see mllp/tls.h), or NULL for
 	 * plaintext. Used only when tls->enabled. Borrowed: read during
 	 * mllp_pool_add_endpoint() only (the TLS context is built there: every
 	 * file is loaded, and a bad path or an unreadable key fails the call
 	 * naming the file; not kept afterwards). The handshake runs under its
-	 * own connect_timeout after the TCP connect; a failed handshake is a
+	 * own connect_timeout_ms after the TCP connect; a failed handshake is a
 	 * connect failure with context MLLP_CTX_TLS and reason MLLP_ERR_TLS
 	 * (message: unknown CA, host name mismatch, ...), which sends then
 	 * report as the last connect error. Never a plaintext fallback.
@@ -107,6 +121,9 @@ struct mllp_conn_options {
 	 * session_resumption, each connection keeps its session and offers it
 	 * when it reconnects. Default NULL. */
 	const struct mllp_tls_client_config *tls;
+	/* Reserved (MLLP_RESERVED_WORDS, export.h): zeroed by
+	 * mllp_conn_options_init, must stay zero. */
+	uint64_t reserved_[MLLP_RESERVED_WORDS];
 };
 
 /* Set the defaults noted above on caller-owned *o (no allocation, no
@@ -167,6 +184,9 @@ struct mllp_pool_config {
 	 * backoff_divisor (default 1) divides every reconnect delay. */
 	int test_ring_error;
 	uint32_t backoff_divisor;
+	/* Reserved (MLLP_RESERVED_WORDS, export.h): zeroed by
+	 * mllp_pool_config_init, must stay zero. */
+	uint64_t reserved_[MLLP_RESERVED_WORDS];
 };
 
 /* Set the defaults noted above on caller-owned *cfg (no allocation, no
@@ -175,12 +195,18 @@ MLLP_API void mllp_pool_config_init(struct mllp_pool_config *cfg);
 
 struct mllp_pool;
 
+/* Size of a host name buffer, NUL included: mllp_pool_add_endpoint takes
+ * a host of up to MLLP_HOST_MAX - 1 bytes. */
+#define MLLP_HOST_MAX 256
+
 /* Create a pool and its manager thread; the ring is created on that
  * thread and its setup result reported here. cfg is copied (NULL: the
  * defaults); of what it points to, only the callbacks' contexts are kept
  * (see telemetry_ctx). On success the caller owns *out: free it with
  * mllp_pool_destroy(). Errors: MLLP_ERR_NO_MEMORY,
- * MLLP_ERR_INVALID_ARGUMENT, MLLP_ERR_IO_URING_UNAVAILABLE (backend
+ * MLLP_ERR_INVALID_ARGUMENT (e.g. "mllp_pool_config: reserved fields must
+ * be zero (initialise with mllp_pool_config_init)"),
+ * MLLP_ERR_IO_URING_UNAVAILABLE (backend
  * MLLP_BACKEND_IO_URING and io_uring disabled, blocked or unsupported;
  * err->message says so), -errno.
  * On error *out is NULL. err may be NULL. Thread-safe. */
@@ -191,7 +217,8 @@ MLLP_API int mllp_pool_create(const struct mllp_pool_config *cfg,
  * connecting them at once. host is an IPv4/IPv6 literal or a host name:
  * it is resolved here, on the caller's thread, with getaddrinfo (the
  * manager never blocks on DNS); every resolved address is tried in turn.
- * host is copied (up to 255 bytes): the caller may free it on return.
+ * host is copied (up to MLLP_HOST_MAX - 1 bytes): the caller may free it
+ * on return.
  * opts NULL uses cfg.conn; opts is copied (its tls: see there).
  * *endpoint_id receives the endpoint's id: the lowest free id, from 0; an
  * id freed by mllp_pool_remove_endpoint() is given out again (as file
@@ -199,7 +226,8 @@ MLLP_API int mllp_pool_create(const struct mllp_pool_config *cfg,
  * Errors: MLLP_ERR_BAD_ADDRESS ("Invalid server ip address" for an empty
  * host; "cannot resolve 'HOST': REASON", the resolver's reason, when the
  * host does not resolve), MLLP_ERR_STOPPED, MLLP_ERR_NO_MEMORY,
- * MLLP_ERR_INVALID_ARGUMENT; with opts->tls enabled, the errors of
+ * MLLP_ERR_INVALID_ARGUMENT (also for opts with reserved fields not
+ * zero); with opts->tls enabled, the errors of
  * mllp_tls_ctx_new_client() (MLLP_ERR_NO_TLS in a build without TLS).
  * Thread-safe (serialised internally); may block on DNS. Up to 1024
  * endpoints at a time (one more: MLLP_ERR_INVALID_ARGUMENT). */
@@ -218,17 +246,17 @@ enum mllp_payload_kind {
 /* Per-send options. Zero-initialise, then mllp_send_options_init(). */
 struct mllp_send_options {
 	enum mllp_payload_kind kind;
-	/* Reply timeout for this message (ms): 0 uses the connection's
-	 * reply_timeout; MLLP_INFINITE waits forever. */
-	int64_t reply_timeout;
+	/* Reply timeout for this message: 0 uses the connection's
+	 * reply_timeout_ms; MLLP_INFINITE waits forever. */
+	int64_t reply_timeout_ms;
 	/* send_async: the future completes when the message is written; the
 	 * reply is still awaited and consumed, and reported to telemetry. */
 	bool async;
 	/* When the endpoint queue is full: false → MLLP_ERR_WOULD_BLOCK at
-	 * once; true → wait up to block_timeout ms (MLLP_INFINITE allowed)
+	 * once; true → wait up to block_timeout_ms (MLLP_INFINITE allowed)
 	 * for room, then MLLP_ERR_WOULD_BLOCK. */
 	bool block;
-	int64_t block_timeout;
+	int64_t block_timeout_ms;
 	/* false (default): the payload is copied into the future. true: the
 	 * payload is borrowed and must stay valid and unchanged until the
 	 * future completes and, after a cancel, until mllp_pool_stop(). */
@@ -238,6 +266,13 @@ struct mllp_send_options {
 	 * (every future completes by the time mllp_pool_stop() returns). */
 	mllp_future_cb callback;
 	void *callback_arg;
+	/* MLLP_NOTIFY_FD: once complete, the future is also delivered to
+	 * mllp_pool_harvest() (see "Completion fd" in future.h). Default
+	 * MLLP_NOTIFY_NONE; another value: MLLP_ERR_INVALID_ARGUMENT. */
+	enum mllp_notify notify;
+	/* Reserved (MLLP_RESERVED_WORDS, export.h): zeroed by
+	 * mllp_send_options_init, must stay zero. */
+	uint64_t reserved_[MLLP_RESERVED_WORDS];
 };
 
 /* Set the defaults noted above on caller-owned *o (no allocation, no
@@ -254,13 +289,13 @@ MLLP_API void mllp_send_options_init(struct mllp_send_options *o);
  * MLLP_ERR_INVALID_ARGUMENT "no such endpoint" (an id never added),
  * MLLP_ERR_NOT_HL7 / MLLP_ERR_BAD_MSH
  * (kind HL7), MLLP_ERR_PARTIAL_WRAP, MLLP_ERR_NO_MEMORY,
- * MLLP_ERR_INVALID_ARGUMENT, or, with queue_timeout 0 while every
+ * MLLP_ERR_INVALID_ARGUMENT, or, with queue_timeout_ms 0 while every
  * connection of the endpoint is down, the last connect error (context
  * send; e.g. -ECONNREFUSED "connection refused", or MLLP_ERR_CLOSED right
  * after the link dropped) — an immediate reconnect
  * is then triggered. Thread-safe, lock-free unless blocking on a full
  * queue. Allowed from a future callback (manager thread) only with block
- * false (or block_timeout 0): a blocking send there is refused with
+ * false (or block_timeout_ms 0): a blocking send there is refused with
  * MLLP_ERR_INVALID_ARGUMENT, whether the queue has room or not. Sends
  * from callbacks keep the FIFO order above with sends from other
  * threads. */
@@ -335,8 +370,8 @@ MLLP_API int mllp_pool_remove_endpoint(struct mllp_pool *pool,
  * the number of bytes filled. So binaries built against this header keep
  * working with later versions of the library, and the reverse. */
 struct mllp_endpoint_stats {
-	size_t size;	/* in: sizeof as the caller knows it; out: filled */
-	char host[256]; /* as given to add_endpoint */
+	size_t size; /* in: sizeof as the caller knows it; out: filled */
+	char host[MLLP_HOST_MAX]; /* as given to add_endpoint */
 	uint16_t port;
 	uint32_t connections; /* configured */
 	uint32_t connected;   /* up now (mllp_pool_connected_count) */
@@ -345,7 +380,7 @@ struct mllp_endpoint_stats {
 	uint64_t queued;
 	uint64_t in_flight;
 	uint64_t sent;
-	uint64_t acked[7];
+	uint64_t acked[MLLP_VERDICT_COUNT];
 	uint64_t raw_replies;
 	uint64_t errors;
 	uint64_t errors_os;
@@ -380,11 +415,14 @@ MLLP_API int mllp_pool_get_endpoint_stats(const struct mllp_pool *pool,
 					  uint32_t endpoint_id,
 					  struct mllp_endpoint_stats *out);
 
-/* Snapshot of the pool's counters (every endpoint, removed ones included).
- * out is caller-owned and fully overwritten (zeroed for a NULL pool).
- * Thread-safe, any thread including callbacks. */
-MLLP_API void mllp_pool_get_stats(const struct mllp_pool *pool,
-				  struct mllp_pool_stats *out);
+/* Snapshot of the pool's counters (every endpoint, removed ones included)
+ * into caller-owned *out (see struct mllp_pool_stats, telemetry.h:
+ * out->size must be set, e.g. by mllp_pool_stats_init). Returns 0;
+ * MLLP_ERR_INVALID_ARGUMENT for a NULL pool, out NULL or out->size <
+ * sizeof(size_t) (*out unchanged then). Thread-safe, any thread including
+ * callbacks. */
+MLLP_API int mllp_pool_get_stats(const struct mllp_pool *pool,
+				 struct mllp_pool_stats *out);
 
 /* Which I/O backend runs: "io_uring" or "epoll" (after an auto
  * fallback: "epoll"); "none" for NULL. Static storage. Thread-safe. */
@@ -408,7 +446,7 @@ MLLP_API const char *mllp_pool_backend(const struct mllp_pool *pool);
  * mllp_future_wait() (but not mllp_pool_destroy()): a send racing the stop
  * either fails at once with no future (MLLP_ERR_STOPPED; a send blocked
  * on a full queue is woken for it; or an error it would have had anyway,
- * such as the last connect error with queue_timeout 0), or returns a
+ * such as the last connect error with queue_timeout_ms 0), or returns a
  * future that is complete by the time the stop returns (MLLP_ERR_STOPPED
  * unless it was answered first); a wait returns 0 once its future is
  * complete, at the latest when the stop returns (MLLP_ERR_TIMEOUT only if

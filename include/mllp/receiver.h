@@ -14,7 +14,12 @@
  * a frame; a CR/LF right after a frame (netcat) is dropped quietly; frames,
  * connections, idle time and buffers are bounded.
  *
- * Threading: mllp_receiver_start/stop/destroy from any thread (not from a
+ * Lifecycle (as every object of this library with a thread):
+ * mllp_receiver_create binds, listens and starts; mllp_receiver_stop
+ * stops (never frees; idempotent); mllp_receiver_destroy frees (stopping
+ * first if needed).
+ *
+ * Threading: mllp_receiver_create/stop/destroy from any thread (not from a
  * callback of the same receiver). The dispatcher, telemetry and log
  * callbacks run on the receiver's manager thread, one at a time; they must
  * not block (a blocking dispatcher stalls every connection of the
@@ -28,9 +33,10 @@
  *
  * Allocation: through config.allocator, by default jemalloc's mallocx in a
  * private arena (as the pool). Errors: 0 or a negative code (error.h);
- * start fills an optional struct mllp_error with a human message. The
- * *_name() functions are pure and thread-safe. Runs on either I/O backend
- * (io_uring, or epoll where io_uring is refused: config.backend). */
+ * mllp_receiver_create fills an optional struct mllp_error with a human
+ * message. The *_name() functions are pure and thread-safe. Runs on
+ * either I/O backend (io_uring, or epoll where io_uring is refused:
+ * config.backend). */
 #ifndef MLLP_RECEIVER_H
 #define MLLP_RECEIVER_H
 
@@ -47,29 +53,29 @@
 
 MLLP_BEGIN_DECLS
 
-/* Value of mllp_receiver_config.port meaning "not set" (start fails with
+/* Value of mllp_receiver_config.port meaning "not set" (create fails with
  * "No tcp port provided"). Port 0 asks for an ephemeral port. */
 #define MLLP_PORT_UNSET (-1)
 
 /* Defaults (see mllp_receiver_config_init). */
-#define MLLP_RECV_DEFAULT_MAX_FRAME	  ((size_t)16 * 1024 * 1024)
-#define MLLP_RECV_DEFAULT_MAX_CONNECTIONS 20000u
-#define MLLP_RECV_DEFAULT_IDLE_TIMEOUT_MS 300000u
-#define MLLP_RECV_DEFAULT_MAX_BUFFERED	  ((size_t)256 * 1024 * 1024)
-#define MLLP_RECV_DEFAULT_REPLY_PAUSE	  ((size_t)256 * 1024)
+#define MLLP_RECEIVER_DEFAULT_MAX_FRAME	      ((size_t)16 * 1024 * 1024)
+#define MLLP_RECEIVER_DEFAULT_MAX_CONNECTIONS 20000u
+#define MLLP_RECEIVER_DEFAULT_IDLE_TIMEOUT_MS 300000u
+#define MLLP_RECEIVER_DEFAULT_MAX_BUFFERED    ((size_t)256 * 1024 * 1024)
+#define MLLP_RECEIVER_DEFAULT_REPLY_PAUSE     ((size_t)256 * 1024)
 
 /* Log limits of a receiver (a peer must not control the log's volume):
- * every line passes a token bucket of MLLP_RECV_LOG_BURST lines refilled
- * at MLLP_RECV_LOG_RATE lines per second; bytes outside frames are logged
- * at most MLLP_RECV_LOG_CONN_BURST times per connection per
- * MLLP_RECV_LOG_WINDOW_MS, then summarised once per window ("discarding
+ * every line passes a token bucket of MLLP_RECEIVER_LOG_BURST lines refilled
+ * at MLLP_RECEIVER_LOG_RATE lines per second; bytes outside frames are logged
+ * at most MLLP_RECEIVER_LOG_CONN_BURST times per connection per
+ * MLLP_RECEIVER_LOG_WINDOW_MS, then summarised once per window ("discarding
  * unexpected data: N more junk chunks (B bytes) from PEER in the last S
  * s") and once more when the connection closes. The first line written
  * after lines were left out ends with " (N earlier lines not logged)". */
-#define MLLP_RECV_LOG_BURST	 64u
-#define MLLP_RECV_LOG_RATE	 10u
-#define MLLP_RECV_LOG_CONN_BURST 4u
-#define MLLP_RECV_LOG_WINDOW_MS	 10000u
+#define MLLP_RECEIVER_LOG_BURST	     64u
+#define MLLP_RECEIVER_LOG_RATE	     10u
+#define MLLP_RECEIVER_LOG_CONN_BURST 4u
+#define MLLP_RECEIVER_LOG_WINDOW_MS  10000u
 
 /* What a frame holds: HL7 when its payload starts with "MSH" (the
  * reference's mllp_hl7), anything else unknown (mllp_unknown). */
@@ -81,21 +87,27 @@ enum mllp_msg_kind {
 /* "mllp_hl7" or "mllp_unknown". Never NULL. */
 MLLP_API const char *mllp_msg_kind_name(enum mllp_msg_kind kind);
 
+/* Sizes of the text fields of struct mllp_conn_info, NUL included: a
+ * numeric IPv6 address (INET6_ADDRSTRLEN is 46), and a certificate name
+ * (a DNS name is at most 253 bytes). */
+#define MLLP_ADDRESS_MAX       48
+#define MLLP_TLS_PEER_NAME_MAX 256
+
 /* The connection a message came on. Owned by the receiver; valid during
  * the callback it is given to (the same pointer for the whole life of the
  * connection). Addresses are numeric, NUL-terminated (IPv4-mapped IPv6
  * peers are shown as IPv4). */
 struct mllp_conn_info {
 	uint64_t id; /* unique per receiver, from 1 */
-	char peer_address[48];
+	char peer_address[MLLP_ADDRESS_MAX];
 	uint16_t peer_port;
-	char local_address[48];
+	char local_address[MLLP_ADDRESS_MAX];
 	uint16_t local_port;
 	/* TLS only, once the handshake is done: the client certificate's
 	 * name that matched allowed_clients (as configured), else its first
 	 * SAN DNS name or its CN; empty without TLS or without a client
 	 * certificate. */
-	char tls_peer_name[256];
+	char tls_peer_name[MLLP_TLS_PEER_NAME_MAX];
 };
 
 /* One received message, handed to the dispatcher. data/len view the
@@ -128,12 +140,77 @@ struct mllp_reply {
 	 * timer (the manager never blocks). Replies still go out in frame
 	 * order: a reply waits for the ones before it. */
 	uint32_t delay_ms;
+	/* Private: set by the receiver for mllp_reply_defer(); NULL in a
+	 * reply the caller made itself. */
+	void *deferral_;
+	/* Reserved (MLLP_RESERVED_WORDS, export.h): zero-filled by the
+	 * receiver; a dispatcher must leave it zero (else the frame gets no
+	 * reply and an error line is logged). */
+	uint64_t reserved_[MLLP_RESERVED_WORDS];
 };
 
 /* A dispatcher: called on the manager thread once per frame, in arrival
  * order; ctx is mllp_receiver_config.dispatch_ctx. Must not block. */
 typedef void (*mllp_dispatch_fn)(void *ctx, const struct mllp_message *msg,
 				 struct mllp_reply *reply);
+
+/* ---- deferred replies ----------------------------------------------------
+ *
+ * A dispatcher may answer later, from any thread (e.g. after its own
+ * durable commit): it calls mllp_reply_defer() and returns; the reply is
+ * given later with mllp_receiver_reply(). Replies still leave in the order
+ * the frames arrived on their connection: a reply completed early waits
+ * for the earlier ones (each frame holds a slot in the connection's FIFO,
+ * sent once every earlier slot is). A synchronous reply behind a pending
+ * deferred one waits too.
+ *
+ * Backpressure: a connection with mllp_receiver_config.max_pending_replies
+ * deferred replies not yet sent stops being read (frames already received
+ * wait undecoded) until replies go out; memory stays bounded.
+ *
+ * Handle lifetime: a handle is valid from mllp_reply_defer() until it is
+ * passed to mllp_receiver_reply(), which always consumes it (also when it
+ * returns an error); it is never freed otherwise, also not when its
+ * connection closes or the receiver stops: the owner must reply to every
+ * handle exactly once. Its connection may close meanwhile (peer, error,
+ * idle timeout, mllp_receiver_stop()): the reply then returns
+ * MLLP_ERR_CLOSED and is counted in replies_after_close. A connection with
+ * deferred replies pending is not idle (idle_timeout_ms does not close
+ * it), and after the peer's end of file it stays open until they are
+ * sent, as for any reply. mllp_receiver_destroy() with handles
+ * outstanding: the receiver stops at once; its memory (and the
+ * allocator's use) ends when the last outstanding handle is replied to
+ * (each such reply returns MLLP_ERR_CLOSED), so the allocator must stay
+ * valid until then and be thread-safe (mllp_receiver_reply allocates a
+ * reply above 256 bytes, and may free, on the calling thread). */
+
+/* Default of mllp_receiver_config.max_pending_replies. */
+#define MLLP_RECEIVER_DEFAULT_MAX_PENDING 64u
+
+struct mllp_reply_handle;
+
+/* From a dispatcher, on the reply it was given: answer this frame later.
+ * Returns the handle, or NULL (nothing deferred: the reply is taken as
+ * usual) when reply was not given by a receiver's dispatch call, when this
+ * frame was already deferred, or when out of memory. The rest of *reply is
+ * ignored once deferred. Manager thread (inside the dispatcher) only. */
+MLLP_API struct mllp_reply_handle *mllp_reply_defer(struct mllp_reply *reply);
+
+/* Complete a deferred reply, from any thread (the dispatcher's own call
+ * included). data/len are copied before the call returns; they are sent
+ * as MLLP_REPLY_BYTES are (framed by the library unless already a
+ * complete frame). data NULL and len 0: this frame gets no reply (later
+ * ones go on). Consumes h in every case. Returns:
+ *   0: handed to the connection (it is written once the earlier replies
+ *     are; a connection that closes before that drops it, as any reply);
+ *   MLLP_ERR_CLOSED: the connection had closed (or the receiver stopped);
+ *   MLLP_ERR_INVALID_ARGUMENT: h NULL, or data NULL with len > 0;
+ *   MLLP_ERR_PARTIAL_WRAP: data is a partly framed payload;
+ *   MLLP_ERR_NO_MEMORY.
+ * On an error other than CLOSED the frame gets no reply. Not concurrent
+ * with another call on the same h. */
+MLLP_API int mllp_receiver_reply(struct mllp_reply_handle *h, const void *data,
+				 size_t len);
 
 /* Built-in dispatcher `echo` (the reference's EchoDispatcher): HL7 gets an
  * AA ACK with MSA-3 "A real MLLP message dispatcher was not provided"; HL7
@@ -152,21 +229,23 @@ enum mllp_ack_code_index {
 	MLLP_ACK_CA,
 	MLLP_ACK_CE,
 	MLLP_ACK_CR,
-	MLLP_ACK_CODES_
 };
+
+/* Number of ACK codes: the size of the arrays above. */
+#define MLLP_ACK_CODE_COUNT 6
 
 /* State of the built-in dispatcher `ack`: pass a pointer to it as
  * dispatch_ctx with dispatch = mllp_dispatch_ack. Owned by the caller; it
- * must outlive the receiver. Set the fields before start and do not change
- * them while the receiver runs; the counts are written on the manager
- * thread and may be read after mllp_receiver_stop() returned. */
+ * must outlive the receiver. Set the fields before mllp_receiver_create and do
+ * not change them while the receiver runs; the counts are written on the
+ * manager thread and may be read after mllp_receiver_stop() returned. */
 struct mllp_ack_dispatcher {
 	/* The code of every ACK when the mix is all zero (default "AA"). */
 	const char *code;
 	/* Weights of AA AE AR CA CE CR (by enum mllp_ack_code_index), e.g.
 	 * 98, 1, 1: each ACK's code is drawn with these odds. All zero: use
 	 * `code`. */
-	uint32_t mix[MLLP_ACK_CODES_];
+	uint32_t mix[MLLP_ACK_CODE_COUNT];
 	/* Seed of the PRNG drawing from the mix (same seed, same sequence). */
 	uint64_t seed;
 	/* MSA-3 text of the ACKs, NULL for none. */
@@ -176,8 +255,12 @@ struct mllp_ack_dispatcher {
 	/* Out: ACKs answered per code (frames mllp_hl7_parse() refuses,
 	 * non-HL7 or with an unusable MSH, get AR "not parsable" from
 	 * mllp_ack_build and count as AR). */
-	uint64_t counts[MLLP_ACK_CODES_];
+	uint64_t counts[MLLP_ACK_CODE_COUNT];
 	uint64_t rng; /* private */
+	/* Reserved (MLLP_RESERVED_WORDS, export.h): zeroed by
+	 * mllp_ack_dispatcher_init, must stay zero (mllp_receiver_create
+	 * checks it when dispatch is mllp_dispatch_ack). */
+	uint64_t reserved_[MLLP_RESERVED_WORDS];
 };
 
 /* Defaults: code "AA", no mix, seed 1, no text, no delay, counts zero.
@@ -197,16 +280,17 @@ MLLP_API void mllp_dispatch_ack(void *ctx, const struct mllp_message *msg,
 
 /* ---- telemetry ---------------------------------------------------------- */
 
-enum mllp_recv_event_kind {
-	MLLP_RECV_EV_CONNECTION_START = 0,
-	MLLP_RECV_EV_CONNECTION_STOP,
-	MLLP_RECV_EV_MESSAGE_RECEIVED,
-	MLLP_RECV_EV_REPLY_SENT,
+enum mllp_receiver_event_kind {
+	MLLP_RECEIVER_EV_CONNECTION_START = 0,
+	MLLP_RECEIVER_EV_CONNECTION_STOP,
+	MLLP_RECEIVER_EV_MESSAGE_RECEIVED,
+	MLLP_RECEIVER_EV_REPLY_SENT,
 };
 
 /* "connection_start", "connection_stop", "message_received",
  * "reply_sent". Never NULL. */
-MLLP_API const char *mllp_recv_event_name(enum mllp_recv_event_kind kind);
+MLLP_API const char *
+mllp_receiver_event_name(enum mllp_receiver_event_kind kind);
 
 /* Why a connection ended. */
 enum mllp_close_reason {
@@ -223,8 +307,8 @@ enum mllp_close_reason {
 MLLP_API const char *mllp_close_reason_name(enum mllp_close_reason reason);
 
 /* One receiver event. Pointers are valid only during the callback. */
-struct mllp_recv_event {
-	enum mllp_recv_event_kind kind;
+struct mllp_receiver_event {
+	enum mllp_receiver_event_kind kind;
 	const struct mllp_conn_info *conn;
 	/* connection_stop: why, the error code (0, -errno or MLLP_ERR_*, e.g.
 	 * MLLP_ERR_FRAME_TOO_BIG, MLLP_ERR_TIMEOUT), and how long the
@@ -240,12 +324,19 @@ struct mllp_recv_event {
 	uint32_t replies;
 };
 
-typedef void (*mllp_recv_telemetry_fn)(void *ctx,
-				       const struct mllp_recv_event *ev);
+typedef void (*mllp_receiver_telemetry_fn)(
+    void *ctx, const struct mllp_receiver_event *ev);
 
 /* Counters of a receiver, a snapshot (each counter read atomically, the
- * set not). Plain data. */
+ * set not). Plain data.
+ *
+ * Versioning (as struct mllp_endpoint_stats, pool.h): the caller sets
+ * `size` to the size of the struct it was compiled with
+ * (mllp_receiver_stats_init does); the library fills that many bytes at
+ * most (fewer when it is older and its struct smaller) and sets `size` to
+ * the number of bytes filled. */
 struct mllp_receiver_stats {
+	size_t size; /* in: sizeof as the caller knows it; out: filled */
 	uint64_t connections_accepted; /* admitted connections, ever */
 	uint64_t connections_active;   /* open now */
 	uint64_t connections_refused;  /* allow-list, max_connections, or a
@@ -289,7 +380,21 @@ struct mllp_receiver_stats {
 	uint64_t tls_handshakes;
 	uint64_t tls_handshakes_resumed;
 	uint64_t tls_handshake_failures;
+	/* Deferred replies (mllp_reply_defer) not yet sent, now; and
+	 * replies completed after their connection had closed (those
+	 * mllp_receiver_reply answered MLLP_ERR_CLOSED, and those that met
+	 * the close on their way to the connection). */
+	uint64_t replies_pending;
+	uint64_t replies_after_close;
 };
+
+/* Zero *s and set s->size to this header's sizeof (inline on purpose: the
+ * size is the caller's). Caller-owned memory; thread-safe for distinct s. */
+static inline void mllp_receiver_stats_init(struct mllp_receiver_stats *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->size = sizeof(*s);
+}
 
 /* ---- the receiver --------------------------------------------------------
  */
@@ -301,7 +406,8 @@ struct mllp_receiver_config {
 	 * address). NULL: "0.0.0.0". "::" listens dual-stack. */
 	const char *address;
 	/* 0..65535, 0 = ephemeral (read it with mllp_receiver_port).
-	 * Default MLLP_PORT_UNSET: start fails with "No tcp port provided". */
+	 * Default MLLP_PORT_UNSET: mllp_receiver_create fails with "No tcp
+	 * port provided". */
 	int32_t port;
 	/* Required (else "No dispatcher module provided"). */
 	mllp_dispatch_fn dispatch;
@@ -309,20 +415,21 @@ struct mllp_receiver_config {
 	 * mllp_receiver_stop() has returned. */
 	void *dispatch_ctx;
 	/* Clients allowed to connect: IPv4/IPv6 addresses, CIDR ranges
-	 * ("10.0.0.0/8", "fd00::/8") and host names, resolved once at start
+	 * ("10.0.0.0/8", "fd00::/8") and host names, resolved once at create
 	 * (an unresolvable name is warned about and dropped). NULL or count
 	 * 0: everyone. A non-empty list admits only matches, even when every
 	 * entry was dropped. A refused client is closed at once and logged.
-	 * Copied at start. With TLS and tls->require_client_cert (verify
+	 * Copied at create. With TLS and tls->require_client_cert (verify
 	 * peer), and no tls->allowed_clients of its own, the entries are
 	 * client certificate names instead (SAN DNS names or CN, compared
 	 * ignoring ASCII case; the reference's 0.9.7 semantics): a client
 	 * whose certificate names none is refused in the handshake. */
 	const char *const *allowed_clients;
 	size_t allowed_clients_count;
-	/* Largest frame payload (default 16 MiB, MLLP_RECV_DEFAULT_MAX_FRAME;
-	 * lower than the core's 64 MiB: a receiver faces untrusted peers).
-	 * A bigger frame closes the connection (logged). */
+	/* Largest frame payload (default 16 MiB,
+	 * MLLP_RECEIVER_DEFAULT_MAX_FRAME; lower than the core's 64 MiB: a
+	 * receiver faces untrusted peers). A bigger frame closes the connection
+	 * (logged). */
 	size_t max_frame;
 	/* Connections open at once (default 20000, as the reference); one
 	 * more is closed at once (logged, telemetry reason refused). */
@@ -358,22 +465,22 @@ struct mllp_receiver_config {
 	uint32_t recv_buffer_size;
 	/* Telemetry on the manager thread; NULL for none. telemetry_ctx
 	 * must stay valid until mllp_receiver_stop() has returned. */
-	mllp_recv_telemetry_fn telemetry;
+	mllp_receiver_telemetry_fn telemetry;
 	void *telemetry_ctx;
-	/* Log hook (manager thread; start's caller for start-time lines);
+	/* Log hook (manager thread; create's caller for create-time lines);
 	 * must not block. NULL logs to stderr without ever blocking the
 	 * manager: a line that would block is dropped and counted
 	 * (log_lines_dropped). Lines above log_level (default
 	 * MLLP_LOG_WARNING) are dropped; the others are rate-limited
-	 * (MLLP_RECV_LOG_BURST, above). log_ctx must stay valid until
+	 * (MLLP_RECEIVER_LOG_BURST, above). log_ctx must stay valid until
 	 * mllp_receiver_stop() has returned. */
 	mllp_log_fn log;
 	void *log_ctx;
 	enum mllp_log_level log_level;
 	/* TLS (see mllp/tls.h), or NULL: used when tls->enabled. Borrowed
-	 * during mllp_receiver_start() only: the context is built there
+	 * during mllp_receiver_create() only: the context is built there
 	 * (certificate chain, key, client CA, CRL loaded; a bad path or an
-	 * unreadable key fails start with a message naming the file). A
+	 * unreadable key fails create with a message naming the file). A
 	 * client that fails the handshake (no certificate, unknown CA,
 	 * expired, revoked, name not allowed, not TLS) is closed after the
 	 * alert, logged with the reason, and counted as refused (certificate
@@ -385,7 +492,7 @@ struct mllp_receiver_config {
 	uint32_t tls_handshake_timeout_ms;
 	/* Stop reading a connection while its replies not yet written
 	 * (queued, in flight, held by a delay) exceed this many bytes
-	 * (default 256 KiB, MLLP_RECV_DEFAULT_REPLY_PAUSE); read it again
+	 * (default 256 KiB, MLLP_RECEIVER_DEFAULT_REPLY_PAUSE); read it again
 	 * once they drain to half of it. A peer that sends without reading
 	 * is thus held back by TCP flow control instead of growing the
 	 * receiver's memory (it is closed after idle_timeout_ms as no frame
@@ -396,14 +503,22 @@ struct mllp_receiver_config {
 	size_t reply_backlog_pause;
 	/* Receiver-wide budget of bytes buffered for connections (see
 	 * mllp_receiver_stats.buffered_bytes; default 256 MiB,
-	 * MLLP_RECV_DEFAULT_MAX_BUFFERED; must be at least max_frame). Above
-	 * 3/4 of it the receiver stops reading connections that hold more
+	 * MLLP_RECEIVER_DEFAULT_MAX_BUFFERED; must be at least max_frame).
+	 * Above 3/4 of it the receiver stops reading connections that hold more
 	 * than a fair share (budget / (2 * open connections), at least
 	 * 64 KiB) and reads them again below 1/2 of it; a connection that
 	 * would take the total above it is closed, the heaviest first
 	 * (logged, rate-limited: "buffer budget exceeded"; telemetry reason
 	 * error, error MLLP_ERR_NO_MEMORY). */
 	size_t max_buffered_bytes;
+	/* Deferred replies (mllp_reply_defer) a connection may have pending
+	 * (default 64, MLLP_RECEIVER_DEFAULT_MAX_PENDING; 0 is invalid): at the
+	 * limit the receiver stops reading the connection until replies
+	 * are sent. */
+	uint32_t max_pending_replies;
+	/* Reserved (MLLP_RESERVED_WORDS, export.h): zeroed by
+	 * mllp_receiver_config_init, must stay zero. */
+	uint64_t reserved_[MLLP_RESERVED_WORDS];
 };
 
 MLLP_API void mllp_receiver_config_init(struct mllp_receiver_config *cfg);
@@ -415,13 +530,15 @@ struct mllp_receiver;
  * thread, which accepts. On success *out is the running receiver.
  * Errors (err gets the message; *out is NULL):
  *   MLLP_ERR_INVALID_ARGUMENT "No tcp port provided" (port unset),
+ *     "mllp_receiver_config: reserved fields must be zero (initialise
+ *     with mllp_receiver_config_init)",
  *     "No dispatcher module provided", a bad address / CIDR / config;
  *   -EADDRINUSE (the port is in use), other -errno from socket/bind;
  *   MLLP_ERR_IO_URING_UNAVAILABLE (backend MLLP_BACKEND_IO_URING only),
  *   MLLP_ERR_NO_MEMORY. */
-MLLP_API int mllp_receiver_start(const struct mllp_receiver_config *cfg,
-				 struct mllp_receiver **out,
-				 struct mllp_error *err);
+MLLP_API int mllp_receiver_create(const struct mllp_receiver_config *cfg,
+				  struct mllp_receiver **out,
+				  struct mllp_error *err);
 
 /* The bound port (the ephemeral one for port 0). Thread-safe. */
 MLLP_API uint16_t mllp_receiver_port(const struct mllp_receiver *r);
@@ -434,21 +551,32 @@ MLLP_API const char *mllp_receiver_address(const struct mllp_receiver *r);
  * Thread-safe. */
 MLLP_API const char *mllp_receiver_backend(const struct mllp_receiver *r);
 
-/* Snapshot of the counters. Thread-safe. */
-MLLP_API void mllp_receiver_get_stats(const struct mllp_receiver *r,
-				      struct mllp_receiver_stats *out);
+/* Snapshot of the counters into caller-owned *out (out->size must be set,
+ * e.g. by mllp_receiver_stats_init). Returns 0; MLLP_ERR_INVALID_ARGUMENT
+ * for a NULL receiver, out NULL or out->size < sizeof(size_t) (*out
+ * unchanged then). Thread-safe. */
+MLLP_API int mllp_receiver_get_stats(const struct mllp_receiver *r,
+				     struct mllp_receiver_stats *out);
 
 /* Stop: close the listener and every connection (telemetry reason
  * stopped; replies not yet written are dropped) and return after the last
  * callback has returned and the manager thread has exited: from then on
  * the contexts of the config (dispatch_ctx, telemetry_ctx, log_ctx) may be
  * freed. Idempotent and thread-safe: concurrent callers all return once
- * the receiver has stopped. Not from a callback of this receiver.
- * Returns 0. */
+ * the receiver has stopped. From a callback of this receiver (the manager
+ * thread: it would wait for itself) nothing is stopped and the call
+ * returns MLLP_ERR_INVALID_ARGUMENT, as for NULL.
+ * Deferred replies still outstanding stay valid: mllp_receiver_reply()
+ * on them returns MLLP_ERR_CLOSED (see mllp_reply_defer). The listening
+ * port is free when it returns. Returns 0 (also when already stopped). */
 MLLP_API int mllp_receiver_stop(struct mllp_receiver *r);
 
-/* Stop (if not yet) and free. NULL is ignored. No other call on r may run
- * concurrently with or after it. */
+/* Stop (if not yet) and free. NULL is ignored. From a callback of this
+ * receiver the call is refused: nothing is freed and an error line is
+ * logged. No other call on r may run
+ * concurrently with or after it, except mllp_receiver_reply() on handles
+ * still outstanding (the memory is freed by the last of them: see
+ * mllp_reply_defer). */
 MLLP_API void mllp_receiver_destroy(struct mllp_receiver *r);
 
 MLLP_END_DECLS

@@ -14,7 +14,9 @@
 #define MLLP_TELEMETRY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <mllp/ack.h>
 #include <mllp/error.h>
@@ -31,8 +33,11 @@ enum mllp_event_kind {
 	MLLP_EV_INVALID_RESPONSE,
 	MLLP_EV_RECEIVE_VALID,
 	MLLP_EV_STALE_REPLY,
-	MLLP_EV_COUNT_
 };
+
+/* Number of event kinds (a define, not an enumerator, so that a switch
+ * over every kind needs no default). */
+#define MLLP_EVENT_COUNT 8
 
 /* "connection_success", ... as the reference names them. Never NULL. */
 MLLP_API const char *mllp_event_name(enum mllp_event_kind kind);
@@ -84,13 +89,20 @@ typedef void (*mllp_log_fn)(void *ctx, enum mllp_log_level level,
 #define MLLP_STATS_MLLP_ERRORS 32
 
 /* Counters of a pool, a snapshot (each counter read atomically, the set
- * not). Plain data. */
+ * not). Plain data.
+ *
+ * Versioning (as struct mllp_endpoint_stats, pool.h): fields are only
+ * ever added at the end. The caller sets `size` to the size of the struct
+ * it was compiled with (mllp_pool_stats_init does); the library fills
+ * that many bytes at most (fewer when it is older and its struct
+ * smaller) and sets `size` to the number of bytes filled. */
 struct mllp_pool_stats {
-	uint64_t sent;	   /* messages completely written */
-	uint64_t acked[7]; /* replies verified, indexed by enum mllp_verdict */
-	uint64_t raw_replies; /* replies to raw payloads */
-	uint64_t errors;      /* futures failed, all reasons */
-	uint64_t errors_os;   /* ... of which with a -errno reason */
+	size_t size;   /* in: sizeof as the caller knows it; out: filled */
+	uint64_t sent; /* messages completely written */
+	uint64_t acked[MLLP_VERDICT_COUNT]; /* replies verified, by verdict */
+	uint64_t raw_replies;		    /* replies to raw payloads */
+	uint64_t errors;		    /* futures failed, all reasons */
+	uint64_t errors_os; /* ... of which with a -errno reason */
 	uint64_t errors_mllp[MLLP_STATS_MLLP_ERRORS]; /* by MLLP_ERR_* */
 	uint64_t connects;			      /* successful connects */
 	uint64_t reconnects; /* connect attempts after the first */
@@ -107,6 +119,14 @@ struct mllp_pool_stats {
 	 * message in flight keeps waiting for its own reply. */
 	uint64_t stale_replies;
 };
+
+/* Zero *s and set s->size to this header's sizeof (inline on purpose: the
+ * size is the caller's). Caller-owned memory; thread-safe for distinct s. */
+static inline void mllp_pool_stats_init(struct mllp_pool_stats *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->size = sizeof(*s);
+}
 
 MLLP_END_DECLS
 

@@ -53,6 +53,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <mllp/config.h>
 #include <mllp/error.h>
@@ -151,7 +152,8 @@ struct mllp_tls_client_config {
 	const char *ca_path;
 	bool use_system_cas;
 	/* Client certificate (chain, PEM) and its key for mutual TLS; both or
-	 * neither. The key is checked against the certificate at start. */
+	 * neither. The key is checked against the certificate when the context
+	 * is built (mllp_tls_ctx_new_client). */
 	const char *cert_file;
 	const char *key_file;
 	/* Default MLLP_TLS_VERIFY_PEER. */
@@ -183,6 +185,9 @@ struct mllp_tls_client_config {
 	 * value works (even a few bytes); larger means fewer round trips
 	 * through the caller. */
 	size_t max_out;
+	/* Reserved (MLLP_RESERVED_WORDS, export.h): zeroed by
+	 * mllp_tls_client_config_init, must stay zero. */
+	uint64_t reserved_[MLLP_RESERVED_WORDS];
 };
 
 /* Set the documented defaults (enabled false, verify peer, TLS 1.2+,
@@ -224,6 +229,9 @@ struct mllp_tls_server_config {
 	bool session_resumption;
 	/* As in the client configuration. */
 	size_t max_out;
+	/* Reserved (MLLP_RESERVED_WORDS, export.h): zeroed by
+	 * mllp_tls_server_config_init, must stay zero. */
+	uint64_t reserved_[MLLP_RESERVED_WORDS];
 };
 
 /* Set the documented defaults (enabled false, no client certificate
@@ -255,9 +263,9 @@ struct mllp_tls_session;
  * with mllp_tls_ctx_free). On failure *out is NULL, err (may be NULL) is
  * filled with context MLLP_CTX_TLS and a message naming the file or the
  * option, and the return is MLLP_ERR_INVALID_ARGUMENT (missing or
- * contradictory option), MLLP_ERR_TLS (a file cannot be read or parsed, a
- * key does not match its certificate, wolfSSL refuses an option),
- * MLLP_ERR_NO_MEMORY, or MLLP_ERR_NO_TLS in a build without TLS. */
+ * contradictory option, reserved fields not zero), MLLP_ERR_TLS (a file cannot
+ * be read or parsed, a key does not match its certificate, wolfSSL refuses an
+ * option), MLLP_ERR_NO_MEMORY, or MLLP_ERR_NO_TLS in a build without TLS. */
 MLLP_API int mllp_tls_ctx_new_client(const struct mllp_tls_client_config *cfg,
 				     struct mllp_tls_ctx **out,
 				     struct mllp_error *err);

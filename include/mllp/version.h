@@ -5,9 +5,9 @@
 #include <mllp/export.h>
 
 #define MLLP_VERSION_MAJOR  0
-#define MLLP_VERSION_MINOR  1
+#define MLLP_VERSION_MINOR  2
 #define MLLP_VERSION_PATCH  0
-#define MLLP_VERSION_STRING "0.1.0"
+#define MLLP_VERSION_STRING "0.2.0"
 /* MAJOR * 10000 + MINOR * 100 + PATCH, for compile-time comparisons. */
 #define MLLP_VERSION_NUMBER                                                    \
 	(MLLP_VERSION_MAJOR * 10000 + MLLP_VERSION_MINOR * 100 +               \

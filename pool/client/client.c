@@ -10,9 +10,9 @@ struct mllp_client {
 	struct mllp_allocator alloc;
 };
 
-int mllp_client_start(const char *address, uint16_t port,
-		      const struct mllp_pool_config *cfg,
-		      struct mllp_client **out, struct mllp_error *err)
+int mllp_client_create(const char *address, uint16_t port,
+		       const struct mllp_pool_config *cfg,
+		       struct mllp_client **out, struct mllp_error *err)
 {
 	struct mllp_error tmp;
 	if (!err)
@@ -60,13 +60,13 @@ int mllp_client_start(const char *address, uint16_t port,
 	cl->alloc = pool->alloc;
 	/* As the reference: return once the first attempt has an outcome. */
 	mllpi_endpoint_wait_first(pool, id,
-				  (int64_t)c.conn.connect_timeout + 1000);
+				  (int64_t)c.conn.connect_timeout_ms + 1000);
 	*out = cl;
 	return 0;
 }
 
 static int client_send(struct mllp_client *c, const void *payload, size_t len,
-		       enum mllp_payload_kind kind, int64_t reply_timeout,
+		       enum mllp_payload_kind kind, int64_t reply_timeout_ms,
 		       bool async, struct mllp_future **out,
 		       struct mllp_error *err)
 {
@@ -81,18 +81,18 @@ static int client_send(struct mllp_client *c, const void *payload, size_t len,
 	struct mllp_send_options o;
 	mllp_send_options_init(&o);
 	o.kind = kind;
-	o.reply_timeout = reply_timeout;
+	o.reply_timeout_ms = reply_timeout_ms;
 	o.async = async;
 	o.block = true;
 	return mllp_pool_send(c->pool, 0, payload, len, &o, out, err);
 }
 
 int mllp_client_send(struct mllp_client *c, const void *payload, size_t len,
-		     enum mllp_payload_kind kind, int64_t reply_timeout,
+		     enum mllp_payload_kind kind, int64_t reply_timeout_ms,
 		     struct mllp_future **out, struct mllp_error *err)
 {
-	int rc =
-	    client_send(c, payload, len, kind, reply_timeout, false, out, err);
+	int rc = client_send(c, payload, len, kind, reply_timeout_ms, false,
+			     out, err);
 	if (rc == 0)
 		mllp_future_wait(*out, MLLP_INFINITE);
 	return rc;
@@ -120,7 +120,12 @@ struct mllp_pool *mllp_client_pool(struct mllp_client *c)
 	return c ? c->pool : NULL;
 }
 
-void mllp_client_stop(struct mllp_client *c)
+int mllp_client_stop(struct mllp_client *c)
+{
+	return c ? mllp_pool_stop(c->pool) : MLLP_ERR_INVALID_ARGUMENT;
+}
+
+void mllp_client_destroy(struct mllp_client *c)
 {
 	if (!c)
 		return;

@@ -2,7 +2,7 @@
  * and expired timers to the connections and queues. */
 #include "conn.h"
 #include "endpoint.h"
-#include "tls_conn.h"
+#include "tls_stream.h"
 
 #include <errno.h>
 
@@ -22,7 +22,7 @@ static void arm_reply_timer(struct mllp_pool *p, struct mllpi_conn *c)
 {
 	int64_t rt = c->cur ? c->cur->reply_timeout : 0;
 	if (rt == 0)
-		rt = c->ep->opts.reply_timeout;
+		rt = c->ep->opts.reply_timeout_ms;
 	if (rt >= 0) {
 		mllpi_conn_timer_lazy(
 		    p, c, T_REPLY,
@@ -33,9 +33,11 @@ static void arm_reply_timer(struct mllp_pool *p, struct mllpi_conn *c)
 	}
 }
 
-/* A send completed with res (bytes written, or a negative errno). */
-static void on_send_done(struct mllp_pool *p, struct mllpi_conn *c, int res)
+/* A send completed with res (bytes written, or a negative errno); with
+ * TLS, the stream reports the plaintext bytes now written (conn_tls.c). */
+void mllpi_conn_on_sent(struct mllpi_conn *c, int res)
 {
+	struct mllp_pool *p = c->ep->pool;
 	c->send_in_flight = false;
 	if (res < 0) {
 		mllpi_conn_send_failed(c, res, NULL);
@@ -76,7 +78,8 @@ static void on_recv_done(struct mllp_pool *p, struct mllpi_sock *s,
 {
 	if (cq->res > 0 && cq->data) {
 		if (s->tls)
-			mllpi_tls_on_recv(c, cq->data, (size_t)cq->res);
+			mllpi_tls_stream_on_recv(s->tls, cq->data,
+						 (size_t)cq->res);
 		else
 			mllpi_conn_on_recv_data(c, cq->data, (size_t)cq->res);
 	}
@@ -84,8 +87,10 @@ static void on_recv_done(struct mllp_pool *p, struct mllpi_sock *s,
 		return; /* closed meanwhile */
 	if (!cq->more)
 		c->recv_armed = false;
-	if (cq->res <= 0 && cq->res != -ENOBUFS && mllpi_tls_handshaking(s)) {
-		mllpi_tls_on_eof(c, cq->res);
+	if (cq->res <= 0 && cq->res != -ENOBUFS && s->tls &&
+	    mllpi_tls_stream_handshaking(s->tls)) {
+		/* closed or failed during the handshake: a TLS failure */
+		mllpi_tls_stream_on_eof(s->tls, cq->res);
 		return;
 	}
 	if (cq->res == 0) {
@@ -114,6 +119,14 @@ void mllpi_pool_on_cqe(void *ctx, const struct mllpi_cqe *cq)
 	struct mllpi_sock *s =
 	    (struct mllpi_sock *)(uintptr_t)(cq->token & ~(uint64_t)TOK_MASK);
 	unsigned op = (unsigned)(cq->token & TOK_MASK);
+	if (op == TOK_TLS_SEND) {
+		/* The TLS stream's own send (not counted in s->pending): it
+		 * reports what it means through its callbacks (conn_tls.c). */
+		mllpi_tls_stream_on_sent(s->tls, cq->res);
+		if (!s->conn)
+			mllpi_sock_maybe_free(p, s);
+		return;
+	}
 	bool ends = op != TOK_RECV || !cq->more;
 	if (ends)
 		s->pending--;
@@ -123,21 +136,12 @@ void mllpi_pool_on_cqe(void *ctx, const struct mllpi_cqe *cq)
 		mllpi_sock_maybe_free(p, s);
 		return;
 	}
-	int res = cq->res;
-	if (op == MLLPI_TOK_TLS_SEND) {
-		/* TLS ciphertext written (tls_conn.c): the flight goes on, or
-		 * a message's bytes are through: then TOK_SEND, with the
-		 * plaintext count. */
-		if (!mllpi_tls_on_send(c, cq->res, &res))
-			return;
-		op = TOK_SEND;
-	}
 	switch (op) {
 	case TOK_CONNECT:
-		on_connect_done(c, res);
+		on_connect_done(c, cq->res);
 		break;
 	case TOK_SEND:
-		on_send_done(p, c, res);
+		mllpi_conn_on_sent(c, cq->res);
 		break;
 	case TOK_RECV:
 		on_recv_done(p, s, c, cq);
@@ -160,7 +164,7 @@ static void on_queue_timer(struct mllpi_endpoint *ep)
 			       "timed out waiting for a connection");
 	while (ep->qhead &&
 	       mllpi_after_ms(ep->qhead->queued_us,
-			      (uint64_t)ep->opts.queue_timeout) <= now) {
+			      (uint64_t)ep->opts.queue_timeout_ms) <= now) {
 		struct mllp_future *f = ep->qhead;
 		mllpi_q_remove(ep, f);
 		mllpi_space_freed(ep, 1);
@@ -216,7 +220,7 @@ void mllpi_pool_on_timer(void *ctx, struct mllpi_timer *t)
 		break;
 	case T_CONNECT:
 		if (c->sock && c->sock->tls) {
-			mllpi_tls_timeout(c); /* the handshake's timeout */
+			mllpi_conn_tls_timeout(c); /* the handshake's */
 			break;
 		}
 		/* Cancel the connect; its completion (-ECANCELED) reports

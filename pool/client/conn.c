@@ -63,7 +63,7 @@ void mllpi_conn_down(struct mllpi_conn *c, bool fail_queue)
 	/* relaxed: only the manager writes usable. */
 	if (fail_queue &&
 	    atomic_load_explicit(&ep->usable, memory_order_relaxed) == 0 &&
-	    ep->opts.queue_timeout == 0 && ep->qhead) {
+	    ep->opts.queue_timeout_ms == 0 && ep->qhead) {
 		struct mllp_error e;
 		mllpi_get_last_error(ep, &e);
 		mllpi_q_fail_all(ep, &e);

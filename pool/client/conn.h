@@ -8,7 +8,8 @@
  * lifetime), conn.c (going down, closing, reconnecting), conn_connect.c
  * (connecting), conn_send.c (sending), conn_reply.c (replies),
  * completion.c (completions and timers), pool_manager.c (producers'
- * operations, the loop's hooks), conn_tls.c (calls from tls_conn.c).
+ * operations, the loop's hooks), conn_tls.c (TLS over the shared stream,
+ * pool/io/tls_stream.h).
  *
  * I/O goes through the backend seam (backend.h); nothing here includes
  * liburing.h.
@@ -29,12 +30,13 @@
 #include "endpoint.h"
 #include "pool_internal.h"
 
-/* Completion tokens: (sock pointer | op); MLLPI_TOK_TLS_SEND (4) is
- * tls_conn.h's. */
-#define TOK_CONNECT 1u
-#define TOK_SEND    2u
-#define TOK_RECV    3u
-#define TOK_MASK    7u
+/* Completion tokens: (sock pointer | op); TOK_TLS_SEND: the sends of the
+ * socket's TLS stream (s->tls). */
+#define TOK_CONNECT  1u
+#define TOK_SEND     2u
+#define TOK_RECV     3u
+#define TOK_TLS_SEND 4u
+#define TOK_MASK     7u
 
 static inline uint64_t mllpi_tok(struct mllpi_sock *s, unsigned op)
 {
@@ -174,7 +176,8 @@ static inline void mllpi_q_append(struct mllpi_endpoint *ep,
 	ep->qtail = f;
 	f->where = W_QUEUED;
 	/* read only for the queue timeout */
-	f->queued_us = ep->opts.queue_timeout > 0 ? ep->pool->loop.now_us : 0;
+	f->queued_us =
+	    ep->opts.queue_timeout_ms > 0 ? ep->pool->loop.now_us : 0;
 	STAT_ADD(ep, st_queued, 1);
 }
 
@@ -272,6 +275,18 @@ void mllpi_conn_start_message(struct mllpi_conn *c, struct mllp_future *f);
 /* An idle connection takes the next queued message, or goes idle. */
 void mllpi_conn_dispatch(struct mllpi_conn *c);
 
+/* ---- conn_tls.c --------------------------------------------------------- */
+
+/* TCP is up on an endpoint with TLS: start the handshake (under a fresh
+ * connect_timeout_ms); the connection goes up (mllpi_conn_on_connected)
+ * when it is done, or fails as a connect failure. */
+void mllpi_conn_tls_start(struct mllpi_conn *c);
+/* mllpi_submit_send on a TLS socket: the message's plaintext not yet
+ * taken goes to the stream. 0 or an error. */
+int mllpi_conn_tls_send(struct mllpi_conn *c);
+/* The connect timer fired during the handshake. */
+void mllpi_conn_tls_timeout(struct mllpi_conn *c);
+
 /* Arm the connection's send or reply timer lazily: c->due_us holds the
  * real deadline; a heap entry due at or before it is left as it is (it
  * re-arms itself to due_us when it expires early, see mllpi_pool_on_timer), so
@@ -333,6 +348,10 @@ void mllpi_conn_handle_reply(struct mllpi_conn *c, const unsigned char *data,
  * expired timer. */
 void mllpi_pool_on_cqe(void *ctx, const struct mllpi_cqe *cq);
 void mllpi_pool_on_timer(void *ctx, struct mllpi_timer *t);
+/* res bytes of the message in flight are written (res < 0: the send
+ * failed): the rest is sent, or the message is written through. With
+ * TLS, res counts plaintext (conn_tls.c). */
+void mllpi_conn_on_sent(struct mllpi_conn *c, int res);
 /* Every hook of the pool's manager loop (pool_manager.c). */
 extern const struct mllpi_loop_hooks mllpi_pool_hooks;
 

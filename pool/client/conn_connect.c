@@ -4,7 +4,6 @@
 #include "conn.h"
 #include "endpoint.h"
 #include "netaddr.h"
-#include "tls_conn.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -21,12 +20,12 @@ static void set_sockopts(struct mllpi_conn *c, int fd)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (o->keepalive) {
 		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-		if (o->keepalive_idle > 0)
+		if (o->keepalive_idle_s > 0)
 			setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE,
-				   &o->keepalive_idle, sizeof(int));
-		if (o->keepalive_interval > 0)
+				   &o->keepalive_idle_s, sizeof(int));
+		if (o->keepalive_interval_s > 0)
 			setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL,
-				   &o->keepalive_interval, sizeof(int));
+				   &o->keepalive_interval_s, sizeof(int));
 		if (o->keepalive_count > 0)
 			setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT,
 				   &o->keepalive_count, sizeof(int));
@@ -78,7 +77,7 @@ static void conn_open_socket(struct mllpi_conn *c)
 	c->timer.kind = T_CONNECT;
 	mllpi_timer_arm(
 	    &p->loop.timers, &c->timer,
-	    mllpi_after_ms(c->connect_start_us, ep->opts.connect_timeout));
+	    mllpi_after_ms(c->connect_start_us, ep->opts.connect_timeout_ms));
 }
 
 /* " ([::1]:2575)": the address tried, for a log line naming the host, so
@@ -134,7 +133,7 @@ void mllpi_connect_failed_err(struct mllpi_conn *c,
 	}
 	c->addr_tries = 0;
 	mllpi_conn_down(c, true);
-	/* After mllpi_conn_down: a client_start waiting for this sees the
+	/* After mllpi_conn_down: a client_create waiting for this sees the
 	 * connection down (usable already decremented). */
 	if (!c->first_attempt_done) {
 		pthread_mutex_lock(&ep->mu);
@@ -170,8 +169,8 @@ void mllpi_conn_on_connected(struct mllpi_conn *c)
 	struct mllp_pool *p = ep->pool;
 	if (ep->tls_ctx && !c->sock->tls) {
 		/* TCP is up: the TLS handshake comes first; it calls back
-		 * here (mllpi_conn_tls_up) when it is complete. */
-		mllpi_tls_start(c);
+		 * here (conn_tls.c) when it is complete. */
+		mllpi_conn_tls_start(c);
 		return;
 	}
 	mllpi_timer_disarm(&p->loop.timers, &c->timer);

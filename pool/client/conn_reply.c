@@ -121,7 +121,7 @@ void mllpi_conn_handle_reply(struct mllpi_conn *c, const unsigned char *data,
 		return;
 	}
 	struct mllp_ack ack;
-	char why[160];
+	char why[MLLP_RESULT_WHY_MAX];
 	enum mllp_verdict v = MLLP_APPLICATION_ACCEPT;
 	if (f->hl7) {
 		why[0] = 0;

@@ -1,7 +1,6 @@
 /* Sending: an idle connection takes a message, frames it and submits the
  * send; a failed send closes the connection. */
 #include "conn.h"
-#include "tls_conn.h"
 
 #include <string.h>
 
@@ -9,7 +8,7 @@ int mllpi_submit_send(struct mllpi_conn *c)
 {
 	struct mllp_pool *p = c->ep->pool;
 	if (c->sock->tls)
-		return mllpi_tls_submit_send(c);
+		return mllpi_conn_tls_send(c);
 	size_t skip = c->sent;
 	int n = 0;
 	for (int i = 0; i < c->iov_full_n; i++) {
@@ -97,7 +96,7 @@ void mllpi_conn_start_message(struct mllpi_conn *c, struct mllp_future *f)
 		return;
 	}
 	mllpi_presend_start(c);
-	int64_t st = c->ep->opts.send_timeout;
+	int64_t st = c->ep->opts.send_timeout_ms;
 	if (st >= 0)
 		mllpi_conn_timer_lazy(
 		    p, c, T_SEND,

@@ -1,6 +1,7 @@
 /* mllp_pool_add_endpoint: address resolution, the endpoint and its
  * connections built on the caller's thread, then handed to the manager. */
 #include "endpoint.h"
+#include "reserved.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -102,11 +103,11 @@ static int endpoint_init(struct mllp_pool *pool, struct mllpi_endpoint *ep,
 	struct mllp_backoff_config bcfg;
 	mllp_backoff_config_init(&bcfg);
 	bcfg.use_backoff = ep->opts.use_backoff;
-	if (ep->opts.backoff_max_seconds)
-		bcfg.backoff_max_seconds = ep->opts.backoff_max_seconds;
-	if (ep->opts.auto_reconnect_interval)
+	if (ep->opts.backoff_max_s)
+		bcfg.backoff_max_s = ep->opts.backoff_max_s;
+	if (ep->opts.auto_reconnect_interval_ms)
 		bcfg.auto_reconnect_interval_ms =
-		    ep->opts.auto_reconnect_interval;
+		    ep->opts.auto_reconnect_interval_ms;
 	struct mllp_frame_config fc;
 	mllp_frame_config_init(&fc);
 	fc.max_frame = pool->cfg.max_reply;
@@ -166,7 +167,13 @@ int mllp_pool_add_endpoint(struct mllp_pool *pool, const char *host,
 			       NULL);
 		return MLLP_ERR_INVALID_ARGUMENT;
 	}
-	if (!host || !*host || strlen(host) >= 256 || port == 0)
+	if (opts) {
+		int rrc = MLLPI_CHECK_RESERVED(opts, "mllp_conn_options",
+					       MLLP_CTX_NONE, err);
+		if (rrc != 0)
+			return rrc;
+	}
+	if (!host || !*host || strlen(host) >= MLLP_HOST_MAX || port == 0)
 		return bad_address(err, host);
 	/* acquire: early refusal only; mllpi_pool_push re-checks with the
 	 * producer protocol. */

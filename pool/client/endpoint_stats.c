@@ -36,7 +36,7 @@ int mllp_pool_get_endpoint_stats(const struct mllp_pool *pool,
 	st.queued = LD(st_queued);
 	st.in_flight = LD(st_in_flight);
 	st.sent = LD(st_sent);
-	for (int i = 0; i < 7; i++)
+	for (int i = 0; i < MLLP_VERDICT_COUNT; i++)
 		st.acked[i] = LD(st_acked[i]);
 	st.raw_replies = LD(st_raw);
 	st.errors = LD(st_errors);

@@ -37,6 +37,10 @@ void mllpi_future_publish(struct mllp_future *f)
 		futex_wake_all(&f->state);
 	if (f->cb)
 		f->cb(f, f->cb_arg);
+	/* After the callback: a harvested future's callback has run. The
+	 * list's reference was taken at send (future_new). */
+	if (f->notify_fd)
+		mllpi_cfd_push(&f->pool->cfd, f);
 }
 
 void mllpi_future_release(struct mllp_future *f)

@@ -11,21 +11,37 @@
 #include "metrics_writer.h"
 #include "pool_internal.h"
 
-void mllp_pool_get_latency(const struct mllp_pool *pool,
-			   struct mllp_latency_histogram *out)
+int mllp_pool_get_latency(const struct mllp_pool *pool,
+			  struct mllp_latency_histogram *out)
 {
-	memset(out, 0, sizeof(*out));
-	memcpy(out->bound_us, mllpi_latency_bounds_us, sizeof(out->bound_us));
-	if (!pool)
-		return;
-	/* C11 atomic_load takes a non-const pointer (fixed only in C17). */
-	struct mllp_pool *p = (struct mllp_pool *)(uintptr_t)pool;
-	/* relaxed: statistics, each counter on its own. */
-	for (int i = 0; i <= MLLP_LATENCY_BUCKETS; i++)
-		out->count[i] = atomic_load_explicit(&p->lat.count[i],
-						     memory_order_relaxed);
-	out->sum_us =
-	    atomic_load_explicit(&p->lat.sum_us, memory_order_relaxed);
+	if (!out || out->size < sizeof(out->size))
+		return MLLP_ERR_INVALID_ARGUMENT;
+	struct mllp_latency_histogram h;
+	memset(&h, 0, sizeof(h));
+	memcpy(h.bound_us, mllpi_latency_bounds_us, sizeof(h.bound_us));
+	if (pool) {
+		/* C11 atomic_load takes a non-const pointer (fixed in C17). */
+		struct mllp_pool *p = (struct mllp_pool *)(uintptr_t)pool;
+		/* relaxed: statistics, each counter on its own. */
+		for (int i = 0; i <= MLLP_LATENCY_BUCKETS; i++)
+			h.count[i] = atomic_load_explicit(&p->lat.count[i],
+							  memory_order_relaxed);
+		h.sum_us =
+		    atomic_load_explicit(&p->lat.sum_us, memory_order_relaxed);
+	}
+	/* The caller's struct may be older (smaller) than ours. */
+	size_t n = out->size < sizeof(h) ? out->size : sizeof(h);
+	h.size = n;
+	memcpy(out, &h, n);
+	return 0;
+}
+
+/* A caller's struct of `size` bytes (older, smaller ones included) into
+ * dst, ours of n bytes: what the caller's lacks reads zero. */
+static void copy_sized(void *dst, size_t n, const void *src, size_t size)
+{
+	memset(dst, 0, n);
+	memcpy(dst, src, size < n ? size : n);
 }
 
 /* "timeout" for MLLP_ERR_TIMEOUT: the name without MLLP_ERR_, lower
@@ -47,7 +63,7 @@ static const char *reason_name(int idx, char *out)
 /* The counters pool and endpoint share (struct mllp_pool_stats and
  * struct mllp_endpoint_stats name them alike). */
 struct counters {
-	uint64_t sent, acked[7], raw, errors, errors_os,
+	uint64_t sent, acked[MLLP_VERDICT_COUNT], raw, errors, errors_os,
 	    errors_mllp[MLLP_STATS_MLLP_ERRORS], connects, reconnects,
 	    connect_failures, in_flight, queued, tls_handshakes, tls_resumed,
 	    stale;
@@ -191,7 +207,7 @@ static const struct family {
 static void acks(struct mllpi_mw *w, const struct counters *c,
 		 struct mllpi_kv *kv, size_t nkv)
 {
-	for (int v = 0; v < 7; v++) {
+	for (int v = 0; v < MLLP_VERDICT_COUNT; v++) {
 		kv[nkv] = (struct mllpi_kv){
 		    "verdict", mllp_verdict_name((enum mllp_verdict)v)};
 		mllpi_mw_sample(w, NULL, kv, nkv + 1, NULL, c->acked[v]);
@@ -320,13 +336,21 @@ int mllp_metrics_render_pool_stats(
 {
 	struct mllpi_mw w;
 	int rc = mllpi_mw_init(&w, buf, cap, o);
-	if (rc == 0 && (!stats || (neps > 0 && !eps)))
+	if (rc == 0 &&
+	    (!stats || stats->size < sizeof(stats->size) ||
+	     (neps > 0 && !eps) ||
+	     (latency_h && latency_h->size < sizeof(latency_h->size))))
 		rc = MLLP_ERR_INVALID_ARGUMENT;
 	for (size_t i = 0; rc == 0 && i < neps; i++)
 		if (!eps[i] || eps[i]->size < sizeof(eps[i]->size))
 			rc = MLLP_ERR_INVALID_ARGUMENT;
 	if (rc == 0) {
-		render_pool_wide(&w, stats, latency_h);
+		struct mllp_pool_stats s;
+		copy_sized(&s, sizeof(s), stats, stats->size);
+		struct mllp_latency_histogram h;
+		if (latency_h)
+			copy_sized(&h, sizeof(h), latency_h, latency_h->size);
+		render_pool_wide(&w, &s, latency_h ? &h : NULL);
 		render_endpoints(&w, eps, ids, neps);
 	}
 	return mllpi_mw_end(&w, rc);
@@ -368,8 +392,10 @@ int mllp_metrics_render_pool(const struct mllp_pool *pool, char *buf,
 		ids[n++] = id;
 	}
 	struct mllp_pool_stats s;
+	mllp_pool_stats_init(&s);
 	mllp_pool_get_stats(pool, &s);
 	struct mllp_latency_histogram h;
+	mllp_latency_histogram_init(&h);
 	mllp_pool_get_latency(pool, &h);
 	int rc =
 	    mllp_metrics_render_pool_stats(&s, &h, ptrs, ids, n, buf, cap, o);

@@ -2,6 +2,7 @@
  * backend name. */
 #include "conn.h"
 #include "endpoint.h"
+#include "reserved.h"
 
 #include <string.h>
 
@@ -30,6 +31,13 @@ int mllpi_pool_create_ops(const struct mllp_pool_config *cfg,
 		c = *cfg;
 	else
 		mllp_pool_config_init(&c);
+	int rc =
+	    MLLPI_CHECK_RESERVED(&c, "mllp_pool_config", MLLP_CTX_NONE, err);
+	if (rc == 0)
+		rc = MLLPI_CHECK_RESERVED(&c.conn, "mllp_conn_options",
+					  MLLP_CTX_NONE, err);
+	if (rc != 0)
+		return rc;
 	if (c.ring_entries == 0 || c.recv_buffers == 0 ||
 	    (c.recv_buffers & (c.recv_buffers - 1)) || c.recv_buffers > 32768 ||
 	    c.recv_buffer_size == 0 || c.queue_capacity == 0 ||
@@ -62,12 +70,14 @@ int mllpi_pool_create_ops(const struct mllp_pool_config *cfg,
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_mutex_init(&p->add_mu, NULL);
 	mllpi_subq_init(&p->q);
+	mllpi_cfd_init(&p->cfd);
 	p->stop_node.kind = MLLPI_OP_STOP;
-	int rc = mllpi_loop_start(&p->loop, "manager", err);
+	rc = mllpi_loop_start(&p->loop, "manager", err);
 	if (rc < 0) {
 		mllpi_loop_fini(&p->loop);
 		pthread_mutex_destroy(&p->mu);
 		pthread_mutex_destroy(&p->add_mu);
+		mllpi_cfd_fini(&p->cfd);
 		a.free(a.ctx, p, sizeof(*p));
 		return rc;
 	}
@@ -75,33 +85,39 @@ int mllpi_pool_create_ops(const struct mllp_pool_config *cfg,
 	return 0;
 }
 
-void mllp_pool_get_stats(const struct mllp_pool *pool,
-			 struct mllp_pool_stats *out)
+int mllp_pool_get_stats(const struct mllp_pool *pool,
+			struct mllp_pool_stats *out)
 {
-	memset(out, 0, sizeof(*out));
-	if (!pool)
-		return;
+	if (!pool || !out || out->size < sizeof(out->size))
+		return MLLP_ERR_INVALID_ARGUMENT;
 	struct mllp_pool *p = (struct mllp_pool *)pool;
+	struct mllp_pool_stats st;
+	memset(&st, 0, sizeof(st));
 	/* relaxed: statistics, each counter on its own. */
 #define LD(f) atomic_load_explicit(&p->f, memory_order_relaxed)
-	out->sent = LD(st_sent);
-	for (int i = 0; i < 7; i++)
-		out->acked[i] = LD(st_acked[i]);
-	out->raw_replies = LD(st_raw);
-	out->errors = LD(st_errors);
-	out->errors_os = LD(st_errors_os);
+	st.sent = LD(st_sent);
+	for (int i = 0; i < MLLP_VERDICT_COUNT; i++)
+		st.acked[i] = LD(st_acked[i]);
+	st.raw_replies = LD(st_raw);
+	st.errors = LD(st_errors);
+	st.errors_os = LD(st_errors_os);
 	for (int i = 0; i < MLLP_STATS_MLLP_ERRORS; i++)
-		out->errors_mllp[i] = LD(st_errors_mllp[i]);
-	out->connects = LD(st_connects);
-	out->reconnects = LD(st_reconnects);
-	out->connect_failures = LD(st_connect_failures);
-	out->in_flight = LD(st_in_flight);
-	out->queued = LD(st_queued);
-	out->tls_handshakes = LD(st_tls_handshakes);
-	out->tls_resumed = LD(st_tls_resumed);
-	out->stale_replies = LD(st_stale);
-	out->backend = p->loop.ops->name;
+		st.errors_mllp[i] = LD(st_errors_mllp[i]);
+	st.connects = LD(st_connects);
+	st.reconnects = LD(st_reconnects);
+	st.connect_failures = LD(st_connect_failures);
+	st.in_flight = LD(st_in_flight);
+	st.queued = LD(st_queued);
+	st.tls_handshakes = LD(st_tls_handshakes);
+	st.tls_resumed = LD(st_tls_resumed);
+	st.stale_replies = LD(st_stale);
+	st.backend = p->loop.ops->name;
 #undef LD
+	/* The caller's struct may be older (smaller) than ours. */
+	size_t n = out->size < sizeof(st) ? out->size : sizeof(st);
+	st.size = n;
+	memcpy(out, &st, n);
+	return 0;
 }
 
 const char *mllp_pool_backend(const struct mllp_pool *pool)
@@ -145,6 +161,8 @@ void mllp_pool_destroy(struct mllp_pool *pool)
 	}
 	mllp_pool_stop(pool);
 	struct mllp_allocator a = pool->alloc;
+	/* unharvested futures released, the completion fd closed */
+	mllpi_cfd_fini(&pool->cfd);
 	mllpi_endpoints_free_all(pool);
 	mllpi_loop_fini(&pool->loop);
 	pthread_mutex_destroy(&pool->mu);

@@ -19,6 +19,7 @@
 
 #include "alloc.h"
 #include "backend.h"
+#include "completion_fd.h"
 #include "latency.h"
 #include "loop.h"
 #include "subq.h"
@@ -77,6 +78,7 @@ struct mllp_future {
 	bool async;
 	mllp_future_cb cb;
 	void *cb_arg;
+	bool notify_fd; /* MLLP_NOTIFY_FD: onto pool->cfd once complete */
 	/* Manager only, zeroed by the producer: op_send (pool_manager.c) has run; a
 	 * cancel came before it (failed as canceled when the send comes). */
 	bool taken;
@@ -92,6 +94,8 @@ struct mllp_future {
 	unsigned char *reply_heap;
 	size_t reply_heap_size;
 	unsigned char reply_inline[MLLPI_INLINE_REPLY];
+	/* link in pool->cfd's list once complete (notify_fd) */
+	struct mllpi_node done_node;
 };
 
 /* One socket's life; freed when closed and no operation is outstanding,
@@ -107,8 +111,8 @@ struct mllpi_sock {
 	bool dead; /* on p->dead, freed at the end of the turn */
 	struct mllpi_sock *dead_next;
 	struct mllpi_sock *all_prev, *all_next; /* p->socks */
-	struct mllpi_tls *tls;	   /* TLS state (tls_conn.c), NULL: plaintext */
-	struct mllpi_endpoint *ep; /* counted in ep->socks until freed */
+	struct mllpi_tls_stream *tls; /* TLS (tls_stream.h), NULL: plaintext */
+	struct mllpi_endpoint *ep;    /* counted in ep->socks until freed */
 };
 
 enum mllpi_cstate { C_DOWN = 0, C_CONNECTING, C_IDLE, C_BUSY };
@@ -167,10 +171,10 @@ struct mllpi_conn {
 /* Counters of a pool and of each endpoint (same names in both, see
  * STAT_ADD in conn.h); relaxed atomics: statistics only. */
 #define MLLPI_COUNTERS                                                         \
-	_Atomic uint64_t st_sent, st_acked[7], st_raw, st_errors,              \
-	    st_errors_os, st_errors_mllp[MLLP_STATS_MLLP_ERRORS], st_connects, \
-	    st_reconnects, st_connect_failures, st_in_flight, st_queued,       \
-	    st_tls_handshakes, st_tls_resumed, st_stale
+	_Atomic uint64_t st_sent, st_acked[MLLP_VERDICT_COUNT], st_raw,        \
+	    st_errors, st_errors_os, st_errors_mllp[MLLP_STATS_MLLP_ERRORS],   \
+	    st_connects, st_reconnects, st_connect_failures, st_in_flight,     \
+	    st_queued, st_tls_handshakes, st_tls_resumed, st_stale
 
 struct mllpi_remove_wait;
 
@@ -182,7 +186,7 @@ struct mllpi_endpoint {
 	_Atomic bool reconnect_pending;
 	struct mllp_pool *pool;
 	uint32_t id;
-	char host[256];
+	char host[MLLP_HOST_MAX];
 	uint16_t port;
 	struct sockaddr_storage addrs[MLLPI_MAX_ADDRS];
 	socklen_t addrlens[MLLPI_MAX_ADDRS];
@@ -285,6 +289,8 @@ struct mllp_pool {
 	/* counters (relaxed atomics: statistics only) */
 	MLLPI_COUNTERS;
 	struct mllpi_latency lat; /* reply latency (latency.h) */
+	/* completed MLLP_NOTIFY_FD futures for the host (completion_fd.h) */
+	struct mllpi_cfd cfd;
 };
 
 /* mllp_pool_create on the given backend (NULL: as cfg->backend says); for
@@ -295,7 +301,7 @@ int mllpi_pool_create_ops(const struct mllp_pool_config *cfg,
 
 /* Wait until every connection of the endpoint has finished its first
  * connect attempt, or timeout_ms passes (or the endpoint is removed). Used
- * by mllp_client_start. */
+ * by mllp_client_create. */
 void mllpi_endpoint_wait_first(struct mllp_pool *pool, uint32_t ep,
 			       int64_t timeout_ms);
 

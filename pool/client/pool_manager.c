@@ -6,6 +6,7 @@
  * own submissions, from completion callbacks, go through its local FIFO. */
 #include "conn.h"
 #include "endpoint.h"
+#include "tls_stream.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -58,7 +59,7 @@ static void op_send(struct mllp_pool *p, struct mllp_future *f)
 	}
 	/* relaxed: only the manager writes usable. */
 	if (atomic_load_explicit(&ep->usable, memory_order_relaxed) == 0 &&
-	    ep->opts.queue_timeout == 0) {
+	    ep->opts.queue_timeout_ms == 0) {
 		struct mllp_error e;
 		mllpi_get_last_error(ep, &e);
 		mllpi_space_freed(ep, 1);
@@ -329,6 +330,8 @@ static void mgr_fatal(void *ctx, int rc)
 	for (struct mllpi_sock *s = p->socks; s; s = s->all_next) {
 		s->conn = NULL;
 		s->pending = 0;
+		if (s->tls)
+			mllpi_tls_stream_abandon(s->tls);
 		mllpi_sock_maybe_free(p, s);
 	}
 	mllpi_sock_reap(p);

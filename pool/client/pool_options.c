@@ -13,7 +13,10 @@ const char *mllp_event_name(enum mllp_event_kind kind)
 	    "send_error",	  "receive_timeout",	"invalid_response",
 	    "receive_valid",	  "stale_reply",
 	};
-	if ((unsigned)kind < MLLP_EV_COUNT_)
+	_Static_assert(sizeof(names) / sizeof(names[0]) == MLLP_EVENT_COUNT &&
+			   MLLP_EV_STALE_REPLY + 1 == MLLP_EVENT_COUNT,
+		       "MLLP_EVENT_COUNT counts enum mllp_event_kind");
+	if ((unsigned)kind < MLLP_EVENT_COUNT)
 		return names[kind];
 	return "unknown";
 }
@@ -39,20 +42,20 @@ void mllp_conn_options_init(struct mllp_conn_options *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->use_backoff = true;
-	o->backoff_max_seconds = 180;
-	o->auto_reconnect_interval = 1000;
-	o->connect_timeout = 2000;
-	o->reply_timeout = 60000;
-	o->send_timeout = 60000;
+	o->backoff_max_s = 180;
+	o->auto_reconnect_interval_ms = 1000;
+	o->connect_timeout_ms = 2000;
+	o->reply_timeout_ms = 60000;
+	o->send_timeout_ms = 60000;
 	o->send_timeout_close = true;
 	o->keepalive = true;
-	o->keepalive_idle = 60;
-	o->keepalive_interval = 10;
+	o->keepalive_idle_s = 60;
+	o->keepalive_interval_s = 10;
 	o->keepalive_count = 6;
 	o->nodelay = true;
 	o->close_on_recv_error = true;
 	o->reconnect_on_send_error = true;
-	o->queue_timeout = 0;
+	o->queue_timeout_ms = 0;
 	o->tls = NULL;
 }
 
@@ -73,5 +76,5 @@ void mllp_send_options_init(struct mllp_send_options *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->kind = MLLP_PAYLOAD_AUTO;
-	o->block_timeout = MLLP_INFINITE;
+	o->block_timeout_ms = MLLP_INFINITE;
 }

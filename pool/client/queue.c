@@ -48,11 +48,11 @@ void mllpi_flush_moved(struct mllp_pool *p)
 void mllpi_q_arm_timer(struct mllpi_endpoint *ep)
 {
 	struct mllp_pool *p = ep->pool;
-	if (ep->opts.queue_timeout > 0 && ep->qhead) {
+	if (ep->opts.queue_timeout_ms > 0 && ep->qhead) {
 		mllpi_timer_arm(
 		    &p->loop.timers, &ep->qtimer,
 		    mllpi_after_ms(ep->qhead->queued_us,
-				   (uint64_t)ep->opts.queue_timeout));
+				   (uint64_t)ep->opts.queue_timeout_ms));
 	} else {
 		mllpi_timer_disarm(&p->loop.timers, &ep->qtimer);
 	}

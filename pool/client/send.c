@@ -2,6 +2,7 @@
  * (blocking when full), the future, the hand-over to the manager. */
 #include "conn.h"
 #include "endpoint.h"
+#include "reserved.h"
 
 #include <errno.h>
 #include <string.h>
@@ -30,13 +31,13 @@ static int reserve_slot(struct mllp_pool *pool, struct mllpi_endpoint *ep,
 	uint32_t cap = pool->cfg.queue_capacity;
 	if (try_reserve(ep, cap))
 		return 0;
-	if (!o->block || o->block_timeout == 0)
+	if (!o->block || o->block_timeout_ms == 0)
 		return MLLP_ERR_WOULD_BLOCK;
 	struct timespec dl;
 	clock_gettime(CLOCK_REALTIME, &dl);
-	if (o->block_timeout > 0) {
-		dl.tv_sec += o->block_timeout / 1000;
-		dl.tv_nsec += (o->block_timeout % 1000) * 1000000;
+	if (o->block_timeout_ms > 0) {
+		dl.tv_sec += o->block_timeout_ms / 1000;
+		dl.tv_nsec += (o->block_timeout_ms % 1000) * 1000000;
 		if (dl.tv_nsec >= 1000000000) {
 			dl.tv_sec++;
 			dl.tv_nsec -= 1000000000;
@@ -56,7 +57,7 @@ static int reserve_slot(struct mllp_pool *pool, struct mllpi_endpoint *ep,
 			rc = MLLP_ERR_ENDPOINT_REMOVED;
 			break;
 		}
-		if (o->block_timeout < 0) {
+		if (o->block_timeout_ms < 0) {
 			pthread_cond_wait(&ep->cv, &ep->mu);
 		} else if (pthread_cond_timedwait(&ep->cv, &ep->mu, &dl) ==
 			   ETIMEDOUT) {
@@ -81,7 +82,17 @@ static int send_check(const struct mllp_pool *pool, const void *payload,
 			       NULL);
 		return MLLP_ERR_INVALID_ARGUMENT;
 	}
-	if (o->block && o->block_timeout != 0 && mllpi_pool_on_manager(pool)) {
+	int rc =
+	    MLLPI_CHECK_RESERVED(o, "mllp_send_options", MLLP_CTX_SEND, err);
+	if (rc != 0)
+		return rc;
+	if ((unsigned)o->notify > MLLP_NOTIFY_FD) {
+		mllp_error_set(err, MLLP_CTX_SEND, MLLP_ERR_INVALID_ARGUMENT,
+			       "unknown notify value");
+		return MLLP_ERR_INVALID_ARGUMENT;
+	}
+	if (o->block && o->block_timeout_ms != 0 &&
+	    mllpi_pool_on_manager(pool)) {
 		mllp_error_set(err, MLLP_CTX_SEND, MLLP_ERR_INVALID_ARGUMENT,
 			       "a blocking send from a callback would wait "
 			       "for the manager thread it runs on");
@@ -136,7 +147,7 @@ static int parse_payload(const void *payload, size_t len,
 static int fail_fast(struct mllp_pool *pool, struct mllpi_endpoint *ep,
 		     struct mllp_error *err)
 {
-	if (ep->opts.queue_timeout != 0 ||
+	if (ep->opts.queue_timeout_ms != 0 ||
 	    atomic_load_explicit(&ep->usable, memory_order_seq_cst) != 0)
 		return 0;
 	struct mllp_error e;
@@ -181,7 +192,9 @@ future_new(struct mllp_pool *pool, struct mllpi_endpoint *ep,
 	f->ep = ep;
 	f->node.kind = MLLPI_OP_SEND;
 	f->cancel_node.kind = MLLPI_OP_CANCEL;
-	atomic_init(&f->refs, 2); /* caller + engine */
+	/* caller + engine (+ the harvest list: completion_fd.c) */
+	f->notify_fd = o->notify == MLLP_NOTIFY_FD;
+	atomic_init(&f->refs, f->notify_fd ? 3 : 2);
 	const unsigned char *pl = payload;
 	size_t pl_len = len, shift = 0;
 	if (copy) {
@@ -208,7 +221,7 @@ future_new(struct mllp_pool *pool, struct mllpi_endpoint *ep,
 				(msg->control_id.ptr - (const char *)payload);
 		f->control_id_len = msg->control_id.len;
 	}
-	f->reply_timeout = o->reply_timeout;
+	f->reply_timeout = o->reply_timeout_ms;
 	f->async = o->async;
 	f->cb = o->callback;
 	f->cb_arg = o->callback_arg;

@@ -3,7 +3,7 @@
  * manager's turn. */
 #include "conn.h"
 #include "endpoint.h"
-#include "tls_conn.h"
+#include "tls_stream.h"
 
 #include <unistd.h>
 
@@ -16,8 +16,7 @@ static void sock_free(struct mllp_pool *p, struct mllpi_sock *s)
 		p->socks = s->all_next;
 	if (s->all_next)
 		s->all_next->all_prev = s->all_prev;
-	if (s->tls)
-		mllpi_tls_free(p, s);
+	mllpi_tls_stream_free(s->tls);
 	if (s->abortive) {
 		struct linger lg = {.l_onoff = 1, .l_linger = 0};
 		setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
@@ -34,7 +33,8 @@ static void sock_free(struct mllp_pool *p, struct mllpi_sock *s)
  * completion handler up the stack still holds it. */
 void mllpi_sock_maybe_free(struct mllp_pool *p, struct mllpi_sock *s)
 {
-	if (s->conn || s->pending > 0 || s->dead)
+	if (s->conn || s->pending > 0 || s->dead ||
+	    (s->tls && mllpi_tls_stream_busy(s->tls)))
 		return;
 	s->dead = true;
 	s->dead_next = p->dead;
@@ -58,12 +58,12 @@ void mllpi_sock_detach(struct mllpi_conn *c, bool abortive)
 	struct mllpi_sock *s = c->sock;
 	if (!s)
 		return;
-	if (s->tls)
-		mllpi_tls_close(p, s, abortive); /* close_notify if orderly */
+	if (s->tls) /* close_notify if orderly */
+		mllpi_tls_stream_close(s->tls, !abortive);
 	c->sock = NULL;
 	s->conn = NULL;
 	s->abortive = abortive;
-	if (s->pending > 0)
+	if (s->pending > 0 || (s->tls && mllpi_tls_stream_busy(s->tls)))
 		p->loop.ops->cancel_fd(p->loop.be, s->fd, 0);
 	else
 		mllpi_sock_maybe_free(p, s);

@@ -9,6 +9,7 @@
 #include <mllp/metrics.h>
 
 #include "metrics_writer.h"
+#include "reserved.h"
 
 /* ---- the writer --------------------------------------------------------- */
 
@@ -106,6 +107,9 @@ int mllpi_mw_init(struct mllpi_mw *w, char *buf, size_t cap,
 	memset(w, 0, sizeof(*w));
 	w->buf = buf;
 	w->cap = buf ? cap : 0;
+	if (o && MLLPI_CHECK_RESERVED(o, "mllp_metrics_options", MLLP_CTX_NONE,
+				      NULL) != 0)
+		return MLLP_ERR_INVALID_ARGUMENT;
 	w->prefix = o && o->prefix ? o->prefix : "mllp";
 	if (!name_ok(w->prefix, true))
 		return MLLP_ERR_INVALID_ARGUMENT;
@@ -318,10 +322,16 @@ int mllp_metrics_render_receiver_stats(const struct mllp_receiver_stats *stats,
 {
 	struct mllpi_mw w;
 	int rc = mllpi_mw_init(&w, buf, cap, o);
-	if (rc == 0 && !stats)
+	if (rc == 0 && (!stats || stats->size < sizeof(stats->size)))
 		rc = MLLP_ERR_INVALID_ARGUMENT;
-	if (rc == 0)
-		render_receiver(&w, stats, backend);
+	if (rc == 0) {
+		/* A caller's older (smaller) struct: the rest reads zero. */
+		struct mllp_receiver_stats s;
+		memset(&s, 0, sizeof(s));
+		memcpy(&s, stats,
+		       stats->size < sizeof(s) ? stats->size : sizeof(s));
+		render_receiver(&w, &s, backend);
+	}
 	return mllpi_mw_end(&w, rc);
 }
 
@@ -335,16 +345,18 @@ int mllp_metrics_render_receiver(const struct mllp_receiver *r, char *buf,
 		return mllpi_mw_end(&w, MLLP_ERR_INVALID_ARGUMENT);
 	}
 	struct mllp_receiver_stats s;
+	mllp_receiver_stats_init(&s);
 	mllp_receiver_get_stats(r, &s);
 	return mllp_metrics_render_receiver_stats(&s, mllp_receiver_backend(r),
 						  buf, cap, o);
 }
 
-int mllp_metrics_render_acks(const uint64_t counts[MLLP_ACK_CODES_], char *buf,
-			     size_t cap, const struct mllp_metrics_options *o)
+int mllp_metrics_render_acks(const uint64_t counts[MLLP_ACK_CODE_COUNT],
+			     char *buf, size_t cap,
+			     const struct mllp_metrics_options *o)
 {
-	static const char *const codes[MLLP_ACK_CODES_] = {"AA", "AE", "AR",
-							   "CA", "CE", "CR"};
+	static const char *const codes[MLLP_ACK_CODE_COUNT] = {
+	    "AA", "AE", "AR", "CA", "CE", "CR"};
 	struct mllpi_mw w;
 	int rc = mllpi_mw_init(&w, buf, cap, o);
 	if (rc == 0 && !counts)
@@ -352,7 +364,7 @@ int mllp_metrics_render_acks(const uint64_t counts[MLLP_ACK_CODES_], char *buf,
 	if (rc == 0) {
 		mllpi_mw_family(&w, "acks_sent_total", "counter",
 				"ACKs the dispatcher answered, by MSA-1 code.");
-		for (int i = 0; i < MLLP_ACK_CODES_; i++) {
+		for (int i = 0; i < MLLP_ACK_CODE_COUNT; i++) {
 			struct mllpi_kv kv = {"code", codes[i]};
 			mllpi_mw_sample(&w, NULL, &kv, 1, NULL, counts[i]);
 		}

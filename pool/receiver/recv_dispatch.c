@@ -8,10 +8,13 @@
 
 #include <mllp/receiver.h>
 
+_Static_assert(MLLP_ACK_CR + 1 == MLLP_ACK_CODE_COUNT,
+	       "MLLP_ACK_CODE_COUNT counts enum mllp_ack_code_index");
+
 #define ECHO_TEXT "A real MLLP message dispatcher was not provided"
 
-static const char *const ack_codes[MLLP_ACK_CODES_] = {"AA", "AE", "AR",
-						       "CA", "CE", "CR"};
+static const char *const ack_codes[MLLP_ACK_CODE_COUNT] = {"AA", "AE", "AR",
+							   "CA", "CE", "CR"};
 
 void mllp_dispatch_echo(void *ctx, const struct mllp_message *msg,
 			struct mllp_reply *reply)
@@ -39,13 +42,13 @@ int mllp_ack_dispatcher_set_mix(struct mllp_ack_dispatcher *d, const char *spec)
 {
 	if (!d || !spec)
 		return MLLP_ERR_INVALID_ARGUMENT;
-	uint32_t mix[MLLP_ACK_CODES_] = {0};
-	bool seen[MLLP_ACK_CODES_] = {false};
+	uint32_t mix[MLLP_ACK_CODE_COUNT] = {0};
+	bool seen[MLLP_ACK_CODE_COUNT] = {false};
 	uint64_t total = 0;
 	const char *p = spec;
 	while (*p) {
 		int idx = -1;
-		for (int i = 0; i < MLLP_ACK_CODES_; i++)
+		for (int i = 0; i < MLLP_ACK_CODE_COUNT; i++)
 			if (strncmp(p, ack_codes[i], 2) == 0 && p[2] == '=')
 				idx = i;
 		if (idx < 0 || seen[idx])
@@ -87,13 +90,13 @@ void mllp_dispatch_ack(void *ctx, const struct mllp_message *msg,
 	struct mllp_ack_dispatcher *d = ctx;
 	const char *code = d->code ? d->code : "AA";
 	uint64_t total = 0;
-	for (int i = 0; i < MLLP_ACK_CODES_; i++)
+	for (int i = 0; i < MLLP_ACK_CODE_COUNT; i++)
 		total += d->mix[i];
 	if (total) {
 		if (d->rng == 0)
 			d->rng = d->seed ? d->seed : 1;
 		uint64_t x = rng_next(&d->rng) % total;
-		for (int i = 0; i < MLLP_ACK_CODES_; i++) {
+		for (int i = 0; i < MLLP_ACK_CODE_COUNT; i++) {
 			if (x < d->mix[i]) {
 				code = ack_codes[i];
 				break;
@@ -112,7 +115,7 @@ void mllp_dispatch_ack(void *ctx, const struct mllp_message *msg,
 	struct mllp_hl7_msg h;
 	if (msg->kind == MLLP_MSG_HL7 &&
 	    mllp_hl7_parse(&h, msg->data, msg->len) == 0) {
-		for (int i = 0; i < MLLP_ACK_CODES_; i++)
+		for (int i = 0; i < MLLP_ACK_CODE_COUNT; i++)
 			if (strcmp(code, ack_codes[i]) == 0)
 				idx = i;
 	}

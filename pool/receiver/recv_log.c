@@ -11,9 +11,9 @@
 
 #include "timer.h"
 
-#define LINE_COST_US  (1000000u / MLLP_RECV_LOG_RATE)
-#define BUCKET_CAP_US ((uint64_t)MLLP_RECV_LOG_BURST * LINE_COST_US)
-#define WINDOW_US     ((uint64_t)MLLP_RECV_LOG_WINDOW_MS * 1000u)
+#define LINE_COST_US  (1000000u / MLLP_RECEIVER_LOG_RATE)
+#define BUCKET_CAP_US ((uint64_t)MLLP_RECEIVER_LOG_BURST * LINE_COST_US)
+#define WINDOW_US     ((uint64_t)MLLP_RECEIVER_LOG_WINDOW_MS * 1000u)
 
 void mllpi_rlog_init(struct mllpi_rlog *lg,
 		     const struct mllp_receiver_config *cfg)
@@ -139,11 +139,8 @@ void mllpi_rlog_vline(struct mllpi_rlog *lg, enum mllp_log_level lvl,
 	}
 }
 
-static void line(struct mllpi_rlog *lg, enum mllp_log_level lvl,
-		 const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void line(struct mllpi_rlog *lg, enum mllp_log_level lvl,
-		 const char *fmt, ...)
+void mllpi_rlog_line(struct mllpi_rlog *lg, enum mllp_log_level lvl,
+		     const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -157,11 +154,12 @@ static void summarise(struct mllpi_rlog *lg, struct mllpi_rlog_conn *lc,
 	if (lc->chunks == 0)
 		return;
 	uint64_t secs = (now_us_ - lc->win_start_us + 999999u) / 1000000u;
-	line(lg, MLLP_LOG_WARNING,
-	     "discarding unexpected data: %llu more junk chunks (%llu bytes) "
-	     "from %s:%u in the last %llu s",
-	     (unsigned long long)lc->chunks, (unsigned long long)lc->bytes,
-	     peer, port, (unsigned long long)secs);
+	mllpi_rlog_line(
+	    lg, MLLP_LOG_WARNING,
+	    "discarding unexpected data: %llu more junk chunks (%llu bytes) "
+	    "from %s:%u in the last %llu s",
+	    (unsigned long long)lc->chunks, (unsigned long long)lc->bytes, peer,
+	    port, (unsigned long long)secs);
 	lc->chunks = 0;
 	lc->bytes = 0;
 }
@@ -175,11 +173,12 @@ void mllpi_rlog_junk(struct mllpi_rlog *lg, struct mllpi_rlog_conn *lc,
 		lc->lines = 0;
 		lc->win_start_us = now_us_;
 	}
-	if (lc->lines < MLLP_RECV_LOG_CONN_BURST) {
+	if (lc->lines < MLLP_RECEIVER_LOG_CONN_BURST) {
 		lc->lines++;
-		line(lg, MLLP_LOG_WARNING,
-		     "discarding unexpected data (%llu bytes) from %s:%u",
-		     (unsigned long long)n, peer, port);
+		mllpi_rlog_line(
+		    lg, MLLP_LOG_WARNING,
+		    "discarding unexpected data (%llu bytes) from %s:%u",
+		    (unsigned long long)n, peer, port);
 		return;
 	}
 	lc->chunks++;

@@ -1,10 +1,10 @@
 /* Internal: the receiver's log, rate-limited and never blocking.
  *
  * Every line of a receiver passes one global token bucket
- * (MLLP_RECV_LOG_BURST lines, refilled at MLLP_RECV_LOG_RATE per second);
- * a line over it is counted, not written. Junk (bytes outside frames) is
- * limited per connection as well: MLLP_RECV_LOG_CONN_BURST lines per
- * MLLP_RECV_LOG_WINDOW_MS window, then one summary line per window with the
+ * (MLLP_RECEIVER_LOG_BURST lines, refilled at MLLP_RECEIVER_LOG_RATE per
+ * second); a line over it is counted, not written. Junk (bytes outside frames)
+ * is limited per connection as well: MLLP_RECEIVER_LOG_CONN_BURST lines per
+ * MLLP_RECEIVER_LOG_WINDOW_MS window, then one summary line per window with the
  * count of chunks and bytes not logged, and a last one when the
  * connection closes.
  *
@@ -58,6 +58,11 @@ void mllpi_rlog_close(struct mllpi_rlog *lg);
 /* One line (printf format), if lvl passes log_level and the bucket. */
 void mllpi_rlog_vline(struct mllpi_rlog *lg, enum mllp_log_level lvl,
 		      const char *fmt, va_list ap);
+
+/* The same with its arguments inline. */
+void mllpi_rlog_line(struct mllpi_rlog *lg, enum mllp_log_level lvl,
+		     const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* A chunk of junk of n bytes from peer:port at now_us: logged, counted
  * for a summary, or summarised with what came before. */

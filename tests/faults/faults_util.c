@@ -155,8 +155,8 @@ void base_config(struct mllp_pool_config *cfg)
 	cfg->telemetry = on_event;
 	cfg->telemetry_ctx = &g_rec;
 	cfg->backoff_divisor = 100;
-	cfg->conn.connect_timeout = 1000;
-	cfg->conn.reply_timeout = 300;
+	cfg->conn.connect_timeout_ms = 1000;
+	cfg->conn.reply_timeout_ms = 300;
 	cfg->max_reply = 64 * 1024;
 	cfg->ring_entries = 256;
 	cfg->recv_buffers = 64;
@@ -279,7 +279,7 @@ struct mllp_future *send_wait(struct env *e, int n, struct probe *pr)
 	struct mllp_send_options o;
 	mllp_send_options_init(&o);
 	o.kind = MLLP_PAYLOAD_HL7;
-	o.reply_timeout = g_rt;
+	o.reply_timeout_ms = g_rt;
 	if (pr) {
 		pr->pool = e->pool;
 		pr->ep = e->ep;
@@ -362,6 +362,7 @@ void expect_stats(struct env *e, uint64_t sent, uint64_t errors,
 		  uint64_t accepted)
 {
 	struct mllp_pool_stats st;
+	mllp_pool_stats_init(&st);
 	mllp_pool_get_stats(e->pool, &st);
 	assert_int_equal(st.sent, sent);
 	assert_int_equal(st.errors, errors);

@@ -36,6 +36,7 @@ static void error_and_recover(int fault, const struct mllp_pool_config *cfg,
 	assert_true(wait_seq(0, want, 2000));
 	expect_stats(&e, written ? 2 : 1, 1, 1);
 	struct mllp_pool_stats st;
+	mllp_pool_stats_init(&st);
 	mllp_pool_get_stats(e.pool, &st);
 	assert_int_equal(st.connects, 2);
 	assert_int_equal(st.reconnects, 1);
@@ -74,6 +75,7 @@ static void verdict_keep(int fault, enum mllp_verdict v,
 	send_expect_aa(&e, 2);
 	assert_true(wait_seq(0, "SVV", 2000));
 	struct mllp_pool_stats st;
+	mllp_pool_stats_init(&st);
 	mllp_pool_get_stats(e.pool, &st);
 	assert_int_equal(st.connects, 1);
 	assert_int_equal(st.sent, 2);
@@ -342,6 +344,7 @@ static void test_double_later(void **state)
 	assert_true(wait_seq(0, "SVDV", 3000));
 	expect_stats(&e, 2, 0, 2);
 	struct mllp_pool_stats st;
+	mllp_pool_stats_init(&st);
 	mllp_pool_get_stats(e.pool, &st);
 	assert_int_equal(st.stale_replies, 1);
 	assert_int_equal(st.connects, 1);
@@ -403,7 +406,7 @@ static void test_send_timeout(void **state)
 	(void)state;
 	struct mllp_pool_config cfg;
 	base_config(&cfg);
-	cfg.conn.send_timeout = 300;
+	cfg.conn.send_timeout_ms = 300;
 	/* static: a failed test's threads never see a dead frame */
 	static struct env e;
 	env_start_up(&e, NULL, FR_STOP_READING, &cfg);

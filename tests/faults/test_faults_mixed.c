@@ -265,8 +265,8 @@ static void run_mixed(int total, uint32_t rbufs, uint32_t rbsize,
 	mix_faults(&e.fr);
 	struct mllp_pool_config cfg;
 	base_config(&cfg);
-	cfg.conn.reply_timeout = 200;
-	cfg.conn.queue_timeout = 20000;
+	cfg.conn.reply_timeout_ms = 200;
+	cfg.conn.queue_timeout_ms = 20000;
 	cfg.max_reply = 4096;
 	cfg.queue_capacity = 1024;
 	cfg.conn.close_on_recv_error = !keep_socket;
@@ -310,6 +310,7 @@ static void run_mixed(int total, uint32_t rbufs, uint32_t rbsize,
 	fr_clear(&e.fr);
 	assert_true(wait_up(&e, 10000));
 	struct mllp_pool_stats st;
+	mllp_pool_stats_init(&st);
 	mllp_pool_get_stats(e.pool, &st);
 	mllp_pool_stop(e.pool);
 	int failed = mix_check(m, &st, total, keep_socket);
@@ -460,8 +461,8 @@ static void test_async_cancel_stop(void **state)
 	fr_set(&e.fr, FR_DOUBLE, 2000, 0);
 	struct mllp_pool_config cfg;
 	base_config(&cfg);
-	cfg.conn.reply_timeout = 200;
-	cfg.conn.queue_timeout = 20000;
+	cfg.conn.reply_timeout_ms = 200;
+	cfg.conn.queue_timeout_ms = 20000;
 	cfg.max_reply = 4096;
 	cfg.queue_capacity = 512;
 	env_pool(&e, &cfg, 8);
@@ -495,6 +496,7 @@ static void test_async_cancel_stop(void **state)
 			     atomic_load(&a->ok_async) + failed,
 			 created);
 	struct mllp_pool_stats st;
+	mllp_pool_stats_init(&st);
 	mllp_pool_get_stats(e.pool, &st);
 	assert_int_equal(st.in_flight, 0);
 	assert_int_equal(st.queued, 0);

@@ -17,6 +17,7 @@ static int rec_count(enum mllp_event_kind k)
 static void expect_connects(struct env *e, uint64_t n)
 {
 	struct mllp_pool_stats st;
+	mllp_pool_stats_init(&st);
 	mllp_pool_get_stats(e->pool, &st);
 	assert_int_equal(st.connects, n);
 }
@@ -89,7 +90,7 @@ static void test_restart_listener(void **state)
 	(void)state;
 	struct mllp_pool_config cfg;
 	base_config(&cfg);
-	cfg.conn.queue_timeout = 10000;
+	cfg.conn.queue_timeout_ms = 10000;
 	/* static: a failed test's threads never see a dead frame */
 	static struct env e;
 	env_begin(&e, NULL);
@@ -113,6 +114,7 @@ static void test_restart_listener(void **state)
 	assert_true(bulk_wait(&c, 200, 10000));
 	assert_int_equal(atomic_load(&c.ok), 200);
 	struct mllp_pool_stats st;
+	mllp_pool_stats_init(&st);
 	mllp_pool_get_stats(e.pool, &st);
 	assert_int_equal(st.errors, atomic_load(&b.failed));
 	assert_int_equal(st.acked[MLLP_APPLICATION_ACCEPT],
@@ -135,9 +137,9 @@ static void test_slow_accept(void **state)
 	fc.start_paused = true;
 	struct mllp_pool_config cfg;
 	base_config(&cfg);
-	cfg.conn.connect_timeout = 200;
-	cfg.conn.queue_timeout = 10000;
-	cfg.conn.reply_timeout = 5000;
+	cfg.conn.connect_timeout_ms = 200;
+	cfg.conn.queue_timeout_ms = 10000;
+	cfg.conn.reply_timeout_ms = 5000;
 	/* static: a failed test's threads never see a dead frame */
 	static struct env e;
 	env_begin(&e, &fc);
@@ -205,7 +207,7 @@ static void test_refuse_queue_timeout(void **state)
 	static struct env e;
 	struct mllp_pool_config cfg;
 	env_refusing(&e, &cfg);
-	cfg.conn.queue_timeout = 300;
+	cfg.conn.queue_timeout_ms = 300;
 	env_pool(&e, &cfg, 2);
 	assert_true(wait_seq(0, "F", 3000));
 	uint64_t t0 = now_ms();

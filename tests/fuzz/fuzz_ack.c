@@ -172,13 +172,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	o.code = codes[sel % 6];
 	o.keep_control_id = (sel >> 3) & 1;
 	o.sequence = size;
-	o.now = (int64_t)(sel * 86400LL * 97);
+	o.now_s = (int64_t)(sel * 86400LL * 97);
 	if ((sel >> 4) & 1)
 		o.text = text;
 	if ((sel >> 5) & 1)
 		o.err = "^^^207&Application internal error&HL70357||207|E";
-	if (o.now == 0)
-		o.now = 1;
+	if (o.now_s == 0)
+		o.now_s = 1;
 	built = build_checked(msg, msg_len, &o, &built_len);
 	v = mllp_ack_verify(msg, msg_len, built, built_len, &rec, why,
 			    sizeof(why));
@@ -199,7 +199,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* A plain AA always verifies back to accept. */
 	mllp_ack_options_init(&o);
-	o.now = 1;
+	o.now_s = 1;
 	built = build_checked(msg, msg_len, &o, &built_len);
 	if (has_id)
 		CHECK(mllp_ack_verify(msg, msg_len, built, built_len, NULL,

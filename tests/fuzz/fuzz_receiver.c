@@ -62,7 +62,7 @@ static void start_once(void)
 	cfg.allocator = mllp_allocator_libc();
 	cfg.log = quiet;
 	struct mllp_error err;
-	CHECK(mllp_receiver_start(&cfg, &g_recv, &err) == 0);
+	CHECK(mllp_receiver_create(&cfg, &g_recv, &err) == 0);
 	g_port = mllp_receiver_port(g_recv);
 }
 

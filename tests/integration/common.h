@@ -141,8 +141,8 @@ static inline void ti_config(struct mllp_pool_config *cfg, struct ti_rec *rec)
 		cfg->telemetry_ctx = rec;
 	}
 	cfg->backoff_divisor = 100;
-	cfg->conn.connect_timeout = 1000;
-	cfg->conn.reply_timeout = 5000;
+	cfg->conn.connect_timeout_ms = 1000;
+	cfg->conn.reply_timeout_ms = 5000;
 	cfg->ring_entries = 64;
 	cfg->recv_buffers = 64;
 	cfg->backend = ti_backend();

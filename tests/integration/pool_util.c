@@ -10,7 +10,7 @@ struct mllp_client *start_client(uint16_t port, struct ti_rec *rec,
 		tweak(&cfg);
 	struct mllp_client *c = NULL;
 	struct mllp_error err;
-	int rc = mllp_client_start("127.0.0.1", port, &cfg, &c, &err);
+	int rc = mllp_client_create("127.0.0.1", port, &cfg, &c, &err);
 	if (rc != 0)
 		fprintf(stderr, "client start: %s\n", err.message);
 	assert_int_equal(rc, 0);
@@ -32,7 +32,7 @@ struct mllp_client *start_pair(struct tr *r, enum tr_mode mode,
 /* Stop the client, then the test receiver. */
 void stop_pair(struct mllp_client *c, struct tr *r)
 {
-	mllp_client_stop(c);
+	mllp_client_destroy(c);
 	tr_stop(r);
 }
 

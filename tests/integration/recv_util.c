@@ -27,18 +27,18 @@ void rec_log(void *ctx, enum mllp_log_level l, const char *line)
 	pthread_mutex_unlock(&r->mu);
 }
 
-void rec_tel(void *ctx, const struct mllp_recv_event *ev)
+void rec_tel(void *ctx, const struct mllp_receiver_event *ev)
 {
 	struct rec *r = ctx;
 	pthread_mutex_lock(&r->mu);
 	r->ev[ev->kind]++;
-	if (ev->kind == MLLP_RECV_EV_CONNECTION_STOP) {
+	if (ev->kind == MLLP_RECEIVER_EV_CONNECTION_STOP) {
 		r->reasons[ev->reason]++;
 		r->stop_errors[ev->reason] = ev->error;
 	}
-	if (ev->kind == MLLP_RECV_EV_CONNECTION_START)
+	if (ev->kind == MLLP_RECEIVER_EV_CONNECTION_START)
 		r->last_info = *ev->conn;
-	if (ev->kind == MLLP_RECV_EV_REPLY_SENT)
+	if (ev->kind == MLLP_RECEIVER_EV_REPLY_SENT)
 		r->replies += (int)ev->replies;
 	pthread_cond_broadcast(&r->cv);
 	pthread_mutex_unlock(&r->mu);
@@ -113,7 +113,7 @@ struct mllp_receiver *start(const struct mllp_receiver_config *c)
 {
 	struct mllp_receiver *rv = NULL;
 	struct mllp_error err;
-	int rc = mllp_receiver_start(c, &rv, &err);
+	int rc = mllp_receiver_create(c, &rv, &err);
 	if (rc == MLLP_ERR_IO_URING_UNAVAILABLE) {
 		fprintf(stderr, "io_uring unavailable: %s\n", err.message);
 		exit(77);

@@ -47,7 +47,7 @@ void rec_free(struct rec *r);
 
 void rec_log(void *ctx, enum mllp_log_level l, const char *line);
 
-void rec_tel(void *ctx, const struct mllp_recv_event *ev);
+void rec_tel(void *ctx, const struct mllp_receiver_event *ev);
 
 int rec_count_lines(struct rec *r, const char *sub);
 

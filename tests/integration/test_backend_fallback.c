@@ -99,6 +99,7 @@ static void test_auto_falls_back(void **state)
 		assert_string_equal(mllp_pool_backend(p), "epoll");
 		assert_int_equal(round_trip(p, r.port), 0);
 		struct mllp_pool_stats st;
+		mllp_pool_stats_init(&st);
 		mllp_pool_get_stats(p, &st);
 		assert_string_equal(st.backend, "epoll");
 		assert_true(st.acked[MLLP_APPLICATION_ACCEPT] >= 20);

@@ -308,6 +308,7 @@ static bool all_read(void *arg)
 {
 	struct all_read *a = arg;
 	struct mllp_receiver_stats st;
+	mllp_receiver_stats_init(&st);
 	mllp_receiver_get_stats(a->rv, &st);
 	return st.messages_received >= a->want;
 }
@@ -326,7 +327,7 @@ static void test_receiver_few_buffers(void **state)
 	c.ring_entries = 64;
 	struct mllp_receiver *rv = NULL;
 	struct mllp_error err;
-	int rc = mllp_receiver_start(&c, &rv, &err);
+	int rc = mllp_receiver_create(&c, &rv, &err);
 	if (rc == MLLP_ERR_IO_URING_UNAVAILABLE) {
 		fprintf(stderr, "skip: %s\n", err.message);
 		skip();
@@ -351,6 +352,7 @@ static void test_receiver_few_buffers(void **state)
 			     (uint64_t)STUFFERS * STUFF_FRAMES + HONEST_MSGS};
 	tr_wait_until(all_read, &a, DEADLINE_MS);
 	struct mllp_receiver_stats st;
+	mllp_receiver_stats_init(&st);
 	mllp_receiver_get_stats(rv, &st);
 	assert_int_equal(st.messages_received, a.want);
 	for (int i = 0; i < STUFFERS; i++)
@@ -387,7 +389,7 @@ static void test_pool_few_buffers(void **state)
 	ti_receiver_config(&c, big_ack, NULL);
 	struct mllp_receiver *rv = NULL;
 	struct mllp_error err;
-	int rc = mllp_receiver_start(&c, &rv, &err);
+	int rc = mllp_receiver_create(&c, &rv, &err);
 	if (rc == MLLP_ERR_IO_URING_UNAVAILABLE) {
 		fprintf(stderr, "skip: %s\n", err.message);
 		skip();
@@ -397,7 +399,7 @@ static void test_pool_few_buffers(void **state)
 	ti_config(&pc, NULL);
 	pc.recv_buffers = 4;
 	pc.recv_buffer_size = 1024;
-	pc.conn.reply_timeout = DEADLINE_MS;
+	pc.conn.reply_timeout_ms = DEADLINE_MS;
 	struct mllp_pool *p = NULL;
 	assert_int_equal(mllp_pool_create(&pc, &p, &err), 0);
 	uint32_t ep;

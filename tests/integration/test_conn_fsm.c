@@ -150,7 +150,7 @@ static void assert_acked(const struct mllp_result *r)
 
 /* Every connect hangs: each attempt is canceled at connect_timeout (2 s)
  * and reported as a timeout, and the next waits 1 s, 2 s, 4 s ... capped
- * at backoff_max_seconds (180 s). */
+ * at backoff_max_s (180 s). */
 static void test_connect_timeout_backoff(void **state)
 {
 	(void)state;
@@ -216,8 +216,8 @@ static void test_connect_timeout_fixed(void **state)
 	struct mllp_conn_options o;
 	mllp_conn_options_init(&o);
 	o.use_backoff = false;
-	o.auto_reconnect_interval = 250;
-	o.connect_timeout = 1000;
+	o.auto_reconnect_interval_ms = 250;
+	o.connect_timeout_ms = 1000;
 	struct fsm t;
 	fsm_up(&t, &o);
 	fb_run_until(3750);
@@ -359,7 +359,7 @@ static void test_queue_timeout(void **state)
 	fb_default(FB_CONNECT, FB_CONNECT_HANG);
 	struct mllp_conn_options o;
 	mllp_conn_options_init(&o);
-	o.queue_timeout = 5000;
+	o.queue_timeout_ms = 5000;
 	struct fsm t;
 	fsm_up(&t, &o);
 	fb_run_until(1000);
@@ -421,7 +421,7 @@ static void test_reply_timeout(void **state)
 	char *m = hl7(2, &len);
 	struct mllp_send_options o;
 	mllp_send_options_init(&o);
-	o.reply_timeout = 250;
+	o.reply_timeout_ms = 250;
 	assert_int_equal(mllp_pool_send(t.p, t.ep, m, len, &o, &f, NULL), 0);
 	free(m);
 	fb_run_until(60249);
@@ -615,7 +615,7 @@ static void test_send_timeout(void **state)
 	fb_next(FB_SEND, FB_SEND_HANG);
 	struct mllp_conn_options o;
 	mllp_conn_options_init(&o);
-	o.send_timeout = 1500;
+	o.send_timeout_ms = 1500;
 	struct fsm t;
 	fsm_up(&t, &o);
 	fb_settle();
@@ -676,7 +676,7 @@ static void test_stop_while_connecting(void **state)
 	fb_default(FB_CONNECT, FB_CONNECT_HANG);
 	struct mllp_conn_options o;
 	mllp_conn_options_init(&o);
-	o.queue_timeout = MLLP_INFINITE;
+	o.queue_timeout_ms = MLLP_INFINITE;
 	struct fsm t;
 	fsm_up(&t, &o);
 	struct calls c[2] = {{0, 0}, {0, 0}};

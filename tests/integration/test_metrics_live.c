@@ -36,7 +36,7 @@ static void start(struct live *l)
 	rc.backend = ti_backend();
 	rc.log = ti_quiet_log;
 	struct mllp_error err;
-	assert_int_equal(mllp_receiver_start(&rc, &l->r, &err), 0);
+	assert_int_equal(mllp_receiver_create(&rc, &l->r, &err), 0);
 	l->port = mllp_receiver_port(l->r);
 	struct mllp_pool_config cfg;
 	ti_config(&cfg, NULL);
@@ -127,7 +127,8 @@ static void test_pool_live(void **state)
 	assert_true(l.verdicts[MLLP_APPLICATION_REJECT] > 0);
 
 	struct mllp_latency_histogram h;
-	mllp_pool_get_latency(l.p, &h);
+	mllp_latency_histogram_init(&h);
+	assert_int_equal(mllp_pool_get_latency(l.p, &h), 0);
 	uint64_t count = 0;
 	for (int i = 0; i <= MLLP_LATENCY_BUCKETS; i++)
 		count += h.count[i];

@@ -45,7 +45,7 @@ static void test_econnrefused(void **state)
 		assert_int_equal(err.context, MLLP_CTX_SEND);
 	}
 	free(m);
-	mllp_client_stop(c);
+	mllp_client_destroy(c);
 }
 
 static void test_late_listener_reconnect(void **state)
@@ -94,6 +94,7 @@ static void send_expect_down(struct mllp_client *c, int n, int want, int alt)
 static bool connect_failed_once(void *arg)
 {
 	struct mllp_pool_stats st;
+	mllp_pool_stats_init(&st);
 	mllp_pool_get_stats(mllp_client_pool(arg), &st);
 	return st.connect_failures > 0;
 }
@@ -115,7 +116,7 @@ static void test_receiver_stop_detected(void **state)
 	/* Once a reconnect attempt has failed, its error is the reason. */
 	assert_true(tr_wait_until(connect_failed_once, c, 5000));
 	send_expect_down(c, 3, -ECONNREFUSED, 0);
-	mllp_client_stop(c);
+	mllp_client_destroy(c);
 }
 
 /* The connection closes and no reconnect attempt has failed yet: a send
@@ -140,6 +141,7 @@ static void test_send_after_close(void **state)
 	assert_true(tr_wait_until(accepted_and_closed, &r, 5000));
 	assert_false(mllp_client_is_connected(c));
 	struct mllp_pool_stats st;
+	mllp_pool_stats_init(&st);
 	mllp_pool_get_stats(mllp_client_pool(c), &st);
 	assert_int_equal(st.connect_failures, 0);
 	send_expect_down(c, 1, MLLP_ERR_CLOSED, 0);
@@ -181,13 +183,13 @@ static void test_backoff_sequence(void **state)
 			next = rec.ev[i].delay_ms;
 	pthread_mutex_unlock(&rec.mu);
 	assert_int_equal(next, 1000);
-	mllp_client_stop(c);
+	mllp_client_destroy(c);
 }
 
 static void keepalive_tweak(struct mllp_pool_config *cfg)
 {
-	cfg->conn.keepalive_idle = 33;
-	cfg->conn.keepalive_interval = 7;
+	cfg->conn.keepalive_idle_s = 33;
+	cfg->conn.keepalive_interval_s = 7;
 	cfg->conn.keepalive_count = 4;
 }
 
@@ -248,6 +250,7 @@ static void test_reconnect(void **state)
 static bool inflight1_queued(void *arg)
 {
 	struct mllp_pool_stats st;
+	mllp_pool_stats_init(&st);
 	mllp_pool_get_stats(arg, &st);
 	return st.in_flight == 1 && st.queued == 9;
 }
@@ -259,7 +262,7 @@ static void test_stop_with_queued(void **state)
 	tr_start(&r, 0, TR_NONE);
 	struct mllp_pool_config cfg;
 	ti_config(&cfg, NULL);
-	cfg.conn.reply_timeout = MLLP_INFINITE;
+	cfg.conn.reply_timeout_ms = MLLP_INFINITE;
 	struct mllp_pool *p;
 	assert_int_equal(mllp_pool_create(&cfg, &p, NULL), 0);
 	uint32_t ep;
@@ -312,7 +315,7 @@ static void test_io_uring_unavailable(void **state)
 		assert_non_null(strstr(err.message, "io_uring is unavailable"));
 		struct mllp_client *c = (void *)1;
 		assert_int_equal(
-		    mllp_client_start("127.0.0.1", 9, &cfg, &c, &err),
+		    mllp_client_create("127.0.0.1", 9, &cfg, &c, &err),
 		    MLLP_ERR_IO_URING_UNAVAILABLE);
 		assert_null(c);
 	}
@@ -325,7 +328,7 @@ static void test_bad_address(void **state)
 	ti_config(&cfg, NULL);
 	struct mllp_client *c = (void *)1;
 	struct mllp_error err;
-	assert_int_equal(mllp_client_start("", 2575, &cfg, &c, &err),
+	assert_int_equal(mllp_client_create("", 2575, &cfg, &c, &err),
 			 MLLP_ERR_BAD_ADDRESS);
 	assert_null(c);
 	assert_string_equal(err.message, "Invalid server ip address");
@@ -335,7 +338,7 @@ static void test_bad_address(void **state)
 	for (int i = 0; i < 2; i++) {
 		c = (void *)1;
 		assert_int_equal(
-		    mllp_client_start(bad[i], 2575, &cfg, &c, &err),
+		    mllp_client_create(bad[i], 2575, &cfg, &c, &err),
 		    MLLP_ERR_BAD_ADDRESS);
 		assert_null(c);
 		assert_int_equal(err.context, MLLP_CTX_CONNECT);
@@ -346,15 +349,15 @@ static void test_bad_address(void **state)
 		assert_true(strlen(err.message) > (size_t)n);
 	}
 	c = NULL;
-	assert_int_equal(mllp_client_start(NULL, 2575, &cfg, &c, NULL),
+	assert_int_equal(mllp_client_create(NULL, 2575, &cfg, &c, NULL),
 			 MLLP_ERR_BAD_ADDRESS);
 	/* IPv6 literal and host name are accepted. */
 	struct tr r;
 	tr_start(&r, 0, TR_ACK);
-	assert_int_equal(mllp_client_start("localhost", r.port, &cfg, &c, NULL),
-			 0);
-	mllp_client_stop(c);
-	assert_int_equal(mllp_client_start("::1", r.port, &cfg, &c, NULL), 0);
+	assert_int_equal(
+	    mllp_client_create("localhost", r.port, &cfg, &c, NULL), 0);
+	mllp_client_destroy(c);
+	assert_int_equal(mllp_client_create("::1", r.port, &cfg, &c, NULL), 0);
 	stop_pair(c, &r);
 }
 
@@ -452,7 +455,7 @@ static void test_queued_survive_reconnect(void **state)
 static void fixed_interval(struct mllp_pool_config *cfg)
 {
 	cfg->conn.use_backoff = false;
-	cfg->conn.auto_reconnect_interval = 500;
+	cfg->conn.auto_reconnect_interval_ms = 500;
 }
 
 /* Without backoff every retry waits auto_reconnect_interval. */
@@ -469,7 +472,7 @@ static void test_fixed_reconnect_interval(void **state)
 		if (rec.ev[i].kind == MLLP_EV_CONNECTION_FAILURE)
 			assert_int_equal(rec.ev[i].delay_ms, 500);
 	pthread_mutex_unlock(&rec.mu);
-	mllp_client_stop(c);
+	mllp_client_destroy(c);
 }
 
 int main(void)

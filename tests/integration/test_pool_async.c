@@ -121,7 +121,7 @@ static void test_cancel_and_would_block(void **state)
 	struct mllp_pool_config cfg;
 	ti_config(&cfg, NULL);
 	cfg.queue_capacity = 2;
-	cfg.conn.reply_timeout = MLLP_INFINITE;
+	cfg.conn.reply_timeout_ms = MLLP_INFINITE;
 	struct mllp_pool *p;
 	assert_int_equal(mllp_pool_create(&cfg, &p, NULL), 0);
 	uint32_t ep;
@@ -141,7 +141,7 @@ static void test_cancel_and_would_block(void **state)
 	struct mllp_send_options o;
 	mllp_send_options_init(&o);
 	o.block = true;
-	o.block_timeout = 50;
+	o.block_timeout_ms = 50;
 	assert_int_equal(mllp_pool_send(p, ep, m, len, &o, &g, NULL),
 			 MLLP_ERR_WOULD_BLOCK);
 	/* Cancel a queued message: never written. */
@@ -169,7 +169,7 @@ static void test_cancel_and_would_block(void **state)
 
 static void queue_wait(struct mllp_pool_config *cfg)
 {
-	cfg->conn.queue_timeout = 5000;
+	cfg->conn.queue_timeout_ms = 5000;
 }
 
 static void test_queue_timeout_waits(void **state)
@@ -194,7 +194,7 @@ static void test_queue_timeout_waits(void **state)
 
 static void short_send_timeout(struct mllp_pool_config *cfg)
 {
-	cfg->conn.send_timeout = 300;
+	cfg->conn.send_timeout_ms = 300;
 }
 
 /* A receiver that stops reading: the send times out (context send), the
@@ -242,7 +242,7 @@ static void test_future_wait_timeout_and_stats(void **state)
 	struct mllp_future *f;
 	struct mllp_send_options o;
 	mllp_send_options_init(&o);
-	o.reply_timeout = 150;
+	o.reply_timeout_ms = 150;
 	assert_int_equal(mllp_pool_send(p, ep, m, len, &o, &f, NULL), 0);
 	assert_int_equal(mllp_future_wait(f, 10), MLLP_ERR_TIMEOUT);
 	assert_false(mllp_future_poll(f));
@@ -251,6 +251,7 @@ static void test_future_wait_timeout_and_stats(void **state)
 	assert_int_equal(mllp_future_result(f)->status, MLLP_ERR_TIMEOUT);
 	mllp_future_free(f);
 	struct mllp_pool_stats st;
+	mllp_pool_stats_init(&st);
 	mllp_pool_get_stats(p, &st);
 	assert_int_equal(st.sent, 1);
 	assert_int_equal(st.errors, 1);

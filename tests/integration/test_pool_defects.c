@@ -230,9 +230,9 @@ static void early_ack_run(bool close_on_recv_error)
 
 	struct mllp_pool_config cfg;
 	ti_config(&cfg, NULL);
-	cfg.conn.reply_timeout = 300;
+	cfg.conn.reply_timeout_ms = 300;
 	cfg.conn.close_on_recv_error = close_on_recv_error;
-	cfg.conn.queue_timeout = 60000;
+	cfg.conn.queue_timeout_ms = 60000;
 	struct mllp_pool *p = NULL;
 	uint32_t ep;
 	pool_one_ep(&cfg, s.port, &p, &ep);
@@ -587,7 +587,7 @@ static void refuse_cb(struct mllp_future *f, void *arg)
 	struct mllp_future *g = NULL;
 	x->send_rc = mllp_pool_send(x->p, x->ep, m, len, &o, &g, &x->send_err);
 	/* block_timeout 0 never waits: allowed. */
-	o.block_timeout = 0;
+	o.block_timeout_ms = 0;
 	struct mllp_future *h = NULL;
 	x->send_timeout0_rc = mllp_pool_send(x->p, x->ep, m, len, &o, &h, NULL);
 	mllp_future_free(h);
@@ -613,7 +613,7 @@ static void test_refused_from_callback(void **state)
 	 * a queue timeout that keeps it waiting. */
 	struct mllp_conn_options co;
 	mllp_conn_options_init(&co);
-	co.queue_timeout = MLLP_INFINITE;
+	co.queue_timeout_ms = MLLP_INFINITE;
 	uint32_t dead;
 	assert_int_equal(mllp_pool_add_endpoint(x.p, "127.0.0.1",
 						tr_free_port(), 1, &co, &dead,

@@ -141,7 +141,7 @@ static bool no_conns(void *arg)
 
 static void no_reply_timeout(struct mllp_pool_config *cfg)
 {
-	cfg->conn.reply_timeout = MLLP_INFINITE;
+	cfg->conn.reply_timeout_ms = MLLP_INFINITE;
 }
 
 /* A receiver that holds every reply: one message in flight, four queued.
@@ -211,6 +211,7 @@ static void test_remove_queued_and_in_flight(void **state)
 	assert_int_equal(mllp_pool_remove_endpoint(p, id),
 			 MLLP_ERR_ENDPOINT_REMOVED);
 	struct mllp_pool_stats ps;
+	mllp_pool_stats_init(&ps);
 	mllp_pool_get_stats(p, &ps);
 	assert_int_equal(ps.in_flight, 0);
 	assert_int_equal(ps.queued, 0);
@@ -242,7 +243,7 @@ static void *blocked_send(void *arg)
 	struct mllp_send_options o;
 	mllp_send_options_init(&o);
 	o.block = true;
-	o.block_timeout = MLLP_INFINITE;
+	o.block_timeout_ms = MLLP_INFINITE;
 	struct mllp_future *f = NULL;
 	atomic_store(&b->entering, 1);
 	atomic_store(&b->rc, mllp_pool_send(b->p, b->id, m, len, &o, &f, NULL));
@@ -269,7 +270,7 @@ static void *remove_main(void *arg)
 
 static void one_slot_queue(struct mllp_pool_config *cfg)
 {
-	cfg->conn.reply_timeout = MLLP_INFINITE;
+	cfg->conn.reply_timeout_ms = MLLP_INFINITE;
 	cfg->queue_capacity = 1;
 }
 
@@ -614,6 +615,7 @@ static void test_remove_races_sends(void **state)
 	assert_int_equal(ok + removed, sent);
 	assert_true(ok > 0);
 	struct mllp_pool_stats ps;
+	mllp_pool_stats_init(&ps);
 	mllp_pool_get_stats(p, &ps);
 	assert_int_equal(ps.in_flight, 0);
 	assert_int_equal(ps.queued, 0);
@@ -656,7 +658,7 @@ static void test_endpoint_stats(void **state)
 	struct mllp_receiver_config rc;
 	ti_receiver_config(&rc, mix_dispatch, NULL);
 	struct mllp_receiver *recv = NULL;
-	assert_int_equal(mllp_receiver_start(&rc, &recv, NULL), 0);
+	assert_int_equal(mllp_receiver_create(&rc, &recv, NULL), 0);
 	struct tr silent;
 	tr_start(&silent, 0, TR_NONE);
 
@@ -664,7 +666,7 @@ static void test_endpoint_stats(void **state)
 	uint32_t a = add_ep(p, mllp_receiver_port(recv), 2, NULL);
 	struct mllp_conn_options bo;
 	mllp_conn_options_init(&bo);
-	bo.reply_timeout = 300;
+	bo.reply_timeout_ms = 300;
 	uint32_t b = add_ep(p, silent.port, 1, &bo);
 	wait_up(p, a, 2);
 	wait_up(p, b, 1);
@@ -730,6 +732,7 @@ static void test_endpoint_stats(void **state)
 	assert_string_equal(sb.last_error.message, "timed out");
 
 	struct mllp_pool_stats ps;
+	mllp_pool_stats_init(&ps);
 	mllp_pool_get_stats(p, &ps);
 	assert_int_equal(ps.sent, sa.sent + sb.sent);
 	assert_int_equal(ps.errors, sa.errors + sb.errors);

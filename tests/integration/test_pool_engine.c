@@ -24,6 +24,7 @@
 
 #include "backend.h"
 #include "pool_internal.h"
+#include "wrap_backend.h"
 
 /* ---- an allocator that hands back the last freed block of a size ------ */
 
@@ -312,72 +313,6 @@ static void test_socket_address_reuse(void **state)
 	assert_int_equal(atomic_load(&fk.bad_recv), 0);
 }
 
-/* ---- the real backend with a wait() that can be made to fail --------- */
-
-static const struct mllpi_backend_ops *real_ops;
-static _Atomic int wait_fail; /* 0, or the -errno wait() returns */
-static _Atomic int wait_failures;
-
-static int wrap_create(const struct mllpi_backend_config *cfg,
-		       struct mllpi_backend **out, struct mllp_error *err)
-{
-	return real_ops->create(cfg, out, err);
-}
-static void wrap_destroy(struct mllpi_backend *b)
-{
-	real_ops->destroy(b);
-}
-static int wrap_connect(struct mllpi_backend *b, int fd,
-			const struct sockaddr *sa, socklen_t len,
-			uint64_t token)
-{
-	return real_ops->connect(b, fd, sa, len, token);
-}
-static int wrap_sendmsg(struct mllpi_backend *b, int fd,
-			const struct msghdr *msg, uint64_t token)
-{
-	return real_ops->sendmsg(b, fd, msg, token);
-}
-static int wrap_recv(struct mllpi_backend *b, int fd, uint64_t token)
-{
-	return real_ops->recv(b, fd, token);
-}
-static int wrap_accept(struct mllpi_backend *b, int fd, uint64_t token)
-{
-	return real_ops->accept(b, fd, token);
-}
-static int wrap_cancel_fd(struct mllpi_backend *b, int fd, uint64_t token)
-{
-	return real_ops->cancel_fd(b, fd, token);
-}
-static int wrap_wait(struct mllpi_backend *b, int64_t timeout_us,
-		     struct mllpi_cqe *out, int max)
-{
-	int rc = atomic_load(&wait_fail);
-	if (rc) {
-		atomic_fetch_add(&wait_failures, 1);
-		return rc;
-	}
-	return real_ops->wait(b, timeout_us, out, max);
-}
-static void wrap_wake(struct mllpi_backend *b)
-{
-	real_ops->wake(b);
-}
-
-static struct mllpi_backend_ops wrap_ops = {
-    .name = "wrapped",
-    .create = wrap_create,
-    .destroy = wrap_destroy,
-    .connect = wrap_connect,
-    .sendmsg = wrap_sendmsg,
-    .recv = wrap_recv,
-    .accept = wrap_accept,
-    .cancel_fd = wrap_cancel_fd,
-    .wait = wrap_wait,
-    .wake = wrap_wake,
-};
-
 struct loglines {
 	pthread_mutex_t mu;
 	char text[4096];
@@ -398,21 +333,17 @@ static void log_keep(void *ctx, enum mllp_log_level l, const char *line)
 static struct mllp_pool *wrapped_pool(struct tr *r, struct loglines *g,
 				      uint32_t *ep)
 {
-	real_ops = ti_backend() == MLLP_BACKEND_EPOLL ? &mllpi_backend_epoll
-						      : &mllpi_backend_uring;
-	wrap_ops.nonblocking_sockets = real_ops->nonblocking_sockets;
-	atomic_store(&wait_fail, 0);
-	atomic_store(&wait_failures, 0);
+	const struct mllpi_backend_ops *wrap_ops = tw_reset();
 	memset(g, 0, sizeof(*g));
 	pthread_mutex_init(&g->mu, NULL);
 	struct mllp_pool_config cfg;
 	ti_config(&cfg, NULL);
 	cfg.log = log_keep;
 	cfg.log_ctx = g;
-	cfg.conn.reply_timeout = MLLP_INFINITE;
+	cfg.conn.reply_timeout_ms = MLLP_INFINITE;
 	struct mllp_pool *p = NULL;
 	struct mllp_error err;
-	int rc = mllpi_pool_create_ops(&cfg, &wrap_ops, &p, &err);
+	int rc = mllpi_pool_create_ops(&cfg, wrap_ops, &p, &err);
 	if (rc == MLLP_ERR_IO_URING_UNAVAILABLE) {
 		fprintf(stderr, "io_uring unavailable: %s\n", err.message);
 		return NULL;
@@ -428,6 +359,7 @@ static struct mllp_pool *wrapped_pool(struct tr *r, struct loglines *g,
 static bool one_in_flight(void *arg)
 {
 	struct mllp_pool_stats st;
+	mllp_pool_stats_init(&st);
 	mllp_pool_get_stats(arg, &st);
 	return st.in_flight == 1 && st.queued == 1;
 }
@@ -464,7 +396,7 @@ static void test_wait_error_stops_manager(void **state)
 	struct mllp_future *f2 = send_n(p, ep, 2, &rc);
 	assert_int_equal(rc, 0);
 	assert_true(tr_wait_until(one_in_flight, p, 5000));
-	atomic_store(&wait_fail, -EBADF);
+	atomic_store(&tw_wait_fail, -EBADF);
 	/* Wake the manager: a send, which fails with the same reason. */
 	struct mllp_future *f3 = send_n(p, ep, 3, &rc);
 	assert_int_equal(rc, 0);
@@ -472,9 +404,9 @@ static void test_wait_error_stops_manager(void **state)
 	bool done = true;
 	for (int i = 0; i < 3; i++)
 		done = done && mllp_future_wait(fs[i], 5000) == 0;
-	int failures = atomic_load(&wait_failures);
+	int failures = atomic_load(&tw_wait_failures);
 	if (!done)
-		atomic_store(&wait_fail, 0); /* let stop finish */
+		atomic_store(&tw_wait_fail, 0); /* let stop finish */
 	assert_true(done);
 	/* No spin: a few failed calls, then the manager left. */
 	assert_true(failures >= 1 && failures <= 8);
@@ -489,7 +421,7 @@ static void test_wait_error_stops_manager(void **state)
 	assert_int_equal(rc, MLLP_ERR_STOPPED);
 	assert_null(f4);
 	assert_int_equal(mllp_pool_stop(p), 0);
-	assert_int_equal(atomic_load(&wait_failures), failures);
+	assert_int_equal(atomic_load(&tw_wait_failures), failures);
 	assert_non_null(strstr(g.text, "the pool stopped: backend wrapped "
 				       "wait failed: "));
 	mllp_pool_destroy(p);
@@ -527,7 +459,7 @@ static struct mllp_future *send_big(struct mllp_pool *p, uint32_t ep,
 	struct mllp_send_options o;
 	mllp_send_options_init(&o);
 	o.kind = MLLP_PAYLOAD_RAW;
-	o.reply_timeout = reply_timeout;
+	o.reply_timeout_ms = reply_timeout;
 	struct mllp_future *f = NULL;
 	assert_int_equal(mllp_pool_send(p, ep, big, size, &o, &f, NULL), 0);
 	free(big);
@@ -542,27 +474,27 @@ static void expect_pending(struct mllp_future *f)
 
 static void max_reply(struct mllp_conn_options *o)
 {
-	o->reply_timeout = INT64_MAX;
+	o->reply_timeout_ms = INT64_MAX;
 }
 
 static void max_send(struct mllp_conn_options *o)
 {
-	o->send_timeout = INT64_MAX;
+	o->send_timeout_ms = INT64_MAX;
 }
 
 static void max_queue(struct mllp_conn_options *o)
 {
-	o->queue_timeout = INT64_MAX;
+	o->queue_timeout_ms = INT64_MAX;
 }
 
 static void max_connect_backoff(struct mllp_conn_options *o)
 {
-	o->connect_timeout = UINT32_MAX;
+	o->connect_timeout_ms = UINT32_MAX;
 	o->use_backoff = true;
-	o->backoff_max_seconds = UINT32_MAX;
-	o->reply_timeout = INT64_MAX;
-	o->send_timeout = INT64_MAX;
-	o->queue_timeout = INT64_MAX;
+	o->backoff_max_s = UINT32_MAX;
+	o->reply_timeout_ms = INT64_MAX;
+	o->send_timeout_ms = INT64_MAX;
+	o->queue_timeout_ms = INT64_MAX;
 }
 
 /* reply_timeout INT64_MAX (the connection's, then one message's): the
@@ -618,7 +550,7 @@ static void test_max_queue_timeout_waits(void **state)
 	mllp_pool_destroy(p);
 }
 
-/* Every limit at once (connect_timeout and backoff_max_seconds at
+/* Every limit at once (connect_timeout and backoff_max_s at
  * UINT32_MAX too): a message still goes through normally. */
 static void test_max_limits_still_work(void **state)
 {

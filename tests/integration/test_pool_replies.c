@@ -361,6 +361,7 @@ static void test_reply_before_send_completes(void **state)
 	 * future must not complete (it would, with the early reply). */
 	assert_int_equal(mllp_future_wait(f, 300), MLLP_ERR_TIMEOUT);
 	struct mllp_pool_stats st;
+	mllp_pool_stats_init(&st);
 	mllp_pool_get_stats(p, &st);
 	assert_int_equal(st.sent, 0);
 

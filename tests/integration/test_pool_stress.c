@@ -109,7 +109,7 @@ static void run(int close_every)
 	ti_config(&cfg, NULL);
 	cfg.queue_capacity = 256;
 	if (close_every)
-		cfg.conn.queue_timeout = 20000; /* wait across reconnects */
+		cfg.conn.queue_timeout_ms = 20000; /* wait across reconnects */
 	struct mllp_pool *pool;
 	assert_int_equal(mllp_pool_create(&cfg, &pool, NULL), 0);
 	uint32_t ep;
@@ -131,6 +131,7 @@ static void run(int close_every)
 	for (int i = 0; i < TOTAL; i++)
 		assert_int_equal(atomic_load(&completions[i]), 1);
 	struct mllp_pool_stats st;
+	mllp_pool_stats_init(&st);
 	mllp_pool_get_stats(pool, &st);
 	assert_int_equal(st.in_flight, 0);
 	assert_int_equal(st.queued, 0);

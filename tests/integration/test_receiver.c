@@ -26,25 +26,25 @@ static void test_start_errors(void **state)
 	c.port = MLLP_PORT_UNSET;
 	struct mllp_receiver *rv = (void *)1;
 	struct mllp_error err;
-	assert_int_equal(mllp_receiver_start(&c, &rv, &err),
+	assert_int_equal(mllp_receiver_create(&c, &rv, &err),
 			 MLLP_ERR_INVALID_ARGUMENT);
 	assert_null(rv);
 	assert_string_equal(err.message, "No tcp port provided");
 	cfg_for(&c, &r, NULL, NULL);
-	assert_int_equal(mllp_receiver_start(&c, &rv, &err),
+	assert_int_equal(mllp_receiver_create(&c, &rv, &err),
 			 MLLP_ERR_INVALID_ARGUMENT);
 	assert_string_equal(err.message, "No dispatcher module provided");
 	/* A default config has no port either. */
 	mllp_receiver_config_init(&c);
 	c.dispatch = mllp_dispatch_echo;
-	assert_int_equal(mllp_receiver_start(&c, &rv, &err),
+	assert_int_equal(mllp_receiver_create(&c, &rv, &err),
 			 MLLP_ERR_INVALID_ARGUMENT);
 	assert_string_equal(err.message, "No tcp port provided");
 	cfg_for(&c, &r, mllp_dispatch_echo, NULL);
 	const char *bad[] = {"10.0.0.0/33"};
 	c.allowed_clients = bad;
 	c.allowed_clients_count = 1;
-	assert_int_equal(mllp_receiver_start(&c, &rv, &err),
+	assert_int_equal(mllp_receiver_create(&c, &rv, &err),
 			 MLLP_ERR_INVALID_ARGUMENT);
 	rec_free(&r);
 }
@@ -59,7 +59,7 @@ static void test_port_in_use(void **state)
 	c.port = mllp_receiver_port(a);
 	struct mllp_receiver *b = NULL;
 	struct mllp_error err;
-	assert_int_equal(mllp_receiver_start(&c, &b, &err), -EADDRINUSE);
+	assert_int_equal(mllp_receiver_create(&c, &b, &err), -EADDRINUSE);
 	assert_null(b);
 	assert_non_null(strstr(err.message, "eaddrinuse"));
 	mllp_receiver_destroy(a);
@@ -85,8 +85,8 @@ static void test_start_stop(void **state)
 	struct tc t[3];
 	for (int i = 0; i < 3; i++)
 		tc_connect(&t[i], port);
-	assert_int_equal(rec_wait(&r, &r.ev[MLLP_RECV_EV_CONNECTION_START], 3),
-			 3);
+	assert_int_equal(
+	    rec_wait(&r, &r.ev[MLLP_RECEIVER_EV_CONNECTION_START], 3), 3);
 	assert_int_equal(mllp_receiver_stop(rv), 0);
 	assert_int_equal(mllp_receiver_stop(rv), 0); /* idempotent */
 	assert_int_equal(r.reasons[MLLP_CLOSE_STOPPED], 3);
@@ -95,6 +95,7 @@ static void test_start_stop(void **state)
 		tc_close(&t[i]);
 	}
 	struct mllp_receiver_stats st;
+	mllp_receiver_stats_init(&st);
 	mllp_receiver_get_stats(rv, &st);
 	assert_int_equal(st.connections_accepted, 3);
 	assert_int_equal(st.connections_active, 0);
@@ -273,8 +274,8 @@ static void test_many_frames_one_packet(void **state)
 	assert_int_equal(n, 100);
 	/* Telemetry: 100 messages, 100 replies (coalesced writes). */
 	assert_int_equal(rec_wait(&r, &r.replies, 100), 100);
-	assert_int_equal(r.ev[MLLP_RECV_EV_MESSAGE_RECEIVED], 100);
-	assert_true(r.ev[MLLP_RECV_EV_REPLY_SENT] <= 100);
+	assert_int_equal(r.ev[MLLP_RECEIVER_EV_MESSAGE_RECEIVED], 100);
+	assert_true(r.ev[MLLP_RECEIVER_EV_REPLY_SENT] <= 100);
 	mllp_decoder_free(&d);
 	tc_close(&t);
 	mllp_receiver_destroy(rv);
@@ -315,14 +316,15 @@ static void test_junk_between_frames(void **state)
 	tc_write(&t, p3, sizeof(p3) - 1);
 	expect_ids(&t, "MSA|AA|J%d", 5, 6);
 	tc_close(&t);
-	assert_int_equal(rec_wait(&r, &r.ev[MLLP_RECV_EV_CONNECTION_STOP], 1),
-			 1);
+	assert_int_equal(
+	    rec_wait(&r, &r.ev[MLLP_RECEIVER_EV_CONNECTION_STOP], 1), 1);
 	assert_int_equal(
 	    rec_count_lines(&r, "discarding unexpected data (4 bytes)"), 1);
 	assert_int_equal(
 	    rec_count_lines(&r, "discarding unexpected data (2 bytes)"), 1);
 	assert_int_equal(rec_count_lines(&r, "discarding unexpected data"), 2);
 	struct mllp_receiver_stats st;
+	mllp_receiver_stats_init(&st);
 	mllp_receiver_get_stats(rv, &st);
 	assert_int_equal(st.messages_received, 6);
 	assert_int_equal(st.replies_sent, 6);
@@ -356,6 +358,7 @@ static void test_split_every_byte(void **state)
 	expect_ack(&t, m, ml, "AA");
 	tc_close(&t);
 	struct mllp_receiver_stats st;
+	mllp_receiver_stats_init(&st);
 	mllp_receiver_get_stats(rv, &st);
 	assert_int_equal(st.messages_received, fl);
 	assert_int_equal(st.junk_bytes, 0);
@@ -394,6 +397,7 @@ static void test_oversize_frame(void **state)
 	assert_int_equal(rec_count_lines(&r, "frame bigger than 1024 bytes"),
 			 1);
 	struct mllp_receiver_stats st;
+	mllp_receiver_stats_init(&st);
 	mllp_receiver_get_stats(rv, &st);
 	assert_int_equal(st.frames_too_big, 1);
 	mllp_receiver_destroy(rv);
@@ -441,6 +445,7 @@ static void test_idle_timeout(void **state)
 	assert_int_equal(rec_wait(&r, &r.reasons[MLLP_CLOSE_IDLE_TIMEOUT], 2),
 			 2);
 	struct mllp_receiver_stats st;
+	mllp_receiver_stats_init(&st);
 	mllp_receiver_get_stats(rv, &st);
 	assert_int_equal(st.connections_idle_timeout, 2);
 	finish(rv, &r);

@@ -57,7 +57,7 @@ static void start_receiver(struct mllp_receiver_config *c,
 			   struct mllp_receiver **rv)
 {
 	struct mllp_error err;
-	int rc = mllp_receiver_start(c, rv, &err);
+	int rc = mllp_receiver_create(c, rv, &err);
 	if (rc == MLLP_ERR_IO_URING_UNAVAILABLE) {
 		fprintf(stderr, "io_uring unavailable: %s\n", err.message);
 		exit(77);
@@ -248,7 +248,7 @@ static void test_stop_concurrent(void **state)
 
 /* Junk over 20 connections: the log stays within the rate limit (the
  * token bucket bounds every line, the receiver's start warning included:
- * MLLP_RECV_LOG_BURST + MLLP_RECV_LOG_RATE per second of its life), the
+ * MLLP_RECEIVER_LOG_BURST + MLLP_RECEIVER_LOG_RATE per second of its life), the
  * rest is counted, and the honest client is answered throughout. */
 static void test_junk_flood_log_bounded(void **state)
 {
@@ -272,6 +272,7 @@ static void test_junk_flood_log_bounded(void **state)
 	assert_true(flooding); /* the honest client ran during the flood */
 	/* Wait (bounded) until the receiver has read what was sent. */
 	struct mllp_receiver_stats st;
+	mllp_receiver_stats_init(&st);
 	uint64_t dl = tn_now_ms() + 10000;
 	mllp_receiver_get_stats(rv, &st);
 	while (st.connections_active > 0 && tn_now_ms() < dl) {
@@ -282,7 +283,8 @@ static void test_junk_flood_log_bounded(void **state)
 	uint64_t secs = (tn_now_ms() - t0 + 999) / 1000;
 	mllp_receiver_get_stats(rv, &st);
 	int lines = atomic_load(&k.lines);
-	int bound = (int)(MLLP_RECV_LOG_BURST + MLLP_RECV_LOG_RATE * secs);
+	int bound =
+	    (int)(MLLP_RECEIVER_LOG_BURST + MLLP_RECEIVER_LOG_RATE * secs);
 	fprintf(stderr,
 		"junk flood: %llu junk bytes in %llu s, %d log lines (bound "
 		"%d), %llu suppressed\n",
@@ -349,11 +351,11 @@ static void test_junk_flood_stderr_pipe(void **state)
 	stderr_to_full_pipe(&p);
 	struct mllp_receiver *rv = NULL;
 	struct mllp_error err;
-	int rc = mllp_receiver_start(&c, &rv, &err);
+	int rc = mllp_receiver_create(&c, &rv, &err);
 	int acked = -1;
 	bool flooding = false;
 	struct mllp_receiver_stats st;
-	memset(&st, 0, sizeof(st));
+	mllp_receiver_stats_init(&st);
 	if (rc == 0) {
 		fill_pipe(&p);
 		uint16_t port = mllp_receiver_port(rv);
@@ -433,6 +435,7 @@ static void test_nonreaders_budget(void **state)
 	    tn_honest_run(port, HONEST_MSGS, tn_now_ms() + HONEST_DEADLINE_MS);
 	flood_end(&f, th, 0);
 	struct mllp_receiver_stats st;
+	mllp_receiver_stats_init(&st);
 	mllp_receiver_get_stats(rv, &st);
 	mllp_receiver_stop(rv);
 	uint64_t rss_growth = rss_peak() - rss0;
@@ -483,7 +486,7 @@ static int pipelined_frames(void)
 	}
 	/* An ACK is over 60 bytes; twice the kernel's share, at least
 	 * 20,000 frames. */
-	long n = (2 * wmem_max + MLLP_RECV_DEFAULT_REPLY_PAUSE) / 60;
+	long n = (2 * wmem_max + MLLP_RECEIVER_DEFAULT_REPLY_PAUSE) / 60;
 	return n < 20000 ? 20000 : n > 2000000 ? 2000000 : (int)n;
 }
 
@@ -526,6 +529,7 @@ static void test_backlog_pause_resume(void **state)
 	pthread_t th;
 	assert_int_equal(pthread_create(&th, NULL, writer_main, &w), 0);
 	struct mllp_receiver_stats st;
+	mllp_receiver_stats_init(&st);
 	uint64_t dl = tn_now_ms() + 10000;
 	mllp_receiver_get_stats(rv, &st);
 	while (st.reads_paused == 0 && tn_now_ms() < dl) {
@@ -581,12 +585,14 @@ static void test_budget_config(void **state)
 	(void)state;
 	struct mllp_receiver_config c;
 	base_cfg(&c, NULL);
-	assert_int_equal(c.max_buffered_bytes, MLLP_RECV_DEFAULT_MAX_BUFFERED);
-	assert_int_equal(c.reply_backlog_pause, MLLP_RECV_DEFAULT_REPLY_PAUSE);
+	assert_int_equal(c.max_buffered_bytes,
+			 MLLP_RECEIVER_DEFAULT_MAX_BUFFERED);
+	assert_int_equal(c.reply_backlog_pause,
+			 MLLP_RECEIVER_DEFAULT_REPLY_PAUSE);
 	c.max_buffered_bytes = c.max_frame - 1;
 	struct mllp_receiver *rv = NULL;
 	struct mllp_error err;
-	assert_int_equal(mllp_receiver_start(&c, &rv, &err),
+	assert_int_equal(mllp_receiver_create(&c, &rv, &err),
 			 MLLP_ERR_INVALID_ARGUMENT);
 	assert_string_equal(err.message, "invalid receiver configuration");
 	assert_null(rv);

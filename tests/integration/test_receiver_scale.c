@@ -113,9 +113,10 @@ static void test_thousand_connections(void **state)
 	struct tc *t = calloc(N, sizeof(*t));
 	for (int i = 0; i < N; i++)
 		tc_connect(&t[i], port);
-	assert_int_equal(rec_wait(&r, &r.ev[MLLP_RECV_EV_CONNECTION_START], N),
-			 N);
+	assert_int_equal(
+	    rec_wait(&r, &r.ev[MLLP_RECEIVER_EV_CONNECTION_START], N), N);
 	struct mllp_receiver_stats st;
+	mllp_receiver_stats_init(&st);
 	mllp_receiver_get_stats(rv, &st);
 	assert_int_equal(st.connections_active, N);
 	for (int i = 0; i < N; i++) {

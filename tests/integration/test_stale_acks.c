@@ -176,7 +176,7 @@ static void make_pool(struct mllp_pool **p, uint32_t *ep, uint16_t port,
 	cfg.log = count_log;
 	cfg.log_ctx = g;
 	cfg.log_level = MLLP_LOG_WARNING;
-	cfg.conn.queue_timeout = 5000; /* sends wait for a reconnect */
+	cfg.conn.queue_timeout_ms = 5000; /* sends wait for a reconnect */
 	assert_int_equal(mllp_pool_create(&cfg, p, NULL), 0);
 	assert_int_equal(
 	    mllp_pool_add_endpoint(*p, "127.0.0.1", port, 1, NULL, ep, NULL),
@@ -212,6 +212,7 @@ static void test_resent_acks(void **state)
 	/* Every stale frame of the last answer is handled before its AA:
 	 * the counts are final once the last future completed. */
 	struct mllp_pool_stats st;
+	mllp_pool_stats_init(&st);
 	mllp_pool_get_stats(p, &st);
 	const uint64_t stale = MSGS * (MSGS - 1) / 2;
 	assert_int_equal(st.stale_replies, stale);
@@ -270,6 +271,7 @@ static void test_never_sent_id_closes(void **state)
 		    ti_wait_count(&rec, MLLP_EV_CONNECTION_CLOSED, k, 5000));
 	}
 	struct mllp_pool_stats st;
+	mllp_pool_stats_init(&st);
 	mllp_pool_get_stats(p, &st);
 	assert_int_equal(st.stale_replies, 0);
 	mllp_pool_destroy(p);

@@ -27,7 +27,7 @@ static void test_handshake_timeout(void **state)
 	client_cfg(&ct);
 	struct mllp_conn_options o;
 	cli_conn_options(&o, &ct);
-	o.connect_timeout = 300;
+	o.connect_timeout_ms = 300;
 	struct cli c;
 	struct mllp_error e;
 	assert_int_equal(cli_open_opts(&c, "localhost", s.port, &o, 1, &e), 0);
@@ -195,6 +195,7 @@ static bool counted(void *arg)
 {
 	const struct counts *w = arg;
 	struct mllp_receiver_stats st;
+	mllp_receiver_stats_init(&st);
 	mllp_receiver_get_stats(w->r, &st);
 	return st.connections_refused ==
 		   w->allow_list + w->max_connections + w->tls_cert &&
@@ -207,6 +208,7 @@ static void expect_counts(struct counts w)
 {
 	wait_until(counted, &w, 5000);
 	struct mllp_receiver_stats st;
+	mllp_receiver_stats_init(&st);
 	mllp_receiver_get_stats(w.r, &st);
 	assert_int_equal(st.connections_refused_allow_list, w.allow_list);
 	assert_int_equal(st.connections_refused_max_connections,
@@ -234,7 +236,7 @@ static struct mllp_receiver *plain_start(const char *allow, uint32_t maxc)
 		rc.max_connections = maxc;
 	struct mllp_receiver *r = NULL;
 	struct mllp_error e;
-	if (mllp_receiver_start(&rc, &r, &e) != 0)
+	if (mllp_receiver_create(&rc, &r, &e) != 0)
 		fail_msg("receiver start: %s", e.message);
 	return r;
 }
@@ -242,6 +244,7 @@ static struct mllp_receiver *plain_start(const char *allow, uint32_t maxc)
 static bool one_open(void *arg)
 {
 	struct mllp_receiver_stats st;
+	mllp_receiver_stats_init(&st);
 	mllp_receiver_get_stats(arg, &st);
 	return st.connections_active == 1;
 }

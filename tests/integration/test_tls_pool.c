@@ -41,6 +41,7 @@ static void tls_version_case(enum mllp_tls_version v, const char *name)
 	for (int i = 0; i < 20; i++)
 		expect_aa(&c);
 	struct mllp_pool_stats ps;
+	mllp_pool_stats_init(&ps);
 	mllp_pool_get_stats(c.pool, &ps);
 	assert_int_equal(ps.tls_handshakes, 1);
 	close_pair(&c, &s);
@@ -170,6 +171,7 @@ static void resume_case(enum mllp_tls_version v)
 	cli_open(&c, "localhost", s.port, &ct);
 	aa_reconnect_aa(&c);
 	struct mllp_pool_stats ps;
+	mllp_pool_stats_init(&ps);
 	mllp_pool_get_stats(c.pool, &ps);
 	assert_true(ps.tls_handshakes >= 2);
 	assert_true(ps.tls_resumed >= 1);
@@ -208,6 +210,7 @@ static void mtls_resume_case(enum mllp_tls_version v)
 	srv_peer(&s, name, sizeof(name));
 	assert_string_equal(name, "client.example");
 	struct mllp_pool_stats ps;
+	mllp_pool_stats_init(&ps);
 	mllp_pool_get_stats(c.pool, &ps);
 	assert_true(ps.tls_resumed >= 1);
 	close_pair(&c, &s);
@@ -251,6 +254,7 @@ static int mtls_case(const char *client, const char *const *allowed,
 			fprintf(stderr, "  client %s: %s\n",
 				client ? client : "(none)", m);
 		struct mllp_receiver_stats rs;
+		mllp_receiver_stats_init(&rs);
 		for (int i = 0; i < 200; i++) {
 			mllp_receiver_get_stats(s.r, &rs);
 			if (rs.connections_refused > 0)
@@ -375,18 +379,18 @@ static void test_bad_files(void **state)
 	rc.tls = &st;
 	struct mllp_receiver *r = NULL;
 	struct mllp_error e;
-	assert_int_not_equal(mllp_receiver_start(&rc, &r, &e), 0);
+	assert_int_not_equal(mllp_receiver_create(&rc, &r, &e), 0);
 	assert_null(r);
 	assert_non_null(strstr(e.message, "missing.pem"));
 	/* A TLS listener without a certificate does not start. */
 	st.cert_file = NULL;
 	st.key_file = NULL;
-	assert_int_not_equal(mllp_receiver_start(&rc, &r, &e), 0);
+	assert_int_not_equal(mllp_receiver_create(&rc, &r, &e), 0);
 	assert_null(r);
 	/* An unreadable key is named too. */
 	server_cfg(&st);
 	st.key_file = cp("ca.pem"); /* not a key */
-	assert_int_not_equal(mllp_receiver_start(&rc, &r, &e), 0);
+	assert_int_not_equal(mllp_receiver_create(&rc, &r, &e), 0);
 	assert_non_null(strstr(e.message, "ca.pem"));
 	/* Pool: a missing CA file fails add_endpoint, naming it. */
 	struct mllp_tls_client_config ct;

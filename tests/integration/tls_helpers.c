@@ -119,7 +119,7 @@ void srv_start_ex(struct srv *s, const struct mllp_tls_server_config *t,
 	if (g_hs_ms)
 		rc.tls_handshake_timeout_ms = g_hs_ms;
 	struct mllp_error e;
-	int rc2 = mllp_receiver_start(&rc, &s->r, &e);
+	int rc2 = mllp_receiver_create(&rc, &s->r, &e);
 	if (rc2 != 0)
 		fail_msg("receiver start: %s", e.message);
 	s->port = mllp_receiver_port(s->r);
@@ -166,8 +166,8 @@ void cli_conn_options(struct mllp_conn_options *o,
 		      const struct mllp_tls_client_config *t)
 {
 	mllp_conn_options_init(o);
-	o->connect_timeout = 3000;
-	o->reply_timeout = 5000;
+	o->connect_timeout_ms = 3000;
+	o->reply_timeout_ms = 5000;
 	o->tls = t;
 }
 

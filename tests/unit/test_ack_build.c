@@ -45,7 +45,7 @@ static void opts_at(struct mllp_ack_options *o, const char *code)
 {
 	mllp_ack_options_init(o);
 	o->code = code;
-	o->now = T0;
+	o->now_s = T0;
 }
 
 static void test_build_exact(void **state)
@@ -72,8 +72,8 @@ static void test_build_exact(void **state)
 	assert_null(o.err);
 	assert_null(o.control_id);
 	assert_int_equal(o.keep_control_id, 0);
-	assert_int_equal(o.now, 0);
-	o.now = T0;
+	assert_int_equal(o.now_s, 0);
+	o.now_s = T0;
 	o.sequence = 18446744073709551615ULL;
 	ack = build(msg.d, msg.n, &o);
 	assert_string_equal(ack, "MSH|^~\\&|SuperOE|XYZImgCtr|MegaReg|XYZHospC|"
@@ -392,7 +392,7 @@ static void test_build_timestamps(void **state)
 	(void)state;
 	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
 		opts_at(&o, "AA");
-		o.now = fixed[i].t;
+		o.now_s = fixed[i].t;
 		assert_int_equal(mllp_ack_build(MSG("1"), strlen(MSG("1")), &o,
 						out, sizeof(out), &len),
 				 0);
@@ -416,7 +416,7 @@ static void test_build_timestamps(void **state)
 			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
 			 tm.tm_hour, tm.tm_min, tm.tm_sec);
 		opts_at(&o, "AA");
-		o.now = (int64_t)t;
+		o.now_s = (int64_t)t;
 		assert_int_equal(mllp_ack_build(MSG("1"), strlen(MSG("1")), &o,
 						out, sizeof(out), &len),
 				 0);
@@ -425,7 +425,7 @@ static void test_build_timestamps(void **state)
 	}
 	/* now == 0: the current time. */
 	opts_at(&o, "AA");
-	o.now = 0;
+	o.now_s = 0;
 	before = time(NULL);
 	assert_int_equal(mllp_ack_build(MSG("1"), strlen(MSG("1")), &o, out,
 					sizeof(out), &len),

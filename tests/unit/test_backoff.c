@@ -9,7 +9,7 @@ static void test_defaults(void **state)
 	struct mllp_backoff_config c;
 	mllp_backoff_config_init(&c);
 	assert_true(c.use_backoff);
-	assert_int_equal(c.backoff_max_seconds, 180);
+	assert_int_equal(c.backoff_max_s, 180);
 	assert_int_equal(c.auto_reconnect_interval_ms, 1000);
 	assert_int_equal(c.jitter_percent, 0);
 }
@@ -54,7 +54,7 @@ static void test_small_cap(void **state)
 	struct mllp_backoff_config c;
 	struct mllp_backoff b;
 	mllp_backoff_config_init(&c);
-	c.backoff_max_seconds = 3;
+	c.backoff_max_s = 3;
 	assert_int_equal(mllp_backoff_init(&b, &c), 0);
 	assert_int_equal(mllp_backoff_fail(&b), 1000);
 	assert_int_equal(mllp_backoff_fail(&b), 2000);
@@ -121,7 +121,7 @@ static void test_invalid_config(void **state)
 	struct mllp_backoff b;
 
 	mllp_backoff_config_init(&c);
-	c.backoff_max_seconds = 0;
+	c.backoff_max_s = 0;
 	assert_int_equal(mllp_backoff_init(&b, &c), MLLP_ERR_INVALID_ARGUMENT);
 
 	mllp_backoff_config_init(&c);

@@ -78,7 +78,7 @@ static void test_mix_counts_add_up(void **state)
 	struct mllp_ack_dispatcher d;
 	mllp_ack_dispatcher_init(&d);
 	assert_int_equal(mllp_ack_dispatcher_set_mix(&d, "AA=2,AE=1,AR=1"), 0);
-	uint64_t seen[MLLP_ACK_CODES_] = {0};
+	uint64_t seen[MLLP_ACK_CODE_COUNT] = {0};
 	for (int i = 0; i < 400; i++) {
 		struct mllp_reply rep;
 		char code[3];
@@ -88,7 +88,7 @@ static void test_mix_counts_add_up(void **state)
 		     : strcmp(code, "AE") == 0 ? MLLP_ACK_AE
 					       : MLLP_ACK_AR]++;
 	}
-	for (int i = 0; i < MLLP_ACK_CODES_; i++)
+	for (int i = 0; i < MLLP_ACK_CODE_COUNT; i++)
 		assert_int_equal(d.counts[i], seen[i]);
 	assert_true(seen[MLLP_ACK_AA] > seen[MLLP_ACK_AE]);
 	assert_true(seen[MLLP_ACK_AE] > 0 && seen[MLLP_ACK_AR] > 0);

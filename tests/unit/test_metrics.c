@@ -14,7 +14,7 @@
 static struct mllp_receiver_stats recv_stats(void)
 {
 	struct mllp_receiver_stats s;
-	memset(&s, 0, sizeof(s));
+	mllp_receiver_stats_init(&s);
 	s.connections_accepted = 1;
 	s.connections_active = 2;
 	s.connections_refused = 19 + 20 + 21; /* rendered by reason only */
@@ -147,8 +147,8 @@ static void test_receiver_text(void **state)
 static void test_acks_text(void **state)
 {
 	(void)state;
-	const uint64_t counts[MLLP_ACK_CODES_] = {98, 1, 2,
-						  0,  3, 18446744073709551615u};
+	const uint64_t counts[MLLP_ACK_CODE_COUNT] = {
+	    98, 1, 2, 0, 3, 18446744073709551615u};
 	char buf[1024];
 	int n = mllp_metrics_render_acks(counts, buf, sizeof(buf), NULL);
 	static const char want[] =
@@ -177,6 +177,7 @@ struct pool_case {
 static void pool_case(struct pool_case *c)
 {
 	memset(c, 0, sizeof(*c));
+	mllp_pool_stats_init(&c->s);
 	c->s.backend = "io_uring";
 	c->s.sent = 10;
 	c->s.acked[MLLP_APPLICATION_ACCEPT] = 7;
@@ -193,7 +194,8 @@ static void pool_case(struct pool_case *c)
 	c->s.tls_handshakes = 12;
 	c->s.tls_resumed = 11;
 	c->s.stale_replies = 13;
-	mllp_pool_get_latency(NULL, &c->h);
+	mllp_latency_histogram_init(&c->h);
+	assert_int_equal(mllp_pool_get_latency(NULL, &c->h), 0);
 	c->h.count[0] = 3;	 /* <= 100 us */
 	c->h.count[3] = 2;	 /* <= 1 ms */
 	c->h.count[17] = 1;	 /* <= 60 s */
@@ -397,7 +399,7 @@ static void test_families(void **state)
 	assert_true(mllp_metrics_render_receiver_stats(&s, "epoll", buf,
 						       sizeof(buf), NULL) > 0);
 	check_families(buf, names, &nn);
-	uint64_t counts[MLLP_ACK_CODES_] = {0};
+	uint64_t counts[MLLP_ACK_CODE_COUNT] = {0};
 	assert_true(mllp_metrics_render_acks(counts, buf, sizeof(buf), NULL) >
 		    0);
 	check_families(buf, names, &nn);
@@ -410,7 +412,7 @@ static void test_escaping(void **state)
 	struct mllp_metrics_label lab[2] = {{"a", "back\\slash \"q\"\nnl"},
 					    {"b", ""}};
 	struct mllp_metrics_options o = {.labels = lab, .nlabels = 2};
-	const uint64_t counts[MLLP_ACK_CODES_] = {1, 0, 0, 0, 0, 0};
+	const uint64_t counts[MLLP_ACK_CODE_COUNT] = {1, 0, 0, 0, 0, 0};
 	char buf[2048];
 	assert_true(mllp_metrics_render_acks(counts, buf, sizeof(buf), &o) > 0);
 	assert_block(buf,
@@ -563,7 +565,9 @@ static void test_latency_bounds(void **state)
 	(void)state;
 	struct mllp_latency_histogram h;
 	memset(&h, 0xff, sizeof(h));
-	mllp_pool_get_latency(NULL, &h);
+	h.size = sizeof(h);
+	assert_int_equal(mllp_pool_get_latency(NULL, &h), 0);
+	assert_int_equal(h.size, sizeof(h));
 	assert_int_equal(h.bound_us[0], 100);
 	assert_int_equal(h.bound_us[MLLP_LATENCY_BUCKETS - 1], 60000000);
 	for (int i = 1; i < MLLP_LATENCY_BUCKETS; i++)

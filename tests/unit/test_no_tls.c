@@ -112,7 +112,7 @@ static void test_receiver_with_tls_fails(void **state)
 	cfg.tls = &tls;
 	struct mllp_receiver *r = (void *)1;
 	struct mllp_error err;
-	assert_no_tls(mllp_receiver_start(&cfg, &r, &err), &err);
+	assert_no_tls(mllp_receiver_create(&cfg, &r, &err), &err);
 	assert_null(r);
 }
 
