@@ -217,6 +217,41 @@ static double handshakes(struct mllp_pool *p, uint32_t ep, uint32_t conns,
 	return (double)n / dt;
 }
 
+/* The throughput phases: plaintext, TLS (and TLS pinned to AES-GCM), each
+ * twice, alternating; prints the rates and the ratios. */
+static void throughput(struct loop *lp, struct loop *lt, struct loop *la,
+		       uint32_t conns, double secs, bool cmp_aes)
+{
+	double r[3][2], c[3][2];
+	for (int k = 0; k < 2; k++) {
+		r[0][k] = phase(lp, conns, secs, false);
+		c[0][k] = g_cpu_us;
+		r[1][k] = phase(lt, conns, secs, true);
+		c[1][k] = g_cpu_us;
+		r[2][k] = c[2][k] = 0;
+		if (cmp_aes) {
+			r[2][k] = phase(la, conns, secs, true);
+			c[2][k] = g_cpu_us;
+		}
+	}
+	static const char *const name[3] = {"plaintext ", "tls       ",
+					    "tls aesgcm"};
+	double m[3], mc[3];
+	for (int i = 0; i < (cmp_aes ? 3 : 2); i++) {
+		m[i] = (r[i][0] + r[i][1]) / 2;
+		mc[i] = (c[i][0] + c[i][1]) / 2;
+		printf("%s %10.0f msgs/s  (%.0f, %.0f)  %.1f us "
+		       "CPU/msg\n",
+		       name[i], m[i], r[i][0], r[i][1], mc[i]);
+	}
+	printf("ratio tls/plaintext %.2f (CPU per message %.2f)\n", m[1] / m[0],
+	       mc[0] / mc[1]);
+	if (cmp_aes)
+		printf("ratio tls aesgcm/plaintext %.2f (CPU per "
+		       "message %.2f)\n",
+		       m[2] / m[0], mc[0] / mc[2]);
+}
+
 int main(int argc, char **argv)
 {
 	double secs = argc > 1 ? atof(argv[1]) : 3;
@@ -301,36 +336,8 @@ int main(int argc, char **argv)
 	       ver == MLLP_TLS_VERSION_1_2 ? "TLS 1.2" : "TLS 1.3",
 	       sizeof(msg) - 1, cmp_aes ? "default: " : "",
 	       cmp_aes ? first : ct.cipher_list);
-	if (!getenv("E2E_HANDSHAKES_ONLY")) {
-		double r[3][2], c[3][2];
-		for (int k = 0; k < 2; k++) {
-			r[0][k] = phase(&lp, conns, secs, false);
-			c[0][k] = g_cpu_us;
-			r[1][k] = phase(&lt, conns, secs, true);
-			c[1][k] = g_cpu_us;
-			r[2][k] = c[2][k] = 0;
-			if (cmp_aes) {
-				r[2][k] = phase(&la, conns, secs, true);
-				c[2][k] = g_cpu_us;
-			}
-		}
-		static const char *const name[3] = {"plaintext ", "tls       ",
-						    "tls aesgcm"};
-		double m[3], mc[3];
-		for (int i = 0; i < (cmp_aes ? 3 : 2); i++) {
-			m[i] = (r[i][0] + r[i][1]) / 2;
-			mc[i] = (c[i][0] + c[i][1]) / 2;
-			printf("%s %10.0f msgs/s  (%.0f, %.0f)  %.1f us "
-			       "CPU/msg\n",
-			       name[i], m[i], r[i][0], r[i][1], mc[i]);
-		}
-		printf("ratio tls/plaintext %.2f (CPU per message %.2f)\n",
-		       m[1] / m[0], mc[0] / mc[1]);
-		if (cmp_aes)
-			printf("ratio tls aesgcm/plaintext %.2f (CPU per "
-			       "message %.2f)\n",
-			       m[2] / m[0], mc[0] / mc[2]);
-	}
+	if (!getenv("E2E_HANDSHAKES_ONLY"))
+		throughput(&lp, &lt, &la, conns, secs, cmp_aes);
 
 	/* Handshakes: a second pool per mode (sessions per connection). */
 	for (int resume = 0; resume < 2 && !getenv("E2E_NO_HANDSHAKES");

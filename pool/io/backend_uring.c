@@ -115,23 +115,11 @@ static void destroy(struct mllpi_backend *b)
 	b->alloc->free(b->alloc->ctx, b, sizeof(*b));
 }
 
-static int create(const struct mllpi_backend_config *cfg,
-		  struct mllpi_backend **out, struct mllp_error *err)
+/* The ring (or cfg->test_ring_error): 0, or the error with err set. */
+static int ring_setup(struct mllpi_backend *b,
+		      const struct mllpi_backend_config *cfg,
+		      struct mllp_error *err)
 {
-	*out = NULL;
-	struct mllpi_backend *b =
-	    cfg->alloc->alloc(cfg->alloc->ctx, sizeof(*b));
-	if (!b)
-		return MLLP_ERR_NO_MEMORY;
-	memset(b, 0, sizeof(*b));
-	b->alloc = cfg->alloc;
-	b->efd = -1;
-	b->ring.ring_fd = -1;
-	b->nbufs = cfg->recv_buffers;
-	b->buf_size = cfg->recv_buffer_size;
-	b->starved = (struct fdlist){-1, -1};
-	b->canceled = (struct fdlist){-1, -1};
-
 	int rc = cfg->test_ring_error;
 	if (rc >= 0) {
 		struct io_uring_params p;
@@ -161,31 +149,86 @@ static int create(const struct mllpi_backend_config *cfg,
 							&p);
 		}
 	}
+	if (rc >= 0)
+		return 0;
+	b->ring.ring_fd = -1;
+	if (rc == -EPERM || rc == -ENOSYS || rc == -EACCES) {
+		mllp_error_set(err, MLLP_CTX_NONE,
+			       MLLP_ERR_IO_URING_UNAVAILABLE,
+			       "io_uring is unavailable: "
+			       "io_uring_setup failed with %s (%s); "
+			       "disabled by sysctl "
+			       "kernel.io_uring_disabled, blocked by "
+			       "a seccomp profile, or not supported "
+			       "by the kernel",
+			       rc == -EPERM    ? "EPERM"
+			       : rc == -ENOSYS ? "ENOSYS"
+					       : "EACCES",
+			       strerror(-rc));
+		return MLLP_ERR_IO_URING_UNAVAILABLE;
+	}
+	mllp_error_set(err, MLLP_CTX_NONE, rc, "io_uring_queue_init failed: %s",
+		       strerror(-rc));
+	return rc;
+}
+
+/* The provided-buffer ring and its buffers: page-aligned memory shared
+ * with the kernel, every buffer handed to it. 0 or -errno. */
+static int bufs_setup(struct mllpi_backend *b)
+{
+	b->br_bytes = b->nbufs * sizeof(struct io_uring_buf);
+	void *m = mmap(NULL, b->br_bytes, PROT_READ | PROT_WRITE,
+		       MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	if (m == MAP_FAILED)
+		return -errno;
+	b->br = m;
+	b->bufs_bytes = (size_t)b->nbufs * b->buf_size;
+	m = mmap(NULL, b->bufs_bytes, PROT_READ | PROT_WRITE,
+		 MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	if (m == MAP_FAILED)
+		return -errno;
+	b->bufs = m;
+	struct io_uring_buf_reg reg;
+	memset(&reg, 0, sizeof(reg));
+	reg.ring_addr = (uint64_t)(uintptr_t)b->br;
+	reg.ring_entries = b->nbufs;
+	reg.bgid = BGID;
+	int rc = io_uring_register_buf_ring(&b->ring, &reg, 0);
+	if (rc < 0)
+		return rc;
+	io_uring_buf_ring_init(b->br);
+	int mask = io_uring_buf_ring_mask(b->nbufs);
+	for (uint32_t i = 0; i < b->nbufs; i++)
+		io_uring_buf_ring_add(b->br, b->bufs + (size_t)i * b->buf_size,
+				      b->buf_size, (unsigned short)i, mask,
+				      (int)i);
+	/* advance: a release store of the tail publishes the entries. */
+	io_uring_buf_ring_advance(b->br, (int)b->nbufs);
+	return 0;
+}
+
+static int create(const struct mllpi_backend_config *cfg,
+		  struct mllpi_backend **out, struct mllp_error *err)
+{
+	*out = NULL;
+	struct mllpi_backend *b =
+	    cfg->alloc->alloc(cfg->alloc->ctx, sizeof(*b));
+	if (!b)
+		return MLLP_ERR_NO_MEMORY;
+	memset(b, 0, sizeof(*b));
+	b->alloc = cfg->alloc;
+	b->efd = -1;
+	b->ring.ring_fd = -1;
+	b->nbufs = cfg->recv_buffers;
+	b->buf_size = cfg->recv_buffer_size;
+	b->starved = (struct fdlist){-1, -1};
+	b->canceled = (struct fdlist){-1, -1};
+
+	int rc = ring_setup(b, cfg, err);
 	if (rc < 0) {
-		b->ring.ring_fd = -1;
-		if (rc == -EPERM || rc == -ENOSYS || rc == -EACCES) {
-			mllp_error_set(err, MLLP_CTX_NONE,
-				       MLLP_ERR_IO_URING_UNAVAILABLE,
-				       "io_uring is unavailable: "
-				       "io_uring_setup failed with %s (%s); "
-				       "disabled by sysctl "
-				       "kernel.io_uring_disabled, blocked by "
-				       "a seccomp profile, or not supported "
-				       "by the kernel",
-				       rc == -EPERM    ? "EPERM"
-				       : rc == -ENOSYS ? "ENOSYS"
-						       : "EACCES",
-				       strerror(-rc));
-			rc = MLLP_ERR_IO_URING_UNAVAILABLE;
-		} else {
-			mllp_error_set(err, MLLP_CTX_NONE, rc,
-				       "io_uring_queue_init failed: %s",
-				       strerror(-rc));
-		}
 		destroy(b);
 		return rc;
 	}
-
 	b->efd = eventfd(0, EFD_CLOEXEC);
 	if (b->efd < 0) {
 		rc = -errno;
@@ -197,39 +240,9 @@ static int create(const struct mllpi_backend_config *cfg,
 		rc = MLLP_ERR_NO_MEMORY;
 		goto fail;
 	}
-	/* The buffer ring: page-aligned memory shared with the kernel. */
-	b->br_bytes = b->nbufs * sizeof(struct io_uring_buf);
-	void *m = mmap(NULL, b->br_bytes, PROT_READ | PROT_WRITE,
-		       MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
-	if (m == MAP_FAILED) {
-		rc = -errno;
-		goto fail;
-	}
-	b->br = m;
-	b->bufs_bytes = (size_t)b->nbufs * b->buf_size;
-	m = mmap(NULL, b->bufs_bytes, PROT_READ | PROT_WRITE,
-		 MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
-	if (m == MAP_FAILED) {
-		rc = -errno;
-		goto fail;
-	}
-	b->bufs = m;
-	struct io_uring_buf_reg reg;
-	memset(&reg, 0, sizeof(reg));
-	reg.ring_addr = (uint64_t)(uintptr_t)b->br;
-	reg.ring_entries = b->nbufs;
-	reg.bgid = BGID;
-	rc = io_uring_register_buf_ring(&b->ring, &reg, 0);
+	rc = bufs_setup(b);
 	if (rc < 0)
 		goto fail;
-	io_uring_buf_ring_init(b->br);
-	int mask = io_uring_buf_ring_mask(b->nbufs);
-	for (uint32_t i = 0; i < b->nbufs; i++)
-		io_uring_buf_ring_add(b->br, b->bufs + (size_t)i * b->buf_size,
-				      b->buf_size, (unsigned short)i, mask,
-				      (int)i);
-	/* advance: a release store of the tail publishes the entries. */
-	io_uring_buf_ring_advance(b->br, (int)b->nbufs);
 	rc = arm_wake(b);
 	if (rc < 0)
 		goto fail;
