@@ -342,7 +342,8 @@ void mllpi_conn_on_recv_data(struct mllpi_conn *c, const unsigned char *data,
 void mllpi_conn_handle_reply(struct mllpi_conn *c, const unsigned char *data,
 			     size_t len);
 
-/* ---- completion.c, pool_manager.c -------------------------------------------- */
+/* ---- completion.c, pool_manager.c
+ * -------------------------------------------- */
 
 /* The loop's hooks (loop.h), ctx the pool: a backend completion, an
  * expired timer. */

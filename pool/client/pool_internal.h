@@ -79,8 +79,9 @@ struct mllp_future {
 	mllp_future_cb cb;
 	void *cb_arg;
 	bool notify_fd; /* MLLP_NOTIFY_FD: onto pool->cfd once complete */
-	/* Manager only, zeroed by the producer: op_send (pool_manager.c) has run; a
-	 * cancel came before it (failed as canceled when the send comes). */
+	/* Manager only, zeroed by the producer: op_send (pool_manager.c) has
+	 * run; a cancel came before it (failed as canceled when the send
+	 * comes). */
 	bool taken;
 	bool cancel_first;
 	/* manager side, from here on: initialised by op_send, not by the
