@@ -30,26 +30,8 @@ int mllp_pool_get_endpoint_stats(const struct mllp_pool *pool,
 	snprintf(st.host, sizeof(st.host), "%s", ep->host);
 	st.port = ep->port;
 	st.connections = ep->nconns;
-	/* relaxed: statistics, each counter on its own. */
-#define LD(f) atomic_load_explicit(&ep->f, memory_order_relaxed)
-	st.connected = LD(connected);
-	st.queued = LD(st_queued);
-	st.in_flight = LD(st_in_flight);
-	st.sent = LD(st_sent);
-	for (int i = 0; i < MLLP_VERDICT_COUNT; i++)
-		st.acked[i] = LD(st_acked[i]);
-	st.raw_replies = LD(st_raw);
-	st.errors = LD(st_errors);
-	st.errors_os = LD(st_errors_os);
-	for (int i = 0; i < MLLP_STATS_MLLP_ERRORS; i++)
-		st.errors_mllp[i] = LD(st_errors_mllp[i]);
-	st.connects = LD(st_connects);
-	st.reconnects = LD(st_reconnects);
-	st.connect_failures = LD(st_connect_failures);
-	st.tls_handshakes = LD(st_tls_handshakes);
-	st.tls_resumed = LD(st_tls_resumed);
-	st.stale_replies = LD(st_stale);
-#undef LD
+	st.connected = MLLPI_LD(ep->connected);
+	MLLPI_LOAD_COUNTERS(&st, ep);
 	pthread_mutex_lock(&ep->mu);
 	st.last_error = ep->stat_error;
 	pthread_mutex_unlock(&ep->mu);

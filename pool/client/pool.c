@@ -93,26 +93,8 @@ int mllp_pool_get_stats(const struct mllp_pool *pool,
 	struct mllp_pool *p = (struct mllp_pool *)pool;
 	struct mllp_pool_stats st;
 	memset(&st, 0, sizeof(st));
-	/* relaxed: statistics, each counter on its own. */
-#define LD(f) atomic_load_explicit(&p->f, memory_order_relaxed)
-	st.sent = LD(st_sent);
-	for (int i = 0; i < MLLP_VERDICT_COUNT; i++)
-		st.acked[i] = LD(st_acked[i]);
-	st.raw_replies = LD(st_raw);
-	st.errors = LD(st_errors);
-	st.errors_os = LD(st_errors_os);
-	for (int i = 0; i < MLLP_STATS_MLLP_ERRORS; i++)
-		st.errors_mllp[i] = LD(st_errors_mllp[i]);
-	st.connects = LD(st_connects);
-	st.reconnects = LD(st_reconnects);
-	st.connect_failures = LD(st_connect_failures);
-	st.in_flight = LD(st_in_flight);
-	st.queued = LD(st_queued);
-	st.tls_handshakes = LD(st_tls_handshakes);
-	st.tls_resumed = LD(st_tls_resumed);
-	st.stale_replies = LD(st_stale);
+	MLLPI_LOAD_COUNTERS(&st, p);
 	st.backend = p->loop.ops->name;
-#undef LD
 	/* The caller's struct may be older (smaller) than ours. */
 	size_t n = out->size < sizeof(st) ? out->size : sizeof(st);
 	st.size = n;

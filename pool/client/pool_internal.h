@@ -177,6 +177,32 @@ struct mllpi_conn {
 	    st_connects, st_reconnects, st_connect_failures, st_in_flight,     \
 	    st_queued, st_tls_handshakes, st_tls_resumed, st_stale
 
+/* Copy the counters of MLLPI_COUNTERS from *src (a pool or an endpoint)
+ * into *dst (struct mllp_pool_stats or mllp_endpoint_stats: same names);
+ * relaxed: statistics, each counter on its own. */
+#define MLLPI_LOAD_COUNTERS(dst, src)                                          \
+	do {                                                                   \
+		(dst)->sent = MLLPI_LD((src)->st_sent);                        \
+		for (int i_ = 0; i_ < MLLP_VERDICT_COUNT; i_++)                \
+			(dst)->acked[i_] = MLLPI_LD((src)->st_acked[i_]);      \
+		(dst)->raw_replies = MLLPI_LD((src)->st_raw);                  \
+		(dst)->errors = MLLPI_LD((src)->st_errors);                    \
+		(dst)->errors_os = MLLPI_LD((src)->st_errors_os);              \
+		for (int i_ = 0; i_ < MLLP_STATS_MLLP_ERRORS; i_++)            \
+			(dst)->errors_mllp[i_] =                               \
+			    MLLPI_LD((src)->st_errors_mllp[i_]);               \
+		(dst)->connects = MLLPI_LD((src)->st_connects);                \
+		(dst)->reconnects = MLLPI_LD((src)->st_reconnects);            \
+		(dst)->connect_failures =                                      \
+		    MLLPI_LD((src)->st_connect_failures);                      \
+		(dst)->in_flight = MLLPI_LD((src)->st_in_flight);              \
+		(dst)->queued = MLLPI_LD((src)->st_queued);                    \
+		(dst)->tls_handshakes = MLLPI_LD((src)->st_tls_handshakes);    \
+		(dst)->tls_resumed = MLLPI_LD((src)->st_tls_resumed);          \
+		(dst)->stale_replies = MLLPI_LD((src)->st_stale);              \
+	} while (0)
+#define MLLPI_LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
 struct mllpi_remove_wait;
 
 struct mllpi_endpoint {
