@@ -255,7 +255,7 @@ static void test_refusals_by_reason(void **state)
 {
 	(void)state;
 	struct mllp_receiver *r = plain_start("10.0.0.0/8", 0);
-	int fd = connect_loopback(mllp_receiver_port(r));
+	int fd = connect_loopback_ex(mllp_receiver_port(r), true);
 	expect_counts((struct counts){.r = r, .allow_list = 1});
 	close(fd);
 	mllp_receiver_destroy(r);
@@ -263,7 +263,7 @@ static void test_refusals_by_reason(void **state)
 	r = plain_start(NULL, 1);
 	int first = connect_loopback(mllp_receiver_port(r));
 	assert_true(wait_until(one_open, r, 5000));
-	fd = connect_loopback(mllp_receiver_port(r));
+	fd = connect_loopback_ex(mllp_receiver_port(r), true);
 	expect_counts((struct counts){.r = r, .max_connections = 1});
 	close(fd);
 	close(first);

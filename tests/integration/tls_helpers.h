@@ -107,5 +107,8 @@ void close_pair(struct cli *c, struct srv *s);
 /* A plain TCP socket connected to 127.0.0.1:port (no TLS), every recv on
  * it bounded to 5 s. */
 int connect_loopback(uint16_t port);
+/* The same; may_be_reset: a reset during connect() (a receiver that
+ * refuses the connection at once) is not a failure. */
+int connect_loopback_ex(uint16_t port, bool may_be_reset);
 
 #endif
