@@ -129,6 +129,9 @@ void mllpi_q_arm_timer(struct mllpi_endpoint *ep);
 void mllpi_get_last_error(struct mllpi_endpoint *ep, struct mllp_error *e);
 /* Fail every queued message (never written). */
 void mllpi_q_fail_all(struct mllpi_endpoint *ep, const struct mllp_error *e);
+/* The next queued message that may be sent now, taken off the queue
+ * (its slot given back at the end of the turn), or NULL. */
+struct mllp_future *mllpi_q_take(struct mllpi_endpoint *ep);
 
 /* A message left the endpoint's queue for a connection: its slot is given
  * back at the end of the manager's turn (mllpi_flush_moved, before wait()),

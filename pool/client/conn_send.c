@@ -109,11 +109,8 @@ void mllpi_conn_dispatch(struct mllpi_conn *c)
 	struct mllpi_endpoint *ep = c->ep;
 	if (c->state != C_IDLE || ep->pool->stopping)
 		return;
-	if (ep->qhead) {
-		struct mllp_future *f = ep->qhead;
-		mllpi_q_remove(ep, f);
-		mllpi_slot_moved(ep);
-		mllpi_q_arm_timer(ep);
+	struct mllp_future *f = mllpi_q_take(ep);
+	if (f) {
 		mllpi_conn_start_message(c, f);
 		return;
 	}

@@ -78,3 +78,14 @@ void mllpi_q_fail_all(struct mllpi_endpoint *ep, const struct mllp_error *e)
 	}
 	mllpi_q_arm_timer(ep);
 }
+
+struct mllp_future *mllpi_q_take(struct mllpi_endpoint *ep)
+{
+	struct mllp_future *f = ep->qhead;
+	if (!f)
+		return NULL;
+	mllpi_q_remove(ep, f);
+	mllpi_slot_moved(ep);
+	mllpi_q_arm_timer(ep);
+	return f;
+}
