@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,18 +128,34 @@ struct rconn {
 	char id[ID_MAX]; /* echo_id: MSH-10 of the current frame */
 };
 
+/* The ACKs of the frames of one read, sent together (one send per read,
+ * as a receiver answering pipelined frames does; one ACK when the client
+ * waits for each reply). */
+static unsigned char acks[65536];
+static size_t acks_len;
+
+static void flush_acks(struct rconn *c)
+{
+	if (acks_len)
+		send(c->fd, acks, acks_len, MSG_NOSIGNAL);
+	acks_len = 0;
+}
+
 static void send_ack(struct rconn *c, bool echo_id)
 {
+	if (acks_len + sizeof(e2e_ack_frame) + ID_MAX > sizeof(acks))
+		flush_acks(c);
+	unsigned char *out = acks + acks_len;
 	if (!echo_id) {
-		send(c->fd, e2e_ack_frame, e2e_ack_len, MSG_NOSIGNAL);
+		memcpy(out, e2e_ack_frame, e2e_ack_len);
+		acks_len += e2e_ack_len;
 		return;
 	}
-	unsigned char out[sizeof(e2e_ack_frame) + ID_MAX];
 	memcpy(out, e2e_ack_frame, ack_pre_len);
 	memcpy(out + ack_pre_len, c->id, c->id_len);
 	memcpy(out + ack_pre_len + c->id_len, e2e_ack_frame + ack_post_off,
 	       e2e_ack_len - ack_post_off);
-	send(c->fd, out, e2e_ack_len - 5 + c->id_len, MSG_NOSIGNAL);
+	acks_len += e2e_ack_len - 5 + c->id_len;
 }
 
 static void receiver(int lfd, bool echo_id)
@@ -201,6 +218,7 @@ static void receiver(int lfd, bool echo_id)
 					send_ack(c, echo_id);
 				c->state = b == MLLP_EB;
 			}
+			flush_acks(c);
 		}
 	}
 }
@@ -350,4 +368,81 @@ void e2e_raw_client_lat(uint16_t port, int conns, double secs, double *rate,
 	close(ep);
 	free(fds);
 	free(st);
+}
+
+/* ---- the pool row ------------------------------------------------------ */
+
+struct mllp_pool *e2e_pool_connect(const struct mllp_pool_config *cfg,
+				   uint16_t port, int conns, uint32_t *ep)
+{
+	struct mllp_pool_config c = *cfg;
+	c.queue_capacity = (uint32_t)conns * 8;
+	struct mllp_pool *pool;
+	struct mllp_error err;
+	if (mllp_pool_create(&c, &pool, &err) != 0) {
+		fprintf(stderr, "pool: %s\n", err.message);
+		exit(1);
+	}
+	mllp_pool_add_endpoint(pool, "127.0.0.1", port, (uint32_t)conns, NULL,
+			       ep, NULL);
+	while (mllp_pool_connected_count(pool, *ep) < (uint32_t)conns)
+		usleep(1000);
+	return pool;
+}
+
+static atomic_ullong row_ok, row_bad;
+
+static void row_done(struct mllp_future *f, void *arg)
+{
+	(void)arg;
+	const struct mllp_result *r = mllp_future_result(f);
+	if (r->status == 0 && r->verdict == MLLP_APPLICATION_ACCEPT)
+		atomic_fetch_add_explicit(&row_ok, 1, memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(&row_bad, 1, memory_order_relaxed);
+	mllp_future_free(f);
+}
+
+void e2e_pool_row(const struct mllp_pool_config *cfg, uint16_t port, int conns,
+		  int keys, double secs, double *rate, double *cpu_us)
+{
+	uint32_t ep;
+	struct mllp_pool *pool = e2e_pool_connect(cfg, port, conns, &ep);
+	struct mllp_send_options o;
+	mllp_send_options_init(&o);
+	o.kind = MLLP_PAYLOAD_HL7;
+	o.block = true;
+	o.borrow_payload = true; /* static message: no copy */
+	o.callback = row_done;
+	atomic_store(&row_ok, 0);
+	atomic_store(&row_bad, 0);
+	char key[16];
+	double c0 = e2e_cpu_s(), t0 = e2e_now_s(), end = t0 + secs;
+	uint64_t n = 0;
+	while ((n & 255) || e2e_now_s() < end) {
+		if (keys) {
+			/* "k" + 5 digits, the keys in turn */
+			unsigned k = (unsigned)(n % (uint64_t)keys);
+			key[0] = 'k';
+			for (int d = 5; d >= 1; d--, k /= 10)
+				key[d] = (char)('0' + k % 10);
+			o.key = key;
+			o.key_len = 6;
+		}
+		struct mllp_future *f;
+		if (mllp_pool_send(pool, ep, e2e_msg, e2e_msg_len, &o, &f,
+				   NULL) == 0)
+			n++;
+	}
+	/* Let what is queued finish: every future completes. */
+	while (atomic_load(&row_ok) + atomic_load(&row_bad) < n)
+		usleep(100);
+	uint64_t ok = atomic_load(&row_ok);
+	double t = e2e_now_s() - t0, cpu = e2e_cpu_s() - c0;
+	*rate = ok / t;
+	*cpu_us = ok ? cpu * 1e6 / ok : 0;
+	mllp_pool_destroy(pool);
+	if (atomic_load(&row_bad))
+		fprintf(stderr, "pool: %llu failed\n",
+			(unsigned long long)atomic_load(&row_bad));
 }

@@ -1,7 +1,7 @@
-/* Shared pieces of the end-to-end loopback benchmarks (e2e_pool, e2e_recv,
- * e2e_load): the test message and its ACK frame, clocks, the minimal epoll
- * ACK receiver (run in a forked child) and the raw epoll ping-pong client.
- * Plain C11 (+ _GNU_SOURCE); no library state. */
+/* Shared pieces of the end-to-end loopback benchmarks (e2e_pool, e2e_lanes,
+ * e2e_recv, e2e_load): the test message and its ACK frame, clocks, the
+ * minimal epoll ACK receiver (run in a forked child), the raw epoll
+ * ping-pong client and the pool row. Plain C11 (+ _GNU_SOURCE). */
 #ifndef MLLP_BENCH_E2E_COMMON_H
 #define MLLP_BENCH_E2E_COMMON_H
 
@@ -64,6 +64,26 @@ struct e2e_latency {
  * *lat. */
 void e2e_raw_client_lat(uint16_t port, int conns, double secs, double *rate,
 			double *cpu_us, struct e2e_latency *lat);
+
+struct mllp_pool;
+struct mllp_pool_config;
+
+/* A pool configured as cfg, its queue_capacity set to conns * 8, with one
+ * endpoint of conns connections to 127.0.0.1:port (its id in *ep), back
+ * once all are connected. Exits if the pool cannot be made. */
+struct mllp_pool *e2e_pool_connect(const struct mllp_pool_config *cfg,
+				   uint16_t port, int conns, uint32_t *ep);
+
+/* The pool row: a pool of e2e_pool_connect, connected before the clock
+ * starts; this thread keeps its queue full with blocking
+ * sends of e2e_msg (borrowed, no copy) for secs, the futures completed by
+ * callback; then every queued message is let finish. keys > 0: each
+ * message keyed "k" + 5 digits, the keys in turn (ordered lanes). *rate:
+ * messages/s ACKed AA; *cpu_us: this process's CPU microseconds per such
+ * message. Exits if the pool cannot be made; says on stderr how many
+ * failed. */
+void e2e_pool_row(const struct mllp_pool_config *cfg, uint16_t port, int conns,
+		  int keys, double secs, double *rate, double *cpu_us);
 
 /* Parse a comma-separated list of positive integers (connection counts)
  * into list[0..max); returns how many. */

@@ -33,6 +33,12 @@
  * inherit the real-time policy, so builds and tests elsewhere do not
  * preempt the two CPUs in the middle of a round.
  *
+ * Pipelining: E2E_WINDOWS=1,2,4,8,16,64 runs mllp-load with --window W
+ * (one row per connection count and window; the raw client stays the
+ * one-in-flight ping-pong baseline of the same round), a `win` column
+ * first, and every row gets its latency line (mllp-load's p50/p99 under
+ * that window).
+ *
  * usage: [E2E_ROUNDS=N] e2e_load [seconds=1] [conns list, default 1,64]
  *        [mllp-load path] (default path: the mllp-load of the build tree);
  *        E2E_BACKEND=auto|io_uring|epoll is passed as mllp-load --backend. */
@@ -73,10 +79,13 @@ static double json_num(const char *json, const char *key)
 	return end == p + strlen(pat) ? -1 : v;
 }
 
+/* --window of the row being measured (0: not given). */
+static int g_window;
+
 static int run_load(const char *path, const char *msgfile, uint16_t port,
 		    int conns, double secs, struct load_result *r)
 {
-	char c_arg[16], d_arg[32], p_arg[16];
+	char c_arg[16], d_arg[32], p_arg[16], w_arg[16];
 	snprintf(c_arg, sizeof(c_arg), "%d", conns);
 	snprintf(d_arg, sizeof(d_arg), "%g", secs);
 	snprintf(p_arg, sizeof(p_arg), "%u", (unsigned)port);
@@ -96,6 +105,11 @@ static int run_load(const char *path, const char *msgfile, uint16_t port,
 	if (be && *be) {
 		argv[a++] = "--backend";
 		argv[a++] = be;
+	}
+	if (g_window > 0) {
+		snprintf(w_arg, sizeof(w_arg), "%d", g_window);
+		argv[a++] = "--window";
+		argv[a++] = w_arg;
 	}
 	argv[a++] = "127.0.0.1";
 	argv[a++] = p_arg;
@@ -271,16 +285,22 @@ static int row(const char *load, const char *msgfile, uint16_t port, int conns,
 		lo[c] = v[c][0];
 		hi[c] = v[c][rounds - 1];
 	}
+	if (g_window > 0)
+		printf("%4d ", g_window);
 	printf("%6d %10.0f %8.2f %10.0f %8.2f  %5.2fx [%4.2f-%4.2f]  "
 	       "%5.2fx [%4.2f-%4.2f]  %5.2fx\n",
 	       conns, m[C_RAW_RATE], m[C_RAW_CPU], m[C_LOAD_RATE],
 	       m[C_LOAD_CPU], m[C_TPUT], lo[C_TPUT], hi[C_TPUT], m[C_CPU],
 	       lo[C_CPU], hi[C_CPU], m[C_CPU_RUN]);
-	if (conns == 1)
+	if (conns == 1 && g_window == 0)
 		printf("%6s latency us p50/p99: raw %.1f/%.1f, mllp-load "
 		       "%.0f/%.0f\n",
 		       "", m[C_RAW_P50], m[C_RAW_P99], m[C_LOAD_P50],
 		       m[C_LOAD_P99]);
+	else if (g_window > 0)
+		printf("%11s latency us p50/p99: mllp-load %.0f/%.0f%s\n", "",
+		       m[C_LOAD_P50], m[C_LOAD_P99],
+		       conns == 1 ? "" : " (raw: one connection only)");
 	fflush(stdout);
 	return 0;
 }
@@ -324,12 +344,26 @@ int main(int argc, char **argv)
 	printf("mllp-load %s, backend %s, %d rounds of %.1f s each per row, "
 	       "%s\n",
 	       load, be && *be ? be : "auto", rounds, secs, how);
+	int wins[16] = {0}, nwins = 1;
+	const char *we = getenv("E2E_WINDOWS");
+	if (we && *we && (nwins = e2e_parse_list(we, wins, 16)) == 0) {
+		fprintf(stderr, "e2e_load: E2E_WINDOWS wants a list such as "
+				"1,2,4,8,16,64\n");
+		return 2;
+	}
+	if (we && *we)
+		printf("%4s ", "win");
 	printf("%6s %10s %8s %10s %8s  %-20s %-20s %6s\n", "conns", "raw msg/s",
 	       "raw us", "load msg/s", "load us", "tput [range]", "cpu [range]",
 	       "cpu-run");
 	int rc = 0;
 	for (int i = 0; i < nlist && rc == 0; i++)
-		rc = row(load, msgfile, port, list[i], secs, rounds) ? 1 : 0;
+		for (int w = 0; w < nwins && rc == 0; w++) {
+			g_window = wins[w];
+			rc = row(load, msgfile, port, list[i], secs, rounds)
+				 ? 1
+				 : 0;
+		}
 	e2e_child_stop(child, SIGKILL);
 	unlink(msgfile);
 	return rc;

@@ -32,69 +32,25 @@
 
 /* ---- pool client ------------------------------------------------------ */
 
-static atomic_ullong pool_done, pool_bad;
-
-static void on_done(struct mllp_future *f, void *arg)
-{
-	(void)arg;
-	const struct mllp_result *r = mllp_future_result(f);
-	if (r->status == 0 && r->verdict == MLLP_APPLICATION_ACCEPT)
-		atomic_fetch_add_explicit(&pool_done, 1, memory_order_relaxed);
-	else
-		atomic_fetch_add_explicit(&pool_bad, 1, memory_order_relaxed);
-	mllp_future_free(f);
-}
-
 /* The pool's I/O backend for the pool rows (both in one run). */
 static enum mllp_backend_kind bench_backend = MLLP_BACKEND_IO_URING;
+
+/* The pool rows' configuration: bench_backend; E2E_LIBC_ALLOC set: the
+ * libc allocator. */
+static void pool_config(struct mllp_pool_config *cfg)
+{
+	mllp_pool_config_init(cfg);
+	cfg->backend = bench_backend;
+	if (getenv("E2E_LIBC_ALLOC"))
+		cfg->allocator = mllp_allocator_libc();
+}
 
 static void run_pool(uint16_t port, int conns, double secs, double *rate,
 		     double *cpu_us)
 {
 	struct mllp_pool_config cfg;
-	mllp_pool_config_init(&cfg);
-	cfg.queue_capacity = (uint32_t)conns * 8;
-	cfg.backend = bench_backend;
-	if (getenv("E2E_LIBC_ALLOC"))
-		cfg.allocator = mllp_allocator_libc();
-	struct mllp_pool *pool;
-	struct mllp_error err;
-	if (mllp_pool_create(&cfg, &pool, &err) != 0) {
-		fprintf(stderr, "pool: %s\n", err.message);
-		exit(1);
-	}
-	uint32_t ep;
-	mllp_pool_add_endpoint(pool, "127.0.0.1", port, (uint32_t)conns, NULL,
-			       &ep, NULL);
-	while (mllp_pool_connected_count(pool, ep) < (uint32_t)conns)
-		usleep(1000);
-	struct mllp_send_options o;
-	mllp_send_options_init(&o);
-	o.kind = MLLP_PAYLOAD_HL7;
-	o.block = true;
-	o.borrow_payload = true; /* static message: no copy */
-	o.callback = on_done;
-	atomic_store(&pool_done, 0);
-	atomic_store(&pool_bad, 0);
-	double c0 = e2e_cpu_s(), t0 = e2e_now_s(), end = t0 + secs;
-	uint64_t n = 0;
-	while ((n & 255) || e2e_now_s() < end) {
-		struct mllp_future *f;
-		if (mllp_pool_send(pool, ep, e2e_msg, e2e_msg_len, &o, &f,
-				   NULL) == 0)
-			n++;
-	}
-	/* Let what is queued finish: every future completes. */
-	while (atomic_load(&pool_done) + atomic_load(&pool_bad) < n)
-		usleep(100);
-	uint64_t done = atomic_load(&pool_done);
-	double t = e2e_now_s() - t0, c = e2e_cpu_s() - c0;
-	*rate = done / t;
-	*cpu_us = done ? c * 1e6 / done : 0;
-	mllp_pool_destroy(pool);
-	if (atomic_load(&pool_bad))
-		fprintf(stderr, "pool: %llu failed\n",
-			(unsigned long long)atomic_load(&pool_bad));
+	pool_config(&cfg);
+	e2e_pool_row(&cfg, port, conns, 0, secs, rate, cpu_us);
 }
 
 /* Closed loop, as mllp-load drives the pool: `conns` messages in flight
@@ -130,21 +86,9 @@ static void run_pool_cb(uint16_t port, int conns, double secs, double *rate,
 			double *cpu_us)
 {
 	struct mllp_pool_config cfg;
-	mllp_pool_config_init(&cfg);
-	cfg.queue_capacity = (uint32_t)conns * 8;
-	cfg.backend = bench_backend;
-	if (getenv("E2E_LIBC_ALLOC"))
-		cfg.allocator = mllp_allocator_libc();
+	pool_config(&cfg);
 	static struct closed_loop cl;
-	struct mllp_error err;
-	if (mllp_pool_create(&cfg, &cl.pool, &err) != 0) {
-		fprintf(stderr, "pool: %s\n", err.message);
-		exit(1);
-	}
-	mllp_pool_add_endpoint(cl.pool, "127.0.0.1", port, (uint32_t)conns,
-			       NULL, &cl.ep, NULL);
-	while (mllp_pool_connected_count(cl.pool, cl.ep) < (uint32_t)conns)
-		usleep(1000);
+	cl.pool = e2e_pool_connect(&cfg, port, conns, &cl.ep);
 	mllp_send_options_init(&cl.o);
 	cl.o.kind = MLLP_PAYLOAD_HL7;
 	cl.o.block = false; /* required from a callback */

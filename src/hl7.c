@@ -420,3 +420,53 @@ bool mllp_str_eq(struct mllp_str v, const char *s)
 	n = strlen(s);
 	return n == v.len && (n == 0 || memcmp(v.ptr, s, n) == 0);
 }
+
+/* path "SEG-F[.C[.S]]": the segment id and the field, component and
+ * subcomponent numbers (0: not given). False when it is not of that
+ * shape. */
+static bool parse_path(const char *s, char seg[4], unsigned num[3])
+{
+	for (int i = 0; i < 3; i++) {
+		char ch = s[i];
+		if (!((ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')))
+			return false;
+		seg[i] = ch;
+	}
+	seg[3] = 0;
+	s += 3;
+	num[0] = num[1] = num[2] = 0;
+	for (int part = 0; part < 3; part++) {
+		if (*s != (part == 0 ? '-' : '.'))
+			return false;
+		s++;
+		unsigned v = 0;
+		int digits = 0;
+		while (*s >= '0' && *s <= '9' && digits < 5) {
+			v = v * 10 + (unsigned)(*s - '0');
+			s++;
+			digits++;
+		}
+		if (v == 0 || (*s >= '0' && *s <= '9'))
+			return false;
+		num[part] = v;
+		if (*s == 0)
+			return true;
+	}
+	return false;
+}
+
+int mllp_hl7_value(const struct mllp_hl7_msg *msg, const char *path,
+		   struct mllp_str *out)
+{
+	char seg[4];
+	unsigned num[3];
+	struct mllp_str s, f;
+
+	if (msg == NULL || path == NULL || out == NULL ||
+	    !parse_path(path, seg, num))
+		return MLLP_ERR_INVALID_ARGUMENT;
+	if (mllp_hl7_find_segment(msg, seg, 1, &s) != 0 ||
+	    mllp_hl7_field(msg, s, num[0], &f) != 0)
+		return MLLP_ERR_NOT_FOUND;
+	return mllp_hl7_component(msg, f, 1, num[1], num[2], out);
+}

@@ -226,6 +226,16 @@ void tool_client_option(const char *prog, const char *usage_line, int c,
 	case TOOL_OPT_BACKEND:
 		cl->backend = tool_arg_backend(prog, arg);
 		return;
+	case TOOL_OPT_MLLP2:
+		cl->mllp_release = 2;
+		return;
+	case TOOL_OPT_WINDOW:
+		cl->window = strcmp(arg, "auto") == 0
+				 ? MLLP_INFLIGHT_AUTO
+				 : (uint32_t)tool_arg_u64(
+				       prog, arg, 1, MLLP_INFLIGHT_MAX,
+				       "--window wants 1..1024 or auto");
+		return;
 	case TOOL_OPT_VERSION:
 		tool_version(prog);
 	default:
@@ -244,6 +254,10 @@ void tool_client_pool_config(const struct tool_client_opts *cl,
 		cfg->conn.send_timeout_ms = cl->send_timeout_ms;
 	cfg->backend = cl->backend;
 	cfg->conn.tls = &cl->tls; /* read by add_endpoint; off unless --tls */
+	if (cl->mllp_release)
+		cfg->conn.mllp_release = cl->mllp_release;
+	if (cl->window)
+		cfg->conn.max_inflight = cl->window;
 }
 
 void tool_tls_built(const char *prog, bool enabled)

@@ -15,9 +15,10 @@
 
 /* Exit codes shared by the tools (sysexits for usage and input). */
 enum {
-	TOOL_EXIT_OK = 0,	/* every message accepted */
-	TOOL_EXIT_APP = 1,	/* some AE/AR/CE/CR */
-	TOOL_EXIT_FAIL = 2,	/* transport, timeout, invalid ACK, wrong id */
+	TOOL_EXIT_OK = 0,   /* every message accepted */
+	TOOL_EXIT_APP = 1,  /* some AE/AR/CE/CR */
+	TOOL_EXIT_FAIL = 2, /* transport, timeout, invalid ACK, wrong id */
+	TOOL_EXIT_KEY = 3,  /* mllp-send --key-field: a key's messages unsent */
 	TOOL_EXIT_USAGE = 64,	/* bad usage */
 	TOOL_EXIT_DATAERR = 65, /* no message, or not HL7, in the input */
 	TOOL_EXIT_NOINPUT = 66, /* an input file cannot be read */
@@ -74,9 +75,9 @@ void tool_log_limited(void *ctx, enum mllp_log_level level, const char *line);
 uint64_t tool_log_suppressed(void);
 
 /* Options shared by mllp-send and mllp-load (--timeout, --send-timeout,
- * --backend, TLS, --version): put TOOL_CLIENT_LONGOPTS in the getopt_long
- * table (needs <getopt.h>) and 't:' in the optstring, hand every option
- * code the tool does not handle itself to tool_client_option(), and call
+ * --backend, TLS, --mllp2, --version): put TOOL_CLIENT_LONGOPTS in the
+ * getopt_long table (needs <getopt.h>) and 't:' in the optstring, hand every
+ * option code the tool does not handle itself to tool_client_option(), and call
  * tool_tls_check() after parsing. TOOL_TLS_USAGE is the TLS help text. */
 enum {
 	TOOL_OPT_TLS = 0x1000,
@@ -89,7 +90,11 @@ enum {
 	TOOL_OPT_BACKEND,
 	TOOL_OPT_SEND_TIMEOUT,
 	TOOL_OPT_VERSION,
+	TOOL_OPT_MLLP2,
+	TOOL_OPT_WINDOW,
+	TOOL_OPT_END_ /* a tool's own option codes start at 0x2000 */
 };
+_Static_assert(TOOL_OPT_END_ <= 0x2000, "shared option codes overlap 0x2000");
 /* clang-format off */
 #define TOOL_CLIENT_LONGOPTS                                                      \
 	{"timeout", required_argument, NULL, 't'},                             \
@@ -102,7 +107,9 @@ enum {
 	{"crl", required_argument, NULL, TOOL_OPT_CRL},                        \
 	{"server-name", required_argument, NULL, TOOL_OPT_SERVER_NAME},        \
 	{"insecure", no_argument, NULL, TOOL_OPT_INSECURE},                    \
-	{"backend", required_argument, NULL, TOOL_OPT_BACKEND}
+	{"backend", required_argument, NULL, TOOL_OPT_BACKEND},                \
+	{"mllp2", no_argument, NULL, TOOL_OPT_MLLP2},                          \
+	{"window", required_argument, NULL, TOOL_OPT_WINDOW}
 /* clang-format on */
 #define TOOL_TLS_USAGE                                                         \
 	"TLS:\n"                                                               \
@@ -118,6 +125,24 @@ enum {
 	"      --insecure       do not verify the server (warned; still "      \
 	"encrypted)\n"
 
+/* --mllp2 in the help of mllp-send and mllp-load. */
+#define TOOL_MLLP2_USAGE                                                       \
+	"      --mllp2          MLLP release 2: each message is done at its "  \
+	"commit ACK\n"                                                         \
+	"                       (0x06); a NAK or no commit ACK in time sends " \
+	"it again,\n"                                                          \
+	"                       twice at most\n"
+
+/* --window in the help of mllp-send and mllp-load. */
+#define TOOL_WINDOW_USAGE                                                      \
+	"      --window N|auto  pipelining: up to N (1..1024) messages in "    \
+	"flight per\n"                                                         \
+	"                       connection, replies matched by MSA-2; auto: "  \
+	"probe the\n"                                                          \
+	"                       receiver with two messages first (default 1; " \
+	"only for\n"                                                           \
+	"                       receivers known to read frames one by one)\n"
+
 /* Apply option ch (arg: its value); false when ch is not a TLS option. */
 bool tool_tls_option(int ch, const char *arg, struct mllp_tls_client_config *t);
 /* What the shared client options set. */
@@ -126,7 +151,20 @@ struct tool_client_opts {
 	int64_t send_timeout_ms; /* 0: the library's default */
 	enum mllp_backend_kind backend;
 	struct mllp_tls_client_config tls;
+	uint32_t mllp_release; /* --mllp2: 2; else 0 (the default, 1) */
+	/* --window: max_inflight (MLLP_INFLIGHT_AUTO for auto); 0: not
+	 * given (1) */
+	uint32_t window;
 };
+
+/* Messages one connection carries at once with --window w (the auto
+ * window for auto). */
+static inline uint32_t tool_window_size(uint32_t w)
+{
+	if (w == MLLP_INFLIGHT_AUTO)
+		return MLLP_INFLIGHT_AUTO_WINDOW;
+	return w ? w : 1;
+}
 
 /* Zero c, set the TLS defaults and the reply timeout timeout_ms. */
 void tool_client_init(struct tool_client_opts *c, int64_t timeout_ms);

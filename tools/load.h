@@ -23,10 +23,12 @@
 #define LOAD_USAGE_LINE	    "Usage: mllp-load [OPTIONS] [HOST PORT]"
 #define ID_DIGITS	    12 /* MSH-10 of sent messages: "L" + 12 digits */
 #define ID_LEN		    (1 + ID_DIGITS)
+#define KEY_DIGITS	    9 /* --keys: PID-3.1 "P" + 9 digits */
+#define KEY_LEN		    (1 + KEY_DIGITS)
 #define TS_LEN		    14 /* MSH-7: YYYYMMDDHHMMSS */
 #define MAX_TEMPLATES	    256
 #define ERR_SLOTS	    256
-#define LOAD_MAX_CONNS	    4096
+#define LOAD_MAX_CONNS	    65536 /* the pool's most per endpoint */
 #define LOAD_MAX_THRESHOLDS 32
 
 /* A --threshold: METRIC OP VALUE, e.g. p99<5ms, errors<0.1%, rate>50000. */
@@ -67,6 +69,8 @@ struct opts {
 	size_t nth;
 	int argc; /* the command line, for the HTML report */
 	char **argv;
+	/* --keys: synthetic patients (PID-3.1); 0: unkeyed */
+	uint32_t keys;
 };
 
 /* A message template: MSH-7 and MSH-10 are rewritten per message. */
@@ -76,6 +80,8 @@ struct tmpl {
 	size_t ts_off, ts_len; /* MSH-7 */
 	size_t id_off, id_len; /* MSH-10 */
 	size_t out_len;	       /* length of every message made from it */
+	/* PID-3.1, rewritten with --keys */
+	size_t pid_off, pid_len;
 };
 
 /* One closed-loop sender: one message in flight at a time. */
@@ -94,6 +100,7 @@ struct load_state {
 	size_t ntmpl;
 	size_t max_len;
 	struct slot *slots;
+	uint32_t nslots; /* closed loop: connections x window */
 	int efd;
 	uint64_t t0_ns;
 	_Atomic bool stopping;

@@ -45,6 +45,9 @@ int load_embedded_start(const struct opts *o, struct load_embedded *e,
 	rc.log_ctx = (void *)prog;
 	rc.log_level = MLLP_LOG_ERROR;
 	rc.backend = o->cl.backend;
+	if (o->connections > rc.max_connections) /* one per -c, at most */
+		rc.max_connections = o->connections;
+	rc.mllp_release = o->cl.mllp_release ? o->cl.mllp_release : 1;
 	struct mllp_error err;
 	if (mllp_receiver_create(&rc, &e->recv, &err) != 0) {
 		char ebuf[300];

@@ -42,6 +42,22 @@ static int add_template(const unsigned char *data, size_t len, const char *what)
 	t->id_off = (size_t)((const unsigned char *)m.control_id.ptr - data);
 	t->id_len = m.control_id.len;
 	t->out_len = len - t->ts_len - t->id_len + TS_LEN + ID_LEN;
+	if (L.o.keys) {
+		/* --keys: PID-3.1 becomes the patient, the lane's key */
+		struct mllp_str v;
+		if (mllp_hl7_value(&m, "PID-3.1", &v) != 0 ||
+		    (const unsigned char *)v.ptr < data + t->id_off) {
+			fprintf(stderr,
+				"%s: %s: --keys needs a PID-3 in the "
+				"message\n",
+				prog, what);
+			L.ntmpl--;
+			return TOOL_EXIT_DATAERR;
+		}
+		t->pid_off = (size_t)((const unsigned char *)v.ptr - data);
+		t->pid_len = v.len;
+		t->out_len = t->out_len - v.len + KEY_LEN;
+	}
 	if (t->out_len > L.max_len)
 		L.max_len = t->out_len;
 	return 0;
@@ -100,6 +116,19 @@ void load_gen_message(const struct tmpl *t, uint64_t seq, unsigned char *out)
 	}
 	w += ID_LEN;
 	size_t rest = t->id_off + t->id_len;
+	if (L.o.keys) {
+		/* --keys: the patient, P + KEY_DIGITS digits */
+		memcpy(w, t->data + rest, t->pid_off - rest);
+		w += t->pid_off - rest;
+		uint64_t k = seq % L.o.keys;
+		*w = 'P';
+		for (int i = KEY_DIGITS; i >= 1; i--) {
+			w[i] = (unsigned char)('0' + k % 10);
+			k /= 10;
+		}
+		w += KEY_LEN;
+		rest = t->pid_off + t->pid_len;
+	}
 	memcpy(w, t->data + rest, t->len - rest);
 }
 

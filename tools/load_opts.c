@@ -8,6 +8,38 @@
 
 static const char *prog = LOAD_PROG;
 
+/* The rest of the help: TLS, reconnects, report keys, exit status. */
+static void usage_notes(FILE *f)
+{
+	fprintf(
+	    f, TOOL_TLS_USAGE
+	    "  (TLS needs HOST PORT: the embedded receiver is plaintext.)\n"
+	    "\n"
+	    "Connections reconnect 100 ms after a failure. SIGINT or SIGTERM "
+	    "stops early; the\n"
+	    "report is still printed. Report keys (JSON): duration_s, "
+	    "connections, sent,\n"
+	    "accepted, app_errors, app_rejects, failed, errors {reason: "
+	    "count},\n"
+	    "throughput_msgs_per_s, throughput_mb_per_s, latency_us {p50 p90 "
+	    "p99 p999 max},\n"
+	    "reconnects, backend, window, thresholds.\n"
+	    "\n"
+	    "Exit status: 0 every message accepted; 1 any AE/AR/CE/CR; 2 any "
+	    "failure\n"
+	    "(transport, timeout, invalid ACK, wrong control id), an "
+	    "accounting mismatch,\n"
+	    "too low an open-file limit, or a --timeseries or --html file "
+	    "that cannot be\n"
+	    "written; 64 bad usage; 65 a template file holds no message or "
+	    "not HL7; 66 a\n"
+	    "template file cannot be read; 99 a --threshold missed (an errors "
+	    "threshold\n"
+	    "replaces the AE/AR and failure rules 1 and 2); 130 (143) stopped "
+	    "by SIGINT\n"
+	    "(SIGTERM).\n");
+}
+
 static void usage(FILE *f)
 {
 	fprintf(
@@ -20,10 +52,10 @@ static void usage(FILE *f)
 	    "in-process on an ephemeral loopback port (embedded receiver).\n"
 	    "\n"
 	    "Options:\n"
-	    "  -c, --connections N   connections, 1..4096 (default 16); the "
-	    "open-file limit\n"
-	    "                        is raised to its hard limit and must "
-	    "allow them\n"
+	    "  -c, --connections N   connections, 1..65536 (default 16); the "
+	    "open-file\n"
+	    "                        limit is raised to its hard limit and "
+	    "must allow them\n"
 	    "  -d, --duration S      run for S seconds (default 10; "
 	    "fractions allowed)\n"
 	    "  -n, --count N         send N messages instead (overrides "
@@ -45,6 +77,14 @@ static void usage(FILE *f)
 	    "                        ADT^A01 of about 300 bytes)\n"
 	    "      --size BYTES      use a synthetic ORU^R01 of about BYTES "
 	    "bytes instead\n"
+	    "      --keys N          spread the messages over N synthetic "
+	    "patients (PID-3.1\n"
+	    "                        P000000000 .. in turn) sent as ordered "
+	    "lanes keyed by\n"
+	    "                        PID-3.1: a patient's next message goes "
+	    "once its previous\n"
+	    "                        one is accepted (1..10000000; default: "
+	    "unkeyed)\n"
 	    "  -t, --timeout MS      reply timeout (default 5000); also how "
 	    "long a message may\n"
 	    "                        wait for a connection, and the bound on "
@@ -92,35 +132,26 @@ static void usage(FILE *f)
 	    "embedded receiver: auto\n"
 	    "                        (io_uring, else epoll), io_uring or "
 	    "epoll (default auto)\n"
+	    "      --mllp2           MLLP release 2, also for the embedded "
+	    "receiver: a message\n"
+	    "                        counts as accepted at its commit ACK "
+	    "(0x06); a NAK or no\n"
+	    "                        commit ACK in time sends it again, "
+	    "twice at most\n"
+	    "      --window N|auto   pipelining: up to N (1..1024) messages "
+	    "in flight per\n"
+	    "                        connection, replies matched by MSA-2 "
+	    "(closed loop: N\n"
+	    "                        per connection); auto: probe the "
+	    "receiver with two\n"
+	    "                        messages first, then 16 (default 1; "
+	    "only for receivers\n"
+	    "                        known to read frames one by one)\n"
 	    "  -h, --help            show this help\n"
 	    "      --version         show the version and the libraries "
 	    "built in\n"
-	    "\n" TOOL_TLS_USAGE
-	    "  (TLS needs HOST PORT: the embedded receiver is plaintext.)\n"
-	    "\n"
-	    "Connections reconnect 100 ms after a failure. SIGINT or SIGTERM "
-	    "stops early; the\n"
-	    "report is still printed. Report keys (JSON): duration_s, "
-	    "connections, sent,\n"
-	    "accepted, app_errors, app_rejects, failed, errors {reason: "
-	    "count},\n"
-	    "throughput_msgs_per_s, throughput_mb_per_s, latency_us {p50 p90 "
-	    "p99 p999 max},\n"
-	    "reconnects, backend, thresholds.\n"
-	    "\n"
-	    "Exit status: 0 every message accepted; 1 any AE/AR/CE/CR; 2 any "
-	    "failure\n"
-	    "(transport, timeout, invalid ACK, wrong control id), an "
-	    "accounting mismatch,\n"
-	    "too low an open-file limit, or a --timeseries or --html file "
-	    "that cannot be\n"
-	    "written; 64 bad usage; 65 a template file holds no message or "
-	    "not HL7; 66 a\n"
-	    "template file cannot be read; 99 a --threshold missed (an errors "
-	    "threshold\n"
-	    "replaces the AE/AR and failure rules 1 and 2); 130 (143) stopped "
-	    "by SIGINT\n"
-	    "(SIGTERM).\n");
+	    "\n");
+	usage_notes(f);
 }
 
 static double parse_seconds(const char *s, const char *opt, double min)
@@ -154,7 +185,8 @@ enum {
 	OPT_UNCORRECTED,
 	OPT_TIMESERIES,
 	OPT_HTML,
-	OPT_THRESHOLD
+	OPT_THRESHOLD,
+	OPT_KEYS
 };
 
 static const struct option longopts[] = {
@@ -165,6 +197,7 @@ static const struct option longopts[] = {
     {"ramp", required_argument, NULL, OPT_RAMP},
     {"message", required_argument, NULL, 'm'},
     {"size", required_argument, NULL, OPT_SIZE},
+    {"keys", required_argument, NULL, OPT_KEYS},
     {"json", required_argument, NULL, OPT_JSON},
     {"progress", no_argument, NULL, OPT_PROGRESS},
     {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
@@ -200,7 +233,7 @@ static void apply_option(int c, char **argv, struct opts *o)
 	case 'c':
 		o->connections =
 		    (uint32_t)tool_arg_u64(prog, optarg, 1, LOAD_MAX_CONNS,
-					   "--connections wants 1..4096");
+					   "--connections wants 1..65536");
 		break;
 	case 'd':
 		o->duration_s = parse_seconds(optarg, "--duration", 0.001);
@@ -221,6 +254,10 @@ static void apply_option(int c, char **argv, struct opts *o)
 		if (o->nfiles == MAX_TEMPLATES)
 			tool_usage(prog, "too many --message files");
 		o->files[o->nfiles++] = optarg;
+		break;
+	case OPT_KEYS:
+		o->keys = (uint32_t)tool_arg_u64(prog, optarg, 1, 10000000,
+						 "--keys wants 1..10000000");
 		break;
 	case OPT_SIZE:
 		o->size =
@@ -297,6 +334,9 @@ static void check_combinations(const struct opts *o)
 {
 	if (o->size && o->nfiles)
 		tool_usage(prog, "--size and --message exclude each other");
+	if ((uint64_t)o->connections * tool_window_size(o->cl.window) > 65536)
+		tool_usage(prog, "--connections x --window may be 65536 at "
+				 "most (messages in flight)");
 	if (o->ramp_s > 0 && !o->rate && o->count)
 		tool_usage(prog, "--ramp in closed loop needs --duration");
 	if (o->uncorrected && !o->rate)

@@ -59,11 +59,25 @@ static size_t print_errors(FILE *f, const struct report *r, bool json)
 	return n;
 }
 
+/* --window as JSON: a number, or "auto". */
+static const char *window_json(void)
+{
+	static char b[16];
+	if (L.o.cl.window == MLLP_INFLIGHT_AUTO)
+		return "\"auto\"";
+	snprintf(b, sizeof(b), "%u", tool_window_size(L.o.cl.window));
+	return b;
+}
+
 static void print_human(FILE *f, const struct report *r)
 {
 	fprintf(f, "mllp-load: %s, %u connection%s, %s", r->target,
 		L.o.connections, L.o.connections == 1 ? "" : "s",
 		r->rate > 0 ? "open loop" : "closed loop");
+	if (L.o.cl.window > 1)
+		fprintf(f, ", window %s",
+			L.o.cl.window == MLLP_INFLIGHT_AUTO ? "auto"
+							    : window_json());
 	if (r->rate > 0)
 		fprintf(f, " at %.0f msg/s", r->rate);
 	fprintf(f, ", %zu-byte messages, backend %s%s\n", r->message_bytes,
@@ -98,14 +112,15 @@ static void print_json(FILE *f, const struct report *r)
 		",\"embedded\":%s,\"mode\":\"%s\",\"rate\":%.0f,"
 		"\"message_bytes\":%zu,\"backend\":\"%s\","
 		"\"interrupted\":%s,\"duration_s\":%.6f,\"connections\":%u,"
+		"\"window\":%s,"
 		"\"sent\":%" PRIu64 ",\"accepted\":%" PRIu64
 		",\"app_errors\":%" PRIu64 ",\"app_rejects\":%" PRIu64
 		",\"failed\":%" PRIu64 ",\"errors\":{",
 		L.o.host ? "false" : "true", r->rate > 0 ? "open" : "closed",
 		r->rate, r->message_bytes, r->backend,
 		r->interrupted ? "true" : "false", r->duration_s,
-		L.o.connections, r->sent, r->accepted, r->app_errors,
-		r->app_rejects, r->failed);
+		L.o.connections, window_json(), r->sent, r->accepted,
+		r->app_errors, r->app_rejects, r->failed);
 	print_errors(f, r, true);
 	fprintf(f,
 		"},\"throughput_msgs_per_s\":%.1f,\"throughput_mb_per_s\":%.3f,"

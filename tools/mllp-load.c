@@ -69,6 +69,12 @@ static void account(const struct mllp_result *r, uint64_t latency_us,
 		   &L.sec_max, &m, latency_us, memory_order_relaxed,
 		   memory_order_relaxed))
 		;
+	if (!r->has_verdict && L.o.cl.mllp_release == 2) { /* committed */
+		atomic_fetch_add_explicit(&L.accepted, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&L.bytes_acked, len,
+					  memory_order_relaxed);
+		return;
+	}
 	if (!r->has_verdict) {
 		count_failure(ERR_OTHER);
 		return;
@@ -132,6 +138,7 @@ static void slot_send(struct slot *s, bool held)
 	mllp_send_options_init(&so);
 	so.kind = MLLP_PAYLOAD_HL7;
 	so.borrow_payload = true;
+	so.key_field = L.o.keys ? "PID-3.1" : NULL;
 	so.callback = on_closed_done;
 	so.callback_arg = s;
 	atomic_fetch_add_explicit(&L.sent, 1, memory_order_relaxed);
@@ -201,6 +208,7 @@ static void open_send(uint64_t i, uint64_t rel_ns, unsigned char *scratch)
 	struct mllp_send_options so;
 	mllp_send_options_init(&so);
 	so.kind = MLLP_PAYLOAD_HL7;
+	so.key_field = L.o.keys ? "PID-3.1" : NULL;
 	so.callback = on_open_done;
 	so.callback_arg = (void *)(uintptr_t)((rel_ns << 8) | ti);
 	atomic_fetch_add_explicit(&L.sent, 1, memory_order_relaxed);
@@ -312,12 +320,12 @@ static int start_pool(const struct opts *o, const char *host, uint16_t port)
 static void closed_step(uint64_t now, uint64_t *next_kick, uint64_t *wake_at)
 {
 	const struct opts *o = &L.o;
-	for (uint32_t i = 0; i < o->connections; i++) {
+	for (uint32_t i = 0; i < L.nslots; i++) {
 		struct slot *s = &L.slots[i];
 		if (s->started)
 			continue;
 		uint64_t at = L.t0_ns + (uint64_t)(o->ramp_s * 1e9 * (double)i /
-						   (double)o->connections);
+						   (double)L.nslots);
 		if (at > now) {
 			if (at < *wake_at)
 				*wake_at = at;
@@ -330,7 +338,7 @@ static void closed_step(uint64_t now, uint64_t *next_kick, uint64_t *wake_at)
 		return;
 	if (now >= *next_kick) {
 		atomic_store(&L.kick_pending, false);
-		for (uint32_t i = 0; i < o->connections; i++)
+		for (uint32_t i = 0; i < L.nslots; i++)
 			if (atomic_exchange(&L.slots[i].idle, false))
 				slot_send(&L.slots[i], false);
 		*next_kick = now + 10000000u;
@@ -432,9 +440,11 @@ static int alloc_buffers(unsigned char **scratch)
 {
 	bool ok = (*scratch = malloc(L.max_len)) != NULL;
 	if (ok && L.o.rate <= 0) {
-		L.slots = calloc(L.o.connections, sizeof(*L.slots));
+		/* a window of messages per connection */
+		L.nslots = L.o.connections * tool_window_size(L.o.cl.window);
+		L.slots = calloc(L.nslots, sizeof(*L.slots));
 		ok = L.slots != NULL;
-		for (uint32_t i = 0; ok && i < L.o.connections; i++)
+		for (uint32_t i = 0; ok && i < L.nslots; i++)
 			ok = (L.slots[i].buf = malloc(L.max_len)) != NULL;
 	}
 	if (ok)
@@ -446,7 +456,7 @@ static int alloc_buffers(unsigned char **scratch)
 static void free_buffers(unsigned char *scratch)
 {
 	if (L.slots)
-		for (uint32_t i = 0; i < L.o.connections; i++)
+		for (uint32_t i = 0; i < L.nslots; i++)
 			free(L.slots[i].buf);
 	free(L.slots);
 	free(scratch);

@@ -64,6 +64,9 @@ static const char usage_text[] = USAGE_LINE
     "  --allow ADDR|CIDR|HOST  admit only these clients (repeatable; host\n"
     "                        names resolved at start)\n"
     "  --backend B           auto|io_uring|epoll (default auto)\n"
+    "  --mllp2               MLLP release 2: answer each frame first with\n"
+    "                        the commit ACK block (0x0B 0x06 0x1C 0x0D),\n"
+    "                        then its reply as a frame of its own\n"
     "\n"
     "TLS:\n"
     "  --tls                 accept TLS connections only (needs --cert, "
@@ -226,6 +229,7 @@ enum {
 	OPT_ALLOW_CN,
 	OPT_VERSION,
 	OPT_METRICS,
+	OPT_MLLP2,
 };
 
 /* Everything the command line sets. */
@@ -360,6 +364,9 @@ static bool listener_option(struct setup *st, int ch, const char *arg)
 	case OPT_BACKEND:
 		cfg->backend = tool_arg_backend(PROG, arg);
 		return true;
+	case OPT_MLLP2:
+		cfg->mllp_release = 2;
+		return true;
 	case OPT_TLS:
 		st->tls.enabled = true;
 		return true;
@@ -443,6 +450,7 @@ static void parse_args(int argc, char **argv, struct setup *st)
 	    {"stats", no_argument, NULL, OPT_STATS},
 	    {"metrics", required_argument, NULL, OPT_METRICS},
 	    {"backend", required_argument, NULL, OPT_BACKEND},
+	    {"mllp2", no_argument, NULL, OPT_MLLP2},
 	    {"tls", no_argument, NULL, OPT_TLS},
 	    {"cert", required_argument, NULL, OPT_CERT},
 	    {"key", required_argument, NULL, OPT_KEY},

@@ -21,6 +21,8 @@
 #include <mllp/mllp.h>
 
 #include "common.h"
+#include "send_enhanced.h"
+#include "send_keys.h"
 
 static const char *prog = "mllp-send";
 #define USAGE_LINE "Usage: mllp-send [OPTIONS] HOST PORT [FILE...]"
@@ -34,6 +36,10 @@ struct opts {
 	bool quiet;
 	bool json;
 	bool keep_bytes;
+	const char *key_field; /* --key-field, or NULL */
+	uint32_t retries;      /* --retries (with --key-field) */
+	bool retries_set;
+	struct send_enh_opts enh; /* --enhanced, --ack-listen, --app-timeout */
 	const char *host;
 	uint16_t port;
 	char **files;
@@ -61,7 +67,23 @@ static void usage(FILE *f)
 	    "Options:\n"
 	    "  -c, --connections N  connections to open, 1..1024 (default "
 	    "1); message order\n"
-	    "                       is kept per connection\n"
+	    "                       is kept per connection (per key with "
+	    "--key-field)\n"
+	    "      --key-field F    keep order per HL7 field F (e.g. PID-3, "
+	    "PID-3.1, MSH-4)\n"
+	    "                       across all connections: a message of a "
+	    "key is sent\n"
+	    "                       once the key's previous one is accepted "
+	    "(AA/CA); a\n"
+	    "                       message without F is not sent (an "
+	    "error)\n"
+	    "      --retries N      with --key-field: a failed message (or "
+	    "AE/AR) is sent\n"
+	    "                       again after the reconnect backoff, N "
+	    "times at most\n"
+	    "                       (default 5, 0..100); then the key's "
+	    "later messages are\n"
+	    "                       not sent\n"
 	    "  -t, --timeout MS     reply timeout in milliseconds (default "
 	    "60000)\n"
 	    "      --send-timeout MS\n"
@@ -82,8 +104,11 @@ static void usage(FILE *f)
 	    "error\n"
 	    "      --backend B      I/O backend: auto (io_uring, else "
 	    "epoll), io_uring or\n"
-	    "                       epoll (default auto)\n"
-	    "  -h, --help           show this help\n"
+	    "                       epoll (default auto)\n" TOOL_MLLP2_USAGE
+	    "                       (verdict \"committed\"; the HL7 ACK "
+	    "that follows is\n"
+	    "                       not judged)\n" TOOL_WINDOW_USAGE
+		SEND_ENH_USAGE "  -h, --help           show this help\n"
 	    "      --version        show the version and the libraries "
 	    "built in\n"
 	    "\n" TOOL_TLS_USAGE "\n"
@@ -93,19 +118,31 @@ static void usage(FILE *f)
 	    "\n"
 	    "Exit status: 0 every message accepted (AA/CA), or with --raw "
 	    "every message\n"
-	    "replied, or with --async every message written; 1 any "
+	    "replied, with --async written, with --mllp2 committed; 1 any "
 	    "application error or\n"
 	    "reject (AE/AR/CE/CR); 2 any transport failure, timeout, "
 	    "invalid ACK or wrong\n"
 	    "control id, or too low an open-file limit; 64 bad usage; 65 no "
 	    "message in the\n"
 	    "input; 66 an input file cannot be read; 130 (143) stopped by "
-	    "SIGINT (SIGTERM).\n");
+	    "SIGINT (SIGTERM);\n"
+	    "3 with --key-field: a message failed after its retries and "
+	    "its key's later\n"
+	    "messages were not sent (the failure itself counts as 1 or 2 "
+	    "otherwise).\n");
 }
 
 static void parse_args(int argc, char **argv, struct opts *o)
 {
-	enum { OPT_RAW = 256, OPT_ASYNC, OPT_PRINT_ACK, OPT_JSON, OPT_KEEP };
+	enum {
+		OPT_RAW = 256,
+		OPT_ASYNC,
+		OPT_PRINT_ACK,
+		OPT_JSON,
+		OPT_KEEP,
+		OPT_KEY_FIELD,
+		OPT_RETRIES,
+	};
 	static const struct option longopts[] = {
 	    {"connections", required_argument, NULL, 'c'},
 	    {"raw", no_argument, NULL, OPT_RAW},
@@ -114,13 +151,18 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	    {"keep-bytes", no_argument, NULL, OPT_KEEP},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"json", no_argument, NULL, OPT_JSON},
+	    {"key-field", required_argument, NULL, OPT_KEY_FIELD},
+	    {"retries", required_argument, NULL, OPT_RETRIES},
 	    {"help", no_argument, NULL, 'h'},
+	    SEND_ENH_LONGOPTS,
 	    TOOL_CLIENT_LONGOPTS,
 	    {NULL, 0, NULL, 0},
 	};
 	memset(o, 0, sizeof(*o));
 	tool_client_init(&o->cl, 60000);
 	o->connections = 1;
+	o->retries = 5;
+	o->enh.timeout_ms = 60000;
 	opterr = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, ":c:t:qh", longopts, NULL)) != -1) {
@@ -145,6 +187,14 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case 'q':
 			o->quiet = true;
 			break;
+		case OPT_KEY_FIELD:
+			o->key_field = optarg;
+			break;
+		case OPT_RETRIES:
+			o->retries = (uint32_t)tool_arg_u64(
+			    prog, optarg, 0, 100, "--retries wants 0..100");
+			o->retries_set = true;
+			break;
 		case OPT_JSON:
 			o->json = true;
 			break;
@@ -152,8 +202,9 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			usage(stdout);
 			exit(0);
 		default:
-			tool_client_option(prog, USAGE_LINE, c, optarg, argv,
-					   &o->cl);
+			if (!send_enh_option(prog, c, optarg, &o->enh))
+				tool_client_option(prog, USAGE_LINE, c, optarg,
+						   argv, &o->cl);
 			break;
 		}
 	}
@@ -166,6 +217,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	o->nfiles = argc - optind - 2;
 	if (o->quiet && o->json)
 		tool_usage(prog, "--quiet and --json exclude each other");
+	send_keys_check(prog, o->key_field, o->retries_set, o->async || o->raw);
+	send_enh_check(prog, &o->enh, o->raw, o->async);
 }
 
 /* What happened to one message, ready to print. */
@@ -176,7 +229,7 @@ struct outcome {
 	struct mllp_str text;
 	uint64_t latency_us;
 	bool has_latency;
-	char error[256];
+	char error[512]; /* room for a file name (300) and an error (200) */
 	const unsigned char *reply;
 	size_t reply_len;
 };
@@ -241,6 +294,12 @@ static void judge(const struct opts *o, const struct tool_msg *msg,
 	oc->has_latency = r->reply != NULL;
 	if (o->async) {
 		oc->verdict = "written";
+		return;
+	}
+	if (o->cl.mllp_release == 2) { /* done at the commit ACK */
+		oc->verdict = "committed";
+		oc->reply = NULL; /* the byte 0x06: nothing to print */
+		oc->reply_len = 0;
 		return;
 	}
 	if (o->raw) {
@@ -346,6 +405,7 @@ struct inputs {
 	struct tool_buf *bufs;
 	size_t *first; /* first[i]: index of file i's first message */
 	struct tool_msgs msgs;
+	struct send_enh_store enh; /* --enhanced: rewritten messages */
 };
 
 /* Read and split every input; returns 0 or an exit status (printed). */
@@ -385,12 +445,14 @@ static int read_inputs(const struct opts *o, struct inputs *in)
 		fprintf(stderr, "%s: no message in the input\n", prog);
 		return TOOL_EXIT_DATAERR;
 	}
-	return 0;
+	return o->enh.enhanced ? send_enh_rewrite(prog, &in->msgs, &in->enh)
+			       : 0;
 }
 
 static void free_inputs(struct inputs *in)
 {
 	tool_msgs_free(&in->msgs);
+	send_enh_store_free(&in->enh);
 	for (int i = 0; in->bufs && i < in->nfiles; i++)
 		tool_buf_free(&in->bufs[i]);
 	free(in->bufs);
@@ -446,6 +508,17 @@ struct tally {
 	size_t counts[3]; /* by class */
 	size_t app_err, app_rej, not_sent;
 	int worst;
+	struct send_enh_tally app; /* the application stage */
+	/* --key-field: the keys (send_keys.h), the messages not sent because
+	 * an earlier one of their key failed, and what send_keys_failed
+	 * needs. */
+	struct send_keys *keys;
+	bool *dropped;
+	size_t key_dropped;
+	struct mllp_pool *pool;
+	uint32_t ep;
+	struct mllp_future **fut;
+	size_t end;
 };
 
 static int send_all(const struct opts *o, const struct inputs *in,
@@ -470,7 +543,13 @@ static void print_summary(const struct opts *o, const struct tally *t, size_t n,
 	fprintf(stderr, ", %zu failed", t->counts[2]);
 	if (t->not_sent)
 		fprintf(stderr, ", %zu not sent", t->not_sent);
+	if (t->key_dropped)
+		fprintf(stderr,
+			", %zu not sent because an earlier message of their "
+			"key failed",
+			t->key_dropped);
 	fputc('\n', stderr);
+	send_enh_summary(prog, o->quiet, &t->app);
 }
 
 /* A pool with one endpoint of o->connections connections. */
@@ -483,6 +562,11 @@ static int start_pool(const struct opts *o, struct mllp_pool **pool,
 	cfg.max_reply = MLLP_DEFAULT_MAX_FRAME;
 	cfg.log = o->quiet ? drop_log : tool_log;
 	cfg.log_ctx = (void *)prog;
+	if (o->key_field) {
+		/* a failed message of a key is retried, then its lane holds */
+		cfg.conn.lane_policy = MLLP_LANE_RETRY;
+		cfg.conn.lane_max_retries = o->retries;
+	}
 	struct mllp_error err;
 	char buf[256];
 	int rc = mllp_pool_create(&cfg, pool, &err);
@@ -498,6 +582,10 @@ static int start_pool(const struct opts *o, struct mllp_pool **pool,
 		fprintf(stderr, "%s: %s: %s\n", prog, o->host, buf);
 		return TOOL_EXIT_FAIL;
 	}
+	if (o->enh.listen) /* the application ACKs' listener */
+		return send_enh_listen(prog, *pool, o->enh.listen,
+				       o->enh.timeout_ms, cfg.backend,
+				       o->quiet);
 	return 0;
 }
 
@@ -582,7 +670,20 @@ static void report_one(const struct opts *o, const struct inputs *in, size_t i,
 	struct mllp_str id = {NULL, 0};
 	if (!m->batch && mllp_hl7_parse(&hm, m->data, m->len) == 0)
 		id = hm.control_id;
+	if (t->dropped && t->dropped[i]) {
+		oc.cls = 2;
+		oc.verdict = "not_sent";
+		oc.has_latency = false;
+		oc.reply = NULL;
+		snprintf(oc.error, sizeof(oc.error),
+			 "not sent: an earlier message of its key failed");
+		t->key_dropped++;
+	} else if (f && t->keys && oc.cls != 0) {
+		send_keys_failed(t->keys, t->pool, t->ep, i, t->fut, t->end,
+				 t->dropped);
+	}
 	print_outcome(o, i + 1, id, &oc);
+	send_enh_report(o->quiet, o->json, i + 1, id, f, &t->app, &t->worst);
 	t->counts[oc.cls]++;
 	if (oc.cls == 1 && strstr(oc.verdict, "reject"))
 		t->app_rej++;
@@ -590,6 +691,27 @@ static void report_one(const struct opts *o, const struct inputs *in, size_t i,
 		t->app_err++;
 	if (oc.cls > t->worst)
 		t->worst = oc.cls;
+}
+
+/* --key-field: what report_one needs to stop a failed key. */
+static bool keys_start(struct tally *t, const char *field,
+		       const struct inputs *in, struct mllp_pool *pool,
+		       uint32_t ep, struct mllp_future **fut)
+{
+	t->keys = send_keys_new(field, &in->msgs);
+	t->dropped = calloc(in->msgs.n, sizeof(*t->dropped));
+	if (!t->keys || !t->dropped) {
+		fprintf(stderr, "%s: out of memory\n", prog);
+		send_keys_free(t->keys);
+		free(t->dropped);
+		t->keys = NULL;
+		t->dropped = NULL;
+		return false;
+	}
+	t->pool = pool;
+	t->ep = ep;
+	t->fut = fut;
+	return true;
 }
 
 /* Send every message through the pool and report each outcome in input
@@ -600,11 +722,18 @@ static int send_all(const struct opts *o, const struct inputs *in,
 		    struct tally *t)
 {
 	size_t n = in->msgs.n;
-	size_t window = (size_t)o->connections * 8;
+	/* enough futures ahead to fill every connection's window */
+	size_t per = 2 * (size_t)tool_window_size(o->cl.window);
+	size_t window = (size_t)o->connections * (per > 8 ? per : 8);
 	struct mllp_future **fut = calloc(n, sizeof(*fut));
 	struct mllp_error *serr = calloc(n, sizeof(*serr));
 	if (!fut || !serr) {
 		fprintf(stderr, "%s: out of memory\n", prog);
+		free(fut);
+		free(serr);
+		return TOOL_EXIT_FAIL;
+	}
+	if (o->key_field && !keys_start(t, o->key_field, in, pool, ep, fut)) {
 		free(fut);
 		free(serr);
 		return TOOL_EXIT_FAIL;
@@ -614,6 +743,7 @@ static int send_all(const struct opts *o, const struct inputs *in,
 	for (size_t i = 0; i <= end; i++) {
 		if (i < end && atomic_load(&w->signo))
 			end = i; /* stop sending; report what was sent */
+		t->end = i;
 		while (next < i && (i - next >= window || i == end)) {
 			report_one(o, in, next, fut[next], &serr[next], t);
 			mllp_future_free(fut[next]);
@@ -631,6 +761,12 @@ static int send_all(const struct opts *o, const struct inputs *in,
 		so.block = true;
 		so.block_timeout_ms = MLLP_INFINITE;
 		so.borrow_payload = true; /* the inputs outlive the pool */
+		so.key_field = o->key_field;
+		if (t->keys && send_keys_dead(t->keys, i)) {
+			/* an earlier message of its key failed */
+			t->dropped[i] = true;
+			continue;
+		}
 		if (mllp_pool_send(pool, ep, m->data, m->len, &so, &fut[i],
 				   &serr[i]) != 0)
 			fut[i] = NULL;
@@ -639,5 +775,7 @@ static int send_all(const struct opts *o, const struct inputs *in,
 	t->not_sent = n - end;
 	free(fut);
 	free(serr);
-	return t->worst;
+	send_keys_free(t->keys);
+	free(t->dropped);
+	return t->key_dropped ? TOOL_EXIT_KEY : t->worst;
 }

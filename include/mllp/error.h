@@ -53,7 +53,9 @@ MLLP_BEGIN_DECLS
 	X(TLS, 21, "TLS failure")                                              \
 	X(BAD_STATE, 22, "operation not allowed in this state")                \
 	X(NO_TLS, 23, "built without TLS")                                     \
-	X(ENDPOINT_REMOVED, 24, "endpoint removed")
+	X(ENDPOINT_REMOVED, 24, "endpoint removed")                            \
+	X(NAK, 25, "negative commit acknowledgement (NAK)")                    \
+	X(NOT_ACCEPTED, 26, "the message was not accepted")
 
 enum mllp_err {
 	MLLP_OK = 0,

@@ -116,6 +116,16 @@ MLLP_API int mllp_hl7_component(const struct mllp_hl7_msg *msg,
 				unsigned comp, unsigned sub,
 				struct mllp_str *out);
 
+/* The value at `path` ("SEG-F", "SEG-F.C" or "SEG-F.C.S": e.g. "PID-3",
+ * "PID-3.1", "MSH-4"; segment id of three upper-case letters or digits,
+ * numbers from 1): the first segment with that id, its field F (numbered
+ * as mllp_hl7_field), first repetition, component C and subcomponent S
+ * when given. Returns 0 (the view may be empty: present but empty),
+ * MLLP_ERR_NOT_FOUND (no such segment, field or component) or
+ * MLLP_ERR_INVALID_ARGUMENT (a path not of that shape, NULL pointers). */
+MLLP_API int mllp_hl7_value(const struct mllp_hl7_msg *msg, const char *path,
+			    struct mllp_str *out);
+
 /* Convenience: true when the view equals the NUL-terminated string s (a
  * NULL s equals an empty view). */
 MLLP_API bool mllp_str_eq(struct mllp_str v, const char *s);

@@ -6,6 +6,7 @@
 #include <mllp/alloc.h>
 #include <mllp/backoff.h>
 #include <mllp/client.h>
+#include <mllp/enhanced.h>
 #include <mllp/error.h>
 #include <mllp/export.h>
 #include <mllp/framer.h>

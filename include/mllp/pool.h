@@ -72,6 +72,37 @@
 
 MLLP_BEGIN_DECLS
 
+/* What an ordered lane does when one of its messages fails (transport
+ * failure, send, reply or queue timeout, cancel, a verdict other than
+ * accept such as AE/AR). See "Ordered lanes" below mllp_send_options. */
+enum mllp_lane_policy {
+	/* The lane holds at once: the message's future fails, a lane_held
+	 * event is emitted, and the key's later messages wait until
+	 * mllp_pool_release_key(). */
+	MLLP_LANE_HOLD = 0,
+	/* The lane sends the message again after the reconnect backoff
+	 * delay, up to lane_max_retries times; its future completes with the
+	 * outcome of the last attempt only. Then it holds as MLLP_LANE_HOLD.
+	 * A canceled message is not retried: the lane holds at once. */
+	MLLP_LANE_RETRY,
+};
+
+/* Memory one lane takes, an upper bound (its bookkeeping, its key and its
+ * share of the endpoint's lane table): max_lanes * MLLP_LANE_BYTES bounds
+ * what the lanes of an endpoint cost besides the messages themselves and
+ * the copy of a held lane's failed message. */
+#define MLLP_LANE_BYTES 256
+/* Longest ordering key, in bytes (key_len, or the value key_field
+ * extracts). */
+#define MLLP_KEY_MAX 128
+
+/* max_inflight (mllp_conn_options): the largest window, the probe
+ * (see there) and the window an endpoint pipelines at once the probe has
+ * passed. */
+#define MLLP_INFLIGHT_MAX	  1024u
+#define MLLP_INFLIGHT_AUTO	  UINT32_MAX
+#define MLLP_INFLIGHT_AUTO_WINDOW 16u
+
 /* Per-connection behaviour; names (with their unit added) and defaults as
  * in the reference. Zero-initialise, then mllp_conn_options_init().
  * MLLP_INFINITE where noted. */
@@ -108,6 +139,30 @@ struct mllp_conn_options {
 	 * immediate reconnect. > 0: the message waits that
 	 * many ms for a connection (MLLP_INFINITE: forever). */
 	int64_t queue_timeout_ms;
+	/* Pipelining: messages a connection writes without waiting for their
+	 * replies. 1 (default; 0 is taken as 1): one at a time, as the
+	 * reference. 2..MLLP_INFLIGHT_MAX: up to that many, frames that are
+	 * ready together written in one send; each reply is matched to its
+	 * message by MSA-2 = MSH-10, in whatever order the replies come. A
+	 * message whose control id is already in flight on the connection
+	 * waits there until the earlier one completes; the order on the wire
+	 * stays the order messages were taken. A reply that matches nothing
+	 * in flight, an invalid reply or a reply timeout (with
+	 * close_on_recv_error) closes the connection abortively and fails
+	 * every message in flight on it (written: may have reached the
+	 * receiver); a reply is never credited to another message.
+	 * MLLP_INFLIGHT_AUTO: the first connection to come up sends two
+	 * messages back to back; only if both replies come back well formed
+	 * and matched does the endpoint pipeline (MLLP_INFLIGHT_AUTO_WINDOW),
+	 * else it stays at one in flight and logs why once. Opt-in: only for
+	 * receivers known to read frames one after another (a receiver that
+	 * reads a stream of several frames as one message breaks). Another
+	 * value: MLLP_ERR_INVALID_ARGUMENT at mllp_pool_add_endpoint. */
+	uint32_t max_inflight;
+	/* The receiver answers in the order of the messages (raw payloads
+	 * carry no id: they are pipelined only when this is true, else they
+	 * go one at a time). Default false. */
+	bool replies_in_order;
 	/* TLS for the endpoint's connections (see mllp/tls.h), or NULL for
 	 * plaintext. Used only when tls->enabled. Borrowed: read during
 	 * mllp_pool_add_endpoint() only (the TLS context is built there: every
@@ -121,6 +176,41 @@ struct mllp_conn_options {
 	 * session_resumption, each connection keeps its session and offers it
 	 * when it reconnects. Default NULL. */
 	const struct mllp_tls_client_config *tls;
+	/* MLLP release: 1 (default; 0 reads as 1) or 2 (reliable delivery:
+	 * README "MLLP Release 2"). With 2, the receiver answers each message
+	 * with a commit acknowledgement (0x0B 0x06 0x1C 0x0D) or a negative
+	 * one (NAK, 0x0B 0x15 0x1C 0x0D); the message is done (its future
+	 * completes, status 0, no verdict) when its commit ACK arrives. A NAK,
+	 * or no commit answer within the reply timeout, sends the same
+	 * message again on the same connection, up to r2_max_retries times;
+	 * then the future fails with MLLP_ERR_NAK "negative commit
+	 * acknowledgement (NAK) after N attempts" or MLLP_ERR_TIMEOUT "no
+	 * commit acknowledgement after N attempts" (context receive). An HL7
+	 * ACK that follows the commit ACK is verified against the committed
+	 * message and reported through telemetry only (receive_valid,
+	 * orphan). One message in flight: with max_inflight other than 1,
+	 * MLLP_ERR_INVALID_ARGUMENT "mllp_conn_options: mllp_release 2 allows
+	 * one message in flight (max_inflight must be 1)"; another release
+	 * value: MLLP_ERR_INVALID_ARGUMENT too (at mllp_pool_add_endpoint, or
+	 * mllp_pool_create for cfg.conn). */
+	uint32_t mllp_release;
+	/* Release 2: resends after a NAK or a commit timeout (default 2). */
+	uint32_t r2_max_retries;
+	/* Ordered lanes (see "Ordered lanes" below mllp_send_options): what
+	 * a lane does when a keyed message fails. Default MLLP_LANE_HOLD;
+	 * another value: MLLP_ERR_INVALID_ARGUMENT. */
+	enum mllp_lane_policy lane_policy;
+	/* MLLP_LANE_RETRY: attempts after the first before the lane holds
+	 * (default 5). The delay before each follows use_backoff /
+	 * backoff_max_s / auto_reconnect_interval_ms as reconnects do. */
+	uint32_t lane_max_retries;
+	/* Lanes (distinct keys with a message queued, in flight, waiting or
+	 * held) at most per endpoint (default 65536; 0 reads as the
+	 * default). A message of a new key beyond it fails (its future) with
+	 * MLLP_ERR_WOULD_BLOCK "too many ordering keys in use (max_lanes N);
+	 * the message was not sent". Each lane takes at most MLLP_LANE_BYTES
+	 * of memory; a lane with nothing left to order is freed. */
+	uint32_t max_lanes;
 	/* Reserved (MLLP_RESERVED_WORDS, export.h): zeroed by
 	 * mllp_conn_options_init, must stay zero. */
 	uint64_t reserved_[MLLP_RESERVED_WORDS];
@@ -270,6 +360,21 @@ struct mllp_send_options {
 	 * mllp_pool_harvest() (see "Completion fd" in future.h). Default
 	 * MLLP_NOTIFY_NONE; another value: MLLP_ERR_INVALID_ARGUMENT. */
 	enum mllp_notify notify;
+	/* Ordering key (see "Ordered lanes" below): key_len bytes at key,
+	 * copied by mllp_pool_send (1 to MLLP_KEY_MAX bytes). Or key_field:
+	 * the HL7 field whose value is the key, "SEG-F", "SEG-F.C" or
+	 * "SEG-F.C.S" (e.g. "PID-3", "PID-3.1", "MSH-4"; first segment of
+	 * that id, first repetition), read from the message by
+	 * mllp_pool_send. Not both (MLLP_ERR_INVALID_ARGUMENT, as for a bad
+	 * key_field or a key too long). A message without that field, or with
+	 * it empty, is refused and nothing is sent: MLLP_ERR_NOT_FOUND "key
+	 * field PID-3 is missing or empty" — sending it unordered could let
+	 * it overtake its key's earlier messages. Default none (NULL, 0,
+	 * NULL). A keyed message cannot be async (MLLP_ERR_INVALID_ARGUMENT):
+	 * its lane waits for its reply. */
+	const void *key;
+	size_t key_len;
+	const char *key_field;
 	/* Reserved (MLLP_RESERVED_WORDS, export.h): zeroed by
 	 * mllp_send_options_init, must stay zero. */
 	uint64_t reserved_[MLLP_RESERVED_WORDS];
@@ -303,6 +408,61 @@ MLLP_API int mllp_pool_send(struct mllp_pool *pool, uint32_t endpoint_id,
 			    const void *payload, size_t len,
 			    const struct mllp_send_options *opts,
 			    struct mllp_future **out, struct mllp_error *err);
+
+/* Ordered lanes. Messages sent to one endpoint with the same key (key or
+ * key_field of mllp_send_options) form a lane: they are sent one at a
+ * time, in the order their mllp_pool_send() calls took effect (the FIFO
+ * order above); the next is sent only after the previous one's future
+ * completed with an accept (AA/CA; status 0 for raw payloads or with
+ * mllp_release 2). Messages of different keys, and unkeyed messages, run
+ * in parallel over all the endpoint's connections; a key is bound to no
+ * connection, so order holds across reconnects. A message waiting behind
+ * its key's earlier one ("waiting") keeps its queue slot but no queue
+ * timeout runs for it: queue_timeout_ms counts from when it is its lane's
+ * turn.
+ *
+ * When a keyed message fails (see enum mllp_lane_policy) the lane holds:
+ * its later messages wait, a lane_held telemetry event is emitted (error:
+ * the failure) and, once any retries are spent, the future reports the
+ * failure. mllp_pool_release_key() resumes the lane. A held lane keeps a
+ * copy of the failed message until then. mllp_pool_stop() and
+ * mllp_pool_remove_endpoint() fail every waiting message (never written)
+ * with MLLP_ERR_STOPPED / MLLP_ERR_ENDPOINT_REMOVED; cancel fails a
+ * waiting message (MLLP_ERR_CANCELED) and its lane goes on with the next.
+ *
+ * Cost: an unkeyed message pays one branch; a keyed one a hash of its key
+ * (producer thread) and one lookup in the endpoint's lane table (manager
+ * thread). Lanes are counted in struct mllp_endpoint_stats and struct
+ * mllp_pool_stats (lanes_active, lanes_held, lane_waiting,
+ * lane_held_waiting). */
+
+/* How mllp_pool_release_key() resumes a held lane. */
+enum mllp_lane_release {
+	/* Send the failed message again, first of its lane; a new future for
+	 * it goes to *retry (same payload and reply timeout; no callback, no
+	 * notify). */
+	MLLP_RELEASE_RETRY = 0,
+	/* Drop the failed message (it stays failed) and go on with the
+	 * lane's next message. */
+	MLLP_RELEASE_SKIP,
+};
+
+/* Resume the held lane of key[0..key_len) on the endpoint (for a
+ * key_field lane, the field's value). With MLLP_RELEASE_RETRY, *retry
+ * receives the new future of the failed message, which the caller must
+ * free (retry may be NULL for MLLP_RELEASE_SKIP; *retry is NULL on error
+ * and after a skip). Returns 0; MLLP_ERR_NOT_FOUND "no held lane for this
+ * key" (no such lane, or it is not held: e.g. still retrying);
+ * MLLP_ERR_INVALID_ARGUMENT (NULL pool, key NULL, key_len 0 or above
+ * MLLP_KEY_MAX, retry NULL with MLLP_RELEASE_RETRY, an unknown action, an
+ * id never added); MLLP_ERR_ENDPOINT_REMOVED; MLLP_ERR_STOPPED;
+ * MLLP_ERR_NO_MEMORY. Thread-safe; also from a callback (on the manager
+ * thread it acts at once, elsewhere it waits for the manager's answer). */
+MLLP_API int mllp_pool_release_key(struct mllp_pool *pool, uint32_t endpoint_id,
+				   const void *key, size_t key_len,
+				   enum mllp_lane_release action,
+				   struct mllp_future **retry,
+				   struct mllp_error *err);
 
 /* True when connection `conn` of the endpoint is connected and not being
  * closed, as the manager last published it (accurate at all times: a
@@ -395,6 +555,11 @@ struct mllp_endpoint_stats {
 	 * reason 0 and an empty message when none yet. */
 	struct mllp_error last_error;
 	uint64_t stale_replies; /* as in struct mllp_pool_stats */
+	/* Ordered lanes, as in struct mllp_pool_stats. */
+	uint64_t lanes_active;
+	uint64_t lanes_held;
+	uint64_t lane_waiting;
+	uint64_t lane_held_waiting;
 };
 
 /* Zero *s and set s->size to this header's sizeof (inline on purpose: the

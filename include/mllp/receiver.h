@@ -111,7 +111,13 @@ struct mllp_conn_info {
 };
 
 /* One received message, handed to the dispatcher. data/len view the
- * payload (without SB/EB/CR); valid only during the callback. */
+ * payload (without SB/EB/CR); valid only during the callback. For HL7,
+ * mllp_hl7_parse(&h, data, len) gives the MSH fields as views, among them
+ * h.accept_ack_type (MSH-15) and h.app_ack_type (MSH-16): both empty is
+ * original acknowledgement mode, otherwise enhanced mode
+ * (mllp_hl7_is_enhanced_mode), where MSH-15 says whether an accept ACK
+ * (CA/CE/CR) is wanted: AL always, ER on error or reject only, SU on
+ * success only, NE never. */
 struct mllp_message {
 	const unsigned char *data;
 	size_t len;
@@ -125,6 +131,10 @@ enum mllp_reply_kind {
 			      * it already is a complete frame) */
 	MLLP_REPLY_ACK,	     /* the library builds an ACK of the message with
 			      * mllp_ack_build(): ack_code, ack_text */
+	/* Refuse the frame (not stored): with mllp_release 2 it is answered
+	 * with a NAK block (0x0B 0x15 0x1C 0x0D) and the sender sends it
+	 * again; with release 1 it gets no reply. */
+	MLLP_REPLY_NAK,
 };
 
 /* The dispatcher's answer. The receiver zero-fills it (kind NONE, delay 0)
@@ -207,13 +217,27 @@ MLLP_API struct mllp_reply_handle *mllp_reply_defer(struct mllp_reply *reply);
  *   MLLP_ERR_INVALID_ARGUMENT: h NULL, or data NULL with len > 0;
  *   MLLP_ERR_PARTIAL_WRAP: data is a partly framed payload;
  *   MLLP_ERR_NO_MEMORY.
- * On an error other than CLOSED the frame gets no reply. Not concurrent
- * with another call on the same h. */
+ * On an error other than CLOSED the frame gets no reply (with
+ * mllp_release 2: the commit ACK alone). Not concurrent with another call
+ * on the same h.
+ * With mllp_release 2 this call says the message is stored: the frame is
+ * answered with the commit ACK block, then the reply (if any) as a frame
+ * of its own. */
 MLLP_API int mllp_receiver_reply(struct mllp_reply_handle *h, const void *data,
 				 size_t len);
 
+/* Refuse a deferred frame (not stored), from any thread: with mllp_release
+ * 2 it is answered with a NAK block (the sender sends it again); with
+ * release 1 it gets no reply. Consumes h in every case. Returns 0,
+ * MLLP_ERR_CLOSED (the connection had closed, or the receiver stopped) or
+ * MLLP_ERR_INVALID_ARGUMENT (h NULL). Not concurrent with another call on
+ * the same h. */
+MLLP_API int mllp_receiver_refuse(struct mllp_reply_handle *h);
+
 /* Built-in dispatcher `echo` (the reference's EchoDispatcher): HL7 gets an
- * AA ACK with MSA-3 "A real MLLP message dispatcher was not provided"; HL7
+ * AA ACK with MSA-3 "A real MLLP message dispatcher was not provided" (in
+ * enhanced mode a CA accept ACK instead, when MSH-15 asks for one: AL,
+ * SU, empty or another value; none for ER and NE); HL7
  * that cannot be parsed gets AR with the reason (mllp_ack_build does
  * that); a non-HL7 frame gets the reply "mllp_unknown". ctx is ignored (may
  * be NULL). Stateless: may serve several receivers at once; may also be
@@ -274,7 +298,13 @@ MLLP_API int mllp_ack_dispatcher_set_mix(struct mllp_ack_dispatcher *d,
 					 const char *spec);
 
 /* The `ack` dispatcher; ctx is a struct mllp_ack_dispatcher * (not NULL).
- * Updates ctx's PRNG and counts: one receiver per struct at a time. */
+ * Updates ctx's PRNG and counts: one receiver per struct at a time.
+ * Original mode (MSH-15 and MSH-16 empty): the code as drawn. Enhanced
+ * mode: the accept ACK of the drawn outcome (AA or CA → CA, AE/CE → CE,
+ * AR/CR → CR) when MSH-15 asks for one with that outcome (AL, empty or an
+ * unknown value: always; ER: CE/CR only; SU: CA only), else no reply
+ * (not counted). The application ACK, a message of its own to the
+ * sender's listener, is the application's to send. */
 MLLP_API void mllp_dispatch_ack(void *ctx, const struct mllp_message *msg,
 				struct mllp_reply *reply);
 
@@ -498,24 +528,41 @@ struct mllp_receiver_config {
 	 * receiver's memory (it is closed after idle_timeout_ms as no frame
 	 * completes). A value >= max_reply_backlog disables pausing: the
 	 * connection is closed at max_reply_backlog instead. 0 is invalid.
-	 * Replies already produced from data in hand still queue, so a
-	 * connection may overshoot it by what one read batch yields. */
+	 * Bytes already received when the pause begins are kept undecoded
+	 * (they count in buffered_bytes) until the replies drain, so a
+	 * connection overshoots it by at most one frame's reply. */
 	size_t reply_backlog_pause;
 	/* Receiver-wide budget of bytes buffered for connections (see
 	 * mllp_receiver_stats.buffered_bytes; default 256 MiB,
 	 * MLLP_RECEIVER_DEFAULT_MAX_BUFFERED; must be at least max_frame).
 	 * Above 3/4 of it the receiver stops reading connections that hold more
 	 * than a fair share (budget / (2 * open connections), at least
-	 * 64 KiB) and reads them again below 1/2 of it; a connection that
-	 * would take the total above it is closed, the heaviest first
-	 * (logged, rate-limited: "buffer budget exceeded"; telemetry reason
-	 * error, error MLLP_ERR_NO_MEMORY). */
+	 * 64 KiB and what a connection at rest keeps: 4 * read_buffer_keep,
+	 * 5 * with TLS) and reads them again below 1/2 of it, or as soon as
+	 * they hold no more than the share (their bytes drained, or
+	 * connections closed and the share grew): a connection within its
+	 * share is always read. A connection that would take the total above
+	 * it is closed, the heaviest first (logged, rate-limited: "buffer
+	 * budget exceeded"; telemetry reason error, error
+	 * MLLP_ERR_NO_MEMORY). */
 	size_t max_buffered_bytes;
 	/* Deferred replies (mllp_reply_defer) a connection may have pending
 	 * (default 64, MLLP_RECEIVER_DEFAULT_MAX_PENDING; 0 is invalid): at the
 	 * limit the receiver stops reading the connection until replies
 	 * are sent. */
 	uint32_t max_pending_replies;
+	/* MLLP release: 1 (default; 0 reads as 1) or 2 (reliable delivery:
+	 * README "MLLP Release 2"). With 2 every frame is answered first
+	 * with a commit acknowledgement block (0x0B 0x06 0x1C 0x0D) once the
+	 * dispatcher has taken it — when it returns, or, for a deferred reply,
+	 * when mllp_receiver_reply() is called — or with a NAK block (0x0B
+	 * 0x15 0x1C 0x0D) when it refuses it (MLLP_REPLY_NAK,
+	 * mllp_receiver_refuse(), or a reply with reserved fields set). The
+	 * dispatcher's reply, if any, follows as a frame of its own (a reply
+	 * delay holds the reply, not the commit ACK). The built-in
+	 * dispatchers take every frame. Another value:
+	 * MLLP_ERR_INVALID_ARGUMENT at create. */
+	uint32_t mllp_release;
 	/* Reserved (MLLP_RESERVED_WORDS, export.h): zeroed by
 	 * mllp_receiver_config_init, must stay zero. */
 	uint64_t reserved_[MLLP_RESERVED_WORDS];

@@ -4,7 +4,10 @@
  * connection_success, connection_failure, connection_closed, send_error,
  * receive_timeout, invalid_response, receive_valid; and stale_reply (a
  * reply the receiver resent for a message this connection had its answer
- * to already: dropped, see mllp_pool_stats.stale_replies). Events are
+ * to already: dropped, see mllp_pool_stats.stale_replies); commit_ack and
+ * commit_nak (MLLP release 2, mllp_conn_options.mllp_release);
+ * application_ack and application_ack_timeout (enhanced acknowledgement
+ * mode, mllp/enhanced.h). Events are
  * delivered to
  * a callback set in struct mllp_pool_config; it runs on the pool's manager
  * thread, must not block and must not wait on a future.
@@ -33,11 +36,27 @@ enum mllp_event_kind {
 	MLLP_EV_INVALID_RESPONSE,
 	MLLP_EV_RECEIVE_VALID,
 	MLLP_EV_STALE_REPLY,
+	/* MLLP release 2 (mllp_conn_options.mllp_release): a commit ACK took
+	 * the message in flight (latency_us: send to commit ACK); a NAK (or
+	 * no commit answer in time: receive_timeout) answered it: error
+	 * MLLP_ERR_NAK, whose message says whether it is sent again. */
+	MLLP_EV_COMMIT_ACK,
+	MLLP_EV_COMMIT_NAK,
+	/* An ordered lane holds (see "Ordered lanes", pool.h): error is the
+	 * failure of its message (emitted before its future completes);
+	 * connection_id is 0, latency_us 0. */
+	MLLP_EV_LANE_HELD,
+	/* Enhanced acknowledgement mode (mllp/enhanced.h): the ack listener
+	 * took an application ACK (verdict; latency_us from when the manager
+	 * took the message; orphan when it matched no message); an
+	 * application stage ended by its timeout. */
+	MLLP_EV_APPLICATION_ACK,
+	MLLP_EV_APPLICATION_ACK_TIMEOUT,
 };
 
 /* Number of event kinds (a define, not an enumerator, so that a switch
  * over every kind needs no default). */
-#define MLLP_EVENT_COUNT 8
+#define MLLP_EVENT_COUNT 13
 
 /* "connection_success", ... as the reference names them. Never NULL. */
 MLLP_API const char *mllp_event_name(enum mllp_event_kind kind);
@@ -118,6 +137,14 @@ struct mllp_pool_stats {
 	 * receivers resend every earlier ACK before the new one). The
 	 * message in flight keeps waiting for its own reply. */
 	uint64_t stale_replies;
+	/* Ordered lanes (pool.h), now: lanes that exist (a keyed message
+	 * queued, in flight, waiting or retrying, or held); of which held;
+	 * keyed messages waiting behind an earlier message of their key; of
+	 * which behind a held lane. */
+	uint64_t lanes_active;
+	uint64_t lanes_held;
+	uint64_t lane_waiting;
+	uint64_t lane_held_waiting;
 };
 
 /* Zero *s and set s->size to this header's sizeof (inline on purpose: the

@@ -1,8 +1,10 @@
 /* The manager's dispatch of backend completions (connect, send, receive)
  * and expired timers to the connections and queues. */
+#include "app_ack.h"
 #include "conn.h"
 #include "endpoint.h"
 #include "tls_stream.h"
+#include "window.h"
 
 #include <errno.h>
 
@@ -38,6 +40,10 @@ static void arm_reply_timer(struct mllp_pool *p, struct mllpi_conn *c)
 void mllpi_conn_on_sent(struct mllpi_conn *c, int res)
 {
 	struct mllp_pool *p = c->ep->pool;
+	if (c->win) {
+		mllpi_win_on_sent(c, res);
+		return;
+	}
 	c->send_in_flight = false;
 	if (res < 0) {
 		mllpi_conn_send_failed(c, res, NULL);
@@ -96,7 +102,7 @@ static void on_recv_done(struct mllp_pool *p, struct mllpi_sock *s,
 	if (cq->res == 0) {
 		struct mllp_error e;
 		mllp_error_set(&e, MLLP_CTX_RECEIVE, MLLP_ERR_CLOSED, NULL);
-		if (c->cur)
+		if (c->cur || (c->win && c->win->n))
 			mllpi_pool_log(p, MLLP_LOG_ERROR,
 				       "Error receiving from %s:%u => %s",
 				       c->ep->host, c->ep->port, e.message);
@@ -176,14 +182,14 @@ static void on_queue_timer(struct mllpi_endpoint *ep)
 }
 
 /* A reply did not come in time. */
-static void on_reply_timeout(struct mllp_pool *p, struct mllpi_conn *c)
+static void on_reply_timeout(struct mllpi_conn *c)
 {
+	if (c->ep->opts.mllp_release == 2) { /* conn_r2.c: resend or fail */
+		mllpi_r2_timeout(c);
+		return;
+	}
 	struct mllp_error e;
-	mllp_error_set(&e, MLLP_CTX_RECEIVE, MLLP_ERR_TIMEOUT, NULL);
-	mllpi_pool_log(p, MLLP_LOG_ERROR, "Error receiving from %s:%u => %s",
-		       c->ep->host, c->ep->port, e.message);
-	mllpi_emit(c, MLLP_EV_RECEIVE_TIMEOUT, &e,
-		   mllpi_now_us() - c->send_start_us, 0, false, 0, false);
+	mllpi_reply_timed_out(c, c->send_start_us, &e);
 	if (c->ep->opts.close_on_recv_error) {
 		mllpi_conn_close(c, true, MLLP_CTX_RECEIVE, &e, true, true);
 	} else {
@@ -205,9 +211,20 @@ void mllpi_pool_on_timer(void *ctx, struct mllpi_timer *t)
 		on_queue_timer(t->owner);
 		return;
 	}
+	if (t->kind == T_LANE) {
+		mllpi_lane_on_timer(t->owner);
+		return;
+	}
+	if (t->kind == T_APP) {
+		mllpi_app_on_timer(t->owner);
+		return;
+	}
 	struct mllpi_conn *c = t->owner;
-	struct mllp_error e;
 	int kind = t->kind;
+	if ((kind == T_SEND || kind == T_REPLY) && c->win) {
+		mllpi_win_on_timer(c); /* scans the window's deadlines */
+		return;
+	}
 	if ((kind == T_SEND || kind == T_REPLY) && c->due_us > t->deadline_us) {
 		/* Lazy entry (mllpi_conn_timer_lazy): not due yet. */
 		mllpi_timer_arm(&p->loop.timers, t, c->due_us);
@@ -229,16 +246,10 @@ void mllpi_pool_on_timer(void *ctx, struct mllpi_timer *t)
 			p->loop.ops->cancel_fd(p->loop.be, c->sock->fd, 0);
 		break;
 	case T_SEND:
-		mllp_error_set(&e, MLLP_CTX_SEND, MLLP_ERR_TIMEOUT, NULL);
-		mllpi_pool_log(p, MLLP_LOG_ERROR,
-			       "Error sending to %s:%u => %s", c->ep->host,
-			       c->ep->port, e.message);
-		mllpi_emit(c, MLLP_EV_SEND_ERROR, &e, 0, 0, false, 0, false);
-		mllpi_conn_close(c, true, MLLP_CTX_SEND, &e,
-				 c->ep->opts.reconnect_on_send_error, true);
+		mllpi_conn_send_failed(c, MLLP_ERR_TIMEOUT, NULL);
 		break;
 	case T_REPLY:
-		on_reply_timeout(p, c);
+		on_reply_timeout(c);
 		break;
 	default:
 		break;

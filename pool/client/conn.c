@@ -4,6 +4,7 @@
  * replies in conn_reply.c. */
 #include "conn.h"
 #include "endpoint.h"
+#include "window.h"
 
 void mllpi_publish_connected(struct mllpi_conn *c, bool up)
 {
@@ -101,7 +102,10 @@ void mllpi_conn_close(struct mllpi_conn *c, bool abortive,
 	/* Down before the future completes: its callback (or a waiter woken
 	 * by it) must not read is_connected true for a closing socket. */
 	mllpi_publish_connected(c, false);
-	bool had_msg = c->cur != NULL;
+	bool had_msg =
+	    c->cur != NULL || (c->win && (c->win->n || c->win->held));
+	if (c->win)
+		mllpi_win_fail_all(c, e, e, ctx);
 	if (c->cur) {
 		/* A send still in flight may have been written by the
 		 * kernel already: the receiver may have (part of) it. */
@@ -146,11 +150,14 @@ void mllpi_endpoint_close_all(struct mllpi_endpoint *ep,
 {
 	struct mllp_pool *p = ep->pool;
 	mllpi_flush_moved(p); /* ep leaves p->moved_list */
+	mllpi_win_unflush(ep);
 	mllpi_q_fail_all(ep, unsent);
 	mllpi_timer_disarm(&p->loop.timers, &ep->qtimer);
 	for (uint32_t j = 0; j < ep->nconns; j++) {
 		struct mllpi_conn *c = &ep->conns[j];
 		mllpi_publish_connected(c, false); /* before callbacks */
+		if (c->win)
+			mllpi_win_fail_all(c, sent, unsent, MLLP_CTX_SEND);
 		if (c->cur) {
 			bool partial = c->sent > 0 || c->send_in_flight;
 			mllpi_fail_future_err(
@@ -164,4 +171,6 @@ void mllpi_endpoint_close_all(struct mllpi_endpoint *ep,
 			mllpi_conn_down(c, true);
 		mllpi_timer_disarm(&p->loop.timers, &c->timer);
 	}
+	/* last: the messages above have left their lanes */
+	mllpi_lanes_fail_all(ep, unsent, sent);
 }

@@ -96,13 +96,24 @@ static inline void mllpi_emit(struct mllpi_conn *c, enum mllp_event_kind kind,
 /* Complete f. A message on a connection stops counting as in flight
  * first, so that the counters agree with the future as soon as its
  * waiter wakes up (mllpi_conn_drop_cur does not count it again). */
-static inline void mllpi_publish(struct mllp_future *f)
+static inline void mllpi_publish_now(struct mllp_future *f)
 {
 	if (f->where == W_INFLIGHT && !f->left_flight) {
 		f->left_flight = true;
 		STAT_SUB(f->ep, st_in_flight, 1);
 	}
 	mllpi_future_publish(f);
+}
+
+/* The one completion funnel: a keyed message's lane learns its outcome
+ * first (lane.c: it may keep the message for a retry instead). */
+static inline void mllpi_publish(struct mllp_future *f)
+{
+	if (f->lane) {
+		mllpi_lane_publish(f);
+		return;
+	}
+	mllpi_publish_now(f);
 }
 
 static inline void mllpi_fail_future_err(struct mllp_future *f,
@@ -112,6 +123,30 @@ static inline void mllpi_fail_future_err(struct mllp_future *f,
 {
 	mllpi_fail_future(f, ctx, e->reason, e->message[0] ? e->message : NULL,
 			  written, partial);
+}
+
+/* No reply came in time to the message sent at start_us: e is set to the
+ * timeout, logged and reported (receive_timeout). */
+static inline void mllpi_reply_timed_out(struct mllpi_conn *c,
+					 uint64_t start_us,
+					 struct mllp_error *e)
+{
+	mllp_error_set(e, MLLP_CTX_RECEIVE, MLLP_ERR_TIMEOUT, NULL);
+	mllpi_pool_log(c->ep->pool, MLLP_LOG_ERROR,
+		       "Error receiving from %s:%u => %s", c->ep->host,
+		       c->ep->port, e->message);
+	mllpi_emit(c, MLLP_EV_RECEIVE_TIMEOUT, e, mllpi_now_us() - start_us, 0,
+		   false, 0, false);
+}
+
+/* e = reason in context ctx, with note as its text when not NULL. */
+static inline void mllpi_error_note(struct mllp_error *e, enum mllp_context ctx,
+				    int reason, const char *note)
+{
+	if (note)
+		mllp_error_set(e, ctx, reason, "%s", note);
+	else
+		mllp_error_set(e, ctx, reason, NULL);
 }
 
 /* ---- queue.c ------------------------------------------------------------ */
@@ -182,6 +217,39 @@ static inline void mllpi_q_append(struct mllpi_endpoint *ep,
 	f->queued_us =
 	    ep->opts.queue_timeout_ms > 0 ? ep->pool->loop.now_us : 0;
 	STAT_ADD(ep, st_queued, 1);
+}
+
+/* The manager takes f (a new message, or a lane's copy sent again): its
+ * part of the future starts afresh; the caller sets f->lane. */
+static inline void mllpi_future_take(struct mllp_future *f)
+{
+	f->where = W_NEW;
+	f->completed = false;
+	f->queued_us = 0;
+	f->qprev = f->qnext = NULL;
+	memset(&f->result, 0, sizeof(f->result));
+	f->reply_heap = NULL;
+	f->reply_heap_size = 0;
+	f->left_flight = false;
+	f->taken = true;
+}
+
+/* f cannot wait: no connection is usable and queue_timeout is 0. It is
+ * failed with the endpoint's last error and released; true then. */
+static inline bool mllpi_q_refuse(struct mllpi_endpoint *ep,
+				  struct mllp_future *f)
+{
+	/* relaxed: only the manager writes usable. */
+	if (atomic_load_explicit(&ep->usable, memory_order_relaxed) != 0 ||
+	    ep->opts.queue_timeout_ms != 0)
+		return false;
+	struct mllp_error e;
+	mllpi_get_last_error(ep, &e);
+	mllpi_space_freed(ep, 1);
+	mllpi_fail_future_err(f, &e, MLLP_CTX_SEND, false, false);
+	f->where = W_DONE;
+	mllpi_future_release(f);
+	return true;
 }
 
 /* ---- sock.c ------------------------------------------------------------- */
@@ -304,6 +372,21 @@ static inline void mllpi_conn_timer_lazy(struct mllp_pool *p,
 		mllpi_timer_arm(&p->loop.timers, &c->timer, due);
 }
 
+/* The send of the message in flight was submitted: watch for a reply
+ * sent early and arm the send timer; false when send_timeout_ms is -1
+ * (no timer armed). */
+static inline bool mllpi_conn_send_submitted(struct mllp_pool *p,
+					     struct mllpi_conn *c)
+{
+	mllpi_presend_start(c);
+	int64_t st = c->ep->opts.send_timeout_ms;
+	if (st < 0)
+		return false;
+	mllpi_conn_timer_lazy(p, c, T_SEND,
+			      mllpi_after_ms(c->send_start_us, (uint64_t)st));
+	return true;
+}
+
 /* The message in flight is finished (completed); go idle when the send
  * has completed too. */
 static inline void mllpi_conn_finish(struct mllpi_conn *c)
@@ -336,6 +419,19 @@ bool mllpi_stale_frame(struct mllpi_conn *c, const unsigned char *data,
 void mllpi_stale_reset(struct mllpi_conn *c);
 void mllpi_stale_free(struct mllpi_conn *c, const struct mllp_allocator *a);
 
+/* ---- conn_r2.c ---------------------------------------------------------- */
+
+/* MLLP release 2 (mllp_conn_options.mllp_release): a new socket (_reset);
+ * the message in flight was taken (_start); a complete frame received
+ * (_frame: a commit ACK / NAK or content; pre: it came before the message
+ * in flight was handed to the kernel); the reply timer fired (_timeout:
+ * resend, or fail once r2_max_retries resends are used). */
+void mllpi_r2_reset(struct mllpi_conn *c);
+void mllpi_r2_start(struct mllpi_conn *c);
+void mllpi_r2_frame(struct mllpi_conn *c, const unsigned char *data, size_t len,
+		    bool pre);
+void mllpi_r2_timeout(struct mllpi_conn *c);
+
 /* ---- conn_reply.c ------------------------------------------------------- */
 
 /* Bytes received on c (plaintext): decoded, frames handled. */
@@ -344,6 +440,19 @@ void mllpi_conn_on_recv_data(struct mllpi_conn *c, const unsigned char *data,
 /* A complete reply frame for c->cur. */
 void mllpi_conn_handle_reply(struct mllpi_conn *c, const unsigned char *data,
 			     size_t len);
+/* Keep reply data[0..len) in f (inline or on the heap): 0 or
+ * MLLP_ERR_NO_MEMORY. */
+int mllpi_store_reply(struct mllp_future *f, const unsigned char *data,
+		      size_t len);
+/* f's reply, taken on c: counted, its latency (lat) recorded, f completed
+ * with it (HL7: verdict v, the ACK's views ack and the text why, as
+ * mllp_ack_verify_id gave them, the views re-based in place onto f's copy;
+ * raw: v, ack and why unused) unless f has completed already, and
+ * reported (receive_valid). */
+void mllpi_reply_publish(struct mllpi_conn *c, struct mllp_future *f,
+			 const unsigned char *data, size_t len,
+			 enum mllp_verdict v, struct mllp_ack *ack,
+			 const char *why, uint64_t lat);
 
 /* ---- completion.c, pool_manager.c
  * -------------------------------------------- */

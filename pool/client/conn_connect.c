@@ -191,6 +191,7 @@ void mllpi_conn_on_connected(struct mllpi_conn *c)
 		   mllpi_now_us() - c->connect_start_us, 0, false, 0, false);
 	mllp_decoder_reset(&c->dec);
 	mllpi_stale_reset(c);
+	mllpi_r2_reset(c);
 	mllpi_conn_arm_recv(c);
 	mllpi_conn_dispatch(c);
 }

@@ -2,11 +2,12 @@
  * frame completes the message in flight, or is reported as unsolicited,
  * stale or invalid. */
 #include "conn.h"
+#include "window.h"
 
 #include <string.h>
 
-static int store_reply(struct mllp_future *f, const unsigned char *data,
-		       size_t len)
+int mllpi_store_reply(struct mllp_future *f, const unsigned char *data,
+		      size_t len)
 {
 	if (data == f->result.reply && len == f->result.reply_len)
 		return 0; /* kept already (early reply, see
@@ -98,19 +99,96 @@ static bool stale_reply(struct mllpi_conn *c, const unsigned char *data,
 	return true;
 }
 
+/* mllpi_reply_publish, inlined into the one-in-flight path. */
+static inline __attribute__((always_inline)) void
+reply_publish(struct mllpi_conn *c, struct mllp_future *f,
+	      const unsigned char *data, size_t len, enum mllp_verdict v,
+	      struct mllp_ack *ack, const char *why, uint64_t lat)
+{
+	struct mllp_pool *p = c->ep->pool;
+	mllpi_latency_add(&p->lat, lat);
+	c->proven = true;
+	if (!f->hl7) {
+		STAT_ADD(c->ep, st_raw, 1);
+		if (!f->completed) {
+			f->result.status = 0;
+			f->result.written = true;
+			f->result.latency_us = lat;
+			if (mllpi_store_reply(f, data, len) != 0) {
+				mllpi_fail_future(f, MLLP_CTX_RECEIVE,
+						  MLLP_ERR_NO_MEMORY, NULL,
+						  true, true);
+			} else {
+				mllpi_publish(f);
+			}
+		}
+		mllpi_emit(c, MLLP_EV_RECEIVE_VALID, NULL, lat, 0, false, 0,
+			   f->completed && f->async);
+		return;
+	}
+	STAT_ADD(c->ep, st_acked[v], 1);
+	if (!f->completed) {
+		struct mllp_result *r = &f->result;
+		r->status = 0;
+		r->written = true;
+		r->latency_us = lat;
+		r->has_verdict = true;
+		r->verdict = v;
+		/* the text only: the rest is zero already (op_send,
+		 * pool_manager.c)
+		 */
+		memcpy(r->why, why, strnlen(why, sizeof(r->why) - 1));
+		if (mllpi_store_reply(f, data, len) != 0) {
+			mllpi_fail_future(f, MLLP_CTX_RECEIVE,
+					  MLLP_ERR_NO_MEMORY, NULL, true, true);
+		} else {
+			/* Re-base the ack views onto the future's copy. */
+			const char *base = (const char *)data;
+			const char *nb = (const char *)r->reply;
+			struct mllp_str *views[] = {
+			    &ack->code, &ack->control_id, &ack->text, &ack->err,
+			    &ack->message};
+			for (size_t i = 0; i < 5; i++) {
+				if (views[i]->ptr && views[i]->ptr >= base &&
+				    views[i]->ptr <= base + len)
+					views[i]->ptr =
+					    nb + (views[i]->ptr - base);
+				else if (views[i]->len == 0)
+					views[i]->ptr = NULL;
+			}
+			r->ack = *ack;
+			mllpi_publish(f);
+		}
+	}
+	mllpi_emit(c, MLLP_EV_RECEIVE_VALID, NULL, lat, 0, true, v,
+		   f->completed && (f->async || f->result.status != 0));
+}
+
+void mllpi_reply_publish(struct mllpi_conn *c, struct mllp_future *f,
+			 const unsigned char *data, size_t len,
+			 enum mllp_verdict v, struct mllp_ack *ack,
+			 const char *why, uint64_t lat)
+{
+	reply_publish(c, f, data, len, v, ack, why, lat);
+}
+
 /* A complete reply frame for c->cur. */
 void mllpi_conn_handle_reply(struct mllpi_conn *c, const unsigned char *data,
 			     size_t len)
 {
 	struct mllp_future *f = c->cur;
 	struct mllp_pool *p = c->ep->pool;
+	if (c->ep->opts.mllp_release == 2) { /* an early commit answer */
+		mllpi_r2_frame(c, data, len, false);
+		return;
+	}
 	if (!c->send_done && !f->completed) {
 		/* The receiver answered before our last byte was written.
 		 * As in the reference (which writes, then reads), the reply
 		 * is taken once the send has completed: kept until then, and
 		 * dropped with the message if the send fails. So `written`
 		 * and the sent counter always agree. */
-		if (store_reply(f, data, len) != 0) {
+		if (mllpi_store_reply(f, data, len) != 0) {
 			mllpi_fail_future(f, MLLP_CTX_RECEIVE,
 					  MLLP_ERR_NO_MEMORY, NULL, false,
 					  true);
@@ -135,63 +213,7 @@ void mllpi_conn_handle_reply(struct mllpi_conn *c, const unsigned char *data,
 		mllpi_stale_note(c, f->control_id, f->control_id_len);
 	}
 	uint64_t lat = p->loop.now_us - c->send_start_us;
-	mllpi_latency_add(&p->lat, lat);
-	c->proven = true;
-	if (!f->hl7) {
-		STAT_ADD(c->ep, st_raw, 1);
-		if (!f->completed) {
-			f->result.status = 0;
-			f->result.written = true;
-			f->result.latency_us = lat;
-			if (store_reply(f, data, len) != 0) {
-				mllpi_fail_future(f, MLLP_CTX_RECEIVE,
-						  MLLP_ERR_NO_MEMORY, NULL,
-						  true, true);
-			} else {
-				mllpi_publish(f);
-			}
-		}
-		mllpi_emit(c, MLLP_EV_RECEIVE_VALID, NULL, lat, 0, false, 0,
-			   f->completed && f->async);
-		mllpi_conn_finish(c);
-		return;
-	}
-	STAT_ADD(c->ep, st_acked[v], 1);
-	if (!f->completed) {
-		struct mllp_result *r = &f->result;
-		r->status = 0;
-		r->written = true;
-		r->latency_us = lat;
-		r->has_verdict = true;
-		r->verdict = v;
-		/* the text only: the rest is zero already (op_send,
-		 * pool_manager.c)
-		 */
-		memcpy(r->why, why, strnlen(why, sizeof(r->why) - 1));
-		if (store_reply(f, data, len) != 0) {
-			mllpi_fail_future(f, MLLP_CTX_RECEIVE,
-					  MLLP_ERR_NO_MEMORY, NULL, true, true);
-		} else {
-			/* Re-base the ack views onto the future's copy. */
-			const char *base = (const char *)data;
-			const char *nb = (const char *)r->reply;
-			struct mllp_str *views[] = {&ack.code, &ack.control_id,
-						    &ack.text, &ack.err,
-						    &ack.message};
-			for (size_t i = 0; i < 5; i++) {
-				if (views[i]->ptr && views[i]->ptr >= base &&
-				    views[i]->ptr <= base + len)
-					views[i]->ptr =
-					    nb + (views[i]->ptr - base);
-				else if (views[i]->len == 0)
-					views[i]->ptr = NULL;
-			}
-			r->ack = ack;
-			mllpi_publish(f);
-		}
-	}
-	mllpi_emit(c, MLLP_EV_RECEIVE_VALID, NULL, lat, 0, true, v,
-		   f->completed && (f->async || f->result.status != 0));
+	reply_publish(c, f, data, len, v, &ack, why, lat);
 	mllpi_conn_finish(c);
 }
 
@@ -199,6 +221,10 @@ void mllpi_conn_on_recv_data(struct mllpi_conn *c, const unsigned char *data,
 			     size_t len)
 {
 	struct mllpi_endpoint *ep = c->ep;
+	if (c->win) {
+		mllpi_win_on_recv(c, data, len);
+		return;
+	}
 	/* The first `early` bytes arrived before the message in flight was
 	 * handed to the kernel: no frame holding one can be its reply. */
 	size_t early = mllpi_presend_take(c, len);
@@ -261,6 +287,10 @@ void mllpi_conn_on_recv_data(struct mllpi_conn *c, const unsigned char *data,
 						 true, true);
 				return;
 			}
+			continue;
+		}
+		if (ep->opts.mllp_release == 2) { /* conn_r2.c: every frame */
+			mllpi_r2_frame(c, ev.data, ev.len, pre);
 			continue;
 		}
 		/* A complete frame: unsolicited when no message is in flight,

@@ -1,6 +1,7 @@
 /* Sending: an idle connection takes a message, frames it and submits the
  * send; a failed send closes the connection. */
 #include "conn.h"
+#include "window.h"
 
 #include <string.h>
 
@@ -42,10 +43,7 @@ void mllpi_conn_send_failed(struct mllpi_conn *c, int reason, const char *why)
 	struct mllpi_endpoint *ep = c->ep;
 	struct mllp_pool *p = ep->pool;
 	struct mllp_error e;
-	if (why)
-		mllp_error_set(&e, MLLP_CTX_SEND, reason, "%s", why);
-	else
-		mllp_error_set(&e, MLLP_CTX_SEND, reason, NULL);
+	mllpi_error_note(&e, MLLP_CTX_SEND, reason, why);
 	mllpi_pool_log(p, MLLP_LOG_ERROR, "Error sending to %s:%u => %s",
 		       ep->host, ep->port, e.message);
 	mllpi_emit(c, MLLP_EV_SEND_ERROR, &e, 0, 0, false, 0, false);
@@ -57,6 +55,10 @@ void mllpi_conn_send_failed(struct mllpi_conn *c, int reason, const char *why)
 void mllpi_conn_start_message(struct mllpi_conn *c, struct mllp_future *f)
 {
 	struct mllp_pool *p = c->ep->pool;
+	if (c->win) {
+		mllpi_win_take(c, f);
+		return;
+	}
 	mllpi_idle_remove(c);
 	c->state = C_BUSY;
 	c->cur = f;
@@ -66,6 +68,7 @@ void mllpi_conn_start_message(struct mllpi_conn *c, struct mllp_future *f)
 	c->send_done = false;
 	c->reply_done = false;
 	c->early_reply = false;
+	mllpi_r2_start(c);
 	if (f->framed) {
 		c->iov_full[0].iov_base = (void *)f->payload;
 		c->iov_full[0].iov_len = f->len;
@@ -95,18 +98,17 @@ void mllpi_conn_start_message(struct mllpi_conn *c, struct mllp_future *f)
 		mllpi_conn_send_failed(c, rc, NULL);
 		return;
 	}
-	mllpi_presend_start(c);
-	int64_t st = c->ep->opts.send_timeout_ms;
-	if (st >= 0)
-		mllpi_conn_timer_lazy(
-		    p, c, T_SEND,
-		    mllpi_after_ms(c->send_start_us, (uint64_t)st));
+	mllpi_conn_send_submitted(p, c);
 }
 
 /* An idle connection takes the next queued message, or goes idle. */
 void mllpi_conn_dispatch(struct mllpi_conn *c)
 {
 	struct mllpi_endpoint *ep = c->ep;
+	if (c->win) {
+		mllpi_win_fill(c);
+		return;
+	}
 	if (c->state != C_IDLE || ep->pool->stopping)
 		return;
 	struct mllp_future *f = mllpi_q_take(ep);

@@ -3,6 +3,7 @@
  * reconnect). See endpoint.h for the lifetime rules. */
 #include "endpoint.h"
 #include "conn.h"
+#include "window.h"
 
 #include <errno.h>
 #include <string.h>
@@ -101,7 +102,9 @@ void mllpi_endpoint_free(struct mllp_pool *pool, struct mllpi_endpoint *ep)
 		mllp_tls_session_free(ep->conns[j].tls_sess);
 		mllpi_stale_free(&ep->conns[j], a);
 	}
+	mllpi_win_free(ep);
 	mllp_tls_ctx_free(ep->tls_ctx);
+	mllpi_lanes_free(pool, ep);
 	pthread_mutex_destroy(&ep->mu);
 	pthread_cond_destroy(&ep->cv);
 	a->free(a->ctx, ep->conns, sizeof(*ep->conns) * ep->nconns);

@@ -2,6 +2,7 @@
  * connections built on the caller's thread, then handed to the manager. */
 #include "endpoint.h"
 #include "reserved.h"
+#include "window.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -170,8 +171,16 @@ int mllp_pool_add_endpoint(struct mllp_pool *pool, const char *host,
 	if (opts) {
 		int rrc = MLLPI_CHECK_RESERVED(opts, "mllp_conn_options",
 					       MLLP_CTX_NONE, err);
+		if (rrc == 0)
+			rrc = mllpi_r2_check_options(opts, err);
 		if (rrc != 0)
 			return rrc;
+	}
+	if ((unsigned)(opts ? opts : &pool->cfg.conn)->lane_policy >
+	    MLLP_LANE_RETRY) {
+		mllp_error_set(err, MLLP_CTX_NONE, MLLP_ERR_INVALID_ARGUMENT,
+			       "mllp_conn_options: unknown lane_policy");
+		return MLLP_ERR_INVALID_ARGUMENT;
 	}
 	if (!host || !*host || strlen(host) >= MLLP_HOST_MAX || port == 0)
 		return bad_address(err, host);
@@ -206,6 +215,14 @@ int mllp_pool_add_endpoint(struct mllp_pool *pool, const char *host,
 		ep->opts = *opts;
 	else
 		ep->opts = pool->cfg.conn;
+	if (ep->opts.max_inflight == 0)
+		ep->opts.max_inflight = 1;
+	rc = mllpi_win_check_options(&ep->opts, err);
+	if (rc != 0) {
+		a->free(a->ctx, conns, sizeof(*conns) * connections);
+		a->free(a->ctx, ep, sizeof(*ep));
+		return rc;
+	}
 	if (ep->opts.tls && ep->opts.tls->enabled) {
 		rc = endpoint_tls(pool, ep, host, port, err);
 		if (rc < 0) {
@@ -215,6 +232,8 @@ int mllp_pool_add_endpoint(struct mllp_pool *pool, const char *host,
 		}
 	}
 	rc = endpoint_init(pool, ep, conns, connections);
+	if (rc == 0)
+		rc = mllpi_win_alloc(ep);
 	if (rc != 0) {
 		mllpi_endpoint_free(pool, ep);
 		mllp_error_set(err, MLLP_CTX_NONE, rc, NULL);

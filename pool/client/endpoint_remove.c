@@ -50,7 +50,7 @@ void mllpi_op_remove(struct mllp_pool *p, struct mllpi_endpoint *ep)
 		       "receiver");
 	mllpi_endpoint_close_all(ep, &unsent, &sent);
 	if (ep->added)
-		p->timer_slots -= ep->nconns + 1;
+		p->timer_slots -= ep->nconns + 2;
 	/* Straight onto the manager's own FIFO, also while stopping (the
 	 * refusal of mllpi_pool_push is for producers): the sealed drain
 	 * takes it too. */

@@ -1,4 +1,5 @@
 /* Futures: exactly-once completion, wait (futex), poll, cancel, free. */
+#include "app_ack.h"
 #include "pool_internal.h"
 
 #include <errno.h>
@@ -25,9 +26,16 @@ static void futex_wake_all(_Atomic uint32_t *addr)
 /* Manager side: publish the result and run the callback. The engine's
  * reference is kept (released separately when the connection is done with
  * the message). */
+void mllpi_wake_state(_Atomic uint32_t *state)
+{
+	futex_wake_all(state);
+}
+
 void mllpi_future_publish(struct mllp_future *f)
 {
 	f->completed = true;
+	if (f->app) /* enhanced mode: the application stage (app_track.c) */
+		mllpi_app_accepted(f);
 	/* seq_cst store: (1) release — the result written before is visible
 	 * to whoever acquires state == 1; (2) Dekker pair with the waiter
 	 * (waiters++ seq_cst; load state seq_cst): either the waiter sees 1
@@ -50,6 +58,8 @@ void mllpi_future_release(struct mllp_future *f)
 	if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	struct mllp_allocator a = f->alloc;
+	if (f->app)
+		mllpi_app_free(f);
 	if (f->reply_heap)
 		a.free(a.ctx, f->reply_heap, f->reply_heap_size);
 	a.free(a.ctx, f, f->alloc_size);
@@ -78,7 +88,14 @@ int mllp_future_wait(struct mllp_future *f, int64_t timeout_ms)
 	 * shows at once. timeout 0 is a poll and allowed. */
 	if (timeout_ms != 0 && mllpi_pool_on_manager(f->pool))
 		return MLLP_ERR_INVALID_ARGUMENT;
-	if (mllp_future_poll(f))
+	return mllpi_wait_state(&f->state, &f->waiters, timeout_ms);
+}
+
+int mllpi_wait_state(_Atomic uint32_t *state, _Atomic uint32_t *waiters,
+		     int64_t timeout_ms)
+{
+	/* acquire: pairs with the publishing store; the result is visible. */
+	if (atomic_load_explicit(state, memory_order_acquire) == 1)
 		return 0;
 	if (timeout_ms == 0)
 		return MLLP_ERR_TIMEOUT;
@@ -94,11 +111,11 @@ int mllp_future_wait(struct mllp_future *f, int64_t timeout_ms)
 	}
 	/* seq_cst: announce the waiter before re-checking state (see
 	 * mllpi_future_publish). */
-	atomic_fetch_add_explicit(&f->waiters, 1, memory_order_seq_cst);
+	atomic_fetch_add_explicit(waiters, 1, memory_order_seq_cst);
 	int rc = 0;
-	while (atomic_load_explicit(&f->state, memory_order_seq_cst) == 0) {
+	while (atomic_load_explicit(state, memory_order_seq_cst) == 0) {
 		if (timeout_ms < 0) {
-			futex_wait(&f->state, 0, NULL);
+			futex_wait(state, 0, NULL);
 			continue;
 		}
 		struct timespec now, rel;
@@ -113,10 +130,10 @@ int mllp_future_wait(struct mllp_future *f, int64_t timeout_ms)
 			rc = MLLP_ERR_TIMEOUT;
 			break;
 		}
-		futex_wait(&f->state, 0, &rel);
+		futex_wait(state, 0, &rel);
 	}
 	/* relaxed: only a hint for the completer's wake decision. */
-	atomic_fetch_sub_explicit(&f->waiters, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(waiters, 1, memory_order_relaxed);
 	if (rc == 0)
 		/* acquire: make the result visible (the loop's seq_cst load
 		 * already orders, this documents it). */

@@ -66,7 +66,7 @@ struct counters {
 	uint64_t sent, acked[MLLP_VERDICT_COUNT], raw, errors, errors_os,
 	    errors_mllp[MLLP_STATS_MLLP_ERRORS], connects, reconnects,
 	    connect_failures, in_flight, queued, tls_handshakes, tls_resumed,
-	    stale;
+	    stale, lanes_active, lanes_held, lane_waiting, lane_held_waiting;
 };
 
 #define COPY_COUNTERS(d, s)                                                    \
@@ -86,6 +86,10 @@ struct counters {
 		(d)->tls_handshakes = (s)->tls_handshakes;                     \
 		(d)->tls_resumed = (s)->tls_resumed;                           \
 		(d)->stale = (s)->stale_replies;                               \
+		(d)->lanes_active = (s)->lanes_active;                         \
+		(d)->lanes_held = (s)->lanes_held;                             \
+		(d)->lane_waiting = (s)->lane_waiting;                         \
+		(d)->lane_held_waiting = (s)->lane_held_waiting;               \
 	} while (0)
 
 /* One endpoint's labels, ready for the writer. */
@@ -129,6 +133,10 @@ enum field {
 	F_TLS,
 	F_TLS_RESUMED,
 	F_STALE,
+	F_LANES,
+	F_LANES_HELD,
+	F_LANE_WAITING,
+	F_LANE_HELD_WAITING,
 	F_CONNECTIONS,
 	F_CONNECTED,
 };
@@ -159,6 +167,14 @@ static uint64_t field_of(const struct ep_labels *l, enum field f)
 		return c->tls_resumed;
 	case F_STALE:
 		return c->stale;
+	case F_LANES:
+		return c->lanes_active;
+	case F_LANES_HELD:
+		return c->lanes_held;
+	case F_LANE_WAITING:
+		return c->lane_waiting;
+	case F_LANE_HELD_WAITING:
+		return c->lane_held_waiting;
 	case F_CONNECTIONS:
 		return l->connections;
 	case F_CONNECTED:
@@ -197,6 +213,17 @@ static const struct family {
      "Messages on a connection whose future is not complete, now.", F_INFLIGHT},
     {"queued", "endpoint_queued", "gauge",
      "Messages waiting for a connection, now.", F_QUEUED},
+    {"lanes", "endpoint_lanes", "gauge",
+     "Ordered lanes (keys with a message queued, in flight, waiting or "
+     "held), now.",
+     F_LANES},
+    {"lanes_held", "endpoint_lanes_held", "gauge",
+     "Ordered lanes held after a failure, now.", F_LANES_HELD},
+    {"lane_waiting", "endpoint_lane_waiting", "gauge",
+     "Keyed messages waiting behind an earlier message of their key, now.",
+     F_LANE_WAITING},
+    {"lane_held_waiting", "endpoint_lane_held_waiting", "gauge",
+     "Keyed messages waiting behind a held lane, now.", F_LANE_HELD_WAITING},
     {NULL, "endpoint_connections", "gauge", "Connections configured.",
      F_CONNECTIONS},
     {NULL, "endpoint_connected", "gauge", "Connections up now.", F_CONNECTED},

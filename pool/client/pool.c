@@ -1,5 +1,6 @@
 /* The pool's lifetime: create, stop, destroy; its statistics and
  * backend name. */
+#include "app_ack.h"
 #include "conn.h"
 #include "endpoint.h"
 #include "reserved.h"
@@ -36,6 +37,8 @@ int mllpi_pool_create_ops(const struct mllp_pool_config *cfg,
 	if (rc == 0)
 		rc = MLLPI_CHECK_RESERVED(&c.conn, "mllp_conn_options",
 					  MLLP_CTX_NONE, err);
+	if (rc == 0)
+		rc = mllpi_r2_check_options(&c.conn, err);
 	if (rc != 0)
 		return rc;
 	if (c.ring_entries == 0 || c.recv_buffers == 0 ||
@@ -117,6 +120,7 @@ int mllp_pool_stop(struct mllp_pool *pool)
 		pthread_mutex_unlock(&pool->mu);
 		return 0;
 	}
+	mllpi_acks_stop(pool); /* the ack listener first (app_listen.c) */
 	/* seq_cst: the stop protocol of subq.h. */
 	bool was = atomic_exchange_explicit(&pool->q.stopped, true,
 					    memory_order_seq_cst);
@@ -143,6 +147,7 @@ void mllp_pool_destroy(struct mllp_pool *pool)
 	}
 	mllp_pool_stop(pool);
 	struct mllp_allocator a = pool->alloc;
+	mllpi_acks_free(pool); /* the ack listener (app_listen.c) */
 	/* unharvested futures released, the completion fd closed */
 	mllpi_cfd_fini(&pool->cfd);
 	mllpi_endpoints_free_all(pool);

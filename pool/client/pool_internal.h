@@ -20,6 +20,7 @@
 #include "alloc.h"
 #include "backend.h"
 #include "completion_fd.h"
+#include "lane.h"
 #include "latency.h"
 #include "loop.h"
 #include "subq.h"
@@ -48,12 +49,18 @@ enum mllpi_op {
 	MLLPI_OP_STOP,	    /* the pool's stop_node */
 	MLLPI_OP_REMOVE,    /* remove_node: endpoint_remove.c */
 	MLLPI_OP_REMOVED,   /* removed_node: endpoint_remove.c */
+	MLLPI_OP_RELEASE,   /* a lane release request (lane.c) */
+	MLLPI_OP_APP_ACK,   /* a frame of the ack listener (app_track.c) */
 };
 
-enum mllpi_where { W_NEW = 0, W_QUEUED, W_INFLIGHT, W_DONE };
+/* W_PARKED: waiting behind an earlier message of its key, or for its
+ * lane's retry (lane.c). */
+enum mllpi_where { W_NEW = 0, W_QUEUED, W_INFLIGHT, W_DONE, W_PARKED };
 
 struct mllpi_endpoint;
 struct mllpi_conn;
+struct mllpi_app;
+struct mllpi_acks;
 
 struct mllp_future {
 	struct mllpi_node node;
@@ -79,6 +86,13 @@ struct mllp_future {
 	mllp_future_cb cb;
 	void *cb_arg;
 	bool notify_fd; /* MLLP_NOTIFY_FD: onto pool->cfd once complete */
+	/* Ordering key (lane.c): key_len bytes at key (in this allocation,
+	 * after the payload), key_hash their hash; key_len 0: unkeyed. */
+	const unsigned char *key;
+	uint32_t key_len;
+	uint32_t key_hash;
+	/* Enhanced mode's application stage (app_ack.h), or NULL. */
+	struct mllpi_app *app;
 	/* Manager only, zeroed by the producer: op_send (pool_manager.c) has
 	 * run; a cancel came before it (failed as canceled when the send
 	 * comes). */
@@ -91,6 +105,20 @@ struct mllp_future {
 	bool left_flight;   /* no longer counted in st_in_flight */
 	uint64_t queued_us; /* when it entered the endpoint queue */
 	struct mllp_future *qprev, *qnext;
+	/* Its lane (lane.c) while it is the lane's message or waits in it;
+	 * lnext: the next waiting one; tries: attempts so far. */
+	struct mllpi_lane *lane;
+	struct mllp_future *lnext;
+	uint32_t tries;
+	/* In a connection's window (conn_window.c; qprev/qnext then link the
+	 * window): when its send was queued, its reply deadline (0: none),
+	 * how far it is written (enum mllpi_wstate), a reply kept until it is
+	 * written, and whether it is one of the two messages of the probe. */
+	uint64_t w_start_us;
+	uint64_t w_due_us;
+	uint8_t w_state;
+	bool w_early;
+	bool w_probe;
 	struct mllp_result result;
 	unsigned char *reply_heap;
 	size_t reply_heap_size;
@@ -117,7 +145,36 @@ struct mllpi_sock {
 };
 
 enum mllpi_cstate { C_DOWN = 0, C_CONNECTING, C_IDLE, C_BUSY };
-enum mllpi_tkind { T_NONE = 0, T_CONNECT, T_SEND, T_REPLY, T_BACKOFF, T_QUEUE };
+enum mllpi_tkind {
+	T_NONE = 0,
+	T_CONNECT,
+	T_SEND,
+	T_REPLY,
+	T_BACKOFF,
+	T_QUEUE,
+	T_LANE, /* an endpoint's lane retries (lane.c) */
+	T_APP,	/* application ACK timeouts (app_track.c) */
+};
+
+/* Size of the control id kept for the HL7 ACK that follows a commit ACK
+ * (conn_r2.c); a longer id is not matched. */
+#define MLLPI_R2_ID_MAX 64
+
+/* MLLP release 2 state of a connection (conn_r2.c). Commit answers come
+ * in the order of the attempts they answer: `prior` attempts of messages
+ * already done are still unanswered (their answers are dropped as stale),
+ * then `owed` attempts of the message in flight. The last committed
+ * message's control id waits for its HL7 ACK. */
+struct mllpi_r2 {
+	uint32_t attempts; /* of the message in flight, sent so far */
+	uint32_t owed;	   /* ... not answered yet */
+	uint32_t prior;	   /* attempts of done messages not answered yet */
+	bool last_pending; /* the last committed message awaits its ACK */
+	bool last_hl7;
+	uint64_t last_start_us; /* when its last attempt was sent */
+	size_t last_id_len;
+	char last_id[MLLPI_R2_ID_MAX];
+};
 
 struct mllpi_conn {
 	struct mllpi_endpoint *ep;
@@ -167,6 +224,11 @@ struct mllpi_conn {
 	struct mllpi_conn *fresh_next;
 	/* Control ids answered on this socket (conn_stale.c), or NULL. */
 	struct mllpi_stale *stale;
+	/* MLLP release 2 commit answers on this socket (conn_r2.c). */
+	struct mllpi_r2 r2;
+	/* The window of an endpoint with max_inflight other than 1
+	 * (conn_window.c), or NULL: then cur is the one message in flight. */
+	struct mllpi_window *win;
 };
 
 /* Counters of a pool and of each endpoint (same names in both, see
@@ -175,7 +237,9 @@ struct mllpi_conn {
 	_Atomic uint64_t st_sent, st_acked[MLLP_VERDICT_COUNT], st_raw,        \
 	    st_errors, st_errors_os, st_errors_mllp[MLLP_STATS_MLLP_ERRORS],   \
 	    st_connects, st_reconnects, st_connect_failures, st_in_flight,     \
-	    st_queued, st_tls_handshakes, st_tls_resumed, st_stale
+	    st_queued, st_tls_handshakes, st_tls_resumed, st_stale,            \
+	    st_lanes_active, st_lanes_held, st_lane_waiting,                   \
+	    st_lane_held_waiting
 
 /* Copy the counters of MLLPI_COUNTERS from *src (a pool or an endpoint)
  * into *dst (struct mllp_pool_stats or mllp_endpoint_stats: same names);
@@ -200,6 +264,11 @@ struct mllpi_conn {
 		(dst)->tls_handshakes = MLLPI_LD((src)->st_tls_handshakes);    \
 		(dst)->tls_resumed = MLLPI_LD((src)->st_tls_resumed);          \
 		(dst)->stale_replies = MLLPI_LD((src)->st_stale);              \
+		(dst)->lanes_active = MLLPI_LD((src)->st_lanes_active);        \
+		(dst)->lanes_held = MLLPI_LD((src)->st_lanes_held);            \
+		(dst)->lane_waiting = MLLPI_LD((src)->st_lane_waiting);        \
+		(dst)->lane_held_waiting =                                     \
+		    MLLPI_LD((src)->st_lane_held_waiting);                     \
 	} while (0)
 #define MLLPI_LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
@@ -241,6 +310,11 @@ struct mllpi_endpoint {
 	bool added;
 	/* TLS context (NULL: plaintext), built at add_endpoint. */
 	struct mllp_tls_ctx *tls_ctx;
+	/* Ordered lanes of the endpoint (lane.h). */
+	struct mllpi_lanes lanes;
+	/* max_inflight MLLP_INFLIGHT_AUTO: where the probe stands (enum
+	 * mllpi_probe, conn_window.c). */
+	uint8_t probe;
 	/* Removal (endpoint_remove.c). removing: set by the remover before
 	 * it waits for the producers to leave (blocked ones give up). The
 	 * rest is the manager's: retired once removal began, removed_seen
@@ -304,6 +378,8 @@ struct mllp_pool {
 	 * (conn_presend.c) */
 	struct mllpi_conn *fresh;
 	struct mllpi_endpoint *moved_list; /* endpoints with moved > 0 */
+	/* connections whose window has frames to write (conn_window.c) */
+	struct mllpi_conn *wflush;
 	bool stopping;
 	/* Set when the backend's wait failed for good: the manager stopped
 	 * and failed every message with it (reason: the wait's error). */
@@ -318,6 +394,8 @@ struct mllp_pool {
 	struct mllpi_latency lat; /* reply latency (latency.h) */
 	/* completed MLLP_NOTIFY_FD futures for the host (completion_fd.h) */
 	struct mllpi_cfd cfd;
+	/* the ack listener (app_ack.h), or NULL; set once */
+	_Atomic(struct mllpi_acks *) acks;
 };
 
 /* mllp_pool_create on the given backend (NULL: as cfg->backend says); for
@@ -336,6 +414,10 @@ void mllpi_endpoint_wait_first(struct mllp_pool *pool, uint32_t ep,
 int mllpi_pool_push(struct mllp_pool *pool, struct mllpi_node *n);
 /* True on the pool's manager thread (inside a callback of the pool). */
 bool mllpi_pool_on_manager(const struct mllp_pool *pool);
+/* MLLP release 2 options (conn_r2.c): 0, or MLLP_ERR_INVALID_ARGUMENT
+ * with err set (mllp_release not 0..2; release 2 with max_inflight > 1). */
+int mllpi_r2_check_options(const struct mllp_conn_options *o,
+			   struct mllp_error *err);
 /* Early bytes (conn_presend.c), manager thread. _start: the first send of
  * c->cur was queued; _measure: right before wait(), note the bytes already
  * waiting in those sockets; _take: how many of the len bytes being
@@ -348,5 +430,10 @@ void mllpi_presend_forget(struct mllpi_conn *c);
 /* Futures, manager side (future.c). */
 void mllpi_future_publish(struct mllp_future *f);
 void mllpi_future_release(struct mllp_future *f);
+/* Wait until *state is 1 (a future's or a stage's futex word, waiters its
+ * waiter count): 0, or MLLP_ERR_TIMEOUT; wake its waiters. */
+int mllpi_wait_state(_Atomic uint32_t *state, _Atomic uint32_t *waiters,
+		     int64_t timeout_ms);
+void mllpi_wake_state(_Atomic uint32_t *state);
 
 #endif

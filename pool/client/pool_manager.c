@@ -4,9 +4,11 @@
  * Producers hand operations to the manager through the submission queue
  * of subq.h (wake-up and stop protocols described there); the manager's
  * own submissions, from completion callbacks, go through its local FIFO. */
+#include "app_ack.h"
 #include "conn.h"
 #include "endpoint.h"
 #include "tls_stream.h"
+#include "window.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -17,15 +19,10 @@ static void op_send(struct mllp_pool *p, struct mllp_future *f)
 {
 	struct mllpi_endpoint *ep = f->ep;
 	/* The manager's part of the future (see mllp_pool_send). */
-	f->where = W_NEW;
-	f->completed = false;
-	f->queued_us = 0;
-	f->qprev = f->qnext = NULL;
-	memset(&f->result, 0, sizeof(f->result));
-	f->reply_heap = NULL;
-	f->reply_heap_size = 0;
-	f->left_flight = false;
-	f->taken = true;
+	mllpi_future_take(f);
+	f->lane = NULL;
+	if (f->app) /* enhanced mode: waits for its application ACK */
+		mllpi_app_track(f);
 	if (!p->stopping && !ep->retired && f->cancel_first) {
 		/* Its cancel came first (op_cancel): never sent. */
 		mllpi_space_freed(ep, 1);
@@ -51,21 +48,16 @@ static void op_send(struct mllp_pool *p, struct mllp_future *f)
 		mllpi_future_release(f);
 		return;
 	}
+	/* A keyed message waits while its key has one in flight (lane.c). */
+	if (f->key_len && !mllpi_lane_admit(ep, f))
+		return;
 	if (ep->idle) {
 		struct mllpi_conn *c = ep->idle;
 		mllpi_slot_moved(ep);
 		mllpi_conn_start_message(c, f);
 		return;
 	}
-	/* relaxed: only the manager writes usable. */
-	if (atomic_load_explicit(&ep->usable, memory_order_relaxed) == 0 &&
-	    ep->opts.queue_timeout_ms == 0) {
-		struct mllp_error e;
-		mllpi_get_last_error(ep, &e);
-		mllpi_space_freed(ep, 1);
-		mllpi_fail_future_err(f, &e, MLLP_CTX_SEND, false, false);
-		f->where = W_DONE;
-		mllpi_future_release(f);
+	if (mllpi_q_refuse(ep, f)) {
 		for (uint32_t i = 0; i < ep->nconns; i++) {
 			mllp_backoff_reset(&ep->conns[i].backoff);
 			mllpi_conn_start_connect(&ep->conns[i]);
@@ -90,6 +82,10 @@ static void op_cancel(struct mllp_pool *p, struct mllp_future *f)
 		mllpi_future_release(f); /* the cancel op's reference */
 		return;
 	}
+	if (f->lane && mllpi_lane_cancel(f)) {
+		mllpi_future_release(f); /* the cancel op's reference */
+		return;
+	}
 	if (f->where == W_QUEUED) {
 		mllpi_q_remove(f->ep, f);
 		mllpi_space_freed(f->ep, 1);
@@ -100,6 +96,14 @@ static void op_cancel(struct mllp_pool *p, struct mllp_future *f)
 		mllpi_future_release(f); /* the engine's reference */
 	} else if (f->where == W_INFLIGHT && !f->completed) {
 		struct mllpi_conn *c = NULL;
+		if (mllpi_win_find(f->ep, f, &c)) {
+			/* in a window: it stays there until its reply */
+			mllpi_fail_future(f, MLLP_CTX_SEND, MLLP_ERR_CANCELED,
+					  NULL, f->w_state == W_WRITTEN,
+					  f->w_state == W_SENDING);
+			mllpi_future_release(f); /* the cancel op's reference */
+			return;
+		}
 		for (uint32_t i = 0; i < f->ep->nconns; i++)
 			if (f->ep->conns[i].cur == f)
 				c = &f->ep->conns[i];
@@ -117,7 +121,7 @@ static void op_add(struct mllp_pool *p, struct mllpi_endpoint *ep)
 	ep->added = true;
 	/* One timer per connection plus the queue timer: reserve so that
 	 * arming never fails. */
-	p->timer_slots += ep->nconns + 1;
+	p->timer_slots += ep->nconns + 2; /* + queue and lane timers */
 	if (mllpi_timers_reserve(&p->loop.timers, p->timer_slots) != 0)
 		mllpi_pool_log(p, MLLP_LOG_ERROR, "out of memory for timers");
 	if (p->stopping)
@@ -178,6 +182,7 @@ static void op_stop(struct mllp_pool *p)
 	uint32_t n = mllpi_endpoints_snapshot(p, eps);
 	for (uint32_t i = 0; i < n; i++)
 		mllpi_endpoint_close_all(eps[i], &e, &e);
+	mllpi_app_stop_all(p); /* open application stages */
 }
 
 static void handle_node(struct mllp_pool *p, struct mllpi_node *n)
@@ -212,6 +217,12 @@ static void handle_node(struct mllp_pool *p, struct mllpi_node *n)
 	case MLLPI_OP_REMOVED:
 		mllpi_op_removed(p, MLLPI_CONTAINER_OF(n, struct mllpi_endpoint,
 						       removed_node));
+		break;
+	case MLLPI_OP_RELEASE:
+		mllpi_lane_op_release(p, n);
+		break;
+	case MLLPI_OP_APP_ACK:
+		mllpi_app_op_in(p, n);
 		break;
 	default:
 		break;
@@ -272,7 +283,9 @@ static bool mgr_pending(void *ctx)
 static void mgr_end_turn(void *ctx)
 {
 	struct mllp_pool *p = ctx;
-	mllpi_flush_moved(p); /* before wait(): see mllpi_slot_moved */
+	if (p->wflush)
+		mllpi_win_flush(p); /* the windows' coalesced sends */
+	mllpi_flush_moved(p);	    /* before wait(): see mllpi_slot_moved */
 	mllpi_sock_reap(p);
 }
 
@@ -327,6 +340,7 @@ static void mgr_fatal(void *ctx, int rc)
 	uint32_t n = mllpi_endpoints_snapshot(p, eps);
 	for (uint32_t i = 0; i < n; i++)
 		mllpi_endpoint_close_all(eps[i], &p->fatal, &p->fatal);
+	mllpi_app_stop_all(p);
 	for (struct mllpi_sock *s = p->socks; s; s = s->all_next) {
 		s->conn = NULL;
 		s->pending = 0;

@@ -9,12 +9,23 @@
 const char *mllp_event_name(enum mllp_event_kind kind)
 {
 	static const char *const names[] = {
-	    "connection_success", "connection_failure", "connection_closed",
-	    "send_error",	  "receive_timeout",	"invalid_response",
-	    "receive_valid",	  "stale_reply",
+	    "connection_success",
+	    "connection_failure",
+	    "connection_closed",
+	    "send_error",
+	    "receive_timeout",
+	    "invalid_response",
+	    "receive_valid",
+	    "stale_reply",
+	    "commit_ack",
+	    "commit_nak",
+	    "lane_held",
+	    "application_ack",
+	    "application_ack_timeout",
 	};
 	_Static_assert(sizeof(names) / sizeof(names[0]) == MLLP_EVENT_COUNT &&
-			   MLLP_EV_STALE_REPLY + 1 == MLLP_EVENT_COUNT,
+			   MLLP_EV_APPLICATION_ACK_TIMEOUT + 1 ==
+			       MLLP_EVENT_COUNT,
 		       "MLLP_EVENT_COUNT counts enum mllp_event_kind");
 	if ((unsigned)kind < MLLP_EVENT_COUNT)
 		return names[kind];
@@ -56,7 +67,14 @@ void mllp_conn_options_init(struct mllp_conn_options *o)
 	o->close_on_recv_error = true;
 	o->reconnect_on_send_error = true;
 	o->queue_timeout_ms = 0;
+	o->max_inflight = 1;
+	o->replies_in_order = false;
 	o->tls = NULL;
+	o->mllp_release = 1;
+	o->r2_max_retries = 2;
+	o->lane_policy = MLLP_LANE_HOLD;
+	o->lane_max_retries = 5;
+	o->max_lanes = 65536;
 }
 
 void mllp_pool_config_init(struct mllp_pool_config *cfg)

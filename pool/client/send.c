@@ -1,5 +1,6 @@
 /* The producer's send path: checks, payload parsing, the queue slot
  * (blocking when full), the future, the hand-over to the manager. */
+#include "app_ack.h"
 #include "conn.h"
 #include "endpoint.h"
 #include "reserved.h"
@@ -168,7 +169,7 @@ static struct mllp_future *
 future_new(struct mllp_pool *pool, struct mllpi_endpoint *ep,
 	   const void *payload, size_t len, bool framed, bool hl7,
 	   const struct mllp_hl7_msg *msg, const struct mllp_send_options *o,
-	   size_t *size)
+	   const unsigned char *key, size_t key_len, size_t *size)
 {
 	/* A copied payload is stored framed (SB payload EB CR) so that it
 	 * goes out as one buffer: one plain send instead of a gather of
@@ -177,7 +178,7 @@ future_new(struct mllp_pool *pool, struct mllpi_endpoint *ep,
 	bool copy = !o->borrow_payload || (!framed && len <= MLLPI_SMALL_COPY);
 	bool wrap = copy && !framed;
 	size_t extra = copy ? len + (wrap ? 3 : 0) : 0;
-	*size = sizeof(struct mllp_future) + extra;
+	*size = sizeof(struct mllp_future) + extra + key_len;
 	struct mllp_future *f = pool->alloc.alloc(pool->alloc.ctx, *size);
 	if (!f)
 		return NULL;
@@ -221,11 +222,40 @@ future_new(struct mllp_pool *pool, struct mllpi_endpoint *ep,
 				(msg->control_id.ptr - (const char *)payload);
 		f->control_id_len = msg->control_id.len;
 	}
+	if (key_len) {
+		/* after the payload copy (extra bytes) */
+		unsigned char *k = (unsigned char *)(f + 1) + extra;
+		memcpy(k, key, key_len);
+		f->key = k;
+		f->key_len = (uint32_t)key_len;
+		f->key_hash = mllpi_key_hash(k, key_len);
+	}
 	f->reply_timeout = o->reply_timeout_ms;
 	f->async = o->async;
 	f->cb = o->callback;
 	f->cb_arg = o->callback_arg;
+	/* enhanced mode: MSH-16 asks for an application ACK (app_listen.c) */
+	if (hl7 && msg->app_ack_type.len && !mllpi_app_attach(pool, f, msg)) {
+		pool->alloc.free(pool->alloc.ctx, f, *size);
+		return NULL;
+	}
 	return f;
+}
+
+struct mllp_future *mllpi_future_copy(const struct mllp_future *f)
+{
+	struct mllp_send_options o;
+	mllp_send_options_init(&o);
+	o.reply_timeout_ms = f->reply_timeout;
+	/* The control id is a view into f->payload: future_new re-bases it
+	 * onto the copy. */
+	struct mllp_hl7_msg msg;
+	memset(&msg, 0, sizeof(msg));
+	msg.control_id.ptr = f->control_id;
+	msg.control_id.len = f->control_id_len;
+	size_t size;
+	return future_new(f->pool, f->ep, f->payload, f->len, f->framed, f->hl7,
+			  &msg, &o, f->key, f->key_len, &size);
 }
 
 /* mllp_pool_send inside endpoint ep (entered). */
@@ -247,6 +277,11 @@ static int send_on(struct mllp_pool *pool, struct mllpi_endpoint *ep,
 	rc = parse_payload(payload, len, &o, &framed, &hl7, &msg, err);
 	if (rc != 0)
 		return rc;
+	const unsigned char *key;
+	size_t key_len;
+	rc = mllpi_send_key(&o, &msg, hl7, &key, &key_len, err);
+	if (rc != 0)
+		return rc;
 	rc = fail_fast(pool, ep, err);
 	if (rc != 0)
 		return rc;
@@ -256,8 +291,8 @@ static int send_on(struct mllp_pool *pool, struct mllpi_endpoint *ep,
 		return rc;
 	}
 	size_t size;
-	struct mllp_future *f =
-	    future_new(pool, ep, payload, len, framed, hl7, &msg, &o, &size);
+	struct mllp_future *f = future_new(pool, ep, payload, len, framed, hl7,
+					   &msg, &o, key, key_len, &size);
 	if (!f) {
 		/* give the slot back (seq_cst as every reserved update) */
 		atomic_fetch_sub_explicit(&ep->reserved, 1,
@@ -269,6 +304,8 @@ static int send_on(struct mllp_pool *pool, struct mllpi_endpoint *ep,
 	if (rc != 0) {
 		atomic_fetch_sub_explicit(&ep->reserved, 1,
 					  memory_order_seq_cst);
+		if (f->app)
+			mllpi_app_free(f);
 		pool->alloc.free(pool->alloc.ctx, f, size);
 		mllp_error_set(err, MLLP_CTX_SEND, rc, NULL);
 		return rc;

@@ -273,6 +273,13 @@ static void render_receiver(struct mllpi_mw *w,
 		     s->messages_hl7);
 	mllpi_mw_one(w, "replies_sent_total", "counter",
 		     "Replies completely written.", s->replies_sent);
+	mllpi_mw_one(w, "replies_pending", "gauge",
+		     "Deferred replies not yet sent on open connections, now.",
+		     s->replies_pending);
+	mllpi_mw_one(w, "replies_after_close_total", "counter",
+		     "Deferred replies completed after their connection had "
+		     "closed (not sent).",
+		     s->replies_after_close);
 	mllpi_mw_one(w, "received_bytes_total", "counter",
 		     "Bytes received from clients.", s->bytes_received);
 	mllpi_mw_one(w, "sent_bytes_total", "counter", "Bytes sent to clients.",

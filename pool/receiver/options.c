@@ -65,6 +65,7 @@ void mllp_receiver_config_init(struct mllp_receiver_config *cfg)
 	cfg->reply_backlog_pause = MLLP_RECEIVER_DEFAULT_REPLY_PAUSE;
 	cfg->max_buffered_bytes = MLLP_RECEIVER_DEFAULT_MAX_BUFFERED;
 	cfg->max_pending_replies = MLLP_RECEIVER_DEFAULT_MAX_PENDING;
+	cfg->mllp_release = 1;
 }
 
 int mllpi_receiver_config_check(const struct mllp_receiver_config *cfg,
@@ -86,6 +87,13 @@ int mllpi_receiver_config_check(const struct mllp_receiver_config *cfg,
 	if (!cfg->dispatch) {
 		mllp_error_set(err, MLLP_CTX_NONE, MLLP_ERR_INVALID_ARGUMENT,
 			       "No dispatcher module provided");
+		return MLLP_ERR_INVALID_ARGUMENT;
+	}
+	if (cfg->mllp_release > 2) {
+		mllp_error_set(err, MLLP_CTX_NONE, MLLP_ERR_INVALID_ARGUMENT,
+			       "mllp_receiver_config: mllp_release must be 1 "
+			       "or 2 (got %u)",
+			       cfg->mllp_release);
 		return MLLP_ERR_INVALID_ARGUMENT;
 	}
 	if (cfg->port < 0 || cfg->port > 65535 || cfg->max_frame == 0 ||

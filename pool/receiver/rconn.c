@@ -106,15 +106,37 @@ static bool only_crlf(const unsigned char *p, size_t n)
 	return true;
 }
 
+/* Reply bytes not yet written: queued, held by a delay, in flight. */
+static size_t conn_unsent(const struct rconn *c)
+{
+	return c->wr.len + c->held_bytes +
+	       (c->sending ? c->fl.len - c->fl_off : 0) +
+	       (c->tls ? mllpi_tls_stream_wire_unsent(c->tls) : 0);
+}
+
+/* Received bytes wait undecoded: the reply backlog is over
+ * reply_backlog_pause (or not yet back to half of it), the budget paused
+ * the connection, or max_pending_replies deferred replies wait. What a
+ * paused connection's receives still deliver is thus only kept (counted
+ * against the budget), never answered, so a peer that sends without
+ * reading costs a copy, not a reply per frame. */
+static bool conn_decode_held(const struct rconn *c)
+{
+	const struct mllp_receiver *r = c->r;
+	size_t pause = r->cfg.reply_backlog_pause;
+	return c->deferred >= r->cfg.max_pending_replies || c->bc.paused ||
+	       (pause < r->cfg.max_reply_backlog &&
+		(c->rd_backlog || conn_unsent(c) > pause));
+}
+
 /* Decode and dispatch until the bytes are used up, the connection closes
- * or max_pending_replies deferred replies wait; returns the bytes used. */
+ * or decoding is held (conn_decode_held); returns the bytes used. */
 static size_t conn_decode(struct rconn *c, const unsigned char *p, size_t len)
 {
 	struct mllp_receiver *r = c->r;
 	size_t total = len;
 	c->junk_run = 0;
-	while (len > 0 && !c->closing &&
-	       c->deferred < r->cfg.max_pending_replies) {
+	while (len > 0 && !c->closing && !conn_decode_held(c)) {
 		size_t used;
 		struct mllp_decoded ev;
 		int rc = mllp_decoder_feed(&c->dec, p, len, &used, &ev);
@@ -158,8 +180,8 @@ static size_t conn_decode(struct rconn *c, const unsigned char *p, size_t len)
 	return total - len;
 }
 
-/* Keep received bytes the pending limit left undecoded (reads are paused
- * meanwhile; what was in flight still arrives and queues behind). */
+/* Keep received bytes left undecoded (reads are paused meanwhile; what
+ * was in flight still arrives and queues behind). */
 static void conn_stash(struct rconn *c, const unsigned char *p, size_t len)
 {
 	if (mllpi_obuf_reserve(c->r, &c->stash, len) < 0) {
@@ -188,7 +210,7 @@ void mllpi_rconn_on_data(struct rconn *c, const unsigned char *p, size_t len)
 void mllpi_rconn_replay(struct rconn *c)
 {
 	struct mllp_receiver *r = c->r;
-	if (c->stash.len == 0 || c->deferred >= r->cfg.max_pending_replies)
+	if (c->stash.len == 0 || conn_decode_held(c))
 		return;
 	c->stash_off += conn_decode(c, c->stash.p + c->stash_off,
 				    c->stash.len - c->stash_off);
@@ -242,20 +264,33 @@ void mllpi_rconn_reads(struct rconn *c)
 
 /* After each event of a connection: its unsent replies decide whether it
  * reads (reply_backlog_pause), its buffers count against the budget. */
-void mllpi_rconn_account(struct rconn *c)
+static void conn_backlog(struct rconn *c)
 {
 	struct mllp_receiver *r = c->r;
-	if (c->closing)
-		return;
-	size_t unsent = c->wr.len + c->held_bytes +
-			(c->sending ? c->fl.len - c->fl_off : 0) +
-			(c->tls ? mllpi_tls_stream_wire_unsent(c->tls) : 0);
+	size_t unsent = conn_unsent(c);
 	size_t pause = r->cfg.reply_backlog_pause;
 	if (pause < r->cfg.max_reply_backlog) {
 		bool was = c->rd_backlog;
 		c->rd_backlog = unsent > pause || (was && unsent > pause / 2);
 		if (c->rd_backlog && !was)
 			ST_ADD(r, st_paused, 1);
+	}
+}
+
+void mllpi_rconn_account(struct rconn *c)
+{
+	struct mllp_receiver *r = c->r;
+	if (c->closing)
+		return;
+	conn_backlog(c);
+	if (c->stash.len > 0 && !conn_decode_held(c)) {
+		/* Held back no longer: decode what was kept. */
+		mllpi_rconn_replay(c);
+		if (!c->closing)
+			mllpi_rconn_check_eof(c);
+		if (c->closing)
+			return;
+		conn_backlog(c);
 	}
 	/* max_pending_replies deferred replies wait, or bytes kept for
 	 * them: read no more until they are sent. */
@@ -278,9 +313,19 @@ static struct rconn *bc_conn(struct mllpi_rbudget_conn *bc)
 					offsetof(struct rconn, bc));
 }
 
+/* Paused or resumed by the budget. Resumed with bytes kept: the delay
+ * timer, due now, decodes them (mllpi_rconn_replay) outside the budget's
+ * walk; reads follow once they are used up. */
 void mllpi_rconn_budget_reads(struct mllpi_rbudget_conn *bc)
 {
-	mllpi_rconn_reads(bc_conn(bc));
+	struct rconn *c = bc_conn(bc);
+	struct mllp_receiver *r = c->r;
+	if (!bc->paused && c->stash.len > 0 && !c->closing &&
+	    mllpi_timer_arm(&r->loop.timers, &c->delay, r->loop.now_us) < 0) {
+		mllpi_rconn_fail(c, MLLP_ERR_NO_MEMORY, "timer");
+		return;
+	}
+	mllpi_rconn_reads(c);
 }
 
 void mllpi_rconn_budget_shed(struct mllpi_rbudget_conn *bc)

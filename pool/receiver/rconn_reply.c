@@ -207,6 +207,35 @@ void mllpi_rconn_release_held(struct rconn *c, uint64_t now)
 	conn_arm_delay(c);
 }
 
+/* MLLP release 2: the commit answer of a frame in front of its n reply
+ * bytes in r->scratch (the NAK instead of them when refused). With a
+ * reply delay and nothing held, the commit ACK goes out at once and the
+ * reply alone is held. Negative: the connection failed. */
+static int r2_answer(struct rconn *c, bool nak, uint32_t delay_ms, size_t *n)
+{
+	struct mllp_receiver *r = c->r;
+	unsigned char block[MLLPI_R2_BLOCK];
+	mllpi_r2_block(block, nak);
+	if (nak)
+		*n = 0;
+	else if (delay_ms > 0 && !c->hhead) {
+		int rc = conn_append(c, block, sizeof(block));
+		if (rc < 0)
+			mllpi_rconn_fail(c, rc, "reply backlog exceeded");
+		else
+			c->wr.replies--; /* counted with the held reply */
+		return rc;
+	}
+	if (scratch_reserve(r, *n + sizeof(block)) < 0) {
+		mllpi_rconn_close(c, MLLP_CLOSE_ERROR, MLLP_ERR_NO_MEMORY);
+		return MLLP_ERR_NO_MEMORY;
+	}
+	memmove(r->scratch + sizeof(block), r->scratch, *n);
+	memcpy(r->scratch, block, sizeof(block));
+	*n += sizeof(block);
+	return 0;
+}
+
 void mllpi_rconn_on_frame(struct rconn *c, const unsigned char *data,
 			  size_t len)
 {
@@ -235,12 +264,17 @@ void mllpi_rconn_on_frame(struct rconn *c, const unsigned char *data,
 		return;
 	}
 	/* A field this library does not know: refuse rather than ignore. */
+	bool r2 = r->cfg.mllp_release == 2;
 	if (MLLPI_CHECK_RESERVED(&rep, "mllp_reply", MLLP_CTX_NONE, NULL)) {
 		mllpi_rlog_line(&r->log, MLLP_LOG_ERROR,
-				"connection from %s:%u: no reply sent: "
+				"connection from %s:%u: %s: "
 				"mllp_reply: reserved fields must be zero",
-				c->info.peer_address, c->info.peer_port);
-		return;
+				c->info.peer_address, c->info.peer_port,
+				r2 ? "NAK sent" : "no reply sent");
+		if (!r2)
+			return;
+		rep.kind = MLLP_REPLY_NAK;
+		rep.delay_ms = 0;
 	}
 	size_t n;
 	int rc = build_reply(c, &m, &rep, &n);
@@ -249,10 +283,15 @@ void mllpi_rconn_on_frame(struct rconn *c, const unsigned char *data,
 		    &r->log, MLLP_LOG_ERROR,
 		    "connection from %s:%u: cannot build the reply: %s",
 		    c->info.peer_address, c->info.peer_port, mllp_strerror(rc));
-		if (rc == MLLP_ERR_NO_MEMORY)
+		if (rc == MLLP_ERR_NO_MEMORY) {
 			mllpi_rconn_close(c, MLLP_CLOSE_ERROR, rc);
-		return;
+			return;
+		}
+		n = 0; /* release 2: the commit ACK alone */
 	}
+	if (r2 &&
+	    r2_answer(c, rep.kind == MLLP_REPLY_NAK, rep.delay_ms, &n) < 0)
+		return;
 	if (n == 0)
 		return;
 	if (rep.delay_ms == 0 && !c->hhead) {

@@ -96,10 +96,13 @@ void mllpi_rdefer_detach(struct rconn *c, struct mllp_reply_handle *h)
 	/* H_DONE: on r->replies (or about to be); freed when taken. */
 }
 
-/* Frame data into h (inline, or allocated apart when bigger). */
+/* Frame data into h (inline, or allocated apart when bigger); with
+ * mllp_release 2 after the commit ACK block (pre bytes). */
 static int frame_into(struct mllp_reply_handle *h, const void *data, size_t len)
 {
 	struct mllp_receiver *r = h->r;
+	size_t pre = r->cfg.mllp_release == 2 ? MLLPI_R2_BLOCK : 0;
+	h->q.len = pre ? mllpi_r2_block(h->q.bytes, false) : 0;
 	if (len > 0 && !data)
 		return MLLP_ERR_INVALID_ARGUMENT;
 	if (len == 0 && !data)
@@ -107,15 +110,16 @@ static int frame_into(struct mllp_reply_handle *h, const void *data, size_t len)
 	int w = mllp_wrap_check(NULL, data, len);
 	if (w < 0)
 		return w;
-	size_t need = w == 1 ? len : len + 3;
+	size_t need = pre + (w == 1 ? len : len + 3);
 	if (need > HANDLE_INLINE) {
 		unsigned char *p = r->alloc.alloc(r->alloc.ctx, need);
 		if (!p)
 			return MLLP_ERR_NO_MEMORY;
+		memcpy(p, h->q.bytes, pre);
 		h->q.bytes = p;
 		h->cap = need;
 	}
-	h->q.len = mllpi_reply_frame(h->q.bytes, data, len, w);
+	h->q.len = pre + mllpi_reply_frame(h->q.bytes + pre, data, len, w);
 	return 0;
 }
 
@@ -126,15 +130,10 @@ void mllpi_receiver_unref(struct mllp_receiver *r)
 		mllpi_receiver_free(r);
 }
 
-int mllp_receiver_reply(struct mllp_reply_handle *h, const void *data,
-			size_t len)
+/* Hand the completed h to its connection; rc: the caller's result. */
+static int complete(struct mllp_reply_handle *h, int rc)
 {
-	if (!h)
-		return MLLP_ERR_INVALID_ARGUMENT;
 	struct mllp_receiver *r = h->r;
-	int rc = frame_into(h, data, len);
-	if (rc < 0)
-		h->q.len = 0; /* the frame gets no reply */
 	/* acq_rel: release publishes the bytes (to the manager through the
 	 * push as well); acquire pairs with the manager's exchange
 	 * (H_ORPHANED) before h is freed here. */
@@ -150,6 +149,33 @@ int mllp_receiver_reply(struct mllp_reply_handle *h, const void *data,
 	}
 	mllpi_receiver_unref(r);
 	return rc;
+}
+
+int mllp_receiver_reply(struct mllp_reply_handle *h, const void *data,
+			size_t len)
+{
+	if (!h)
+		return MLLP_ERR_INVALID_ARGUMENT;
+	int rc = frame_into(h, data, len);
+	if (rc < 0) { /* the frame gets no reply (release 2: the commit) */
+		if (h->cap)
+			h->r->alloc.free(h->r->alloc.ctx, h->q.bytes, h->cap);
+		h->cap = 0;
+		h->q.bytes = h->inl;
+		h->q.len = h->r->cfg.mllp_release == 2
+			       ? mllpi_r2_block(h->q.bytes, false)
+			       : 0;
+	}
+	return complete(h, rc);
+}
+
+int mllp_receiver_refuse(struct mllp_reply_handle *h)
+{
+	if (!h)
+		return MLLP_ERR_INVALID_ARGUMENT;
+	h->q.len =
+	    h->r->cfg.mllp_release == 2 ? mllpi_r2_block(h->q.bytes, true) : 0;
+	return complete(h, 0);
 }
 
 /* A completed reply of a live connection: its slot is ready. */

@@ -75,7 +75,11 @@ int mllpi_receiver_create_ops(const struct mllp_receiver_config *cfg,
 	r->cfg = *cfg;
 	r->alloc = a;
 	mllpi_rlog_init(&r->log, cfg);
-	mllpi_rbudget_init(&r->budget, cfg->max_buffered_bytes,
+	/* A connection at rest keeps up to read_buffer_keep in its decoder,
+	 * reply, flight and stash buffers, and in the TLS stream's output. */
+	size_t rest =
+	    ((cfg->tls && cfg->tls->enabled) ? 5u : 4u) * cfg->read_buffer_keep;
+	mllpi_rbudget_init(&r->budget, cfg->max_buffered_bytes, rest,
 			   mllpi_rconn_budget_reads, mllpi_rconn_budget_shed);
 	r->lfd = -1;
 	struct mllpi_backend_config bc = {

@@ -346,6 +346,18 @@ static inline size_t mllpi_reply_frame(unsigned char *dst, const void *data,
 	return len + 3;
 }
 
+/* MLLP release 2: the commit ACK block (0x0B 0x06 0x1C 0x0D), or the
+ * NAK block (0x0B 0x15 0x1C 0x0D), into dst; returns its length. */
+#define MLLPI_R2_BLOCK 4
+static inline size_t mllpi_r2_block(unsigned char *dst, bool nak)
+{
+	dst[0] = MLLP_SB;
+	dst[1] = nak ? 0x15 : 0x06;
+	dst[2] = MLLP_EB;
+	dst[3] = MLLP_CR;
+	return MLLPI_R2_BLOCK;
+}
+
 /* ---- rdefer.c: deferred replies ----------------------------------------- */
 
 static inline struct mllp_reply_handle *mllpi_slot_handle(struct held *q)
@@ -405,5 +417,15 @@ int mllpi_receiver_create_ops(const struct mllp_receiver_config *cfg,
 			      struct mllp_error *err);
 /* Free everything (after the manager thread ended, or start failed). */
 void mllpi_receiver_free(struct mllp_receiver *r);
+
+/* ---- recv_dispatch.c ---------------------------------------------------- */
+
+/* The code the built-in dispatchers answer h with, for the application
+ * code `code` (AA AE AR; CA CE CR taken as their A counterparts in
+ * enhanced mode): as is in original mode (MSH-15 and MSH-16 empty); in
+ * enhanced mode the accept code (CA CE CR) when MSH-15 asks for an accept
+ * ACK with that outcome (AL, empty or another value: always; ER: on error
+ * or reject; SU: on success), else NULL (no reply). */
+const char *mllpi_enhanced_code(const struct mllp_hl7_msg *h, const char *code);
 
 #endif

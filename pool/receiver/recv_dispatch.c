@@ -8,6 +8,8 @@
 
 #include <mllp/receiver.h>
 
+#include "receiver_internal.h"
+
 _Static_assert(MLLP_ACK_CR + 1 == MLLP_ACK_CODE_COUNT,
 	       "MLLP_ACK_CODE_COUNT counts enum mllp_ack_code_index");
 
@@ -16,14 +18,31 @@ _Static_assert(MLLP_ACK_CR + 1 == MLLP_ACK_CODE_COUNT,
 static const char *const ack_codes[MLLP_ACK_CODE_COUNT] = {"AA", "AE", "AR",
 							   "CA", "CE", "CR"};
 
+const char *mllpi_enhanced_code(const struct mllp_hl7_msg *h, const char *code)
+{
+	if (!mllp_hl7_is_enhanced_mode(h))
+		return code; /* original mode: as asked */
+	static const char *const accept[3] = {"CA", "CE", "CR"};
+	int i = code[1] == 'A' ? 0 : code[1] == 'E' ? 1 : 2;
+	struct mllp_str t = h->accept_ack_type;
+	if (mllp_str_eq(t, "NE") || (mllp_str_eq(t, "ER") && i == 0) ||
+	    (mllp_str_eq(t, "SU") && i != 0))
+		return NULL;
+	return accept[i];
+}
+
 void mllp_dispatch_echo(void *ctx, const struct mllp_message *msg,
 			struct mllp_reply *reply)
 {
 	(void)ctx;
 	if (msg->kind == MLLP_MSG_HL7) {
-		reply->kind = MLLP_REPLY_ACK;
-		reply->ack_code = "AA";
-		reply->ack_text = ECHO_TEXT;
+		struct mllp_hl7_msg h;
+		const char *code = "AA";
+		if (mllp_hl7_parse(&h, msg->data, msg->len) == 0)
+			code = mllpi_enhanced_code(&h, code);
+		reply->kind = code ? MLLP_REPLY_ACK : MLLP_REPLY_NONE;
+		reply->ack_code = code;
+		reply->ack_text = code ? ECHO_TEXT : NULL;
 	} else {
 		reply->kind = MLLP_REPLY_BYTES;
 		reply->data = "mllp_unknown";
@@ -104,10 +123,6 @@ void mllp_dispatch_ack(void *ctx, const struct mllp_message *msg,
 			x -= d->mix[i];
 		}
 	}
-	reply->kind = MLLP_REPLY_ACK;
-	reply->ack_code = code;
-	reply->ack_text = d->text;
-	reply->delay_ms = d->delay_ms;
 	/* mllp_ack_build() answers AR to whatever it cannot parse, also to a
 	 * frame that starts with "MSH" but has no usable MSH: count what is
 	 * sent. */
@@ -115,9 +130,17 @@ void mllp_dispatch_ack(void *ctx, const struct mllp_message *msg,
 	struct mllp_hl7_msg h;
 	if (msg->kind == MLLP_MSG_HL7 &&
 	    mllp_hl7_parse(&h, msg->data, msg->len) == 0) {
+		/* enhanced mode: the accept ACK MSH-15 asks for, if any */
+		code = mllpi_enhanced_code(&h, code);
+		if (!code)
+			return; /* MLLP_REPLY_NONE */
 		for (int i = 0; i < MLLP_ACK_CODE_COUNT; i++)
 			if (strcmp(code, ack_codes[i]) == 0)
 				idx = i;
 	}
 	d->counts[idx]++;
+	reply->kind = MLLP_REPLY_ACK;
+	reply->ack_code = code;
+	reply->ack_text = d->text;
+	reply->delay_ms = d->delay_ms;
 }

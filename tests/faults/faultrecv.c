@@ -455,118 +455,149 @@ static void handle_request(struct fr *r)
 	pthread_mutex_unlock(&r->mu);
 }
 
+/* Fill the poll table: the wake pipe, the listener (unless paused), then
+ * each connection; the poll timeout (ms) is the nearest scripted write. */
+static int fill_pollfds(struct fr *r, struct pollfd *pfd, uint64_t now)
+{
+	struct fr_priv *p = r->priv;
+	int timeout = 50;
+	pfd[0].fd = r->wake[0];
+	pfd[0].events = POLLIN;
+	pfd[1].fd = p->lfd >= 0 && !atomic_load(&r->paused) ? p->lfd : -1;
+	pfd[1].events = POLLIN;
+	for (int i = 0; i < p->nconns; i++) {
+		struct fr_conn *c = &p->conns[i];
+		short ev = POLLRDHUP;
+		if (c->reading)
+			ev |= POLLIN;
+		if (c->head < c->nops) {
+			if (c->ready_at > now) {
+				uint64_t ms = (c->ready_at - now + 999) / 1000;
+				if ((int)ms < timeout)
+					timeout = (int)ms;
+			} else {
+				ev |= POLLOUT;
+			}
+		}
+		pfd[i + 2].fd = c->fd;
+		pfd[i + 2].events = ev;
+		pfd[i + 2].revents = 0;
+	}
+	return timeout;
+}
+
+/* Read what a connection sent and script a reply for each frame; false
+ * when the connection was closed (end of file, error, bad framing). */
+static bool read_conn(struct fr *r, struct fr_conn *c, unsigned char *buf,
+		      size_t cap)
+{
+	ssize_t got = recv(c->fd, buf, cap, 0);
+	if (got < 0 && (errno == EAGAIN || errno == EINTR))
+		return true;
+	if (got <= 0) {
+		conn_free(r, c, false);
+		return false;
+	}
+	const unsigned char *d = buf;
+	size_t left = (size_t)got;
+	while (left > 0) {
+		size_t used = 0;
+		struct mllp_decoded ev;
+		if (mllp_decoder_feed(&c->dec, d, left, &used, &ev) < 0) {
+			conn_free(r, c, false);
+			return false;
+		}
+		d += used;
+		left -= used;
+		if (ev.kind != MLLP_DECODE_FRAME)
+			continue;
+		atomic_fetch_add(&r->frames, 1);
+		if (!script_reply(r, c, ev.data, ev.len))
+			push_op(c, OP_CLOSE, NULL, 0, 0);
+	}
+	return true;
+}
+
+/* Serve every connection polled (n: poll's result), run their scripts,
+ * then drop the closed ones from the table. */
+static void serve_conns(struct fr *r, const struct pollfd *pfd, int n,
+			unsigned char *buf, size_t cap)
+{
+	struct fr_priv *p = r->priv;
+	uint64_t now = now_us();
+	int nc = p->nconns;
+	for (int i = 0; i < nc; i++) {
+		struct fr_conn *c = &p->conns[i];
+		short re = n > 0 ? pfd[i + 2].revents : 0;
+		bool alive = true;
+		if (c->reading && (re & (POLLIN | POLLHUP | POLLERR))) {
+			alive = read_conn(r, c, buf, cap);
+		} else if (!c->reading &&
+			   (re & (POLLRDHUP | POLLHUP | POLLERR))) {
+			conn_free(r, c, false);
+			alive = false;
+		}
+		if (alive)
+			run_script(r, c, now);
+	}
+	int k = 0;
+	for (int i = 0; i < p->nconns; i++)
+		if (p->conns[i].fd >= 0)
+			p->conns[k++] = p->conns[i];
+	p->nconns = k;
+}
+
+/* Accept up to 16 pending connections and start their scripts. */
+static void accept_some(struct fr *r)
+{
+	struct fr_priv *p = r->priv;
+	for (int i = 0; i < 16 && p->lfd >= 0; i++) {
+		int got = accept_one(r);
+		if (got == 0)
+			break;
+		if (got < 0)
+			continue;
+		struct fr_conn *c = &p->conns[p->nconns - 1];
+		if (!run_script(r, c, now_us()))
+			p->nconns--;
+	}
+}
+
+/* The wake pipe is readable: true when it asks the thread to quit, else
+ * the pending request is handled. */
+static bool woken(struct fr *r)
+{
+	char b[64];
+	ssize_t got = read(r->wake[0], b, sizeof(b));
+	for (ssize_t i = 0; i < got; i++)
+		if (b[i] == 'q')
+			return true;
+	handle_request(r);
+	return false;
+}
+
 static void *fr_main(void *arg)
 {
 	struct fr *r = arg;
 	struct fr_priv *p = r->priv;
-	int max = r->cfg.max_conns;
-	struct pollfd *pfd = calloc((size_t)max + 2, sizeof(*pfd));
-	unsigned char *buf = malloc(65536);
+	const size_t cap = 65536;
+	struct pollfd *pfd = calloc((size_t)r->cfg.max_conns + 2, sizeof(*pfd));
+	unsigned char *buf = malloc(cap);
 	assert_non_null(pfd);
 	assert_non_null(buf);
 	for (;;) {
-		uint64_t now = now_us();
-		int timeout = 50;
-		pfd[0].fd = r->wake[0];
-		pfd[0].events = POLLIN;
-		pfd[1].fd =
-		    p->lfd >= 0 && !atomic_load(&r->paused) ? p->lfd : -1;
-		pfd[1].events = POLLIN;
-		for (int i = 0; i < p->nconns; i++) {
-			struct fr_conn *c = &p->conns[i];
-			short ev = POLLRDHUP;
-			if (c->reading)
-				ev |= POLLIN;
-			if (c->head < c->nops) {
-				if (c->ready_at > now) {
-					uint64_t ms =
-					    (c->ready_at - now + 999) / 1000;
-					if ((int)ms < timeout)
-						timeout = (int)ms;
-				} else {
-					ev |= POLLOUT;
-				}
-			}
-			pfd[i + 2].fd = c->fd;
-			pfd[i + 2].events = ev;
-			pfd[i + 2].revents = 0;
-		}
+		int timeout = fill_pollfds(r, pfd, now_us());
 		int n = poll(pfd, (nfds_t)p->nconns + 2, timeout);
 		if (n < 0 && errno != EINTR)
 			break;
 		if (n > 0 && (pfd[0].revents & POLLIN)) {
-			char b[64];
-			ssize_t got = read(r->wake[0], b, sizeof(b));
-			bool quit = false;
-			for (ssize_t i = 0; i < got; i++)
-				quit |= b[i] == 'q';
-			if (quit)
+			if (woken(r))
 				break;
-			handle_request(r);
 			continue; /* the table may have changed */
 		}
-		now = now_us();
-		int nc = p->nconns;
-		for (int i = 0; i < nc; i++) {
-			struct fr_conn *c = &p->conns[i];
-			short re = n > 0 ? pfd[i + 2].revents : 0;
-			bool alive = true;
-			if (c->reading && (re & (POLLIN | POLLHUP | POLLERR))) {
-				ssize_t got = recv(c->fd, buf, 65536, 0);
-				if (got < 0 &&
-				    (errno == EAGAIN || errno == EINTR))
-					got = -2;
-				if (got == 0 || got == -1) {
-					conn_free(r, c, false);
-					alive = false;
-				}
-				const unsigned char *d = buf;
-				size_t left = got > 0 ? (size_t)got : 0;
-				while (alive && left > 0) {
-					size_t used = 0;
-					struct mllp_decoded ev;
-					if (mllp_decoder_feed(&c->dec, d, left,
-							      &used, &ev) < 0) {
-						conn_free(r, c, false);
-						alive = false;
-						break;
-					}
-					d += used;
-					left -= used;
-					if (ev.kind != MLLP_DECODE_FRAME)
-						continue;
-					atomic_fetch_add(&r->frames, 1);
-					if (!script_reply(r, c, ev.data,
-							  ev.len))
-						push_op(c, OP_CLOSE, NULL, 0,
-							0);
-				}
-			} else if (!c->reading &&
-				   (re & (POLLRDHUP | POLLHUP | POLLERR))) {
-				conn_free(r, c, false);
-				alive = false;
-			}
-			if (alive)
-				run_script(r, c, now);
-		}
-		/* Compact the table. */
-		int k = 0;
-		for (int i = 0; i < p->nconns; i++)
-			if (p->conns[i].fd >= 0)
-				p->conns[k++] = p->conns[i];
-		p->nconns = k;
-		if (n > 0 && (pfd[1].revents & POLLIN)) {
-			for (int i = 0; i < 16 && p->lfd >= 0; i++) {
-				int got = accept_one(r);
-				if (got == 0)
-					break;
-				if (got < 0)
-					continue;
-				struct fr_conn *c = &p->conns[p->nconns - 1];
-				if (!run_script(r, c, now_us()))
-					p->nconns--;
-			}
-		}
+		serve_conns(r, pfd, n, buf, cap);
+		if (n > 0 && (pfd[1].revents & POLLIN))
+			accept_some(r);
 	}
 	if (p->lfd >= 0)
 		close(p->lfd);

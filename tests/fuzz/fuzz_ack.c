@@ -28,13 +28,7 @@
 #include <mllp/error.h>
 #include <mllp/hl7.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond))                                                   \
-			__builtin_trap();                                      \
-	} while (0)
+#include "fuzz.h"
 
 static const char *const codes[6] = {"AA", "AE", "AR", "CA", "CE", "CR"};
 

@@ -20,13 +20,7 @@
 #include <mllp/error.h>
 #include <mllp/framer.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond))                                                   \
-			__builtin_trap();                                      \
-	} while (0)
+#include "fuzz.h"
 
 /* What a decoding produced. Frames are folded into a running hash. */
 struct transcript {

@@ -28,13 +28,7 @@
 #include <mllp/framer.h>
 #include <mllp/receiver.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond))                                                   \
-			__builtin_trap();                                      \
-	} while (0)
+#include "fuzz.h"
 
 #define MAX_FRAME (64 * 1024)
 

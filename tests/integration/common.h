@@ -13,6 +13,7 @@
 #include <mllp/mllp.h>
 
 #include "receiver.h"
+#include "testutil.h"
 
 #define TI_MAX_EVENTS 512
 
@@ -146,6 +147,18 @@ static inline void ti_config(struct mllp_pool_config *cfg, struct ti_rec *rec)
 	cfg->ring_entries = 64;
 	cfg->recv_buffers = 64;
 	cfg->backend = ti_backend();
+}
+
+/* Nothing is left of p's lanes: none active, held or with messages
+ * waiting (fails the test otherwise). */
+static inline void ti_expect_no_lanes(struct mllp_pool *p)
+{
+	struct mllp_pool_stats ps;
+	mllp_pool_stats_init(&ps);
+	assert_int_equal(mllp_pool_get_stats(p, &ps), 0);
+	assert_int_equal(ps.lanes_active, 0);
+	assert_int_equal(ps.lanes_held, 0);
+	assert_int_equal(ps.lane_waiting, 0);
 }
 
 #endif

@@ -359,6 +359,18 @@ void fb_peer(int sock, enum fb_mode m)
 	pthread_mutex_unlock(&fb.mu);
 }
 
+bool fb_peer_last(enum fb_mode m, const char *id)
+{
+	pthread_mutex_lock(&fb.mu);
+	int n = fb.nsocks;
+	struct fb_sock *s = n > 0 ? &fb.socks[n] : NULL;
+	bool ok = s && s->tok[K_RECV] && !s->final[K_RECV];
+	if (ok)
+		answer_locked(n, s, (int)m, id, 0);
+	pthread_mutex_unlock(&fb.mu);
+	return ok;
+}
+
 static int fake_sendmsg(struct mllpi_backend *b, int fd,
 			const struct msghdr *msg, uint64_t token)
 {

@@ -91,6 +91,10 @@ void fb_reply_delay_ms(uint64_t ms);
 /* The peer of socket sN (1, 2, ... as in the trace) does what reply mode m
  * says now, unasked (FB_REPLY_EOF, _RESET, _JUNK, _ACK of id ""). */
 void fb_peer(int sock, enum fb_mode m);
+/* The peer of the newest socket answers now as reply mode m says, with
+ * id as the MSA-2 of FB_REPLY_ACK (pipelining: any id, any order); false,
+ * and nothing sent, when that socket has no receive armed (closed). */
+bool fb_peer_last(enum fb_mode m, const char *id);
 
 /* Let virtual time run up to ms (since FB_T0_US) and return once the
  * manager has handled everything due by then and sleeps; the clock then

@@ -110,3 +110,69 @@ int tn_honest_run(uint16_t port, int n, uint64_t deadline)
 	close(fd);
 	return acked;
 }
+
+static void *peer_main(void *arg)
+{
+	struct tn_peer *s = arg;
+	int cfd = -1;
+	size_t len = 0;
+	while (!atomic_load(&s->stop)) {
+		struct pollfd pf[2] = {{s->lfd, POLLIN, 0}, {cfd, POLLIN, 0}};
+		if (poll(pf, cfd >= 0 ? 2 : 1, 20) <= 0)
+			continue;
+		if (pf[0].revents & POLLIN) {
+			int nfd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
+			if (nfd >= 0) {
+				if (cfd >= 0)
+					close(cfd);
+				cfd = nfd;
+				len = 0;
+				if (s->on_accept)
+					s->on_accept(s->ctx);
+				atomic_fetch_add(&s->accepts, 1);
+			}
+			continue;
+		}
+		if (cfd < 0 || !(pf[1].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		ssize_t r = recv(cfd, s->buf + len, sizeof(s->buf) - len, 0);
+		if (r > 0)
+			len += (size_t)r;
+		if (r <= 0 || !s->on_bytes(s->ctx, cfd, s->buf, &len)) {
+			close(cfd);
+			cfd = -1;
+			len = 0;
+		}
+	}
+	if (cfd >= 0)
+		close(cfd);
+	return NULL;
+}
+
+void tn_peer_start(struct tn_peer *s, tn_peer_bytes_fn on_bytes,
+		   tn_peer_accept_fn on_accept, void *ctx)
+{
+	atomic_store(&s->accepts, 0);
+	atomic_store(&s->stop, false);
+	s->on_bytes = on_bytes;
+	s->on_accept = on_accept;
+	s->ctx = ctx;
+	s->lfd = tn_listen(&s->port);
+	assert_int_equal(pthread_create(&s->th, NULL, peer_main, s), 0);
+}
+
+void tn_peer_stop(struct tn_peer *s)
+{
+	atomic_store(&s->stop, true);
+	pthread_join(s->th, NULL);
+	close(s->lfd);
+}
+
+size_t tn_put_ack(char *b, size_t cap, const char *id)
+{
+	int l = snprintf(b, cap,
+			 "\x0bMSH|^~\\&|RCV|RFAC|SND|SFAC|20240101120000||ACK|"
+			 "A%s|P|2.5\rMSA|AA|%s\r\x1c\r",
+			 id, id);
+	return (size_t)l;
+}

@@ -5,6 +5,9 @@
 #ifndef TI_NETUTIL_H
 #define TI_NETUTIL_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,5 +31,35 @@ void tn_send_all(int fd, const void *p, size_t n);
  * before deadline (tn_now_ms() value), saying on stderr which one was
  * not. */
 int tn_honest_run(uint16_t port, int n, uint64_t deadline);
+
+/* Write at b (cap bytes) the MLLP frame of an HL7 ACK, MSA|AA|id (its own
+ * control id A<id>); its length. */
+size_t tn_put_ack(char *b, size_t cap, const char *id);
+
+/* A scripted peer on a thread: listens on an ephemeral port and serves one
+ * connection at a time (a new one replaces the old). on_bytes gets the
+ * bytes received on the connection and not yet consumed, buf[0..*len): it
+ * consumes what it wants (moving the rest to the front, updating *len) and
+ * returns false to close the connection. on_accept (may be NULL) hears of
+ * each new connection before its bytes. */
+typedef bool (*tn_peer_bytes_fn)(void *ctx, int fd, char *buf, size_t *len);
+typedef void (*tn_peer_accept_fn)(void *ctx);
+
+struct tn_peer {
+	uint16_t port;
+	_Atomic int accepts; /* connections accepted */
+	int lfd;
+	pthread_t th;
+	_Atomic bool stop;
+	tn_peer_bytes_fn on_bytes;
+	tn_peer_accept_fn on_accept;
+	void *ctx;
+	char buf[65536];
+};
+
+void tn_peer_start(struct tn_peer *s, tn_peer_bytes_fn on_bytes,
+		   tn_peer_accept_fn on_accept, void *ctx);
+/* Stop the thread, close the connection and the listener. */
+void tn_peer_stop(struct tn_peer *s);
 
 #endif

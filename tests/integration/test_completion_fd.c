@@ -2,8 +2,9 @@
  * producer threads send, a host loop harvests — through libuv (uv_poll_t
  * on the fd) and through a plain poll() thread. Every future is harvested
  * exactly once (counted by the control id of its ACK), nothing is lost, and
- * the fd is quiet at the end. Also: stop delivers the pending futures,
- * futures completed before the fd exists are not lost, bad arguments. */
+ * the fd is quiet at the end. Also: the harvest keeps completion order,
+ * stop delivers the pending futures, futures completed before the fd exists
+ * are not lost, bad arguments. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -56,7 +57,7 @@ struct run {
 	_Atomic int bad;	 /* not an AA, or an unknown control id */
 	_Atomic int send_errors; /* sends refused */
 	_Atomic int wait_errors; /* mllp_future_wait failed on a kept one */
-	char first_bad[160];
+	char first_bad[MLLP_ERROR_MESSAGE_MAX + 32]; /* "status N: " + text */
 };
 
 static struct run the_run;
@@ -154,18 +155,26 @@ static void *producer(void *arg)
 	return NULL;
 }
 
+/* A pool (ti_config's defaults) with one endpoint of conns connections to
+ * 127.0.0.1:port, its id in *ep. */
+static struct mllp_pool *pool_to(uint16_t port, uint32_t conns, uint32_t *ep)
+{
+	struct mllp_pool_config cfg;
+	ti_config(&cfg, NULL);
+	struct mllp_pool *pool;
+	assert_int_equal(mllp_pool_create(&cfg, &pool, NULL), 0);
+	assert_int_equal(mllp_pool_add_endpoint(pool, "127.0.0.1", port, conns,
+						NULL, ep, NULL),
+			 0);
+	return pool;
+}
+
 static void run_start(struct run *run, int total, pthread_t *th, struct prod *p)
 {
 	memset(run, 0, sizeof(*run));
 	run->total = total;
 	tr_start(&run->r, 0, TR_ACK);
-	struct mllp_pool_config cfg;
-	ti_config(&cfg, NULL);
-	assert_int_equal(mllp_pool_create(&cfg, &run->pool, NULL), 0);
-	assert_int_equal(mllp_pool_add_endpoint(run->pool, "127.0.0.1",
-						run->r.port, 4, NULL, &run->ep,
-						NULL),
-			 0);
+	run->pool = pool_to(run->r.port, 4, &run->ep);
 	run->fd = mllp_pool_completion_fd(run->pool);
 	assert_true(run->fd >= 0);
 	assert_int_equal(mllp_pool_completion_fd(run->pool), run->fd);
@@ -322,14 +331,8 @@ static void test_stop_delivers(void **state)
 	(void)state;
 	struct tr r;
 	tr_start(&r, 0, TR_NONE);
-	struct mllp_pool_config cfg;
-	ti_config(&cfg, NULL);
-	struct mllp_pool *pool;
-	assert_int_equal(mllp_pool_create(&cfg, &pool, NULL), 0);
 	uint32_t ep;
-	assert_int_equal(mllp_pool_add_endpoint(pool, "127.0.0.1", r.port, 2,
-						NULL, &ep, NULL),
-			 0);
+	struct mllp_pool *pool = pool_to(r.port, 2, &ep);
 	atomic_store(&callbacks, 0);
 	enum { N = 10 };
 	struct mllp_future *kept[N];
@@ -377,6 +380,70 @@ static void test_stop_delivers(void **state)
 	tr_stop(&r);
 }
 
+/* The harvest gives futures in completion order: the order their
+ * callbacks ran in (on the manager thread, before the future is queued for
+ * the harvest), over 4 connections whose replies interleave. */
+#define ORDER_N 200
+static struct mllp_future *cb_order[ORDER_N];
+static _Atomic int cb_n;
+
+static void on_cb_order(struct mllp_future *f, void *arg)
+{
+	(void)arg;
+	int i = atomic_fetch_add(&cb_n, 1);
+	if (i < ORDER_N)
+		cb_order[i] = f;
+}
+
+static void test_harvest_order(void **state)
+{
+	(void)state;
+	struct tr r;
+	tr_start(&r, 0, TR_ACK);
+	uint32_t ep;
+	struct mllp_pool *pool = pool_to(r.port, 4, &ep);
+	int fd = mllp_pool_completion_fd(pool);
+	assert_true(fd >= 0);
+	atomic_store(&cb_n, 0);
+	for (int i = 0; i < ORDER_N; i++) {
+		size_t len;
+		char *m = tr_hl7(i, &len);
+		struct mllp_send_options o;
+		mllp_send_options_init(&o);
+		o.notify = MLLP_NOTIFY_FD;
+		o.callback = on_cb_order;
+		struct mllp_future *f;
+		assert_int_equal(mllp_pool_send(pool, ep, m, len, &o, &f, NULL),
+				 0);
+		free(m);
+		mllp_future_free(f); /* the harvest keeps its own reference */
+	}
+	struct timespec t0, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (atomic_load(&cb_n) < ORDER_N) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - t0.tv_sec) * 1000 > DEADLINE_MS)
+			fail_msg("deadline: %d of %d completed",
+				 atomic_load(&cb_n), ORDER_N);
+		readable(fd, 100);
+	}
+	static struct mllp_future *fs[ORDER_N + 1];
+	int n = 0, got;
+	while ((got = mllp_pool_harvest(pool, fs + n, ORDER_N + 1 - n)) > 0)
+		n += got;
+	assert_int_equal(got, 0);
+	assert_int_equal(n, ORDER_N);
+	for (int i = 0; i < ORDER_N; i++)
+		if (fs[i] != cb_order[i])
+			fail_msg("harvest %d is not completion %d", i, i);
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(mllp_future_result(fs[i])->status, 0);
+		mllp_future_free(fs[i]);
+	}
+	mllp_pool_destroy(pool);
+	tr_stop(&r);
+}
+
 /* Futures left unharvested are released by destroy (the sanitizer and
  * valgrind runs would report a leak); bad arguments. */
 static void test_destroy_and_arguments(void **state)
@@ -384,14 +451,8 @@ static void test_destroy_and_arguments(void **state)
 	(void)state;
 	struct tr r;
 	tr_start(&r, 0, TR_NONE);
-	struct mllp_pool_config cfg;
-	ti_config(&cfg, NULL);
-	struct mllp_pool *pool;
-	assert_int_equal(mllp_pool_create(&cfg, &pool, NULL), 0);
 	uint32_t ep;
-	assert_int_equal(mllp_pool_add_endpoint(pool, "127.0.0.1", r.port, 1,
-						NULL, &ep, NULL),
-			 0);
+	struct mllp_pool *pool = pool_to(r.port, 1, &ep);
 	size_t len;
 	char *m = tr_hl7(1, &len);
 	struct mllp_send_options o;
@@ -424,6 +485,7 @@ int main(void)
 	    cmocka_unit_test(test_libuv_loop),
 	    cmocka_unit_test(test_harvester_thread),
 	    cmocka_unit_test(test_stop_delivers),
+	    cmocka_unit_test(test_harvest_order),
 	    cmocka_unit_test(test_destroy_and_arguments),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -110,6 +110,9 @@ done
 for f in handshakes handshakes_resumed handshake_failures; do
 	expect "mllp_receiver_tls_${f}_total" 0
 done
+# Deferred replies: none pending, none completed after a close.
+expect mllp_replies_pending 0
+expect mllp_replies_after_close_total 0
 grep -E -q '^mllp_receiver_info\{backend="(io_uring|epoll)"\} 1$' "$TMP/page" ||
 	fail "no receiver_info"
 # Every family has HELP and TYPE: as many of each as families.

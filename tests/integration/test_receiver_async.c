@@ -1,8 +1,9 @@
 /* Deferred receiver replies on loopback (mllp_reply_defer,
  * mllp_receiver_reply): replies completed out of order by 4 threads leave
  * in arrival order; a connection closed with replies pending answers
- * MLLP_ERR_CLOSED and leaks nothing; max_pending_replies pauses reads and
- * memory stays bounded; replies completed inside the dispatcher; stop and
+ * MLLP_ERR_CLOSED, leaks nothing and is counted (stats and the Prometheus
+ * page); max_pending_replies pauses reads and memory stays bounded;
+ * replies completed inside the dispatcher; stop and
  * destroy with handles outstanding; the listening port is free once stop
  * returns. Ephemeral ports only; every wait is bounded; no sleep
  * synchronises. */
@@ -263,6 +264,19 @@ static bool wait_active(struct mllp_receiver *rv, uint64_t n)
 	return tr_wait_until(stat_reached, &w, DEADLINE_MS);
 }
 
+/* The receiver's Prometheus page has this whole line. */
+static void page_has(struct mllp_receiver *rv, const char *line)
+{
+	static char page[16384];
+	int n = mllp_metrics_render_receiver(rv, page, sizeof(page), NULL);
+	assert_true(n > 0 && (size_t)n < sizeof(page));
+	size_t len = strlen(line);
+	for (const char *p = page; (p = strstr(p, line)); p += len)
+		if ((p == page || p[-1] == '\n') && p[len] == '\n')
+			return;
+	fail_msg("no line '%s' in:\n%s", line, page);
+}
+
 /* What the receiver says when replies did not all come. */
 static void print_stats(struct mllp_receiver *rv, int got)
 {
@@ -437,6 +451,8 @@ static void test_closed_with_pending(void **state)
 	for (int i = 0; i < 5; i++)
 		send_all(fd, f, frame(f, sizeof(f), i));
 	assert_true(wait_pending(rv, 5));
+	page_has(rv, "mllp_replies_pending 5");
+	page_has(rv, "mllp_replies_after_close_total 0");
 	/* A reset: after a plain end of file the receiver would still wait
 	 * to write the pending replies, as it does for any reply. */
 	struct linger lg = {.l_onoff = 1, .l_linger = 0};
@@ -450,6 +466,8 @@ static void test_closed_with_pending(void **state)
 	for (int i = 0; i < n; i++)
 		assert_int_equal(reply_n(it[i].h, it[i].n), MLLP_ERR_CLOSED);
 	assert_int_equal(stats(rv).replies_after_close, 5);
+	page_has(rv, "mllp_replies_pending 0");
+	page_has(rv, "mllp_replies_after_close_total 5");
 	mllp_receiver_destroy(rv);
 	assert_int_equal(atomic_load(&k.blocks), 0);
 }

@@ -25,23 +25,12 @@ enum srv_mode {
 };
 
 struct srv {
-	int lfd;
-	uint16_t port;
+	struct tn_peer peer;
 	enum srv_mode mode;
-	pthread_t th;
-	_Atomic bool stop;
 	_Atomic int frames;
-	_Atomic int accepts;
+	int ids[MSGS * 2]; /* the messages received on this connection */
+	int nids;
 };
-
-static size_t put_ack(char *b, size_t cap, const char *id)
-{
-	int l = snprintf(b, cap,
-			 "\x0bMSH|^~\\&|RCV|RFAC|SND|SFAC|20240101120000||ACK|"
-			 "A%s|P|2.5\rMSA|AA|%s\r\x1c\r",
-			 id, id);
-	return (size_t)l;
-}
 
 /* Answer the message CTRL<n>; ids: the numbers of the messages received
  * on this connection so far, this one last (nids of them). */
@@ -53,21 +42,21 @@ static void answer(struct srv *s, int fd, const int *ids, int nids)
 	if (s->mode == RESEND_ALL) {
 		for (int i = 0; i < nids; i++) {
 			snprintf(id, sizeof(id), "CTRL%d", ids[i]);
-			len += put_ack(out + len, sizeof(out) - len, id);
+			len += tn_put_ack(out + len, sizeof(out) - len, id);
 		}
 	} else {
 		snprintf(id, sizeof(id), "NEVER%d", ids[nids - 1]);
-		len += put_ack(out + len, sizeof(out) - len, id);
+		len += tn_put_ack(out + len, sizeof(out) - len, id);
 		snprintf(id, sizeof(id), "CTRL%d", ids[nids - 1]);
-		len += put_ack(out + len, sizeof(out) - len, id);
+		len += tn_put_ack(out + len, sizeof(out) - len, id);
 	}
 	tn_send_all(fd, out, len);
 }
 
 /* Complete frames of buf[0..*len): answered, then dropped. */
-static void frames(struct srv *s, int fd, char *buf, size_t *len, int *ids,
-		   int *nids)
+static bool frames(void *ctx, int fd, char *buf, size_t *len)
 {
+	struct srv *s = ctx;
 	char *end;
 	while ((end = memmem(buf, *len, "\x1c\r", 2)) != NULL) {
 		size_t flen = (size_t)(end - buf) + 2;
@@ -77,64 +66,30 @@ static void frames(struct srv *s, int fd, char *buf, size_t *len, int *ids,
 		memmove(buf, buf + flen, *len - flen);
 		*len -= flen;
 		atomic_fetch_add(&s->frames, 1);
-		if (*nids < MSGS * 2)
-			ids[(*nids)++] = n;
-		answer(s, fd, ids, *nids);
+		if (s->nids < MSGS * 2)
+			s->ids[s->nids++] = n;
+		answer(s, fd, s->ids, s->nids);
 	}
+	return true;
 }
 
-static void *srv_main(void *arg)
+/* A new connection: a new feed. */
+static void new_feed(void *ctx)
 {
-	struct srv *s = arg;
-	int cfd = -1, nids = 0;
-	int ids[MSGS * 2];
-	char buf[16384];
-	size_t len = 0;
-	while (!atomic_load(&s->stop)) {
-		struct pollfd pf[2] = {{s->lfd, POLLIN, 0}, {cfd, POLLIN, 0}};
-		if (poll(pf, cfd >= 0 ? 2 : 1, 20) <= 0)
-			continue;
-		if (pf[0].revents & POLLIN) {
-			int nfd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
-			if (nfd >= 0) {
-				if (cfd >= 0)
-					close(cfd);
-				cfd = nfd;
-				len = 0;
-				nids = 0; /* a new connection: a new feed */
-				atomic_fetch_add(&s->accepts, 1);
-			}
-			continue;
-		}
-		if (cfd < 0 || !(pf[1].revents & (POLLIN | POLLHUP | POLLERR)))
-			continue;
-		ssize_t r = recv(cfd, buf + len, sizeof(buf) - len, 0);
-		if (r <= 0) {
-			close(cfd);
-			cfd = -1;
-			continue;
-		}
-		len += (size_t)r;
-		frames(s, cfd, buf, &len, ids, &nids);
-	}
-	if (cfd >= 0)
-		close(cfd);
-	return NULL;
+	struct srv *s = ctx;
+	s->nids = 0;
 }
 
 static void srv_start(struct srv *s, enum srv_mode mode)
 {
 	memset(s, 0, sizeof(*s));
 	s->mode = mode;
-	s->lfd = tn_listen(&s->port);
-	assert_int_equal(pthread_create(&s->th, NULL, srv_main, s), 0);
+	tn_peer_start(&s->peer, frames, new_feed, s);
 }
 
 static void srv_stop(struct srv *s)
 {
-	atomic_store(&s->stop, true);
-	pthread_join(s->th, NULL);
-	close(s->lfd);
+	tn_peer_stop(&s->peer);
 }
 
 /* Log lines with "Stale reply" in them. */
@@ -196,7 +151,7 @@ static void test_resent_acks(void **state)
 	ti_rec_init(&rec);
 	struct mllp_pool *p;
 	uint32_t ep;
-	make_pool(&p, &ep, s.port, &rec, &g);
+	make_pool(&p, &ep, s.peer.port, &rec, &g);
 	for (int k = 1; k <= MSGS; k++) {
 		struct mllp_future *f = send_ctrl(p, ep, k);
 		const struct mllp_result *r = mllp_future_result(f);
@@ -231,7 +186,7 @@ static void test_resent_acks(void **state)
 	assert_int_equal(g.stale, 1);
 	assert_non_null(strstr(g.first, "Stale reply from 127.0.0.1:"));
 	assert_non_null(strstr(g.first, "the ACK of message 'CTRL1'"));
-	assert_int_equal(atomic_load(&s.accepts), 1);
+	assert_int_equal(atomic_load(&s.peer.accepts), 1);
 	srv_stop(&s);
 }
 
@@ -248,7 +203,7 @@ static void test_never_sent_id_closes(void **state)
 	ti_rec_init(&rec);
 	struct mllp_pool *p;
 	uint32_t ep;
-	make_pool(&p, &ep, s.port, &rec, &g);
+	make_pool(&p, &ep, s.peer.port, &rec, &g);
 	for (int k = 1; k <= 2; k++) {
 		struct mllp_future *f = send_ctrl(p, ep, k);
 		const struct mllp_result *r = mllp_future_result(f);

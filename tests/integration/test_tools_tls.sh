@@ -37,6 +37,21 @@ out=$("$send" --tls --insecure 127.0.0.1 "$PORT" "$TMP/m.hl7" 2>&1) ||
 [[ $out == *"does not verify the server"* ]] || fail "no insecure warning: $out"
 out=$("$load" --tls --ca "$c/ca.pem" -c 4 -n 200 --no-progress localhost \
 	"$PORT" 2>&1) || fail "mllp-load over TLS: $out"
+# A plaintext client against the TLS port: the reply was TLS, and it says so.
+out=$("$send" -t 3000 127.0.0.1 "$PORT" "$TMP/m.hl7" 2>&1) &&
+	fail "plaintext send to a TLS port succeeded: $out"
+[[ $out == *"(the peer answered with TLS: is it a TLS port?)"* ]] ||
+	fail "plaintext to TLS: no reason: $out"
+kill "$PID"
+wait "$PID" 2>/dev/null
+
+# --tls against a plaintext receiver: the handshake times out, and the
+# error says the peer sent no TLS.
+start plain --bind 127.0.0.1
+out=$("$send" --tls --ca "$c/ca.pem" -t 3000 localhost "$PORT" "$TMP/m.hl7" 2>&1) &&
+	fail "TLS send to a plaintext port succeeded: $out"
+[[ $out == *"the peer sent no TLS handshake: is it a plaintext MLLP port? (MLLP_ERR_TLS)"* ]] ||
+	fail "TLS to plaintext: no reason: $out"
 kill "$PID"
 wait "$PID" 2>/dev/null
 

@@ -97,6 +97,14 @@ case_send_corpus() {
 			jcheck "$TMP/$n.json" 'len(L) == 1' 'L[0]["control_id"] is None' \
 				'L[0]["ack_code"] in ("AA", "AR")' || fail "$n: reply"
 			;;
+		adt_a08_utf8.hl7 | enhanced_mode.hl7)
+			# MSH-15 AL: enhanced mode, the accept ACK CA.
+			[ $rc -eq 0 ] || fail "$n: exit $rc: $(cat "$TMP/err")"
+			jcheck "$TMP/$n.json" 'len(L) == 1' \
+				'L[0]["verdict"] == "application_accept"' \
+				'L[0]["ack_code"] == "CA"' 'L[0]["error"] is None' ||
+				fail "$n: reply"
+			;;
 		*)
 			[ $rc -eq 0 ] || fail "$n: exit $rc: $(cat "$TMP/err")"
 			jcheck "$TMP/$n.json" 'len(L) == 1' \
@@ -168,7 +176,7 @@ case_send_exit() {
 		grep -q -- "$o" "$TMP/out" || fail "--help lacks $o"
 	done
 	expect_rc 64 "load: bad usage" "$LOAD" -c x
-	grep -qx "mllp-load: --connections wants 1..4096, got 'x' (see --help)" "$TMP/err" ||
+	grep -qx "mllp-load: --connections wants 1..65536, got 'x' (see --help)" "$TMP/err" ||
 		fail "load -c x error text: $(cat "$TMP/err")"
 	expect_rc 64 "load: --size too small" "$LOAD" --size 10
 	grep -qx "mllp-load: --size wants 64..67108864 bytes, got '10' (see --help)" "$TMP/err" ||
@@ -473,6 +481,22 @@ case_exit_codes() {
 	grep -q "nope.hl7" "$TMP/err" || fail "load: missing template not named"
 	expect_rc 65 "send: empty input" "$SEND" 127.0.0.1 1 "$TMP/empty.hl7"
 	expect_err "send empty" "mllp-send: no message in the input"
+	# An unresolvable host is named, with the resolver's reason.
+	local why
+	if why=$(python3 -c '
+import socket, sys
+try:
+    socket.getaddrinfo("x.invalid", 2575)
+except socket.gaierror as e:
+    sys.exit(print(e.strerror) if e.errno != socket.EAI_SYSTEM else 1)
+sys.exit(1)'); then
+		expect_rc 2 "send: unresolvable host" "$SEND" x.invalid 2575 "$MSGS/adt_a01.hl7"
+		expect_err "send unresolvable" "mllp-send: x.invalid: connect: cannot resolve 'x.invalid': $why (MLLP_ERR_BAD_ADDRESS)"
+		expect_rc 2 "load: unresolvable host" "$LOAD" -n 1 --no-progress x.invalid 2575
+		expect_err "load unresolvable" "mllp-load: connect: cannot resolve 'x.invalid': $why (MLLP_ERR_BAD_ADDRESS)"
+	else
+		echo "skip: this resolver answers for x.invalid (or fails otherwise): unresolvable host not checked"
+	fi
 	# Non-HL7 input names the file it came from.
 	start_recv AA 0
 	expect_rc 2 "send: non-HL7 file" "$SEND" --json 127.0.0.1 "$PORT" "$MSGS/adt_a01.hl7" "$TMP/text.txt"
@@ -491,6 +515,17 @@ case_exit_codes() {
 	else
 		echo "skip: hard open-file limit $(ulimit -Hn) < 2000: soft limit raise not checked"
 	fi
+	# Nothing but the open-file limit bounds -c below the pool's 65536:
+	# 5000 embedded connections (about 10064 descriptors) all take part.
+	if [ "$(ulimit -Hn)" = unlimited ] || [ "$(ulimit -Hn)" -ge 10100 ]; then
+		expect_rc 0 "load: 5000 connections" "$LOAD" -c 5000 -n 10000 --no-progress --json -
+		jcheck "$TMP/out" "$IDENT" 'J["connections"] == 5000' 'J["accepted"] == 10000' ||
+			fail "load: 5000 connections"
+	else
+		echo "skip: hard open-file limit $(ulimit -Hn) < 10100: 5000 connections not checked"
+	fi
+	expect_rc 64 "load: -c 65537" "$LOAD" -c 65537 -n 1
+	expect_err "load -c 65537" "mllp-load: --connections wants 1..65536, got '65537' (see --help)"
 }
 
 case_send_modes() {
@@ -606,6 +641,156 @@ case_load_idle() {
 	# burns about a second per second).
 	expect_rc 0 "slow receiver, idle main thread" "$LOAD" -c 1 -d 2 --embedded-delay 200 --no-progress --json -
 	jcheck "$TMP/out" "$IDENT" 'J["accepted"] >= 5' 'J["cpu_s"] < 0.3' || fail "main thread busy while idle"
+}
+
+case_mllp2() {
+	[ "$RECV" != none ] || { echo "mllp-recv is not built: --mllp2 round trip not checked" >&2; exit 77; }
+	start_listener recv2 "$RECV" --bind 127.0.0.1 --quiet --mllp2 0 || exit 1
+	local port2=$PORT
+	# The receiver's bytes: the commit ACK block, then the ACK frame.
+	python3 - "$port2" <<'PY' || fail "mllp-recv --mllp2: wrong bytes"
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(b"\x0bMSH|^~\\&|A|B|C|D|20240101120000||ADT^A01|R2X|P|2.5\rPID|1\r\x1c\r")
+buf = b""
+while not buf.endswith(b"\x1c\r") or len(buf) <= 4:
+    d = s.recv(4096)
+    if not d:
+        break
+    buf += d
+assert buf[:4] == b"\x0b\x06\x1c\r", buf
+assert buf[4:9] == b"\x0bMSH|" and b"\rMSA|AA|R2X" in buf, buf
+PY
+	expect_rc 0 "send --mllp2" "$SEND" --mllp2 --json 127.0.0.1 "$port2" "$MSGS/adt_a01.hl7"
+	jcheck "$TMP/out" 'len(L) == 1' 'L[0]["verdict"] == "committed"' 'L[0]["error"] is None' ||
+		fail "send --mllp2 report"
+	expect_rc 0 "load --mllp2 to mllp-recv --mllp2" "$LOAD" --mllp2 -n 2000 -c 4 --no-progress --json - 127.0.0.1 "$port2"
+	jcheck "$TMP/out" "$IDENT" 'J["accepted"] == 2000' 'J["failed"] == 0' || fail "load --mllp2 counts"
+	expect_rc 0 "load --mllp2, embedded" "$LOAD" --mllp2 -n 2000 -c 4 --no-progress --json -
+	jcheck "$TMP/out" "$IDENT" 'J["accepted"] == 2000' 'J["failed"] == 0' || fail "embedded --mllp2 counts"
+	# A release 1 receiver never sends a commit ACK: three attempts, then
+	# the named failure.
+	start_recv AA 0
+	expect_rc 2 "send --mllp2 to a release 1 receiver" "$SEND" --mllp2 -t 300 --json 127.0.0.1 "$PORT" "$MSGS/adt_a01.hl7"
+	jcheck "$TMP/out" 'L[0]["verdict"] == "error"' \
+		'L[0]["error"] == "receive: no commit acknowledgement after 3 attempts (MLLP_ERR_TIMEOUT)"' ||
+		fail "send --mllp2 timeout reason"
+}
+
+case_window() {
+	[ "$RECV" != none ] || { echo "mllp-recv is not built: --window round trip not checked" >&2; exit 77; }
+	start_recv AA 0
+	expect_rc 0 "load --window 8" "$LOAD" --window 8 -n 4000 -c 2 --no-progress --json - 127.0.0.1 "$PORT"
+	jcheck "$TMP/out" "$IDENT" 'J["accepted"] == 4000' 'J["failed"] == 0' 'J["window"] == 8' ||
+		fail "load --window 8 counts"
+	expect_rc 0 "load --window auto" "$LOAD" --window auto -n 2000 -c 2 --no-progress --json - 127.0.0.1 "$PORT"
+	jcheck "$TMP/out" "$IDENT" 'J["accepted"] == 2000' 'J["window"] == "auto"' || fail "load --window auto"
+	expect_rc 0 "load without --window" "$LOAD" -n 100 -c 1 --no-progress --json - 127.0.0.1 "$PORT"
+	jcheck "$TMP/out" 'J["window"] == 1' || fail "load window default"
+	# mllp-send: the output keeps the input order with a window.
+	expect_rc 0 "send --window 4" "$SEND" --window 4 --json 127.0.0.1 "$PORT" \
+		"$MSGS/adt_a01.hl7" "$MSGS/adt_a01.hl7" "$MSGS/adt_a01.hl7" "$MSGS/adt_a01.hl7" "$MSGS/adt_a01.hl7"
+	jcheck "$TMP/out" 'len(L) == 5' '[x["index"] for x in L] == [1, 2, 3, 4, 5]' \
+		'all(x["verdict"] == "application_accept" for x in L)' || fail "send --window order"
+	expect_rc 64 "--window 0" "$LOAD" --window 0 -n 1
+	grep -q -- "--window wants 1..1024 or auto, got '0'" "$TMP/err" || fail "--window 0 message"
+	expect_rc 64 "--window x" "$SEND" --window x 127.0.0.1 "$PORT" "$MSGS/adt_a01.hl7"
+	grep -q -- "--window wants 1..1024 or auto, got 'x'" "$TMP/err" || fail "--window x message"
+	expect_rc 64 "-c 4096 --window 64" "$LOAD" -c 4096 --window 64 -n 1
+	grep -q -- "--connections x --window may be 65536 at most" "$TMP/err" || fail "window cap message"
+}
+
+# Enhanced acknowledgement mode: mllp-send --enhanced --ack-listen against
+# mllp-recv (accept ACK CA); the application ACK sent by this script to the
+# listener mllp-send names on stderr, answered CA; then the application
+# timeout (exit 2).
+case_enhanced() {
+	[ "$RECV" != none ] || { echo "mllp-recv is not built: accept ACKs (CA) not checked" >&2; exit 77; }
+	start_recv AA 0
+	local rport=$PORT port='' i
+	"$SEND" --enhanced --ack-listen 127.0.0.1:0 --app-timeout 20000 --json \
+		127.0.0.1 "$rport" "$MSGS/adt_a01.hl7" >"$TMP/enh.out" 2>"$TMP/enh.err" &
+	local spid=$!
+	PIDS+=("$spid")
+	for ((i = 0; i < 300; i++)); do
+		port=$(sed -n 's/.*listening for application acknowledgements on 127.0.0.1:\([0-9]*\)$/\1/p' "$TMP/enh.err")
+		[ -n "$port" ] && break
+		read -r -t 0.1 <> <(:) || true
+	done
+	[ -n "$port" ] || fail "send --ack-listen: no listening line ($(cat "$TMP/enh.err"))"
+	# The receiving system: the application ACK (asking for an accept ACK)
+	# once the accept stage's line is out.
+	python3 - "$port" "$TMP/enh.out" <<'PY' || fail "application ACK not answered CA"
+import socket, sys, time, json
+end = time.time() + 20
+while time.time() < end:
+    lines = [l for l in open(sys.argv[2]) if l.strip()]
+    if lines:
+        break
+    time.sleep(0.05)
+assert json.loads(lines[0])["ack_code"] == "CA", lines
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.sendall(b"\x0bMSH|^~\\&|SuperOE|XYZImgCtr|MegaReg|XYZHospC|20060529090200||ACK^A01^ACK|APP1|P|2.5|||AL|NE\rMSA|AA|01052901|done\r\x1c\r")
+buf = b""
+while not buf.endswith(b"\x1c\r"):
+    d = s.recv(4096)
+    if not d:
+        break
+    buf += d
+assert b"\rMSA|CA|APP1" in buf, buf
+PY
+	wait "$spid"
+	local rc=$?
+	[ "$rc" -eq 0 ] || fail "send --enhanced --ack-listen: exit $rc ($(cat "$TMP/enh.err"))"
+	jcheck "$TMP/enh.out" 'len(L) == 2' \
+		'L[0]["verdict"] == "application_accept" and L[0]["ack_code"] == "CA"' \
+		'L[1]["stage"] == "application" and L[1]["control_id"] == "01052901"' \
+		'L[1]["verdict"] == "application_accept" and L[1]["ack_code"] == "AA"' \
+		'L[1]["text"] == "done"' || fail "send --enhanced --ack-listen report"
+	grep -q "application stage: 1 accepted, 0 errors or rejects, 0 failed" "$TMP/enh.err" ||
+		fail "send --ack-listen summary: $(cat "$TMP/enh.err")"
+	# No application ACK: the timeout, exit 2, both stages on two lines.
+	expect_rc 2 "send --ack-listen, no application ACK" "$SEND" --enhanced \
+		--ack-listen 127.0.0.1:0 --app-timeout 200 127.0.0.1 "$rport" "$MSGS/adt_a01.hl7"
+	grep -qx '1 01052901 application_accept CA "" [0-9.]*ms' "$TMP/out" ||
+		fail "accept stage line: $(cat "$TMP/out")"
+	grep -qx '1 01052901 application error - "" - (receive: no application acknowledgement within 200 ms (MLLP_ERR_TIMEOUT))' "$TMP/out" ||
+		fail "application stage line: $(cat "$TMP/out")"
+	# Original mode, no --enhanced: AA, one line, no application stage.
+	expect_rc 0 "send --ack-listen, original mode" "$SEND" --ack-listen 127.0.0.1:0 \
+		127.0.0.1 "$rport" "$MSGS/adt_a01.hl7"
+	[ "$(wc -l <"$TMP/out")" -eq 1 ] && grep -q ' application_accept AA ' "$TMP/out" ||
+		fail "original mode: $(cat "$TMP/out")"
+	expect_rc 64 "--ack-listen with --raw" "$SEND" --raw --ack-listen 0 127.0.0.1 "$rport"
+	grep -q "enhanced and --ack-listen exclude --raw" "$TMP/err" || fail "--raw refusal text"
+}
+
+# Ordered lanes: mllp-send --key-field / --retries (exit 3 when a key's
+# messages are left unsent), mllp-load --keys.
+case_keys() {
+	local f=$TMP/keys.hl7
+	printf '%s\r%s\r%s\r%s\r%s\r%s\r' \
+		'MSH|^~\&|A|B|C|D|20240101120000||ADT^A01|K1|P|2.5' 'PID|1||111' \
+		'MSH|^~\&|A|B|C|D|20240101120000||ADT^A08|K2|P|2.5' 'PID|1||111' \
+		'MSH|^~\&|A|B|C|D|20240101120000||ADT^A01|K3|P|2.5' 'PID|1||222' >"$f"
+	start_recv AA 0
+	expect_rc 0 "send --key-field" "$SEND" -c 4 --key-field PID-3 --json 127.0.0.1 "$PORT" "$f"
+	jcheck "$TMP/out" 'len(L) == 3' 'all(x["verdict"] == "application_accept" for x in L)' ||
+		fail "send --key-field report"
+	start_recv AE 0
+	expect_rc 3 "send --key-field, a key fails" "$SEND" -c 2 --key-field PID-3 --retries 0 --json 127.0.0.1 "$PORT" "$f"
+	jcheck "$TMP/out" 'len(L) == 3' 'L[0]["verdict"] == "application_error"' 'L[1]["verdict"] == "not_sent"' \
+		'L[1]["error"] == "not sent: an earlier message of its key failed"' \
+		'L[2]["verdict"] == "application_error"' || fail "send --key-field failure report"
+	grep -q "1 not sent because an earlier message of their key failed" "$TMP/err" ||
+		fail "summary of the unsent keyed messages"
+	expect_rc 64 "--retries without --key-field" "$SEND" --retries 2 127.0.0.1 1 "$f"
+	grep -q -- "--retries needs --key-field" "$TMP/err" || fail "--retries message"
+	expect_rc 64 "bad --key-field" "$SEND" --key-field PID3 127.0.0.1 1 "$f"
+	grep -qF -- "--key-field wants SEG-F[.C[.S]], e.g. PID-3 or PID-3.1, not 'PID3'" "$TMP/err" ||
+		fail "--key-field message"
+	expect_rc 0 "load --keys" "$LOAD" --keys 50 -n 5000 -c 8 --no-progress --json -
+	jcheck "$TMP/out" 'J["accepted"] == 5000' 'J["failed"] == 0' || fail "load --keys counts"
 }
 
 # The long options --help prints.

@@ -396,23 +396,13 @@ static void test_end_byte_at_chunk_end_then_data(void **state)
 	sink_free(&s);
 }
 
-/* Every split point (two chunks) and every pair of split points (three
- * chunks) of a stream full of awkward bytes gives the same events. */
-static void test_every_split_of_tricky_stream(void **state)
+/* in[0..n) fed in three chunks, split at every pair of points (each chunk
+ * right before a guard page), decodes as ref, the stream decoded whole. */
+static void expect_every_split(const unsigned char *in, size_t n,
+			       const struct sink *ref)
 {
-	static const unsigned char in[] =
-	    "jk" SB "a" SB EB "b" EB EB CR CR "\n" SB EB CR SB "x" EB CR "z";
-	const size_t n = sizeof(in) - 1;
-	struct sink ref;
 	struct region r;
 
-	(void)state;
-	decode_whole(NULL, in, n, &ref);
-	assert_int_equal(ref.n, 3);
-	ASSERT_FRAME(&ref, 0, "a" SB EB "b" EB);
-	assert_int_equal(ref.f[1].len, 0);
-	ASSERT_FRAME(&ref, 2, "x");
-	assert_int_equal(ref.junk, 2 + 2 + 1);
 	region_init(&r, n);
 	for (size_t i = 0; i <= n; i++) {
 		for (size_t j = i; j <= n; j++) {
@@ -423,24 +413,66 @@ static void test_every_split_of_tricky_stream(void **state)
 			feed_guarded(&d, &r, in, i, &s);
 			feed_guarded(&d, &r, in + i, j - i, &s);
 			feed_guarded(&d, &r, in + j, n - j, &s);
-			assert_int_equal(s.n, ref.n);
-			for (size_t k = 0; k < ref.n; k++)
-				assert_frame(&s, k, ref.f[k].data,
-					     ref.f[k].len);
-			assert_int_equal(s.junk, ref.junk);
-			assert_int_equal(d.junk_total, ref.junk);
-			assert_int_equal(d.frames_total, ref.n);
+			assert_int_equal(s.n, ref->n);
+			for (size_t k = 0; k < ref->n; k++)
+				assert_frame(&s, k, ref->f[k].data,
+					     ref->f[k].len);
+			assert_int_equal(s.junk, ref->junk);
+			assert_int_equal(d.junk_total, ref->junk);
+			assert_int_equal(d.frames_total, ref->n);
 			mllp_decoder_free(&d);
 			sink_free(&s);
 		}
 	}
 	region_free(&r);
+}
+
+/* Every split point (two chunks) and every pair of split points (three
+ * chunks) of a stream full of awkward bytes gives the same events. */
+static void test_every_split_of_tricky_stream(void **state)
+{
+	static const unsigned char in[] =
+	    "jk" SB "a" SB EB "b" EB EB CR CR "\n" SB EB CR SB "x" EB CR "z";
+	const size_t n = sizeof(in) - 1;
+	struct sink ref;
+
+	(void)state;
+	decode_whole(NULL, in, n, &ref);
+	assert_int_equal(ref.n, 3);
+	ASSERT_FRAME(&ref, 0, "a" SB EB "b" EB);
+	assert_int_equal(ref.f[1].len, 0);
+	ASSERT_FRAME(&ref, 2, "x");
+	assert_int_equal(ref.junk, 2 + 2 + 1);
+	expect_every_split(in, n, &ref);
+	sink_free(&ref);
+}
+
+/* MLLP release 2: the commit ACK (SB 0x06 EB CR) and NAK (SB 0x15 EB CR)
+ * blocks are frames of one byte, also back to back with an HL7 ACK, in
+ * one chunk or split at every pair of points. */
+static void test_commit_blocks_are_one_byte_frames(void **state)
+{
+	static const unsigned char in[] =
+	    SB "\x06" EB CR SB "MSA|AA|1" EB CR SB "\x15" EB CR SB "\x06" EB CR;
+	const size_t n = sizeof(in) - 1;
+	struct sink ref;
+
+	(void)state;
+	decode_whole(NULL, in, n, &ref);
+	assert_int_equal(ref.n, 4);
+	ASSERT_FRAME(&ref, 0, "\x06");
+	ASSERT_FRAME(&ref, 1, "MSA|AA|1");
+	ASSERT_FRAME(&ref, 2, "\x15");
+	ASSERT_FRAME(&ref, 3, "\x06");
+	assert_int_equal(ref.junk, 0);
+	expect_every_split(in, n, &ref);
 	sink_free(&ref);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_commit_blocks_are_one_byte_frames),
 	    cmocka_unit_test(test_decoder_init_args),
 	    cmocka_unit_test(test_decoder_empty_feed),
 	    cmocka_unit_test(test_decoder_single_frame_zero_copy),

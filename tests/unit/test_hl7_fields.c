@@ -231,6 +231,42 @@ static void test_latin1_and_utf8_bytes(void **state)
 	tu_guard_free(&p.g);
 }
 
+/* mllp_hl7_value: a path SEG-F[.C[.S]] (the first repetition). */
+static void test_value_paths(void **state)
+{
+	struct parsed p;
+	struct mllp_str v;
+
+	(void)state;
+	parse_corpus(&p, "messages/adt_a01.hl7");
+	assert_int_equal(p.rc, 0);
+	assert_int_equal(mllp_hl7_value(&p.m, "PID-3", &v), 0);
+	assert_view(v, "56782445^^^UAReg^PI");
+	assert_int_equal(mllp_hl7_value(&p.m, "PID-3.1", &v), 0);
+	assert_view(v, "56782445");
+	assert_int_equal(mllp_hl7_value(&p.m, "PID-3.4", &v), 0);
+	assert_view(v, "UAReg");
+	assert_int_equal(mllp_hl7_value(&p.m, "PID-3.1.1", &v), 0);
+	assert_view(v, "56782445");
+	assert_int_equal(mllp_hl7_value(&p.m, "PID-2", &v), 0);
+	assert_view(v, "");
+	assert_int_equal(mllp_hl7_value(&p.m, "PID-3.9", &v),
+			 MLLP_ERR_NOT_FOUND);
+	assert_int_equal(mllp_hl7_value(&p.m, "ZZZ-1", &v), MLLP_ERR_NOT_FOUND);
+	assert_int_equal(mllp_hl7_value(&p.m, "PID-999", &v),
+			 MLLP_ERR_NOT_FOUND);
+	static const char *const bad[] = {
+	    "PID",	   "PID3",   "PID-", "PID-0",	   "pid-3", "PID-3.",
+	    "PID-3.1.1.1", "PID-3x", "PI-3", "PID-123456", ""};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(mllp_hl7_value(&p.m, bad[i], &v),
+				 MLLP_ERR_INVALID_ARGUMENT);
+	assert_int_equal(mllp_hl7_value(&p.m, NULL, &v),
+			 MLLP_ERR_INVALID_ARGUMENT);
+	assert_int_equal(mllp_hl7_value(NULL, "PID-3", &v),
+			 MLLP_ERR_INVALID_ARGUMENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -239,6 +275,7 @@ int main(void)
 	    cmocka_unit_test(test_edge_fields),
 	    cmocka_unit_test(test_escapes_left_as_is),
 	    cmocka_unit_test(test_latin1_and_utf8_bytes),
+	    cmocka_unit_test(test_value_paths),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -39,6 +39,8 @@ static struct mllp_receiver_stats recv_stats(void)
 	s.tls_handshakes = 22;
 	s.tls_handshakes_resumed = 23;
 	s.tls_handshake_failures = 24;
+	s.replies_pending = 25;
+	s.replies_after_close = 26;
 	return s;
 }
 
@@ -78,6 +80,14 @@ static const char recv_text[] =
     "# HELP hl7_replies_sent_total Replies completely written.\n"
     "# TYPE hl7_replies_sent_total counter\n"
     "hl7_replies_sent_total{site=\"x\"} 8\n"
+    "# HELP hl7_replies_pending Deferred replies not yet sent on open "
+    "connections, now.\n"
+    "# TYPE hl7_replies_pending gauge\n"
+    "hl7_replies_pending{site=\"x\"} 25\n"
+    "# HELP hl7_replies_after_close_total Deferred replies completed after "
+    "their connection had closed (not sent).\n"
+    "# TYPE hl7_replies_after_close_total counter\n"
+    "hl7_replies_after_close_total{site=\"x\"} 26\n"
     "# HELP hl7_received_bytes_total Bytes received from clients.\n"
     "# TYPE hl7_received_bytes_total counter\n"
     "hl7_received_bytes_total{site=\"x\"} 9\n"
@@ -194,6 +204,10 @@ static void pool_case(struct pool_case *c)
 	c->s.tls_handshakes = 12;
 	c->s.tls_resumed = 11;
 	c->s.stale_replies = 13;
+	c->s.lanes_active = 31;
+	c->s.lanes_held = 32;
+	c->s.lane_waiting = 33;
+	c->s.lane_held_waiting = 34;
 	mllp_latency_histogram_init(&c->h);
 	assert_int_equal(mllp_pool_get_latency(NULL, &c->h), 0);
 	c->h.count[0] = 3;	 /* <= 100 us */
@@ -282,6 +296,9 @@ static void test_pool_text(void **state)
 	assert_block(t, "mllp_send_failures_total{reason=\"timeout\"} 2\n"
 			"mllp_send_failures_total{reason=\"closed\"} 0\n");
 	assert_block(t, "mllp_send_failures_total{reason=\"endpoint_removed\"} "
+			"0\n"
+			"mllp_send_failures_total{reason=\"nak\"} 0\n"
+			"mllp_send_failures_total{reason=\"not_accepted\"} "
 			"0\n# HELP mllp_connects_total");
 	assert_block(t, "mllp_connects_total 4\n");
 	assert_block(t, "mllp_reconnects_total 5\n");
@@ -291,6 +308,12 @@ static void test_pool_text(void **state)
 	assert_block(t, "mllp_stale_replies_total 13\n");
 	assert_block(t, "# TYPE mllp_inflight gauge\nmllp_inflight 2\n");
 	assert_block(t, "# TYPE mllp_queued gauge\nmllp_queued 9\n");
+	assert_block(t, "# TYPE mllp_lanes gauge\nmllp_lanes 31\n");
+	assert_block(t, "# TYPE mllp_lanes_held gauge\nmllp_lanes_held 32\n");
+	assert_block(t,
+		     "# TYPE mllp_lane_waiting gauge\nmllp_lane_waiting 33\n");
+	assert_block(t, "# TYPE mllp_lane_held_waiting gauge\n"
+			"mllp_lane_held_waiting 34\n");
 	assert_block(
 	    t,
 	    "# HELP mllp_reply_latency_seconds Time from a message's send to "
@@ -393,7 +416,7 @@ static void test_families(void **state)
 	check_families(t, names, &nn);
 	free(t);
 	size_t npool = nn;
-	assert_int_equal(npool, 30);
+	assert_int_equal(npool, 38);
 	char buf[8192];
 	struct mllp_receiver_stats s = recv_stats();
 	assert_true(mllp_metrics_render_receiver_stats(&s, "epoll", buf,
@@ -403,7 +426,7 @@ static void test_families(void **state)
 	assert_true(mllp_metrics_render_acks(counts, buf, sizeof(buf), NULL) >
 		    0);
 	check_families(buf, names, &nn);
-	assert_int_equal(nn, npool + 21);
+	assert_int_equal(nn, npool + 23);
 }
 
 static void test_escaping(void **state)
