@@ -276,6 +276,10 @@ void mllpi_lane_hold(struct mllpi_endpoint *ep, struct mllpi_lane *l,
 	 * payload is still the caller's to keep (until f completes). NULL
 	 * without memory: a retry release then fails with NO_MEMORY. */
 	l->copy = mllpi_future_copy(f);
+	/* The manager's fields too: a copy that is never sent (skip,
+	 * teardown) is freed as it is. */
+	if (l->copy)
+		mllpi_future_take(l->copy);
 	if (!p->cfg.telemetry)
 		return;
 	struct mllp_event ev;

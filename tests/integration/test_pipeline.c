@@ -39,9 +39,9 @@ struct held {
 
 struct srv {
 	struct tn_peer peer;
-	_Atomic int mode; /* enum srv_mode */
-	_Atomic int hold; /* frames held before answering */
-	int answer;	  /* PARTIAL: frames answered */
+	_Atomic int mode;   /* enum srv_mode */
+	_Atomic int hold;   /* frames held before answering */
+	_Atomic int answer; /* PARTIAL: frames answered */
 	_Atomic int frames;
 	_Atomic int max_held; /* most frames received and not answered */
 	_Atomic int max_read; /* most frames completed by one read */

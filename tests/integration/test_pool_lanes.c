@@ -302,6 +302,16 @@ static bool no_lanes(void *arg)
 	return st.lanes_active == 0 && st.lane_waiting == 0;
 }
 
+/* One lane left, with one message waiting in it: the lane of a completed
+ * message is let go by the manager just after its future completes. */
+static bool one_lane_waiting(void *arg)
+{
+	struct lanes_zero *z = arg;
+	struct mllp_endpoint_stats st;
+	ep_stats(z->p, z->ep, &st);
+	return st.lanes_active == 1 && st.lane_waiting == 1;
+}
+
 /* 20 keys x 40 messages interleaved over 4 connections, replies given in
  * random order by another thread: no message arrives before the reply to
  * its key's previous one left, each key arrives in submission order, and
@@ -364,6 +374,8 @@ static void test_key_field_waits_for_reply(void **state)
 	lx_wait_arrival(&x, "C1");
 	expect_aa(c);
 	assert_int_equal(lx_count(&x, "B1"), 0);
+	struct lanes_zero z = {p, ep};
+	assert_true(tr_wait_until(one_lane_waiting, &z, 5000));
 	struct mllp_endpoint_stats st;
 	ep_stats(p, ep, &st);
 	assert_int_equal(st.lanes_active, 1);
