@@ -12,4 +12,5 @@ cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER="$cc" \
   -DMLLP_SANITIZE="$san" -DMLLP_BUILD_BENCH=OFF -DMLLP_BUILD_TOOLS=ON \
   -DMLLP_CORPUS_DIR="$corpus" -DMLLP_EXTRA_CORPUS_DIR="$extra" -DMLLP_WERROR=ON >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null
-ctest --test-dir "$build" -L "$labels" --output-on-failure -j"$(nproc)"
+# The bridge's process tests run in the main suite only (label bridge).
+ctest --test-dir "$build" -L "$labels" -LE bridge --output-on-failure -j"$(nproc)"

@@ -626,10 +626,17 @@ EOF2
 	wait "${pids[0]}" 2>/dev/null
 	# Messages sent while the cluster elects new leaders may get AE: the
 	# sender resends until every one is stored (AA).
-	local tries=0
-	until "$SEND" -q -t 10000 127.0.0.1 "$IN_PORT" "$TMP/msgs.hl7.b"; do
+	# Bounded by time, not by tries: electing new stream leaders and the
+	# in-bridge's reconnect take seconds, and a refused resend is quick.
+	local tries=0 end=$((SECONDS + 90))
+	until "$SEND" -q -t 10000 127.0.0.1 "$IN_PORT" "$TMP/msgs.hl7.b" \
+		2>"$TMP/send.err"; do
 		tries=$((tries + 1))
-		[ $tries -lt 20 ] || { fail "second half never stored"; break; }
+		if [ $SECONDS -ge $end ]; then
+			fail "second half not stored after $tries resends in 90 s: $(tail -n 3 "$TMP/send.err")"
+			break
+		fi
+		sleep 0.2 # between resends, as a sender's retry interval
 	done
 	wait_for "every message delivered" 120 has_ids "$TMP/recv.hl7" "$n"
 	stop_tool "$OUT_PID"
