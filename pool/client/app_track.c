@@ -353,11 +353,14 @@ void mllpi_app_op_in(struct mllp_pool *p, struct mllpi_node *n)
 		struct mllpi_app *app = p->stopping ? NULL : lookup(a, msa2);
 		if (app) {
 			RX(a->matched);
+			/* The sender's accept ACK is queued before the stage
+			 * completes: a waiter that stops the pool at once
+			 * must not cut it off. */
+			answer(a, in, &m, true, "CA", NULL);
 			app_reply(a, app, in->data, in->len);
 			emit(p, MLLP_EV_APPLICATION_ACK, app, NULL, NULL,
 			     app->result.latency_us, true, app->result.verdict);
 			untrack(a, app);
-			answer(a, in, &m, true, "CA", NULL);
 		} else {
 			RX(a->unmatched);
 			mllpi_pool_log(p, MLLP_LOG_WARNING,
