@@ -8,16 +8,9 @@
 
 #include <string.h>
 
-static int key_error(struct mllp_error *err, int rc, const char *fmt,
-		     const char *field)
-{
-	/* fmt names the field once (%s), then maybe MLLP_KEY_MAX (%d). */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-	mllp_error_set(err, MLLP_CTX_SEND, rc, fmt, field, MLLP_KEY_MAX);
-#pragma GCC diagnostic pop
-	return rc;
-}
+/* Set err (context send) and return its reason. */
+#define KEY_ERROR(err, rc, ...)                                                \
+	(mllp_error_set((err), MLLP_CTX_SEND, (rc), __VA_ARGS__), (rc))
 
 /* The value of key_field in msg. */
 static int field_key(const char *spec, const struct mllp_hl7_msg *msg, bool hl7,
@@ -31,19 +24,20 @@ static int field_key(const char *spec, const struct mllp_hl7_msg *msg, bool hl7,
 	struct mllp_str v;
 	mllp_hl7_parse(&probe, minimal, sizeof(minimal) - 1);
 	if (mllp_hl7_value(&probe, spec, &v) == MLLP_ERR_INVALID_ARGUMENT)
-		return key_error(err, MLLP_ERR_INVALID_ARGUMENT,
+		return KEY_ERROR(err, MLLP_ERR_INVALID_ARGUMENT,
 				 "bad key_field '%.32s' (expected e.g. PID-3 "
 				 "or PID-3.1)",
 				 spec);
 	if (!hl7)
-		return key_error(err, MLLP_ERR_NOT_HL7,
+		return KEY_ERROR(err, MLLP_ERR_NOT_HL7,
 				 "key field %s: the message is not HL7", spec);
 	if (mllp_hl7_value(msg, spec, &v) != 0 || v.len == 0)
-		return key_error(err, MLLP_ERR_NOT_FOUND,
+		return KEY_ERROR(err, MLLP_ERR_NOT_FOUND,
 				 "key field %s is missing or empty", spec);
 	if (v.len > MLLP_KEY_MAX)
-		return key_error(err, MLLP_ERR_INVALID_ARGUMENT,
-				 "key field %s is longer than %d bytes", spec);
+		return KEY_ERROR(err, MLLP_ERR_INVALID_ARGUMENT,
+				 "key field %s is longer than %d bytes", spec,
+				 MLLP_KEY_MAX);
 	*key = (const unsigned char *)v.ptr;
 	*len = v.len;
 	return 0;
@@ -59,20 +53,18 @@ int mllpi_send_key(const struct mllp_send_options *o,
 	if (!o->key && !o->key_len && !o->key_field)
 		return 0;
 	if (o->async)
-		return key_error(err, MLLP_ERR_INVALID_ARGUMENT,
-				 "%sa keyed message cannot be async: its lane "
-				 "waits for its reply",
-				 "");
+		return KEY_ERROR(err, MLLP_ERR_INVALID_ARGUMENT,
+				 "a keyed message cannot be async: its lane "
+				 "waits for its reply");
 	if (o->key_field) {
 		if (o->key || o->key_len)
-			return key_error(err, MLLP_ERR_INVALID_ARGUMENT,
-					 "%skey and key_field are exclusive",
-					 "");
+			return KEY_ERROR(err, MLLP_ERR_INVALID_ARGUMENT,
+					 "key and key_field are exclusive");
 		return field_key(o->key_field, msg, hl7, key, len, err);
 	}
 	if (!o->key || o->key_len == 0 || o->key_len > MLLP_KEY_MAX)
-		return key_error(err, MLLP_ERR_INVALID_ARGUMENT,
-				 "%sa key is 1 to %d bytes", "");
+		return KEY_ERROR(err, MLLP_ERR_INVALID_ARGUMENT,
+				 "a key is 1 to %d bytes", MLLP_KEY_MAX);
 	*key = o->key;
 	*len = o->key_len;
 	return 0;

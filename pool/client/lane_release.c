@@ -141,13 +141,24 @@ int mllp_pool_release_key(struct mllp_pool *pool, uint32_t endpoint_id,
 	mllp_error_clear(err);
 	if (retry)
 		*retry = NULL;
-	if (!key || key_len == 0 || key_len > MLLP_KEY_MAX ||
-	    (unsigned)action > MLLP_RELEASE_SKIP ||
-	    (action == MLLP_RELEASE_RETRY && !retry)) {
-		mllp_error_set(err, MLLP_CTX_SEND, MLLP_ERR_INVALID_ARGUMENT,
-			       NULL);
-		return MLLP_ERR_INVALID_ARGUMENT;
-	}
+	int bad = MLLP_ERR_INVALID_ARGUMENT;
+	if (!key || key_len == 0 || key_len > MLLP_KEY_MAX)
+		mllp_error_set(err, MLLP_CTX_SEND, bad,
+			       "mllp_pool_release_key: the key is 1 to %d "
+			       "bytes",
+			       MLLP_KEY_MAX);
+	else if ((unsigned)action > MLLP_RELEASE_SKIP)
+		mllp_error_set(err, MLLP_CTX_SEND, bad,
+			       "mllp_pool_release_key: action is "
+			       "MLLP_RELEASE_RETRY or MLLP_RELEASE_SKIP");
+	else if (action == MLLP_RELEASE_RETRY && !retry)
+		mllp_error_set(err, MLLP_CTX_SEND, bad,
+			       "mllp_pool_release_key: MLLP_RELEASE_RETRY "
+			       "needs retry (the new future)");
+	else
+		bad = 0;
+	if (bad)
+		return bad;
 	struct mllpi_endpoint *ep;
 	int rc =
 	    mllpi_endpoint_enter(pool, endpoint_id, MLLP_CTX_SEND, &ep, err);

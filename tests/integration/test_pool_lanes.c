@@ -489,6 +489,21 @@ static void test_hold_release_retry(void **state)
 	assert_int_equal(mllp_pool_release_key(p, ep, "k", 1,
 					       MLLP_RELEASE_RETRY, NULL, &err),
 			 MLLP_ERR_INVALID_ARGUMENT);
+	assert_string_equal(err.message, "mllp_pool_release_key: "
+					 "MLLP_RELEASE_RETRY needs retry (the "
+					 "new future)");
+	assert_int_equal(
+	    mllp_pool_release_key(p, ep, "k", 0, MLLP_RELEASE_SKIP, NULL, &err),
+	    MLLP_ERR_INVALID_ARGUMENT);
+	assert_string_equal(err.message,
+			    "mllp_pool_release_key: the key is 1 to 128 bytes");
+	assert_int_equal(mllp_pool_release_key(p, ep, "k", 1,
+					       (enum mllp_lane_release)7, NULL,
+					       &err),
+			 MLLP_ERR_INVALID_ARGUMENT);
+	assert_string_equal(err.message,
+			    "mllp_pool_release_key: action is "
+			    "MLLP_RELEASE_RETRY or MLLP_RELEASE_SKIP");
 	assert_int_equal(mllp_pool_release_key(
 			     p, ep, "k", 1, MLLP_RELEASE_RETRY, &again, &err),
 			 0);
