@@ -57,6 +57,20 @@ extern char tu_extra_corpus_tag;
 const char *tu_corpus_dir(void **state);
 void tu_corpus_checked(const char *dir, size_t n, const char *what);
 
+/* TU_SANITIZED: 1 when built with the thread or address sanitizer (clang's
+ * __has_feature, gcc's __SANITIZE_*__), else 0. Such a build runs several
+ * times slower, so long cases do less work under it. */
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define TU_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#define TU_SANITIZED 1
+#endif
+#endif
+#ifndef TU_SANITIZED
+#define TU_SANITIZED 0
+#endif
+
 /* A copy of len bytes placed so that its last byte sits right before an
  * inaccessible page: reading one byte past the end faults. */
 struct tu_guard {

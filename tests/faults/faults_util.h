@@ -22,17 +22,6 @@
 
 #include "faultrecv.h"
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define FT_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define FT_SANITIZED 1
-#endif
-#endif
-#ifndef FT_SANITIZED
-#define FT_SANITIZED 0
-#endif
-
 uint64_t now_ms(void);
 
 void pause_ms(int ms);

@@ -177,7 +177,7 @@ static int mix_check(struct mix *m, const struct mllp_pool_stats *st, int total,
 	assert_true(atomic_load(&m->verdicts[MLLP_APPLICATION_ACCEPT]) >
 		    total * 9 / 10);
 	assert_true(failed > 0);
-	if (!FT_SANITIZED) {
+	if (!TU_SANITIZED) {
 		assert_true(atomic_load(&m->verdicts[MLLP_APPLICATION_ERROR]) >
 			    0);
 		assert_true(atomic_load(&m->verdicts[MLLP_APPLICATION_REJECT]) >
@@ -237,9 +237,9 @@ static void mix_report(struct mix *m, struct env *e,
 static void run_mixed(int total, uint32_t rbufs, uint32_t rbsize,
 		      bool keep_socket)
 {
-	int conns = FT_SANITIZED ? 16 : 32;
+	int conns = TU_SANITIZED ? 16 : 32;
 	if (!total) {
-		total = FT_SANITIZED ? 20000 : 50000;
+		total = TU_SANITIZED ? 20000 : 50000;
 		const char *env = getenv("FAULTS_MIXED_TOTAL");
 		if (env && atoi(env) > 0)
 			total = atoi(env);
@@ -343,7 +343,7 @@ static void test_mixed_few_buffers(void **state)
 static void test_mixed_keep_socket(void **state)
 {
 	(void)state;
-	run_mixed(FT_SANITIZED ? 5000 : 20000, 0, 0, true);
+	run_mixed(TU_SANITIZED ? 5000 : 20000, 0, 0, true);
 }
 
 /* Faults plus send_async, cancel and stop: 2 producers send (every 4th

@@ -22,23 +22,10 @@
 
 #include "common.h"
 
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#if !defined(SANITIZED) &&                                                     \
-    (defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__))
-#define SANITIZED 1
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
-
 #define PRODUCERS 4
 /* Messages of the libuv case (fewer under a sanitizer: ten times slower),
  * of the harvester thread case. */
-#define UV_TOTAL     (SANITIZED ? 20000 : 100000)
+#define UV_TOTAL     (TU_SANITIZED ? 20000 : 100000)
 #define THREAD_TOTAL 20000
 #define MAX_TOTAL    100000
 #define BATCH	     64

@@ -124,6 +124,26 @@ static void expect_accept(struct mllp_future *f, const char *code,
 	assert_true(mllp_str_eq(r->ack.code, code));
 }
 
+/* Accepted with code, and no application stage: waiting for one (up to
+ * wait_ms) answers MLLP_ERR_NOT_FOUND. */
+static void expect_no_application(struct mllp_future *f, const char *code,
+				  int64_t wait_ms)
+{
+	expect_accept(f, code, MLLP_APPLICATION_ACCEPT);
+	assert_false(mllp_future_has_application(f));
+	assert_int_equal(mllp_future_wait_application(f, wait_ms),
+			 MLLP_ERR_NOT_FOUND);
+}
+
+/* Free f and stop what pair_start started. */
+static void pair_stop(struct mllp_future *f, struct mllp_pool *p,
+		      struct mllp_receiver *r)
+{
+	mllp_future_free(f);
+	mllp_pool_destroy(p);
+	mllp_receiver_destroy(r);
+}
+
 /* Send frame data to fd and read one reply frame into out (payload, NUL
  * terminated); false when none comes within 5 s. */
 /* Send data[0..len) framed. */
@@ -236,9 +256,7 @@ static void test_accept_outcomes(void **state)
 				 cases[i].acode);
 			assert_string_equal(a->error.message, want);
 		}
-		mllp_future_free(f);
-		mllp_pool_destroy(p);
-		mllp_receiver_destroy(r);
+		pair_stop(f, p, r);
 	}
 	/* no listener: the accept stage only */
 	struct mllp_ack_dispatcher d;
@@ -246,16 +264,11 @@ static void test_accept_outcomes(void **state)
 	uint32_t ep;
 	struct mllp_pool *p = pair_start(NULL, &d, "AA", &r, &ep, 0);
 	struct mllp_future *f = send_msg(p, ep, 2, "AL", "AL");
-	expect_accept(f, "CA", MLLP_APPLICATION_ACCEPT);
-	assert_false(mllp_future_has_application(f));
-	assert_int_equal(mllp_future_wait_application(f, 0),
-			 MLLP_ERR_NOT_FOUND);
+	expect_no_application(f, "CA", 0);
 	struct mllp_ack_listen_stats s;
 	mllp_ack_listen_stats_init(&s);
 	assert_int_equal(mllp_pool_ack_stats(p, &s), MLLP_ERR_NOT_FOUND);
-	mllp_future_free(f);
-	mllp_pool_destroy(p);
-	mllp_receiver_destroy(r);
+	pair_stop(f, p, r);
 }
 
 /* Two endpoints, one message each; the application ACKs come on the
@@ -410,9 +423,7 @@ static void test_unmatched_app_ack(void **state)
 	const struct mllp_result *a = mllp_future_application_result(f);
 	assert_non_null(a);
 	assert_int_equal(a->status, MLLP_ERR_STOPPED);
-	mllp_future_free(f);
-	mllp_pool_destroy(p);
-	mllp_receiver_destroy(r);
+	pair_stop(f, p, r);
 }
 
 /* Original mode: no application stage even with a listener, AA as
@@ -448,10 +459,7 @@ static void test_original_mode(void **state)
 	uint32_t ep;
 	struct mllp_pool *p = pair_start(NULL, &d, "AA", &r, &ep, 60000);
 	struct mllp_future *f = send_msg(p, ep, 1, "", "");
-	expect_accept(f, "AA", MLLP_APPLICATION_ACCEPT);
-	assert_false(mllp_future_has_application(f));
-	assert_int_equal(mllp_future_wait_application(f, 1000),
-			 MLLP_ERR_NOT_FOUND);
+	expect_no_application(f, "AA", 1000);
 	assert_null(mllp_future_application_result(f));
 	mllp_future_free(f);
 	struct mllp_ack_listen_stats s;
@@ -471,9 +479,7 @@ static void test_original_mode(void **state)
 	const struct mllp_result *a = mllp_future_application_result(f);
 	assert_int_equal(a->status, 0);
 	assert_true(mllp_str_eq(a->ack.code, "AA"));
-	mllp_future_free(f);
-	mllp_pool_destroy(p);
-	mllp_receiver_destroy(r);
+	pair_stop(f, p, r);
 
 	/* an accept reply for another message: no application stage */
 	ti_receiver_config(&rc, answer_wrong_id, NULL);
@@ -490,9 +496,7 @@ static void test_original_mode(void **state)
 	    a->error.message,
 	    "no application acknowledgement: the accept stage's "
 	    "reply was bad_message_control_id");
-	mllp_future_free(f);
-	mllp_pool_destroy(p);
-	mllp_receiver_destroy(r);
+	pair_stop(f, p, r);
 }
 
 /* The built-in dispatchers: AA in original mode, CA (CE, CR) in

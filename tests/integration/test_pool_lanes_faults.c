@@ -24,18 +24,7 @@
 
 /* Under a sanitizer (several times slower) a fifth of the messages, so
  * that the run stays within its time. */
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define LANES_PER_KEY 20
-#endif
-#endif
-#if !defined(LANES_PER_KEY) &&                                                 \
-    (defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__))
-#define LANES_PER_KEY 20
-#endif
-#ifndef LANES_PER_KEY
-#define LANES_PER_KEY 100
-#endif
+#define LANES_PER_KEY (TU_SANITIZED ? 20 : 100)
 
 enum {
 	KEYS = 1000,

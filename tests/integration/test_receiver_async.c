@@ -368,6 +368,40 @@ static int read_replies(int fd, int *out, int count)
 	return n;
 }
 
+/* A receiver on the counting allocator with the dispatcher d in mode m:
+ * fixture_config fills f->c; fixture_start starts it (false when io_uring
+ * is unavailable: the caller skips), connects f->fd and sends frames
+ * 0..n-1, which all wait as pending replies. */
+struct fixture {
+	struct counted k;
+	struct mllp_allocator a;
+	struct mllp_receiver_config c;
+	struct mllp_receiver *rv;
+	int fd;
+};
+
+static void fixture_config(struct fixture *f, struct disp *d, enum mode m)
+{
+	memset(f, 0, sizeof(*f));
+	disp_init(d, m);
+	f->a = (struct mllp_allocator){cnt_alloc, cnt_realloc, cnt_free, &f->k};
+	ti_receiver_config(&f->c, dispatch, d);
+	f->c.allocator = &f->a;
+	f->fd = -1;
+}
+
+static bool fixture_start(struct fixture *f, int n)
+{
+	if (!start(&f->c, &f->rv))
+		return false;
+	f->fd = tn_connect(mllp_receiver_port(f->rv), 0);
+	char fr[512];
+	for (int i = 0; i < n; i++)
+		send_all(f->fd, fr, frame(fr, sizeof(fr), i));
+	assert_true(wait_pending(f->rv, (uint64_t)n));
+	return true;
+}
+
 /* ---- the tests ------------------------------------------------------------
  */
 
@@ -437,20 +471,12 @@ static void test_closed_with_pending(void **state)
 {
 	(void)state;
 	static struct disp d;
-	disp_init(&d, M_KEEP);
-	struct counted k = {0};
-	struct mllp_allocator a = {cnt_alloc, cnt_realloc, cnt_free, &k};
-	struct mllp_receiver_config c;
-	ti_receiver_config(&c, dispatch, &d);
-	c.allocator = &a;
-	struct mllp_receiver *rv;
-	if (!start(&c, &rv))
+	struct fixture t;
+	fixture_config(&t, &d, M_KEEP);
+	if (!fixture_start(&t, 5))
 		skip();
-	int fd = tn_connect(mllp_receiver_port(rv), 0);
-	char f[512];
-	for (int i = 0; i < 5; i++)
-		send_all(fd, f, frame(f, sizeof(f), i));
-	assert_true(wait_pending(rv, 5));
+	struct mllp_receiver *rv = t.rv;
+	int fd = t.fd;
 	page_has(rv, "mllp_replies_pending 5");
 	page_has(rv, "mllp_replies_after_close_total 0");
 	/* A reset: after a plain end of file the receiver would still wait
@@ -469,7 +495,7 @@ static void test_closed_with_pending(void **state)
 	page_has(rv, "mllp_replies_pending 0");
 	page_has(rv, "mllp_replies_after_close_total 5");
 	mllp_receiver_destroy(rv);
-	assert_int_equal(atomic_load(&k.blocks), 0);
+	assert_int_equal(atomic_load(&t.k.blocks), 0);
 }
 
 #define BP_LIMIT  8
@@ -539,14 +565,10 @@ static void test_reply_from_dispatcher(void **state)
 {
 	(void)state;
 	static struct disp d;
-	disp_init(&d, M_MIXED);
-	struct counted k = {0};
-	struct mllp_allocator a = {cnt_alloc, cnt_realloc, cnt_free, &k};
-	struct mllp_receiver_config c;
-	ti_receiver_config(&c, dispatch, &d);
-	c.allocator = &a;
+	struct fixture t;
+	fixture_config(&t, &d, M_MIXED);
 	struct mllp_receiver *rv;
-	if (!start(&c, &rv))
+	if (!start(&t.c, &rv))
 		skip();
 	struct sender s = {.fd = tn_connect(mllp_receiver_port(rv), 0),
 			   .from = 0,
@@ -569,7 +591,7 @@ static void test_reply_from_dispatcher(void **state)
 	assert_true(wait_pending(rv, 0));
 	close(s.fd);
 	mllp_receiver_destroy(rv);
-	assert_int_equal(atomic_load(&k.blocks), 0);
+	assert_int_equal(atomic_load(&t.k.blocks), 0);
 }
 
 /* Stop with 4 handles outstanding returns; replies after it answer
@@ -579,20 +601,12 @@ static void test_stop_with_outstanding(void **state)
 {
 	(void)state;
 	static struct disp d;
-	disp_init(&d, M_KEEP);
-	struct counted k = {0};
-	struct mllp_allocator a = {cnt_alloc, cnt_realloc, cnt_free, &k};
-	struct mllp_receiver_config c;
-	ti_receiver_config(&c, dispatch, &d);
-	c.allocator = &a;
-	struct mllp_receiver *rv;
-	if (!start(&c, &rv))
+	struct fixture t;
+	fixture_config(&t, &d, M_KEEP);
+	if (!fixture_start(&t, 4))
 		skip();
-	int fd = tn_connect(mllp_receiver_port(rv), 0);
-	char f[512];
-	for (int i = 0; i < 4; i++)
-		send_all(fd, f, frame(f, sizeof(f), i));
-	assert_true(wait_pending(rv, 4));
+	struct mllp_receiver *rv = t.rv;
+	int fd = t.fd;
 	static struct item it[MAX_HANDLES];
 	int n = disp_take_all(&d, it);
 	assert_int_equal(n, 4);
@@ -608,9 +622,9 @@ static void test_stop_with_outstanding(void **state)
 			 MLLP_ERR_CLOSED);
 	assert_int_equal(stats(rv).replies_after_close, 2);
 	mllp_receiver_destroy(rv);
-	assert_true(atomic_load(&k.blocks) > 0); /* held by it[3] */
+	assert_true(atomic_load(&t.k.blocks) > 0); /* held by it[3] */
 	assert_int_equal(reply_n(it[3].h, it[3].n), MLLP_ERR_CLOSED);
-	assert_int_equal(atomic_load(&k.blocks), 0);
+	assert_int_equal(atomic_load(&t.k.blocks), 0);
 	close(fd);
 }
 
@@ -628,26 +642,19 @@ static void test_bad_input(void **state)
 			 MLLP_ERR_INVALID_ARGUMENT);
 
 	static struct disp d;
-	disp_init(&d, M_KEEP);
-	struct counted k = {0};
-	struct mllp_allocator a = {cnt_alloc, cnt_realloc, cnt_free, &k};
-	struct mllp_receiver_config c;
-	ti_receiver_config(&c, dispatch, &d);
-	c.allocator = &a;
-	c.max_pending_replies = 0;
+	struct fixture t;
+	fixture_config(&t, &d, M_KEEP);
+	t.c.max_pending_replies = 0;
 	struct mllp_receiver *rv = NULL;
 	struct mllp_error err;
-	assert_int_equal(mllp_receiver_create(&c, &rv, &err),
+	assert_int_equal(mllp_receiver_create(&t.c, &rv, &err),
 			 MLLP_ERR_INVALID_ARGUMENT);
 	assert_string_equal(err.message, "invalid receiver configuration");
-	c.max_pending_replies = MLLP_RECEIVER_DEFAULT_MAX_PENDING;
-	if (!start(&c, &rv))
+	t.c.max_pending_replies = MLLP_RECEIVER_DEFAULT_MAX_PENDING;
+	if (!fixture_start(&t, 3))
 		skip();
-	int fd = tn_connect(mllp_receiver_port(rv), 0);
-	char f[512];
-	for (int i = 0; i < 3; i++)
-		send_all(fd, f, frame(f, sizeof(f), i));
-	assert_true(wait_pending(rv, 3));
+	rv = t.rv;
+	int fd = t.fd;
 	static struct item it[MAX_HANDLES];
 	assert_int_equal(disp_take_all(&d, it), 3);
 	assert_int_equal(mllp_receiver_reply(it[0].h, NULL, 5),
@@ -661,7 +668,7 @@ static void test_bad_input(void **state)
 	assert_true(wait_pending(rv, 0));
 	close(fd);
 	mllp_receiver_destroy(rv);
-	assert_int_equal(atomic_load(&k.blocks), 0);
+	assert_int_equal(atomic_load(&t.k.blocks), 0);
 }
 
 /* Once mllp_receiver_stop returns (a client connected, so an accept is

@@ -29,24 +29,11 @@
 #include "common.h" /* ti_backend(): MLLP_TEST_BACKEND */
 #include "netutil.h"
 
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#if !defined(SANITIZED) &&                                                     \
-    (defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__))
-#define SANITIZED 1
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
-
 #define HONEST_MSGS 50
 /* Liveness, not speed: the honest client gets every ACK within this. A
  * sanitized receiver reads the flood several times slower, and each of its
  * turns serves every flooding connection, so it gets longer. */
-#define HONEST_DEADLINE_MS (SANITIZED ? 30000 : 10000)
+#define HONEST_DEADLINE_MS (TU_SANITIZED ? 30000 : 10000)
 #define FLOOD_CONNS	   20
 /* A flood lasts until the honest client is done, at most FLOOD_MS. */
 #define FLOOD_MS  (HONEST_DEADLINE_MS + 5000)
@@ -453,7 +440,7 @@ static void test_nonreaders_budget(void **state)
 	/* Generous against allocator overhead; without the limits the
 	 * replies alone took over 120 MiB here. Sanitizers keep shadow
 	 * memory and quarantines: the bound is checked without them. */
-	if (SANITIZED)
+	if (TU_SANITIZED)
 		fprintf(stderr, "RSS bound not checked under a sanitizer\n");
 	else
 		assert_true(rss_growth < RSS_GROWTH_MAX);
