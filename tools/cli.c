@@ -1,13 +1,17 @@
 /* Shared helpers of the tools: usage errors, option values, --version,
- * log hooks, the open-file limit, the client options (see common.h). */
+ * log hooks, the open-file limit, the signalfd, the client options (see
+ * common.h). */
 #include "common.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 
 #include <mllp/version.h>
 
@@ -133,6 +137,17 @@ bool tool_nofile(const char *prog, uint64_t need, const char *what)
 		(unsigned long long)rl.rlim_cur,
 		(unsigned long long)rl.rlim_max);
 	return false;
+}
+
+int tool_signal_fd(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	return signalfd(-1, &set, SFD_CLOEXEC);
 }
 
 void tool_log(void *ctx, enum mllp_log_level level, const char *line)

@@ -51,6 +51,11 @@ _Noreturn void tool_version(const char *prog);
  * <need> open files, the limit is <n> (...)" on stderr and return false. */
 bool tool_nofile(const char *prog, uint64_t need, const char *what);
 
+/* Block SIGINT and SIGTERM and return a signalfd (close-on-exec) that
+ * reads them, or -1 (errno set); SIGPIPE is ignored. Call it before any
+ * thread starts, so every thread inherits the mask. */
+int tool_signal_fd(void);
+
 /* A pool/receiver log hook printing "<ctx>: <level>: <line>" on stderr; ctx
  * is the program name. Lines above the hook's log_level never reach it. */
 void tool_log(void *ctx, enum mllp_log_level level, const char *line);

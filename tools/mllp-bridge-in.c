@@ -359,12 +359,9 @@ static void *reaper(void *arg)
 static int start_receiver(struct in_state *st)
 {
 	struct bridge_in_opts *io = st->io;
-	struct mllp_receiver_config *c = &io->rcfg;
+	struct mllp_receiver_config *c = &io->recv.cfg;
 	c->dispatch = dispatch;
 	c->dispatch_ctx = st;
-	c->allowed_clients = io->allow;
-	c->allowed_clients_count = io->nallow;
-	c->tls = io->tls.enabled ? &io->tls : NULL;
 	c->log = tool_log;
 	c->log_ctx = (void *)BRIDGE_PROG;
 	struct mllp_error err;

@@ -6,15 +6,13 @@
  * This file: the command line and the signals. Public library API only;
  * the NATS client is Debian's libnats (nats.c). */
 #include <getopt.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 
 #include "common.h"
 #include "mllp-bridge.h"
+#include "recv_opts.h"
 
 #define USAGE_LINE "Usage: mllp-bridge in|out [OPTIONS]"
 
@@ -103,17 +101,11 @@ enum {
 	O_VERSION,
 	/* in */
 	O_LISTEN,
-	O_BIND,
 	O_SUBJECT,
 	O_PARTITIONS,
 	O_PUBLISH_TIMEOUT,
 	O_ON_UNAVAILABLE,
 	O_MAX_PENDING,
-	O_MAX_FRAME,
-	O_MAX_CONN,
-	O_IDLE,
-	O_ALLOW,
-	O_REQUIRE_CERT,
 	/* out */
 	O_CONSUMER,
 	O_CREATE_CONSUMER,
@@ -128,12 +120,6 @@ enum {
 	O_DRAIN_TIMEOUT,
 	O_SERVER_NAME,
 	O_INSECURE,
-	/* both, meaning per direction */
-	O_TLS,
-	O_CERT,
-	O_KEY,
-	O_CA,
-	O_LAST
 };
 
 struct setup {
@@ -155,13 +141,9 @@ static uint64_t num(const char *arg, uint64_t min, uint64_t max,
 static bool in_option(struct setup *st, int ch, const char *arg)
 {
 	struct bridge_in_opts *io = &st->in;
-	struct mllp_receiver_config *c = &io->rcfg;
 	switch (ch) {
 	case O_LISTEN:
-		c->port = tool_arg_port(BRIDGE_PROG, arg, true);
-		return true;
-	case O_BIND:
-		c->address = arg;
+		io->recv.cfg.port = tool_arg_port(BRIDGE_PROG, arg, true);
 		return true;
 	case O_SUBJECT:
 		st->subject = arg;
@@ -186,47 +168,8 @@ static bool in_option(struct setup *st, int ch, const char *arg)
 		io->max_pending = (int64_t)num(
 		    arg, 1, 1000000, "--max-pending wants 1..1000000");
 		return true;
-	case O_MAX_FRAME:
-		c->max_frame = (size_t)num(arg, 1, SIZE_MAX,
-					   "--max-frame wants a size >= 1");
-		return true;
-	case O_MAX_CONN:
-		c->max_connections =
-		    (uint32_t)num(arg, 1, UINT32_MAX,
-				  "--max-connections wants a number >= 1");
-		return true;
-	case O_IDLE:
-		c->idle_timeout_ms = (uint32_t)num(arg, 0, UINT32_MAX / 1000,
-						   "--idle-timeout wants "
-						   "seconds") *
-				     1000u;
-		return true;
-	case O_ALLOW: {
-		const char **p =
-		    realloc(io->allow, (io->nallow + 1) * sizeof(*p));
-		if (!p)
-			tool_usage(BRIDGE_PROG, "out of memory");
-		io->allow = p;
-		p[io->nallow++] = arg;
-		return true;
-	}
-	case O_REQUIRE_CERT:
-		io->tls.require_client_cert = true;
-		return true;
-	case O_TLS:
-		io->tls.enabled = true;
-		return true;
-	case O_CERT:
-		io->tls.cert_file = arg;
-		return true;
-	case O_KEY:
-		io->tls.key_file = arg;
-		return true;
-	case O_CA:
-		io->tls.client_ca_file = arg;
-		return true;
 	default:
-		return false;
+		return recv_option(BRIDGE_PROG, ch, arg, &io->recv);
 	}
 }
 
@@ -253,10 +196,10 @@ static void parse_to(struct setup *st, const char *arg)
 static bool out_option(struct setup *st, int ch, const char *arg)
 {
 	struct bridge_out_opts *oo = &st->oo;
-	static const int tls_map[][2] = {{O_TLS, TOOL_OPT_TLS},
-					 {O_CA, TOOL_OPT_CA},
-					 {O_CERT, TOOL_OPT_CERT},
-					 {O_KEY, TOOL_OPT_KEY},
+	static const int tls_map[][2] = {{RECV_OPT_TLS, TOOL_OPT_TLS},
+					 {RECV_OPT_CA, TOOL_OPT_CA},
+					 {RECV_OPT_CERT, TOOL_OPT_CERT},
+					 {RECV_OPT_KEY, TOOL_OPT_KEY},
 					 {O_SERVER_NAME, TOOL_OPT_SERVER_NAME},
 					 {O_INSECURE, TOOL_OPT_INSECURE}};
 	for (size_t i = 0; i < sizeof(tls_map) / sizeof(tls_map[0]); i++)
@@ -368,9 +311,8 @@ static void defaults(struct setup *st)
 	st->no.dup_window_s = 120;
 	st->key_field = "PID-3";
 	st->subject = "hl7.in.{MSH-9.1}";
-	mllp_receiver_config_init(&st->in.rcfg);
-	st->in.rcfg.port = 2575;
-	mllp_tls_server_config_init(&st->in.tls);
+	recv_opts_init(&st->in.recv, false);
+	st->in.recv.cfg.port = 2575;
 	st->in.publish_timeout_ms = 5000;
 	st->in.max_pending = 4096;
 	st->in.partitions = 1;
@@ -399,19 +341,7 @@ static void check(struct setup *st)
 					  sizeof(why)) != 0)
 			tool_usage(BRIDGE_PROG, "--subject '%s': %s",
 				   st->subject, why);
-		struct mllp_tls_server_config *t = &st->in.tls;
-		tool_tls_built(BRIDGE_PROG, t->enabled);
-		if ((t->cert_file || t->key_file || t->client_ca_file ||
-		     t->require_client_cert) &&
-		    !t->enabled)
-			tool_usage(BRIDGE_PROG, "--cert/--key/--ca/"
-						"--require-client-cert need "
-						"--tls");
-		if (t->enabled && (!t->cert_file || !t->key_file))
-			tool_usage(BRIDGE_PROG, "--tls needs --cert and --key");
-		if (t->require_client_cert && !t->client_ca_file)
-			tool_usage(BRIDGE_PROG,
-				   "--require-client-cert needs --ca");
+		recv_opts_check(BRIDGE_PROG, &st->in.recv);
 		return;
 	}
 	struct bridge_out_opts *oo = &st->oo;
@@ -436,7 +366,11 @@ static void check(struct setup *st)
 /* Which options belong to which direction (0 both, 1 in, 2 out). */
 static int option_side(int ch)
 {
-	if (ch >= O_LISTEN && ch <= O_REQUIRE_CERT)
+	if (ch == RECV_OPT_TLS || ch == RECV_OPT_CERT || ch == RECV_OPT_KEY ||
+	    ch == RECV_OPT_CA)
+		return 0; /* both, meaning per direction */
+	if ((ch >= O_LISTEN && ch <= O_MAX_PENDING) ||
+	    (ch >= RECV_OPT_BIND && ch < RECV_OPT_END_))
 		return 1;
 	if ((ch >= O_CONSUMER && ch <= O_INSECURE) || ch == 'c' || ch == 't')
 		return 2;
@@ -458,17 +392,11 @@ static void parse(int argc, char **argv, struct setup *st)
 	    {"version", no_argument, NULL, O_VERSION},
 	    {"help", no_argument, NULL, 'h'},
 	    {"listen", required_argument, NULL, O_LISTEN},
-	    {"bind", required_argument, NULL, O_BIND},
 	    {"subject", required_argument, NULL, O_SUBJECT},
 	    {"partitions", required_argument, NULL, O_PARTITIONS},
 	    {"publish-timeout", required_argument, NULL, O_PUBLISH_TIMEOUT},
 	    {"on-unavailable", required_argument, NULL, O_ON_UNAVAILABLE},
 	    {"max-pending", required_argument, NULL, O_MAX_PENDING},
-	    {"max-frame", required_argument, NULL, O_MAX_FRAME},
-	    {"max-connections", required_argument, NULL, O_MAX_CONN},
-	    {"idle-timeout", required_argument, NULL, O_IDLE},
-	    {"allow", required_argument, NULL, O_ALLOW},
-	    {"require-client-cert", no_argument, NULL, O_REQUIRE_CERT},
 	    {"consumer", required_argument, NULL, O_CONSUMER},
 	    {"create-consumer", no_argument, NULL, O_CREATE_CONSUMER},
 	    {"filter", required_argument, NULL, O_FILTER},
@@ -483,10 +411,7 @@ static void parse(int argc, char **argv, struct setup *st)
 	    {"drain-timeout", required_argument, NULL, O_DRAIN_TIMEOUT},
 	    {"server-name", required_argument, NULL, O_SERVER_NAME},
 	    {"insecure", no_argument, NULL, O_INSECURE},
-	    {"tls", no_argument, NULL, O_TLS},
-	    {"cert", required_argument, NULL, O_CERT},
-	    {"key", required_argument, NULL, O_KEY},
-	    {"ca", required_argument, NULL, O_CA},
+	    RECV_LONGOPTS,
 	    {NULL, 0, NULL, 0}};
 	opterr = 0;
 	int ch, idx = -1;
@@ -524,19 +449,6 @@ static void parse(int argc, char **argv, struct setup *st)
 	check(st);
 }
 
-/* SIGINT and SIGTERM to a signalfd, blocked before any thread starts (so
- * every thread inherits the mask). */
-static int signal_fd(void)
-{
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	return signalfd(-1, &set, SFD_CLOEXEC);
-}
-
 int main(int argc, char **argv)
 {
 	static struct setup st;
@@ -559,7 +471,7 @@ int main(int argc, char **argv)
 			   "got '%s'",
 			   argv[1]);
 	parse(argc - 1, argv + 1, &st);
-	int sfd = signal_fd();
+	int sfd = tool_signal_fd();
 	if (sfd < 0) {
 		perror(BRIDGE_PROG ": signalfd");
 		return BRIDGE_EXIT_RUNTIME;
@@ -567,7 +479,7 @@ int main(int argc, char **argv)
 	tool_nofile(BRIDGE_PROG, 0, "");
 	int code = st.out ? bridge_out_run(&st.no, &st.oo, sfd)
 			  : bridge_in_run(&st.no, &st.in, sfd);
-	free(st.in.allow);
+	recv_opts_free(&st.in.recv);
 	nats_Close();
 	return code;
 }

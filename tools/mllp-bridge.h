@@ -15,6 +15,8 @@
 
 #include <mllp/mllp.h>
 
+#include "recv_opts.h"
+
 #define BRIDGE_PROG "mllp-bridge"
 
 /* Exit codes: 0 after SIGTERM/SIGINT (drained), 1 when the bridge cannot
@@ -124,10 +126,7 @@ int64_t bridge_now_ms(void);
 
 /* The bridge's options (both directions; mllp-bridge.c parses them). */
 struct bridge_in_opts {
-	struct mllp_receiver_config rcfg;
-	struct mllp_tls_server_config tls;
-	const char **allow;
-	size_t nallow;
+	struct recv_opts recv; /* listener, limits, TLS (recv_opts.h) */
 	struct bridge_template subject;
 	int64_t publish_timeout_ms;
 	bool no_reply_unavailable; /* --on-unavailable no-reply */

@@ -9,8 +9,6 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +21,7 @@
 
 #include "common.h"
 #include "metrics_http.h"
+#include "recv_opts.h"
 
 #define PROG	   "mllp-recv"
 #define USAGE_LINE "Usage: mllp-recv [OPTIONS] [PORT]"
@@ -203,60 +202,27 @@ static void print_stats(const struct mllp_receiver *r)
 }
 
 enum {
-	OPT_BIND = 256,
-	OPT_ACK,
+	OPT_ACK = 256,
 	OPT_ACK_MIX,
 	OPT_SEED,
 	OPT_ECHO,
 	OPT_DELAY,
-	OPT_MAX_FRAME,
-	OPT_MAX_CONN,
-	OPT_IDLE,
-	OPT_MAX_BUFFERED,
-	OPT_REPLY_PAUSE,
-	OPT_ALLOW,
 	OPT_COUNT,
 	OPT_OUT,
 	OPT_QUIET,
 	OPT_STATS,
-	OPT_BACKEND,
-	OPT_TLS,
-	OPT_CERT,
-	OPT_KEY,
-	OPT_CA,
-	OPT_CRL,
-	OPT_REQUIRE_CERT,
-	OPT_ALLOW_CN,
 	OPT_VERSION,
 	OPT_METRICS,
-	OPT_MLLP2,
 };
 
 /* Everything the command line sets. */
 struct setup {
 	struct app a;
-	struct mllp_receiver_config cfg;
-	struct mllp_tls_server_config tls;
+	struct recv_opts ro;
 	const char *out_path;
 	const char *metrics; /* --metrics ADDR:PORT */
-	const char **allow;  /* --allow, in order */
-	size_t nallow;
-	const char **cns; /* --allow-cn, in order */
-	size_t ncns;
-	bool stats, have_ack, have_mix, have_max_buffered;
+	bool stats, have_ack, have_mix;
 };
-
-/* Append v to a growable list of strings (exits 1 when out of memory). */
-static void push_str(const char ***v, size_t *n, const char *s)
-{
-	const char **p = realloc(*v, (*n + 1) * sizeof(**v));
-	if (!p) {
-		fprintf(stderr, "%s: out of memory\n", PROG);
-		exit(EXIT_RUNTIME);
-	}
-	*v = p;
-	p[(*n)++] = s;
-}
 
 /* The dispatcher and output options; false when ch is none of them. */
 static bool dispatch_option(struct setup *st, int ch, const char *arg)
@@ -323,148 +289,40 @@ static bool dispatch_option(struct setup *st, int ch, const char *arg)
 	}
 }
 
-/* The listener, limit and TLS options; false when ch is none of them. */
-static bool listener_option(struct setup *st, int ch, const char *arg)
-{
-	struct mllp_receiver_config *cfg = &st->cfg;
-	switch (ch) {
-	case OPT_BIND:
-		cfg->address = arg;
-		return true;
-	case OPT_MAX_FRAME:
-		cfg->max_frame = (size_t)tool_arg_u64(
-		    PROG, arg, 1, SIZE_MAX,
-		    "--max-frame wants a size in bytes >= 1");
-		return true;
-	case OPT_MAX_CONN:
-		cfg->max_connections = (uint32_t)tool_arg_u64(
-		    PROG, arg, 1, UINT32_MAX,
-		    "--max-connections wants a number >= 1");
-		return true;
-	case OPT_IDLE:
-		cfg->idle_timeout_ms =
-		    (uint32_t)tool_arg_u64(PROG, arg, 0, UINT32_MAX / 1000,
-					   "--idle-timeout wants seconds") *
-		    1000u;
-		return true;
-	case OPT_MAX_BUFFERED:
-		cfg->max_buffered_bytes = (size_t)tool_arg_u64(
-		    PROG, arg, 1, SIZE_MAX,
-		    "--max-buffered-bytes wants a size in bytes >= 1");
-		st->have_max_buffered = true;
-		return true;
-	case OPT_REPLY_PAUSE:
-		cfg->reply_backlog_pause = (size_t)tool_arg_u64(
-		    PROG, arg, 1, SIZE_MAX,
-		    "--reply-backlog-pause wants a size in bytes >= 1");
-		return true;
-	case OPT_ALLOW:
-		push_str(&st->allow, &st->nallow, arg);
-		return true;
-	case OPT_BACKEND:
-		cfg->backend = tool_arg_backend(PROG, arg);
-		return true;
-	case OPT_MLLP2:
-		cfg->mllp_release = 2;
-		return true;
-	case OPT_TLS:
-		st->tls.enabled = true;
-		return true;
-	case OPT_CERT:
-		st->tls.cert_file = arg;
-		return true;
-	case OPT_KEY:
-		st->tls.key_file = arg;
-		return true;
-	case OPT_CA:
-		st->tls.client_ca_file = arg;
-		return true;
-	case OPT_CRL:
-		st->tls.crl_file = arg;
-		return true;
-	case OPT_REQUIRE_CERT:
-		st->tls.require_client_cert = true;
-		return true;
-	case OPT_ALLOW_CN:
-		push_str(&st->cns, &st->ncns, arg);
-		return true;
-	default:
-		return false;
-	}
-}
-
 /* Refuse contradictions (exit 64), then complete the configuration. */
 static void check_args(struct setup *st)
 {
 	struct app *a = &st->a;
-	struct mllp_tls_server_config *tls = &st->tls;
 	if (a->echo && (st->have_ack || st->have_mix))
 		tool_usage(PROG, "--echo cannot be combined with --ack or "
 				 "--ack-mix");
 	if (st->have_ack && st->have_mix)
 		tool_usage(PROG, "--ack and --ack-mix exclude each other");
-	if (st->cfg.max_buffered_bytes < st->cfg.max_frame)
-		tool_usage(PROG,
-			   "--max-buffered-bytes (%zu%s) must be at least "
-			   "--max-frame (%zu)",
-			   st->cfg.max_buffered_bytes,
-			   st->have_max_buffered ? "" : ", the default",
-			   st->cfg.max_frame);
-	bool tls_opts = tls->cert_file || tls->key_file ||
-			tls->client_ca_file || tls->crl_file ||
-			tls->require_client_cert || st->ncns;
-	tool_tls_built(PROG, tls->enabled);
-	if (tls_opts && !tls->enabled)
-		tool_usage(PROG,
-			   "--cert/--key/--ca/--crl/--require-client-cert/"
-			   "--allow-cn need --tls");
-	if (tls->enabled && (!tls->cert_file || !tls->key_file))
-		tool_usage(PROG, "--tls needs --cert and --key");
-	if (tls->require_client_cert && !tls->client_ca_file)
-		tool_usage(PROG, "--require-client-cert needs --ca");
-	if (st->ncns && !tls->require_client_cert)
-		tool_usage(PROG, "--allow-cn needs --require-client-cert");
+	recv_opts_check(PROG, &st->ro);
 	a->ack.delay_ms = a->delay_ms;
-	tls->allowed_clients = st->cns;
-	tls->n_allowed_clients = st->ncns;
 }
 
 static void parse_args(int argc, char **argv, struct setup *st)
 {
 	static const struct option opts[] = {
-	    {"bind", required_argument, NULL, OPT_BIND},
 	    {"ack", required_argument, NULL, OPT_ACK},
 	    {"ack-mix", required_argument, NULL, OPT_ACK_MIX},
 	    {"seed", required_argument, NULL, OPT_SEED},
 	    {"echo", no_argument, NULL, OPT_ECHO},
 	    {"delay", required_argument, NULL, OPT_DELAY},
-	    {"max-frame", required_argument, NULL, OPT_MAX_FRAME},
-	    {"max-connections", required_argument, NULL, OPT_MAX_CONN},
-	    {"idle-timeout", required_argument, NULL, OPT_IDLE},
-	    {"max-buffered-bytes", required_argument, NULL, OPT_MAX_BUFFERED},
-	    {"reply-backlog-pause", required_argument, NULL, OPT_REPLY_PAUSE},
-	    {"allow", required_argument, NULL, OPT_ALLOW},
 	    {"count", required_argument, NULL, OPT_COUNT},
 	    {"out", required_argument, NULL, OPT_OUT},
 	    {"quiet", no_argument, NULL, OPT_QUIET},
 	    {"stats", no_argument, NULL, OPT_STATS},
 	    {"metrics", required_argument, NULL, OPT_METRICS},
-	    {"backend", required_argument, NULL, OPT_BACKEND},
-	    {"mllp2", no_argument, NULL, OPT_MLLP2},
-	    {"tls", no_argument, NULL, OPT_TLS},
-	    {"cert", required_argument, NULL, OPT_CERT},
-	    {"key", required_argument, NULL, OPT_KEY},
-	    {"ca", required_argument, NULL, OPT_CA},
-	    {"crl", required_argument, NULL, OPT_CRL},
-	    {"require-client-cert", no_argument, NULL, OPT_REQUIRE_CERT},
-	    {"allow-cn", required_argument, NULL, OPT_ALLOW_CN},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, OPT_VERSION},
+	    RECV_LONGOPTS,
+	    RECV_MORE_LONGOPTS,
 	    {NULL, 0, NULL, 0},
 	};
 	mllp_ack_dispatcher_init(&st->a.ack);
-	mllp_receiver_config_init(&st->cfg);
-	mllp_tls_server_config_init(&st->tls);
+	recv_opts_init(&st->ro, true);
 	opterr = 0;
 	int ch;
 	while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -475,12 +333,12 @@ static void parse_args(int argc, char **argv, struct setup *st)
 		if (ch == OPT_VERSION)
 			tool_version(PROG);
 		if (!dispatch_option(st, ch, optarg) &&
-		    !listener_option(st, ch, optarg))
+		    !recv_option(PROG, ch, optarg, &st->ro))
 			tool_option_error(PROG, USAGE_LINE, ch, argv);
 	}
-	st->cfg.port = 2575;
+	st->ro.cfg.port = 2575;
 	if (optind < argc)
-		st->cfg.port = tool_arg_port(PROG, argv[optind++], true);
+		st->ro.cfg.port = tool_arg_port(PROG, argv[optind++], true);
 	if (optind < argc)
 		tool_usage(PROG, "unexpected argument '%s'", argv[optind]);
 	check_args(st);
@@ -490,12 +348,9 @@ static void parse_args(int argc, char **argv, struct setup *st)
  * error (printed). */
 static struct mllp_receiver *start(struct setup *st)
 {
-	struct mllp_receiver_config *cfg = &st->cfg;
+	struct mllp_receiver_config *cfg = &st->ro.cfg;
 	cfg->dispatch = dispatch;
 	cfg->dispatch_ctx = &st->a;
-	cfg->allowed_clients = st->allow;
-	cfg->allowed_clients_count = st->nallow;
-	cfg->tls = st->tls.enabled ? &st->tls : NULL;
 	cfg->telemetry = telemetry;
 	cfg->telemetry_ctx = &st->a;
 	cfg->log = tool_log;
@@ -542,19 +397,6 @@ static bool wait_for_end(int sfd, const struct app *a)
 	}
 }
 
-/* SIGINT and SIGTERM go to a signalfd: blocked before the receiver's
- * thread starts, so it inherits the mask. Returns the fd or -1. */
-static int signal_fd(void)
-{
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	return signalfd(-1, &set, SFD_CLOEXEC);
-}
-
 /* --out FILE, opened for appending; 0 or EXIT_RUNTIME (printed). */
 static int open_out(const struct setup *st, struct app *a)
 {
@@ -576,7 +418,7 @@ static int setup_process(struct app *a, int *sfd)
 	 * minimum: connections past it are refused and counted). */
 	tool_nofile(PROG, 0, "");
 	a->done_fd = eventfd(0, EFD_CLOEXEC);
-	*sfd = signal_fd();
+	*sfd = tool_signal_fd();
 	if (a->done_fd >= 0 && *sfd >= 0)
 		return 0;
 	fprintf(stderr, "%s: %s\n", PROG, strerror(errno));
@@ -628,7 +470,6 @@ int main(int argc, char **argv)
 	if (code != 0)
 		return code;
 	struct mllp_receiver *r = start(&st);
-	free(st.allow);
 	if (!r)
 		return EXIT_RUNTIME;
 	struct tool_metrics_http *mh;
@@ -638,7 +479,7 @@ int main(int argc, char **argv)
 	mllp_receiver_destroy(r);
 	if (code != 0)
 		return code;
-	free(st.cns);
+	recv_opts_free(&st.ro);
 	if (a->out)
 		fclose(a->out);
 	close(sfd);
