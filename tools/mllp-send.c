@@ -230,6 +230,7 @@ struct outcome {
 	uint64_t latency_us;
 	bool has_latency;
 	char error[512]; /* room for a file name (300) and an error (200) */
+	char note[64];	 /* printed whatever the class */
 	const unsigned char *reply;
 	size_t reply_len;
 };
@@ -310,6 +311,15 @@ static void judge(const struct opts *o, const struct tool_msg *msg,
 		judge_batch_reply(oc);
 		return;
 	}
+	const char *acc;
+	if (!r->has_verdict && !r->reply &&
+	    (acc = send_enh_no_accept(msg->data, msg->len)) != NULL) {
+		/* MSH-15 NE / ER: done when written, no reply awaited */
+		oc->verdict = "written";
+		snprintf(oc->note, sizeof(oc->note),
+			 "accept: none requested (MSH-15 %s)", acc);
+		return;
+	}
 	if (!r->has_verdict) {
 		oc->cls = 2;
 		oc->verdict = "error";
@@ -363,6 +373,10 @@ static void print_outcome(const struct opts *o, size_t index,
 			tool_json_str(stdout, oc->error, strlen(oc->error));
 		else
 			fputs("null", stdout);
+		if (oc->note[0]) {
+			fputs(",\"note\":", stdout);
+			tool_json_str(stdout, oc->note, strlen(oc->note));
+		}
 		if (o->raw || o->print_ack) {
 			fputs(",\"reply\":", stdout);
 			if (oc->reply)
@@ -386,6 +400,8 @@ static void print_outcome(const struct opts *o, size_t index,
 		printf(" -");
 	if (oc->error[0] && oc->cls != 0)
 		printf(" (%s)", oc->error);
+	if (oc->note[0])
+		printf(" (%s)", oc->note);
 	putchar('\n');
 	if ((o->raw || o->print_ack) && oc->reply)
 		print_segments(oc->reply, oc->reply_len);

@@ -211,6 +211,18 @@ void send_enh_report(bool quiet, bool json, size_t index, struct mllp_str id,
 	putchar('\n');
 }
 
+const char *send_enh_no_accept(const void *data, size_t len)
+{
+	struct mllp_hl7_msg h;
+	if (mllp_hl7_parse(&h, data, len) != 0)
+		return NULL;
+	if (mllp_str_eq(h.accept_ack_type, "NE"))
+		return "NE";
+	if (mllp_str_eq(h.accept_ack_type, "ER"))
+		return "ER";
+	return NULL;
+}
+
 void send_enh_summary(const char *prog, bool quiet,
 		      const struct send_enh_tally *t)
 {

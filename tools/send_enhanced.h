@@ -93,6 +93,10 @@ void send_enh_report(bool quiet, bool json, size_t index, struct mllp_str id,
 		     struct mllp_future *f, struct send_enh_tally *t,
 		     int *worst);
 
+/* "NE" or "ER" when HL7 message data[0..len) asks in MSH-15 for no accept
+ * ACK on success (the pool completes it when written), else NULL. */
+const char *send_enh_no_accept(const void *data, size_t len);
+
 /* "application stage: N accepted, N errors or rejects, N failed" on
  * stderr, when any was reported and not quiet. */
 void send_enh_summary(const char *prog, bool quiet,

@@ -13,10 +13,27 @@
  *   1. accept: the future of mllp_pool_send(), as for every message. Its
  *      verdict is that of the accept ACK (CA application_accept, CE
  *      application_error, CR application_reject; result.ack.code says
- *      which code came). The pool waits for a reply on the connection for
- *      every message: a message whose MSH-15 is NE, ER or SU gets no accept
- *      ACK from a receiver that honours it and ends in a reply timeout
- *      (send it with mllp_send_options.async).
+ *      which code came). What the pool waits for follows MSH-15:
+ *        - AL, SU, empty: a reply on the connection, as for every
+ *          message (SU: no reply is no confirmation, a reply timeout);
+ *        - NE (never an accept ACK) and ER (one only on error or
+ *          reject): nothing. The stage completes when the message is
+ *          written (with TLS: its records handed to the kernel): status
+ *          0, written, no verdict, no reply. With max_inflight > 1 the
+ *          message leaves the window then. With mllp_release 2 the
+ *          commit ACK is still awaited (release 2 is about transport).
+ *      An answer that still comes on the connection for such a message
+ *      (a CE / CR for ER, any ACK from a receiver in original mode) is a
+ *      late accept ACK: it is not credited to another message and does
+ *      not close the connection; it is dropped, counted
+ *      (late_accept_acks in the pool and endpoint stats,
+ *      mllp_late_accept_acks_total), reported (telemetry
+ *      late_accept_ack with its verdict, orphan) and logged (a CE / CR
+ *      each time, others once per connection), and it ends the
+ *      message's application stage if that is still open, as below (CE /
+ *      CR: not accepted; an original-mode AA / AE / AR: the application
+ *      ACK; a CA changes nothing). The connection remembers the ids of
+ *      its last 256 answered or written messages for this.
  *   2. application: when the pool has an ack listener
  *      (mllp_pool_listen_acks) at the time of mllp_pool_send() and the
  *      message is HL7 with MSH-16 AL, ER or SU, the same future also has
@@ -32,7 +49,8 @@
  *     mode ACK (AA / AE / AR: the receiver answered in original mode);
  *   - with MLLP_ERR_NOT_ACCEPTED (context receive) when the accept ACK is
  *     CE or CR (the receiving system will not process the message): "no
- *     application acknowledgement: the accept acknowledgement was CR"; or
+ *     application acknowledgement: the accept acknowledgement was CR" (for
+ *     MSH-15 ER, a late CE / CR does the same); or
  *     when the accept stage's reply was no valid ACK of the message: "...:
  *     the accept stage's reply was bad_message_control_id" (the verdict's
  *     name); or with the accept stage's own error when it failed (timeout,
@@ -55,7 +73,9 @@
  * frame that is no acknowledgement at all (no MSA segment).
  *
  * Cost: a message without MSH-16 AL/ER/SU, or any message while the pool
- * has no listener, pays nothing more than a branch. A message with an
+ * has no listener, pays nothing more than a branch. MSH-15 is read from
+ * the parse that finds MSH-10 (no other pass over the message); a message
+ * without it pays a branch. A message with an
  * application stage takes one small allocation (its control id and
  * endpoint name) and one hash-table insertion on the manager thread.
  *
@@ -65,7 +85,8 @@
  * listener takes (verdict, latency_us; orphan true and endpoint_id
  * UINT32_MAX, address the peer's, when it matched nothing);
  * application_ack_timeout when the timeout ends a stage (error set;
- * for ER too, with the error's reason 0). */
+ * for ER too, with the error's reason 0); late_accept_ack for an answer
+ * to an NE / ER message that completed when written (see above). */
 #ifndef MLLP_ENHANCED_H
 #define MLLP_ENHANCED_H
 

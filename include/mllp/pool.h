@@ -560,6 +560,7 @@ struct mllp_endpoint_stats {
 	uint64_t lanes_held;
 	uint64_t lane_waiting;
 	uint64_t lane_held_waiting;
+	uint64_t late_accept_acks; /* as in struct mllp_pool_stats */
 };
 
 /* Zero *s and set s->size to this header's sizeof (inline on purpose: the

@@ -183,19 +183,25 @@ typedef void (*mllp_dispatch_fn)(void *ctx, const struct mllp_message *msg,
  * returns an error); it is never freed otherwise, also not when its
  * connection closes or the receiver stops: the owner must reply to every
  * handle exactly once. Its connection may close meanwhile (peer, error,
- * idle timeout, mllp_receiver_stop()): the reply then returns
- * MLLP_ERR_CLOSED and is counted in replies_after_close. A connection with
- * deferred replies pending is not idle (idle_timeout_ms does not close
- * it), and after the peer's end of file it stays open until they are
- * sent, as for any reply. mllp_receiver_destroy() with handles
- * outstanding: the receiver stops at once; its memory (and the
- * allocator's use) ends when the last outstanding handle is replied to
+ * idle timeout, deferred_timeout_ms, mllp_receiver_stop() after its
+ * drain): the reply then returns MLLP_ERR_CLOSED and is counted in
+ * replies_after_close; the owner learns it at once through
+ * mllp_receiver_config.reply_abandoned (mllp_reply_abandoned_fn). A
+ * connection with deferred replies pending is not idle (idle_timeout_ms
+ * does not close it; deferred_timeout_ms bounds the wait), and after the
+ * peer's end of file it stays open until they are sent, as for any
+ * reply. mllp_receiver_stop() waits for them up to stop_drain_ms.
+ * mllp_receiver_destroy() with handles outstanding: the receiver stops
+ * (as mllp_receiver_stop); its memory (and the allocator's use) ends
+ * when the last outstanding handle is replied to
  * (each such reply returns MLLP_ERR_CLOSED), so the allocator must stay
  * valid until then and be thread-safe (mllp_receiver_reply allocates a
  * reply above 256 bytes, and may free, on the calling thread). */
 
 /* Default of mllp_receiver_config.max_pending_replies. */
 #define MLLP_RECEIVER_DEFAULT_MAX_PENDING 64u
+/* Default of mllp_receiver_config.stop_drain_ms. */
+#define MLLP_RECEIVER_DEFAULT_STOP_DRAIN_MS 1000u
 
 struct mllp_reply_handle;
 
@@ -325,15 +331,18 @@ mllp_receiver_event_name(enum mllp_receiver_event_kind kind);
 /* Why a connection ended. */
 enum mllp_close_reason {
 	MLLP_CLOSE_NONE = 0,
-	MLLP_CLOSE_PEER,	 /* closed by peer (EOF, after the replies) */
-	MLLP_CLOSE_ERROR,	 /* socket error, oversize frame, backlog */
-	MLLP_CLOSE_IDLE_TIMEOUT, /* no complete frame for idle_timeout */
-	MLLP_CLOSE_REFUSED,	 /* not in allowed_clients, or too many, or
-				  * TLS: the client certificate refused */
-	MLLP_CLOSE_STOPPED,	 /* the receiver stopped */
+	MLLP_CLOSE_PEER,	  /* closed by peer (EOF, after the replies) */
+	MLLP_CLOSE_ERROR,	  /* socket error, oversize frame, backlog */
+	MLLP_CLOSE_IDLE_TIMEOUT,  /* no complete frame for idle_timeout */
+	MLLP_CLOSE_REFUSED,	  /* not in allowed_clients, or too many, or
+				   * TLS: the client certificate refused */
+	MLLP_CLOSE_STOPPED,	  /* the receiver stopped */
+	MLLP_CLOSE_REPLY_TIMEOUT, /* a deferred reply did not come within
+				   * deferred_timeout_ms */
 };
 
-/* "none", "closed", "error", "idle_timeout", "refused", "stopped". */
+/* "none", "closed", "error", "idle_timeout", "refused", "stopped",
+ * "reply_timeout". */
 MLLP_API const char *mllp_close_reason_name(enum mllp_close_reason reason);
 
 /* One receiver event. Pointers are valid only during the callback. */
@@ -416,6 +425,12 @@ struct mllp_receiver_stats {
 	 * the close on their way to the connection). */
 	uint64_t replies_pending;
 	uint64_t replies_after_close;
+	/* Deferred replies whose connection closed while they were still
+	 * unanswered (each reported to reply_abandoned when it is set); and
+	 * connections mllp_receiver_stop closed after stop_drain_ms with
+	 * replies not yet written (each also logged once at stop). */
+	uint64_t replies_abandoned;
+	uint64_t connections_stop_unfinished;
 };
 
 /* Zero *s and set s->size to this header's sizeof (inline on purpose: the
@@ -425,6 +440,25 @@ static inline void mllp_receiver_stats_init(struct mllp_receiver_stats *s)
 	memset(s, 0, sizeof(*s));
 	s->size = sizeof(*s);
 }
+
+/* Abandoned deferred replies: called once for each deferred handle still
+ * unanswered when its connection closes (the peer closed or reset, an
+ * error, idle_timeout_ms, deferred_timeout_ms, or mllp_receiver_stop()
+ * after its drain), with the connection's close reason. The message may
+ * need undoing: the sender was not told it was taken and sends it again.
+ * On the manager thread (must not block; ctx is dispatch_ctx), as the
+ * connection closes (before its connection_stop telemetry event).
+ * Nothing changes for h: it stays the
+ * owner's until passed to mllp_receiver_reply() or
+ * mllp_receiver_refuse(), which consume it and return MLLP_ERR_CLOSED
+ * (from the callback too). An owner replying on another thread at the
+ * same time may get there first: the callback then names a handle
+ * already consumed, so take h as a key to look up, not as a handle
+ * known to be alive. Not called for a handle the owner had replied to
+ * already (a reply not yet written when the connection closes is dropped
+ * with it; the sender sends the message again). */
+typedef void (*mllp_reply_abandoned_fn)(void *ctx, struct mllp_reply_handle *h,
+					enum mllp_close_reason reason);
 
 /* ---- the receiver --------------------------------------------------------
  */
@@ -563,9 +597,24 @@ struct mllp_receiver_config {
 	 * dispatchers take every frame. Another value:
 	 * MLLP_ERR_INVALID_ARGUMENT at create. */
 	uint32_t mllp_release;
+	/* mllp_receiver_stop's drain (ms; default 1000,
+	 * MLLP_RECEIVER_DEFAULT_STOP_DRAIN_MS): see mllp_receiver_stop. 0:
+	 * close every connection at once (replies not yet written are
+	 * dropped). */
+	uint32_t stop_drain_ms;
+	/* Longest wait for a deferred reply (ms; default 0: no limit): a
+	 * connection whose oldest deferred frame is not answered within it
+	 * is closed (telemetry reason reply_timeout, error
+	 * MLLP_ERR_TIMEOUT; the sender sends the frame again) and its
+	 * deferred handles are reported to reply_abandoned. */
+	uint32_t deferred_timeout_ms;
+	/* Told when deferred replies are abandoned (see
+	 * mllp_reply_abandoned_fn); NULL for none. Its ctx is dispatch_ctx. */
+	mllp_reply_abandoned_fn reply_abandoned;
 	/* Reserved (MLLP_RESERVED_WORDS, export.h): zeroed by
-	 * mllp_receiver_config_init, must stay zero. */
-	uint64_t reserved_[MLLP_RESERVED_WORDS];
+	 * mllp_receiver_config_init, must stay zero. Options are taken from
+	 * it at its start (the struct keeps its size and layout). */
+	uint64_t reserved_[MLLP_RESERVED_WORDS - 2];
 };
 
 MLLP_API void mllp_receiver_config_init(struct mllp_receiver_config *cfg);
@@ -605,14 +654,25 @@ MLLP_API const char *mllp_receiver_backend(const struct mllp_receiver *r);
 MLLP_API int mllp_receiver_get_stats(const struct mllp_receiver *r,
 				     struct mllp_receiver_stats *out);
 
-/* Stop: close the listener and every connection (telemetry reason
- * stopped; replies not yet written are dropped) and return after the last
+/* Stop: stop accepting and reading at once, drain, close every
+ * connection (telemetry reason stopped) and return after the last
  * callback has returned and the manager thread has exited: from then on
  * the contexts of the config (dispatch_ctx, telemetry_ctx, log_ctx) may be
  * freed. Idempotent and thread-safe: concurrent callers all return once
  * the receiver has stopped. From a callback of this receiver (the manager
  * thread: it would wait for itself) nothing is stopped and the call
  * returns MLLP_ERR_INVALID_ARGUMENT, as for NULL.
+ * Drain: for up to config.stop_drain_ms (default 1000 ms) the receiver
+ * keeps writing the replies it holds (synchronous replies not yet
+ * written, delayed ones, deferred replies completed before or during the
+ * drain) and closes each connection once it has nothing left to write;
+ * frames received but not yet dispatched are dropped (never answered: the
+ * sender sends them again). When the bound passes, the connections left
+ * are closed: counted in connections_stop_unfinished and logged once
+ * ("stop: N connections closed with replies not written after D ms"),
+ * and their deferred handles still unanswered are reported to
+ * reply_abandoned. stop_drain_ms 0: every connection is closed at once
+ * (replies not yet written are dropped).
  * Deferred replies still outstanding stay valid: mllp_receiver_reply()
  * on them returns MLLP_ERR_CLOSED (see mllp_reply_defer). The listening
  * port is free when it returns. Returns 0 (also when already stopped). */

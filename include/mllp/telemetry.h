@@ -6,8 +6,8 @@
  * reply the receiver resent for a message this connection had its answer
  * to already: dropped, see mllp_pool_stats.stale_replies); commit_ack and
  * commit_nak (MLLP release 2, mllp_conn_options.mllp_release);
- * application_ack and application_ack_timeout (enhanced acknowledgement
- * mode, mllp/enhanced.h). Events are
+ * application_ack, application_ack_timeout and late_accept_ack (enhanced
+ * acknowledgement mode, mllp/enhanced.h). Events are
  * delivered to
  * a callback set in struct mllp_pool_config; it runs on the pool's manager
  * thread, must not block and must not wait on a future.
@@ -52,11 +52,16 @@ enum mllp_event_kind {
 	 * application stage ended by its timeout. */
 	MLLP_EV_APPLICATION_ACK,
 	MLLP_EV_APPLICATION_ACK_TIMEOUT,
+	/* An answer came on the connection for a message whose MSH-15 (NE,
+	 * ER) asked for no accept ACK on success and which completed when
+	 * written: dropped (mllp_pool_stats.late_accept_acks); verdict: that
+	 * of the answer (a CE is application_error); orphan true. */
+	MLLP_EV_LATE_ACCEPT_ACK,
 };
 
 /* Number of event kinds (a define, not an enumerator, so that a switch
  * over every kind needs no default). */
-#define MLLP_EVENT_COUNT 13
+#define MLLP_EVENT_COUNT 14
 
 /* "connection_success", ... as the reference names them. Never NULL. */
 MLLP_API const char *mllp_event_name(enum mllp_event_kind kind);
@@ -145,6 +150,10 @@ struct mllp_pool_stats {
 	uint64_t lanes_held;
 	uint64_t lane_waiting;
 	uint64_t lane_held_waiting;
+	/* Answers dropped as late accept ACKs: a reply on the connection for
+	 * a message whose MSH-15 (NE, ER) asked for no accept ACK on success
+	 * and which had completed when written (mllp/enhanced.h). */
+	uint64_t late_accept_acks;
 };
 
 /* Zero *s and set s->size to this header's sizeof (inline on purpose: the

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <mllp/ack.h>
 #include <mllp/future.h>
 #include <mllp/hl7.h>
 #include <mllp/receiver.h>
@@ -87,6 +88,15 @@ void mllpi_app_track(struct mllp_future *f);
 /* Manager: f's accept stage completes (mllpi_future_publish, before its
  * waiters wake): the application stage ends or its timeout starts. */
 void mllpi_app_accepted(struct mllp_future *f);
+/* Manager: a late accept ACK (conn_stale.c; ack its views, v its verdict,
+ * data[0..len) the frame) came on a connection of endpoint ep_id for a
+ * message that completed when written (MSH-15 NE / ER). Its application
+ * stage, if still open, ends as the accept-stage rules say: CE / CR with
+ * MLLP_ERR_NOT_ACCEPTED, an original-mode ACK (AA / AE / AR) as its
+ * application ACK; a CA changes nothing. */
+void mllpi_app_late(struct mllp_pool *p, uint32_t ep_id,
+		    const struct mllp_ack *ack, enum mllp_verdict v,
+		    const unsigned char *data, size_t len);
 /* The last reference of f went (future.c). */
 void mllpi_app_free(struct mllp_future *f);
 /* Manager: the T_APP timer (owner: the acks); a frame from the listener

@@ -10,7 +10,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 void mllp_ack_listen_config_init(struct mllp_ack_listen_config *cfg)
 {
@@ -239,31 +238,15 @@ int mllp_pool_ack_stats(const struct mllp_pool *pool,
 	return 0;
 }
 
-/* The listener has written every accept ACK it was given. */
-static bool acks_flushed(struct mllpi_acks *a)
-{
-	struct mllp_receiver_stats st;
-	mllp_receiver_stats_init(&st);
-	if (mllp_receiver_get_stats(a->rx, &st) != 0)
-		return true;
-	return st.replies_pending == 0 &&
-	       st.replies_sent >=
-		   atomic_load_explicit(&a->accept_acks, memory_order_relaxed);
-}
-
-/* Stop the listener; the accept ACKs it has queued (a caller may stop as
- * soon as an application stage completes) get up to ACKS_FLUSH_MS to be
- * written first. */
-#define ACKS_FLUSH_MS 500
+/* Stop the listener: its stop drains (stop_drain_ms), so the accept ACKs
+ * it has queued (a caller may stop as soon as an application stage
+ * completes) are written first; the pool's manager still runs and answers
+ * what the listener handed it meanwhile. */
 void mllpi_acks_stop(struct mllp_pool *p)
 {
 	struct mllpi_acks *a = acks_of(p);
 	if (!a)
 		return;
-	for (int i = 0; i < ACKS_FLUSH_MS && !acks_flushed(a); i++) {
-		struct timespec ms = {0, 1000000};
-		nanosleep(&ms, NULL);
-	}
 	mllp_receiver_stop(a->rx);
 }
 

@@ -199,6 +199,36 @@ static void arm(struct mllpi_acks *a, struct mllpi_app *app)
 		mllpi_timer_arm(&p->loop.timers, &a->timer, app->due_us);
 }
 
+/* A judged answer of the accept stage (verdict v, MSA-1 code, the frame
+ * data[0..len)) ends the application stage: an original-mode ACK (AA..AR)
+ * is its application ACK; CE / CR: the receiving system will not process
+ * the message. False for a CA: the stage goes on. */
+static bool end_by_answer(struct mllpi_acks *a, struct mllpi_app *app,
+			  enum mllp_verdict v, struct mllp_str code,
+			  const unsigned char *data, size_t len)
+{
+	if (code.ptr[0] == 'A') {
+		app_reply(a, app, data, len);
+		untrack(a, app);
+		return true;
+	}
+	if (v == MLLP_APPLICATION_ACCEPT)
+		return false;
+	struct mllp_error e;
+	mllp_error_set(&e, MLLP_CTX_RECEIVE, MLLP_ERR_NOT_ACCEPTED,
+		       "no application acknowledgement: the accept "
+		       "acknowledgement was %.*s",
+		       (int)code.len, code.ptr);
+	app_fail(a, app, &e);
+	return true;
+}
+
+static bool judged(enum mllp_verdict v)
+{
+	return v == MLLP_APPLICATION_ACCEPT || v == MLLP_APPLICATION_ERROR ||
+	       v == MLLP_APPLICATION_REJECT;
+}
+
 void mllpi_app_accepted(struct mllp_future *f)
 {
 	struct mllpi_app *app = f->app;
@@ -212,35 +242,23 @@ void mllpi_app_accepted(struct mllp_future *f)
 		app_fail(a, app, &r->error);
 		return;
 	}
-	if (!r->has_verdict) { /* async, release 2: the accept is implicit */
+	/* async, release 2, MSH-15 NE / ER: the accept is implicit */
+	if (!r->has_verdict) {
 		arm(a, app);
 		return;
 	}
 	/* AA..AR, CA..CR: a code was judged; else a wrong id, a bad code,
 	 * no MSA */
-	bool judged = r->verdict == MLLP_APPLICATION_ACCEPT ||
-		      r->verdict == MLLP_APPLICATION_ERROR ||
-		      r->verdict == MLLP_APPLICATION_REJECT;
-	if (judged && r->ack.code.ptr[0] == 'A') {
-		/* An original-mode answer: it is the application ACK. */
-		app_reply(a, app, r->reply, r->reply_len);
-		untrack(a, app);
+	if (judged(r->verdict)) {
+		if (!end_by_answer(a, app, r->verdict, r->ack.code, r->reply,
+				   r->reply_len))
+			arm(a, app);
 		return;
 	}
-	if (judged && r->verdict == MLLP_APPLICATION_ACCEPT) {
-		arm(a, app);
-		return;
-	}
-	if (judged)
-		mllp_error_set(&e, MLLP_CTX_RECEIVE, MLLP_ERR_NOT_ACCEPTED,
-			       "no application acknowledgement: the accept "
-			       "acknowledgement was %.*s",
-			       (int)r->ack.code.len, r->ack.code.ptr);
-	else
-		mllp_error_set(&e, MLLP_CTX_RECEIVE, MLLP_ERR_NOT_ACCEPTED,
-			       "no application acknowledgement: the accept "
-			       "stage's reply was %s",
-			       mllp_verdict_name(r->verdict));
+	mllp_error_set(&e, MLLP_CTX_RECEIVE, MLLP_ERR_NOT_ACCEPTED,
+		       "no application acknowledgement: the accept "
+		       "stage's reply was %s",
+		       mllp_verdict_name(r->verdict));
 	app_fail(a, app, &e);
 }
 
@@ -288,8 +306,10 @@ void mllpi_app_stop_all(struct mllp_pool *p)
 		mllpi_timer_disarm(&p->loop.timers, &a->timer);
 }
 
-/* The oldest open stage waiting for control id msa2, or NULL. */
-static struct mllpi_app *lookup(struct mllpi_acks *a, struct mllp_str msa2)
+/* The oldest open stage waiting for control id msa2 (of endpoint ep_id;
+ * UINT32_MAX: any), or NULL. */
+static struct mllpi_app *lookup(struct mllpi_acks *a, struct mllp_str msa2,
+				uint32_t ep_id)
 {
 	if (msa2.len == 0)
 		return NULL;
@@ -298,9 +318,24 @@ static struct mllpi_app *lookup(struct mllpi_acks *a, struct mllp_str msa2)
 	     x = x->hnext)
 		if (x->hash == h && x->id_len == msa2.len &&
 		    memcmp(x->id, msa2.ptr, msa2.len) == 0 &&
+		    (ep_id == UINT32_MAX || x->endpoint_id == ep_id) &&
 		    !atomic_load_explicit(&x->state, memory_order_relaxed))
 			return x;
 	return NULL;
+}
+
+void mllpi_app_late(struct mllp_pool *p, uint32_t ep_id,
+		    const struct mllp_ack *ack, enum mllp_verdict v,
+		    const unsigned char *data, size_t len)
+{
+	struct mllpi_acks *a = acks_of(p);
+	if (!a || p->stopping || !judged(v))
+		return;
+	struct mllpi_app *app = lookup(a, ack->control_id, ep_id);
+	/* only a stage whose accept stage is over (not a message with the
+	 * same id still in flight) */
+	if (app && app->f->completed)
+		(void)end_by_answer(a, app, v, ack->code, data, len);
 }
 
 /* Answer the listener's frame: an accept ACK (code) when its MSH-15 asks
@@ -350,7 +385,8 @@ void mllpi_app_op_in(struct mllp_pool *p, struct mllpi_node *n)
 		answer(a, in, &m, false, enh ? "CR" : "AR",
 		       "not an acknowledgement");
 	} else {
-		struct mllpi_app *app = p->stopping ? NULL : lookup(a, msa2);
+		struct mllpi_app *app =
+		    p->stopping ? NULL : lookup(a, msa2, UINT32_MAX);
 		if (app) {
 			RX(a->matched);
 			/* The sender's accept ACK is queued before the stage

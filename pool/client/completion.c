@@ -58,17 +58,26 @@ void mllpi_conn_on_sent(struct mllpi_conn *c, int res)
 	}
 	c->send_done = true;
 	STAT_ADD(c->ep, st_sent, 1);
+	if (c->cur && c->cur->no_accept && !c->reply_done) {
+		/* MSH-15 NE / ER: no accept ACK to wait for (conn_stale.c). */
+		bool early = c->early_reply;
+		c->early_reply = false;
+		mllpi_accept_written(c, c->cur, early);
+		mllpi_conn_finish(c);
+		return;
+	}
 	if (c->cur && c->cur->async && !c->cur->completed) {
 		c->cur->result.status = 0;
 		c->cur->result.written = true;
 		mllpi_publish(c->cur);
 	}
 	if (c->early_reply && c->cur) {
-		/* The reply that came first (see mllpi_conn_handle_reply). */
+		/* The reply that came first (see mllpi_conn_handle_reply);
+		 * one dropped as stale leaves the message waiting. */
 		c->early_reply = false;
-		mllpi_conn_handle_reply(c, c->cur->result.reply,
-					c->cur->result.reply_len);
-		return;
+		if (mllpi_conn_handle_reply(c, c->cur->result.reply,
+					    c->cur->result.reply_len))
+			return;
 	}
 	if (c->reply_done) {
 		mllpi_conn_finish(c);
@@ -137,6 +146,8 @@ void mllpi_pool_on_cqe(void *ctx, const struct mllpi_cqe *cq)
 	if (ends)
 		s->pending--;
 	struct mllpi_conn *c = s->conn;
+	if (op == TOK_INQ)
+		mllpi_presend_on_inq(s, c, cq->res);
 	if (!c) {
 		/* Stale: the socket is being closed. */
 		mllpi_sock_maybe_free(p, s);

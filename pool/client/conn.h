@@ -31,11 +31,13 @@
 #include "pool_internal.h"
 
 /* Completion tokens: (sock pointer | op); TOK_TLS_SEND: the sends of the
- * socket's TLS stream (s->tls). */
+ * socket's TLS stream (s->tls); TOK_INQ: the bytes waiting before a send
+ * (conn_presend.c). */
 #define TOK_CONNECT  1u
 #define TOK_SEND     2u
 #define TOK_RECV     3u
 #define TOK_TLS_SEND 4u
+#define TOK_INQ	     5u
 #define TOK_MASK     7u
 
 static inline uint64_t mllpi_tok(struct mllpi_sock *s, unsigned op)
@@ -408,13 +410,32 @@ static inline void mllpi_conn_finish(struct mllpi_conn *c)
 
 /* A reply to the message with this control id was taken on c. */
 void mllpi_stale_note(struct mllpi_conn *c, const char *id, size_t len);
-/* True when msa2 is the control id of a message c answered already: the
- * frame was a resent ACK, and is now dropped, counted and reported. */
-bool mllpi_stale_drop(struct mllpi_conn *c, const struct mllp_str *msa2);
+/* True when msa2 (the MSA-2 of reply data[0..len)) is the control id of a
+ * message c answered already: the frame was a resent ACK, and is now
+ * dropped, counted and reported; or of a message that asked for no accept
+ * ACK (MSH-15 NE / ER) and completed when written: a late accept ACK,
+ * dropped, counted (late_accept_acks), reported with its verdict and
+ * given to the message's application stage (mllpi_app_late). */
+bool mllpi_stale_drop(struct mllpi_conn *c, const struct mllp_str *msa2,
+		      const unsigned char *data, size_t len);
 /* The same for a whole reply frame (reads its MSA-2 when c remembers any
  * id). */
 bool mllpi_stale_frame(struct mllpi_conn *c, const unsigned char *data,
 		       size_t len);
+/* Every byte of f (no_accept: its MSH-15 asks for no accept ACK on
+ * success) is written: f completes (status 0, written, no verdict, no
+ * reply) unless it has already, and its control id is remembered so that
+ * an answer still coming is a late accept ACK. early: a reply kept in f
+ * before the send completed is handled as one now. The caller releases
+ * f from the connection afterwards. */
+void mllpi_accept_written(struct mllpi_conn *c, struct mllp_future *f,
+			  bool early);
+/* A frame about to be taken (or kept) as the reply of f (NULL: a raw
+ * message): true when it is a late accept ACK instead, naming another
+ * message (dropped as mllpi_stale_drop says). A branch while c remembers
+ * no message that asked for no accept ACK. */
+bool mllpi_stale_late_frame(struct mllpi_conn *c, const unsigned char *data,
+			    size_t len, const struct mllp_future *f);
 /* A new socket: forget. _free: the connection goes away. */
 void mllpi_stale_reset(struct mllpi_conn *c);
 void mllpi_stale_free(struct mllpi_conn *c, const struct mllp_allocator *a);
@@ -437,8 +458,9 @@ void mllpi_r2_timeout(struct mllpi_conn *c);
 /* Bytes received on c (plaintext): decoded, frames handled. */
 void mllpi_conn_on_recv_data(struct mllpi_conn *c, const unsigned char *data,
 			     size_t len);
-/* A complete reply frame for c->cur. */
-void mllpi_conn_handle_reply(struct mllpi_conn *c, const unsigned char *data,
+/* A complete reply frame for c->cur. False when it was dropped as stale
+ * (conn_stale.c): c->cur still waits for its reply. */
+bool mllpi_conn_handle_reply(struct mllpi_conn *c, const unsigned char *data,
 			     size_t len);
 /* Keep reply data[0..len) in f (inline or on the heap): 0 or
  * MLLP_ERR_NO_MEMORY. */

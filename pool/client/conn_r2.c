@@ -256,7 +256,7 @@ static void on_content(struct mllpi_conn *c, const unsigned char *data,
 			   true);
 		return;
 	}
-	if (mllpi_stale_drop(c, &ack.control_id))
+	if (mllpi_stale_drop(c, &ack.control_id, data, len))
 		return;
 	struct mllp_error e;
 	mllp_error_set(&e, MLLP_CTX_RECEIVE, MLLP_ERR_UNSOLICITED,

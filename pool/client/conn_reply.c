@@ -90,7 +90,7 @@ static bool stale_reply(struct mllpi_conn *c, const unsigned char *data,
 	    f->control_id, f->control_id_len, data, len, &ack, NULL, 0);
 	if (v != MLLP_BAD_MESSAGE_CONTROL_ID)
 		return false;
-	if (mllpi_stale_drop(c, &ack.control_id))
+	if (mllpi_stale_drop(c, &ack.control_id, data, len))
 		return true;
 	struct mllp_error e;
 	mllp_error_set(&e, MLLP_CTX_RECEIVE, MLLP_ERR_UNSOLICITED,
@@ -172,17 +172,40 @@ void mllpi_reply_publish(struct mllpi_conn *c, struct mllp_future *f,
 	reply_publish(c, f, data, len, v, ack, why, lat);
 }
 
+/* A stale frame kept in f as its early reply is not its reply (a result
+ * published already is left as it is: its owner may be reading it). */
+static void forget_kept(struct mllp_future *f, const unsigned char *data)
+{
+	if (data != f->result.reply || f->completed)
+		return;
+	if (f->reply_heap)
+		f->alloc.free(f->alloc.ctx, f->reply_heap, f->reply_heap_size);
+	f->reply_heap = NULL;
+	f->reply_heap_size = 0;
+	f->result.reply = NULL;
+	f->result.reply_len = 0;
+}
+
 /* A complete reply frame for c->cur. */
-void mllpi_conn_handle_reply(struct mllpi_conn *c, const unsigned char *data,
+bool mllpi_conn_handle_reply(struct mllpi_conn *c, const unsigned char *data,
 			     size_t len)
 {
 	struct mllp_future *f = c->cur;
 	struct mllp_pool *p = c->ep->pool;
 	if (c->ep->opts.mllp_release == 2) { /* an early commit answer */
 		mllpi_r2_frame(c, data, len, false);
-		return;
+		return true;
 	}
-	if (!c->send_done && !f->completed) {
+	/* A raw reply names no message, and one that comes before the send
+	 * completed is kept unjudged: neither may be an answer owed to an
+	 * MSH-15 NE / ER message written before (dropped now; otherwise
+	 * f's own reply, coming next, would find the place taken). */
+	bool early = !c->send_done && !f->completed;
+	if ((!f->hl7 || early) && mllpi_stale_late_frame(c, data, len, f)) {
+		forget_kept(f, data);
+		return false;
+	}
+	if (early) {
 		/* The receiver answered before our last byte was written.
 		 * As in the reference (which writes, then reads), the reply
 		 * is taken once the send has completed: kept until then, and
@@ -193,10 +216,10 @@ void mllpi_conn_handle_reply(struct mllpi_conn *c, const unsigned char *data,
 					  MLLP_ERR_NO_MEMORY, NULL, false,
 					  true);
 			mllpi_conn_finish(c);
-			return;
+			return true;
 		}
 		c->early_reply = true;
-		return;
+		return true;
 	}
 	struct mllp_ack ack;
 	char why[MLLP_RESULT_WHY_MAX];
@@ -208,13 +231,16 @@ void mllpi_conn_handle_reply(struct mllpi_conn *c, const unsigned char *data,
 		/* An ACK this connection took already, resent: not this
 		 * message's answer; it keeps waiting. */
 		if (v == MLLP_BAD_MESSAGE_CONTROL_ID &&
-		    mllpi_stale_drop(c, &ack.control_id))
-			return;
+		    mllpi_stale_drop(c, &ack.control_id, data, len)) {
+			forget_kept(f, data);
+			return false;
+		}
 		mllpi_stale_note(c, f->control_id, f->control_id_len);
 	}
 	uint64_t lat = p->loop.now_us - c->send_start_us;
 	reply_publish(c, f, data, len, v, &ack, why, lat);
 	mllpi_conn_finish(c);
+	return true;
 }
 
 void mllpi_conn_on_recv_data(struct mllpi_conn *c, const unsigned char *data,

@@ -26,8 +26,13 @@ int mllpi_submit_send(struct mllpi_conn *c)
 	memset(&c->msg, 0, sizeof(c->msg));
 	c->msg.msg_iov = c->iov;
 	c->msg.msg_iovlen = (size_t)n;
-	int rc = p->loop.ops->sendmsg(p->loop.be, c->sock->fd, &c->msg,
-				      mllpi_tok(c->sock, TOK_SEND));
+	uint64_t tok = mllpi_tok(c->sock, TOK_SEND);
+	/* The first send of an attempt: the bytes waiting before it are
+	 * measured (conn_presend.c). */
+	int rc =
+	    c->sent == 0
+		? mllpi_presend_send(c, tok, mllpi_tok(c->sock, TOK_INQ))
+		: p->loop.ops->sendmsg(p->loop.be, c->sock->fd, &c->msg, tok);
 	if (rc == 0) {
 		c->sock->pending++;
 		c->send_in_flight = true;

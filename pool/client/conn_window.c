@@ -422,12 +422,21 @@ static void arm_at(struct mllpi_conn *c, uint64_t due)
 	}
 }
 
-/* Every byte of f is written: its reply deadline starts. */
+/* Every byte of f is written: its reply deadline starts; a message that
+ * asked for no accept ACK (MSH-15 NE / ER) completes and leaves the
+ * window, a reply kept for it taken as a late one (conn_stale.c). */
 static void written(struct mllpi_conn *c, struct mllp_future *f)
 {
 	struct mllp_pool *p = c->ep->pool;
 	f->w_state = W_WRITTEN;
 	STAT_ADD(c->ep, st_sent, 1);
+	if (f->no_accept) {
+		bool early = f->w_early;
+		f->w_early = false;
+		mllpi_accept_written(c, f, early);
+		mllpi_win_done(c, f);
+		return;
+	}
 	if (f->async && !f->completed) {
 		f->result.status = 0;
 		f->result.written = true;
@@ -465,12 +474,16 @@ void mllpi_win_on_sent(struct mllpi_conn *c, int res)
 	}
 	/* Messages from `from` up to wnext are written through; one whose
 	 * reply came first is completed now (it may close the
-	 * connection). */
+	 * connection). A message that completes leaves the window, which
+	 * refills behind the tail: those joined now are W_UNSENT, never in
+	 * this send. */
 	struct mllp_future *end = w->wnext;
-	while (from && from != end && c->sock == s) {
+	while (from && from != end && from->w_state == W_SENDING &&
+	       c->sock == s) {
 		struct mllp_future *next = from->qnext;
+		bool no_accept = from->no_accept;
 		written(c, from);
-		if (from->w_early)
+		if (!no_accept && from->w_early)
 			mllpi_win_take_early(c, from);
 		from = next;
 	}

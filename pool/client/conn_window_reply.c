@@ -6,7 +6,10 @@
  * against it. A raw payload has no id: it is in the window alone, or with
  * replies_in_order the reply goes to the oldest message. A reply whose
  * MSA-2 a message of this socket was answered with already is a stale
- * duplicate (conn_stale.c): dropped. With one message in flight, written,
+ * duplicate (conn_stale.c): dropped; so is one owed to a message whose
+ * MSH-15 (NE, ER) asked for no accept ACK and which left the window when
+ * written (a late accept ACK), even with a raw payload at the head. With
+ * one message in flight, written,
  * a reply without an MSA-2 is that message's (invalid_ack_message), as on
  * a connection without a window: it names no other message. A reply
  * naming an id not in flight (not even with one message in flight: it
@@ -96,8 +99,8 @@ static void probe_join(struct mllpi_conn *c)
 {
 	struct mllpi_window *w = c->win;
 	struct mllp_future *f = w->tail;
-	if (!w->probing || !keyed(f))
-		return;
+	if (!w->probing || !keyed(f) || f->no_accept)
+		return; /* no reply to judge */
 	uint32_t n = 0;
 	for (struct mllp_future *g = w->head; g; g = g->qnext)
 		n += g->w_probe;
@@ -217,7 +220,8 @@ static void on_frame(struct mllpi_conn *c, const unsigned char *data,
 				v = mllp_ack_verify_id(
 				    f->control_id, f->control_id_len, data, len,
 				    &ack, why, sizeof(why));
-			} else if (mllpi_stale_drop(c, &ack.control_id)) {
+			} else if (mllpi_stale_drop(c, &ack.control_id, data,
+						    len)) {
 				return;
 			} else {
 				(void)win_error(c, MLLP_ERR_UNSOLICITED,
@@ -233,6 +237,8 @@ static void on_frame(struct mllpi_conn *c, const unsigned char *data,
 	} else if (head->hl7) {
 		v = mllp_ack_verify_id(head->control_id, head->control_id_len,
 				       data, len, &ack, why, sizeof(why));
+	} else if (mllpi_stale_late_frame(c, data, len, NULL)) {
+		return; /* owed to an MSH-15 NE / ER message, not the raw one */
 	}
 	if (f->w_early) {
 		/* a second reply for it before it was written */

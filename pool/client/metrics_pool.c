@@ -66,7 +66,8 @@ struct counters {
 	uint64_t sent, acked[MLLP_VERDICT_COUNT], raw, errors, errors_os,
 	    errors_mllp[MLLP_STATS_MLLP_ERRORS], connects, reconnects,
 	    connect_failures, in_flight, queued, tls_handshakes, tls_resumed,
-	    stale, lanes_active, lanes_held, lane_waiting, lane_held_waiting;
+	    stale, lanes_active, lanes_held, lane_waiting, lane_held_waiting,
+	    late_accept;
 };
 
 #define COPY_COUNTERS(d, s)                                                    \
@@ -90,6 +91,7 @@ struct counters {
 		(d)->lanes_held = (s)->lanes_held;                             \
 		(d)->lane_waiting = (s)->lane_waiting;                         \
 		(d)->lane_held_waiting = (s)->lane_held_waiting;               \
+		(d)->late_accept = (s)->late_accept_acks;                      \
 	} while (0)
 
 /* One endpoint's labels, ready for the writer. */
@@ -133,6 +135,7 @@ enum field {
 	F_TLS,
 	F_TLS_RESUMED,
 	F_STALE,
+	F_LATE_ACCEPT,
 	F_LANES,
 	F_LANES_HELD,
 	F_LANE_WAITING,
@@ -167,6 +170,8 @@ static uint64_t field_of(const struct ep_labels *l, enum field f)
 		return c->tls_resumed;
 	case F_STALE:
 		return c->stale;
+	case F_LATE_ACCEPT:
+		return c->late_accept;
 	case F_LANES:
 		return c->lanes_active;
 	case F_LANES_HELD:
@@ -209,6 +214,10 @@ static const struct family {
      "Replies dropped as stale: an ACK resent for a message answered "
      "already on the same connection.",
      F_STALE},
+    {"late_accept_acks_total", "endpoint_late_accept_acks_total", "counter",
+     "Answers dropped as late accept ACKs: a reply for a message whose "
+     "MSH-15 (NE, ER) asked for none and which completed when written.",
+     F_LATE_ACCEPT},
     {"inflight", "endpoint_inflight", "gauge",
      "Messages on a connection whose future is not complete, now.", F_INFLIGHT},
     {"queued", "endpoint_queued", "gauge",

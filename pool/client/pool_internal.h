@@ -81,6 +81,9 @@ struct mllp_future {
 	bool hl7;
 	const char *control_id; /* view into payload (HL7) */
 	size_t control_id_len;
+	/* HL7 whose MSH-15 is NE or ER (release 1): no accept ACK is awaited,
+	 * the message completes when written (mllpi_accept_written). */
+	bool no_accept;
 	int64_t reply_timeout; /* ms, 0 default, MLLP_INFINITE */
 	bool async;
 	mllp_future_cb cb;
@@ -136,6 +139,8 @@ struct mllpi_sock {
 	struct mllpi_conn *conn; /* NULL once detached (closing) */
 	int fd;
 	int pending; /* operations outstanding in the backend */
+	/* of them, measures of the bytes waiting (TOK_INQ, conn_presend.c) */
+	int inq_out;
 	bool abortive;
 	bool dead; /* on p->dead, freed at the end of the turn */
 	struct mllpi_sock *dead_next;
@@ -239,7 +244,7 @@ struct mllpi_conn {
 	    st_connects, st_reconnects, st_connect_failures, st_in_flight,     \
 	    st_queued, st_tls_handshakes, st_tls_resumed, st_stale,            \
 	    st_lanes_active, st_lanes_held, st_lane_waiting,                   \
-	    st_lane_held_waiting
+	    st_lane_held_waiting, st_late_accept
 
 /* Copy the counters of MLLPI_COUNTERS from *src (a pool or an endpoint)
  * into *dst (struct mllp_pool_stats or mllp_endpoint_stats: same names);
@@ -269,6 +274,7 @@ struct mllpi_conn {
 		(dst)->lane_waiting = MLLPI_LD((src)->st_lane_waiting);        \
 		(dst)->lane_held_waiting =                                     \
 		    MLLPI_LD((src)->st_lane_held_waiting);                     \
+		(dst)->late_accept_acks = MLLPI_LD((src)->st_late_accept);     \
 	} while (0)
 #define MLLPI_LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
@@ -377,6 +383,8 @@ struct mllp_pool {
 	/* connections that queued the first send of a message this turn
 	 * (conn_presend.c) */
 	struct mllpi_conn *fresh;
+	/* the backend cannot measure with the send (conn_presend.c) */
+	bool inq_unsupported;
 	struct mllpi_endpoint *moved_list; /* endpoints with moved > 0 */
 	/* connections whose window has frames to write (conn_window.c) */
 	struct mllpi_conn *wflush;
@@ -427,6 +435,13 @@ void mllpi_presend_start(struct mllpi_conn *c);
 void mllpi_presend_measure(struct mllp_pool *p);
 size_t mllpi_presend_take(struct mllpi_conn *c, size_t len);
 void mllpi_presend_forget(struct mllpi_conn *c);
+/* Submit the first send of an attempt (c->msg), measured by the backend
+ * when it can (sendmsg_inq), else plainly: 0 or the backend's error. */
+int mllpi_presend_send(struct mllpi_conn *c, uint64_t token,
+		       uint64_t inq_token);
+/* The backend's measure on s (a TOK_INQ completion): res bytes waiting,
+ * or -errno; c: s's connection, or NULL. */
+void mllpi_presend_on_inq(struct mllpi_sock *s, struct mllpi_conn *c, int res);
 /* Futures, manager side (future.c). */
 void mllpi_future_publish(struct mllp_future *f);
 void mllpi_future_release(struct mllp_future *f);

@@ -22,10 +22,10 @@ const char *mllp_event_name(enum mllp_event_kind kind)
 	    "lane_held",
 	    "application_ack",
 	    "application_ack_timeout",
+	    "late_accept_ack",
 	};
 	_Static_assert(sizeof(names) / sizeof(names[0]) == MLLP_EVENT_COUNT &&
-			   MLLP_EV_APPLICATION_ACK_TIMEOUT + 1 ==
-			       MLLP_EVENT_COUNT,
+			   MLLP_EV_LATE_ACCEPT_ACK + 1 == MLLP_EVENT_COUNT,
 		       "MLLP_EVENT_COUNT counts enum mllp_event_kind");
 	if ((unsigned)kind < MLLP_EVENT_COUNT)
 		return names[kind];

@@ -221,6 +221,13 @@ future_new(struct mllp_pool *pool, struct mllpi_endpoint *ep,
 		f->control_id = (const char *)pl + shift +
 				(msg->control_id.ptr - (const char *)payload);
 		f->control_id_len = msg->control_id.len;
+		/* MSH-15 as the producer's parse found it: NE or ER ask for
+		 * no accept ACK on success (release 2 still waits for the
+		 * commit ACK). */
+		f->no_accept = msg->accept_ack_type.len == 2 &&
+			       ep->opts.mllp_release != 2 &&
+			       (mllp_str_eq(msg->accept_ack_type, "NE") ||
+				mllp_str_eq(msg->accept_ack_type, "ER"));
 	}
 	if (key_len) {
 		/* after the payload copy (extra bytes) */
@@ -254,8 +261,12 @@ struct mllp_future *mllpi_future_copy(const struct mllp_future *f)
 	msg.control_id.ptr = f->control_id;
 	msg.control_id.len = f->control_id_len;
 	size_t size;
-	return future_new(f->pool, f->ep, f->payload, f->len, f->framed, f->hl7,
-			  &msg, &o, f->key, f->key_len, &size);
+	struct mllp_future *g =
+	    future_new(f->pool, f->ep, f->payload, f->len, f->framed, f->hl7,
+		       &msg, &o, f->key, f->key_len, &size);
+	if (g)
+		g->no_accept = f->no_accept;
+	return g;
 }
 
 /* mllp_pool_send inside endpoint ep (entered). */

@@ -68,6 +68,18 @@ struct mllpi_backend_ops {
 	 * copy). One completion: bytes written (may be short) or -errno. */
 	int (*sendmsg)(struct mllpi_backend *b, int fd,
 		       const struct msghdr *msg, uint64_t token);
+	/* sendmsg() with the bytes already waiting in fd's receive queue
+	 * (SIOCINQ, TCP sockets) measured by the kernel right before it
+	 * takes the send, without a system call of its own: inq_token
+	 * completes before the send with res = the bytes waiting, or -errno.
+	 * Receive completions of fd returned before it read bytes taken from
+	 * the socket before the measure; the first res bytes of those after
+	 * it are the bytes measured, the rest came later. 0, -EBUSY, or
+	 * -EOPNOTSUPP (nothing submitted) when the kernel cannot; NULL in a
+	 * backend that never can. */
+	int (*sendmsg_inq)(struct mllpi_backend *b, int fd,
+			   const struct msghdr *msg, uint64_t token,
+			   uint64_t inq_token);
 	/* Continuous receive: completions with data until one has
 	 * more == false. */
 	int (*recv)(struct mllpi_backend *b, int fd, uint64_t token);

@@ -20,13 +20,18 @@
  * dry only while every buffer is with the caller or in unreaped
  * completions, so some later wait() always gives buffers back.
  * To find the fd of a recv completion, a recv is submitted with user_data
- * RECV_BIT | fd and its caller's token is kept in the fd's slot. */
+ * RECV_BIT | fd and its caller's token is kept in the fd's slot.
+ *
+ * Send with a measure (sendmsg_inq): an IORING_OP_URING_CMD SIOCINQ on the
+ * socket hard-linked ahead of the send, when a probe at set-up found the
+ * kernel runs it (Linux 6.7+). */
 #include "backend.h"
 
 #include <errno.h>
 #include <liburing.h>
 #include <stdio.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -35,6 +40,10 @@
 #define BGID	   7
 /* user_data of a recv: RECV_BIT | fd (callers' tokens stay below it). */
 #define RECV_BIT ((uint64_t)1 << 63)
+/* IORING_OP_URING_CMD on a socket: SIOCINQ (Linux 6.7). The value of
+ * SOCKET_URING_OP_SIOCINQ in linux/io_uring.h, which older kernel headers
+ * (Debian 12's 6.1) lack. */
+#define SOCK_CMD_SIOCINQ 0u
 
 /* Per fd: the recv outstanding on it, and its place in a starved list. */
 struct rslot {
@@ -71,6 +80,7 @@ struct mllpi_backend {
 	struct fdlist canceled; /* parked recvs cancelled, to complete */
 	bool rearm_retry;	/* a re-arm found the SQ full */
 	uint32_t back_gen;	/* wait()s that gave buffers back */
+	bool inq_ok;		/* the kernel runs SIOCINQ commands */
 };
 
 static struct io_uring_sqe *get_sqe(struct mllpi_backend *b)
@@ -82,6 +92,46 @@ static struct io_uring_sqe *get_sqe(struct mllpi_backend *b)
 		sqe = io_uring_get_sqe(&b->ring);
 	}
 	return sqe;
+}
+
+/* Room for n more SQEs (submitting what is queued if need be). */
+static bool sq_room(struct mllpi_backend *b, unsigned n)
+{
+	if (io_uring_sq_space_left(&b->ring) >= n)
+		return true;
+	io_uring_submit(&b->ring);
+	return io_uring_sq_space_left(&b->ring) >= n;
+}
+
+static void prep_inq(struct io_uring_sqe *sqe, int fd)
+{
+	io_uring_prep_rw(IORING_OP_URING_CMD, sqe, fd, NULL, 0, 0);
+	sqe->cmd_op = SOCK_CMD_SIOCINQ;
+}
+
+/* Does the kernel run SIOCINQ as a ring command on a TCP socket? Asked
+ * once, on an unconnected socket (no traffic), before any other SQE. */
+static bool probe_inq(struct mllpi_backend *b)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	bool ok = false;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+	struct io_uring_cqe *cqe;
+	if (sqe) {
+		prep_inq(sqe, fd);
+		io_uring_sqe_set_data64(sqe, 0);
+		if (io_uring_submit_and_wait(&b->ring, 1) >= 0 &&
+		    io_uring_peek_cqe(&b->ring, &cqe) == 0) {
+			ok = cqe->res == 0;
+			io_uring_cqe_seen(&b->ring, cqe);
+		}
+	}
+	close(fd);
+	return ok;
 }
 
 static int arm_wake(struct mllpi_backend *b)
@@ -243,6 +293,7 @@ static int create(const struct mllpi_backend_config *cfg,
 	rc = bufs_setup(b);
 	if (rc < 0)
 		goto fail;
+	b->inq_ok = probe_inq(b);
 	rc = arm_wake(b);
 	if (rc < 0)
 		goto fail;
@@ -269,12 +320,9 @@ static int do_connect(struct mllpi_backend *b, int fd,
 /* Sockets get sendmsg with MSG_NOSIGNAL (a write to a reset socket must
  * not raise SIGPIPE in the host process). The msghdr lives in the
  * caller's storage next to the iovecs until the completion. */
-static int do_sendmsg(struct mllpi_backend *b, int fd, const struct msghdr *msg,
-		      uint64_t token)
+static void prep_send(struct io_uring_sqe *sqe, int fd,
+		      const struct msghdr *msg, uint64_t token)
 {
-	struct io_uring_sqe *sqe = get_sqe(b);
-	if (!sqe)
-		return -EBUSY;
 	if (msg->msg_iovlen == 1 && !msg->msg_name && !msg->msg_controllen)
 		/* One buffer (a framed payload): a plain send spares the
 		 * kernel the msghdr and iovec import of every sendmsg. */
@@ -283,6 +331,40 @@ static int do_sendmsg(struct mllpi_backend *b, int fd, const struct msghdr *msg,
 	else
 		io_uring_prep_sendmsg(sqe, fd, msg, MSG_NOSIGNAL);
 	io_uring_sqe_set_data64(sqe, token);
+}
+
+static int do_sendmsg(struct mllpi_backend *b, int fd, const struct msghdr *msg,
+		      uint64_t token)
+{
+	struct io_uring_sqe *sqe = get_sqe(b);
+	if (!sqe)
+		return -EBUSY;
+	prep_send(sqe, fd, msg, token);
+	return 0;
+}
+
+/* The SIOCINQ command hard-linked ahead of the send, in one submission.
+ * The command completes at once, inline (no wait, no worker); the send is
+ * issued only after it, whatever its result (a hard link), as task work of
+ * the same io_uring_enter: the measure is taken shortly before the kernel
+ * takes the send, with no return to user space between. The command's
+ * completion is posted at the end of the submission, before the deferred
+ * task work runs (the linked send, and the receives of bytes that reached
+ * the socket): every receive completion after it reads bytes that were
+ * still in the socket at the measure, or came later. */
+static int do_sendmsg_inq(struct mllpi_backend *b, int fd,
+			  const struct msghdr *msg, uint64_t token,
+			  uint64_t inq_token)
+{
+	if (!b->inq_ok)
+		return -EOPNOTSUPP;
+	if (!sq_room(b, 2))
+		return -EBUSY;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+	prep_inq(sqe, fd);
+	io_uring_sqe_set_data64(sqe, inq_token);
+	sqe->flags |= IOSQE_IO_HARDLINK;
+	prep_send(io_uring_get_sqe(&b->ring), fd, msg, token);
 	return 0;
 }
 
@@ -549,6 +631,7 @@ const struct mllpi_backend_ops mllpi_backend_uring = {
     .destroy = destroy,
     .connect = do_connect,
     .sendmsg = do_sendmsg,
+    .sendmsg_inq = do_sendmsg_inq,
     .recv = do_recv,
     .accept = do_accept,
     .cancel_fd = do_cancel_fd,

@@ -280,6 +280,14 @@ static void render_receiver(struct mllpi_mw *w,
 		     "Deferred replies completed after their connection had "
 		     "closed (not sent).",
 		     s->replies_after_close);
+	mllpi_mw_one(w, "replies_abandoned_total", "counter",
+		     "Deferred replies still unanswered when their connection "
+		     "closed (reported through reply_abandoned).",
+		     s->replies_abandoned);
+	mllpi_mw_one(w, "connections_stop_unfinished_total", "counter",
+		     "Connections closed by stop with replies not yet written "
+		     "when stop_drain_ms passed.",
+		     s->connections_stop_unfinished);
 	mllpi_mw_one(w, "received_bytes_total", "counter",
 		     "Bytes received from clients.", s->bytes_received);
 	mllpi_mw_one(w, "sent_bytes_total", "counter", "Bytes sent to clients.",

@@ -38,11 +38,92 @@ static void on_cqe(struct mllp_receiver *r, const struct mllpi_cqe *cq)
 	}
 }
 
+/* Close every connection not yet closing (reason stopped); returns how
+ * many. */
+static uint32_t close_all(struct mllp_receiver *r)
+{
+	uint32_t n = 0;
+	struct rconn *c = r->conns;
+	while (c) {
+		struct rconn *next = c->next;
+		if (!c->closing) {
+			n++;
+			mllpi_rconn_close(c, MLLP_CLOSE_STOPPED,
+					  MLLP_ERR_STOPPED);
+		}
+		c = next;
+	}
+	return n;
+}
+
+/* The stop's drain is over: what still has replies to write is closed. */
+static void drain_end(struct mllp_receiver *r)
+{
+	r->draining = false;
+	uint32_t n = close_all(r);
+	if (n == 0)
+		return;
+	ST_ADD(r, st_stop_unfinished, n);
+	mllpi_rlog_line(&r->log, MLLP_LOG_WARNING,
+			"stop: %u connection%s closed with replies not "
+			"written after %u ms",
+			n, n == 1 ? "" : "s", r->cfg.stop_drain_ms);
+}
+
+/* The idle timer: the TLS handshake's limit, the deferred reply timeout,
+ * then the idle timeout. */
+static void on_idle(struct mllp_receiver *r, struct rconn *c, uint64_t now)
+{
+	if (c->tls && !c->tls_up && r->cfg.tls_handshake_timeout_ms &&
+	    c->start_us + (uint64_t)r->cfg.tls_handshake_timeout_ms * 1000u <=
+		now) {
+		mllpi_rlog_line(
+		    &r->log, MLLP_LOG_WARNING,
+		    "TLS connection from %s:%u: %s (%u ms), closing",
+		    c->info.peer_address, c->info.peer_port,
+		    mllp_tls_failure_text(MLLP_TLS_FAIL_HANDSHAKE_TIMEOUT),
+		    r->cfg.tls_handshake_timeout_ms);
+		ST_ADD(r, st_tls_failed, 1);
+		mllpi_rconn_close(c, MLLP_CLOSE_ERROR, MLLP_ERR_TIMEOUT);
+		return;
+	}
+	uint64_t dd = mllpi_rconn_deferred_due(r, c);
+	if (dd && dd <= now) {
+		mllpi_rlog_line(&r->log, MLLP_LOG_WARNING,
+				"connection from %s:%u: no deferred reply "
+				"within %u ms, closing",
+				c->info.peer_address, c->info.peer_port,
+				r->cfg.deferred_timeout_ms);
+		mllpi_rconn_close(c, MLLP_CLOSE_REPLY_TIMEOUT,
+				  MLLP_ERR_TIMEOUT);
+		return;
+	}
+	uint64_t due = mllpi_rconn_idle_due(r, c);
+	if (due && due <= now && c->deferred > 0) /* waiting for us */
+		due = now + (uint64_t)r->cfg.idle_timeout_ms * 1000u;
+	if (due && due <= now) {
+		mllpi_rlog_line(&r->log, MLLP_LOG_INFO,
+				"connection from %s:%u idle for %u ms, closing",
+				c->info.peer_address, c->info.peer_port,
+				r->cfg.idle_timeout_ms);
+		mllpi_rconn_close(c, MLLP_CLOSE_IDLE_TIMEOUT, MLLP_ERR_TIMEOUT);
+		return;
+	}
+	if (dd && (!due || dd < due))
+		due = dd;
+	if (due && mllpi_timer_arm(&r->loop.timers, &c->idle, due) < 0)
+		mllpi_rconn_fail(c, MLLP_ERR_NO_MEMORY, "timer");
+}
+
 static void on_timer(struct mllp_receiver *r, struct mllpi_timer *t,
 		     uint64_t now)
 {
 	if (t->kind == T_LISTEN) {
 		mllpi_recv_listener_arm(r);
+		return;
+	}
+	if (t->kind == T_DRAIN) {
+		drain_end(r);
 		return;
 	}
 	struct rconn *c = t->owner;
@@ -57,38 +138,12 @@ static void on_timer(struct mllp_receiver *r, struct mllpi_timer *t,
 		mllpi_rconn_account(c);
 		return;
 	}
-	/* T_IDLE (and the TLS handshake's limit) */
-	if (c->tls && !c->tls_up && r->cfg.tls_handshake_timeout_ms &&
-	    c->start_us + (uint64_t)r->cfg.tls_handshake_timeout_ms * 1000u <=
-		now) {
-		mllpi_rlog_line(
-		    &r->log, MLLP_LOG_WARNING,
-		    "TLS connection from %s:%u: %s (%u ms), closing",
-		    c->info.peer_address, c->info.peer_port,
-		    mllp_tls_failure_text(MLLP_TLS_FAIL_HANDSHAKE_TIMEOUT),
-		    r->cfg.tls_handshake_timeout_ms);
-		ST_ADD(r, st_tls_failed, 1);
-		mllpi_rconn_close(c, MLLP_CLOSE_ERROR, MLLP_ERR_TIMEOUT);
-		return;
-	}
-	uint64_t due = mllpi_rconn_idle_due(r, c);
-	if (due == 0)
-		return;
-	if (due <= now && c->deferred > 0) /* waiting for us, not idle */
-		due = now + (uint64_t)r->cfg.idle_timeout_ms * 1000u;
-	if (due > now) {
-		if (mllpi_timer_arm(&r->loop.timers, &c->idle, due) < 0)
-			mllpi_rconn_fail(c, MLLP_ERR_NO_MEMORY, "timer");
-		return;
-	}
-	mllpi_rlog_line(&r->log, MLLP_LOG_INFO,
-			"connection from %s:%u idle for %u ms, closing",
-			c->info.peer_address, c->info.peer_port,
-			r->cfg.idle_timeout_ms);
-	mllpi_rconn_close(c, MLLP_CLOSE_IDLE_TIMEOUT, MLLP_ERR_TIMEOUT);
+	on_idle(r, c, now); /* T_IDLE */
 }
 
-static void begin_stop(struct mllp_receiver *r)
+/* Stop accepting; drain (unless told not to, or stop_drain_ms is 0) or
+ * close every connection. */
+static void begin_stop(struct mllp_receiver *r, bool drain)
 {
 	r->stopping = true;
 	mllpi_timer_disarm(&r->loop.timers, &r->ltimer);
@@ -100,12 +155,18 @@ static void begin_stop(struct mllp_receiver *r)
 	 * clients and lets the port be bound again (SO_REUSEADDR) at once.
 	 * It also ends an accept the cancel could not reach. */
 	shutdown(r->lfd, SHUT_RDWR);
-	struct rconn *c = r->conns;
-	while (c) {
-		struct rconn *n = c->next;
-		mllpi_rconn_close(c, MLLP_CLOSE_STOPPED, MLLP_ERR_STOPPED);
-		c = n;
+	/* Drain: the replies held go out (deferred ones completed meanwhile
+	 * too) until drain_end; no new frame is read. */
+	uint64_t now = mllpi_now_us();
+	if (!drain || r->cfg.stop_drain_ms == 0 ||
+	    mllpi_timer_arm(&r->loop.timers, &r->dtimer,
+			    now + (uint64_t)r->cfg.stop_drain_ms * 1000u) < 0) {
+		close_all(r);
+		return;
 	}
+	r->draining = true;
+	for (struct rconn *c = r->conns; c; c = c->next)
+		mllpi_rconn_drain(c);
 }
 
 static int mgr_setup(void *ctx, struct mllp_error *err)
@@ -135,7 +196,7 @@ static int mgr_take_work(void *ctx)
 	/* acquire: pairs with the release store in stop(). */
 	if (!r->stopping &&
 	    atomic_load_explicit(&r->stop_req, memory_order_acquire)) {
-		begin_stop(r);
+		begin_stop(r, true);
 		mllpi_recv_free_dead(r);
 	}
 	return r->hwait ? mllpi_rdefer_take(r) : 0;
@@ -194,7 +255,9 @@ static void mgr_fatal(void *ctx, int rc)
 			"the receiver stopped: backend %s wait failed: %s",
 			r->loop.ops->name, mllp_strerror(rc));
 	if (!r->stopping)
-		begin_stop(r);
+		begin_stop(r, false);
+	else
+		close_all(r); /* the drain's, if any */
 	mllpi_recv_free_dead(r);
 	while (r->conns) {
 		struct rconn *c = r->conns;

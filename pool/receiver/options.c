@@ -43,9 +43,16 @@ const char *mllp_close_reason_name(enum mllp_close_reason reason)
 		return "refused";
 	case MLLP_CLOSE_STOPPED:
 		return "stopped";
+	case MLLP_CLOSE_REPLY_TIMEOUT:
+		return "reply_timeout";
 	}
 	return "unknown";
 }
+
+/* Options taken from the reserved space keep the struct's size (LP64). */
+_Static_assert(sizeof(void *) != 8 ||
+		   sizeof(struct mllp_receiver_config) == 256,
+	       "mllp_receiver_config changed size");
 
 void mllp_receiver_config_init(struct mllp_receiver_config *cfg)
 {
@@ -66,6 +73,7 @@ void mllp_receiver_config_init(struct mllp_receiver_config *cfg)
 	cfg->max_buffered_bytes = MLLP_RECEIVER_DEFAULT_MAX_BUFFERED;
 	cfg->max_pending_replies = MLLP_RECEIVER_DEFAULT_MAX_PENDING;
 	cfg->mllp_release = 1;
+	cfg->stop_drain_ms = MLLP_RECEIVER_DEFAULT_STOP_DRAIN_MS;
 }
 
 int mllpi_receiver_config_check(const struct mllp_receiver_config *cfg,

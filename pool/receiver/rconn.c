@@ -55,6 +55,7 @@ void mllpi_rconn_close(struct rconn *c, enum mllp_close_reason why, int error)
 	if (c->closing)
 		return;
 	c->closing = true;
+	c->why = why;
 	if (c->tls)
 		mllpi_rtls_close(c, why); /* close_notify if orderly */
 	mllpi_timer_disarm(&r->loop.timers, &c->idle);
@@ -196,6 +197,8 @@ static void conn_stash(struct rconn *c, const unsigned char *p, size_t len)
 void mllpi_rconn_on_data(struct rconn *c, const unsigned char *p, size_t len)
 {
 	ST_ADD(c->r, st_bytes_in, len);
+	if (c->r->stopping) /* no new frame once stop began */
+		return;
 	if (c->stash.len > 0) { /* behind what waits already */
 		conn_stash(c, p, len);
 		return;
@@ -239,8 +242,26 @@ void mllpi_rconn_arm_recv(struct rconn *c)
 
 void mllpi_rconn_check_eof(struct rconn *c)
 {
-	if (c->eof && !c->closing && conn_drained(c))
-		mllpi_rconn_close(c, MLLP_CLOSE_PEER, 0);
+	bool stop = c->r->draining;
+	if ((c->eof || stop) && !c->closing && conn_drained(c))
+		mllpi_rconn_close(c,
+				  stop ? MLLP_CLOSE_STOPPED : MLLP_CLOSE_PEER,
+				  stop ? MLLP_ERR_STOPPED : 0);
+}
+
+void mllpi_rconn_drain(struct rconn *c)
+{
+	if (c->closing)
+		return;
+	if (c->tls && !c->tls_up) { /* no reply can be due yet */
+		mllpi_rconn_close(c, MLLP_CLOSE_STOPPED, MLLP_ERR_STOPPED);
+		return;
+	}
+	/* Received, never dispatched: the sender sends them again. */
+	c->stash.len = 0;
+	c->stash_off = 0;
+	mllpi_rconn_reads(c); /* cancels the recv */
+	mllpi_rconn_check_eof(c);
 }
 
 /* Read unless the reply backlog or the budget holds the connection back:
@@ -249,9 +270,10 @@ void mllpi_rconn_check_eof(struct rconn *c)
 void mllpi_rconn_reads(struct rconn *c)
 {
 	struct mllp_receiver *r = c->r;
-	if (c->closing || c->eof || r->stopping || c->rd_cancel)
+	if (c->closing || c->eof || c->rd_cancel)
 		return;
-	bool want = !c->rd_backlog && !c->bc.paused && !c->rd_pending;
+	bool want =
+	    !r->stopping && !c->rd_backlog && !c->bc.paused && !c->rd_pending;
 	if (want && !c->recv_armed) {
 		mllpi_rconn_arm_recv(c);
 	} else if (!want && c->recv_armed &&
@@ -356,6 +378,18 @@ uint64_t mllpi_rconn_idle_due(const struct mllp_receiver *r,
 			due = hd;
 	}
 	return due;
+}
+
+uint64_t mllpi_rconn_deferred_due(const struct mllp_receiver *r,
+				  const struct rconn *c)
+{
+	if (!r->cfg.deferred_timeout_ms || c->deferred == 0)
+		return 0;
+	for (struct held *q = c->hhead; q; q = q->next)
+		if (q->deferred && !q->ready)
+			return mllpi_slot_handle(q)->queued_us +
+			       (uint64_t)r->cfg.deferred_timeout_ms * 1000u;
+	return 0;
 }
 
 void mllpi_rconn_on_recv(struct rconn *c, const struct mllpi_cqe *cq)

@@ -11,8 +11,10 @@
  *
  * Close: the manager detaches each deferred slot of a closing connection:
  * a slot already taken is freed at once; otherwise it exchanges the state
- * to H_ORPHANED. Old state H_WAITING: the owner's mllp_receiver_reply sees
- * H_ORPHANED, frees the handle and returns MLLP_ERR_CLOSED. Old state
+ * to H_ORPHANED. Old state H_WAITING: the owner is told (reply_abandoned,
+ * with the handle's address only: it may be freed from then on); its
+ * mllp_receiver_reply sees H_ORPHANED, frees the handle and returns
+ * MLLP_ERR_CLOSED. Old state
  * H_DONE: the handle is on r->replies (or about to be): the manager frees
  * it when it takes it. Either way exactly one thread frees it.
  *
@@ -68,6 +70,7 @@ void mllpi_rdefer_queue(struct rconn *c, struct mllp_reply_handle *h)
 	struct mllp_receiver *r = c->r;
 	h->q.next = NULL;
 	h->q.due_us = c->last_active_us;
+	h->queued_us = c->last_active_us;
 	if (c->htail)
 		c->htail->next = &h->q;
 	else
@@ -75,6 +78,12 @@ void mllpi_rdefer_queue(struct rconn *c, struct mllp_reply_handle *h)
 	c->htail = &h->q;
 	c->deferred++;
 	ST_ADD(r, st_pending, 1);
+	/* deferred_timeout_ms: the idle timer fires by then (on_idle). */
+	uint64_t due = mllpi_rconn_deferred_due(r, c);
+	if (due &&
+	    (!mllpi_timer_armed(&c->idle) || c->idle.deadline_us > due) &&
+	    mllpi_timer_arm(&r->loop.timers, &c->idle, due) < 0)
+		mllpi_rconn_fail(c, MLLP_ERR_NO_MEMORY, "timer");
 }
 
 void mllpi_rdefer_detach(struct rconn *c, struct mllp_reply_handle *h)
@@ -91,9 +100,15 @@ void mllpi_rdefer_detach(struct rconn *c, struct mllp_reply_handle *h)
 	 * may free h; acquire pairs with its exchange (H_DONE). */
 	int old = atomic_exchange_explicit(&h->state, H_ORPHANED,
 					   memory_order_acq_rel);
-	if (old == H_WAITING)
-		r->hwait--; /* never pushed: its owner frees it */
-	/* H_DONE: on r->replies (or about to be); freed when taken. */
+	if (old != H_WAITING)
+		return; /* H_DONE: on r->replies (or about to be); freed
+			 * when taken. */
+	r->hwait--;	/* never pushed: its owner frees it */
+	ST_ADD(r, st_abandoned, 1);
+	/* h may be freed by its owner from here on: only its address is
+	 * passed on. */
+	if (r->cfg.reply_abandoned)
+		r->cfg.reply_abandoned(r->cfg.dispatch_ctx, h, c->why);
 }
 
 /* Frame data into h (inline, or allocated apart when bigger); with

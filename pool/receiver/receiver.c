@@ -94,6 +94,8 @@ int mllpi_receiver_create_ops(const struct mllp_receiver_config *cfg,
 	r->fcfg.max_frame = cfg->max_frame;
 	r->ltimer.kind = T_LISTEN;
 	r->ltimer.owner = r;
+	r->dtimer.kind = T_DRAIN;
+	r->dtimer.owner = r;
 	pthread_mutex_init(&r->mu, NULL);
 	atomic_init(&r->stop_req, false);
 	mllpi_subq_init(&r->replies);
@@ -196,6 +198,8 @@ int mllp_receiver_get_stats(const struct mllp_receiver *r,
 	st.tls_handshake_failures = LOAD(st_tls_failed);
 	st.replies_pending = LOAD(st_pending);
 	st.replies_after_close = LOAD(st_late);
+	st.replies_abandoned = LOAD(st_abandoned);
+	st.connections_stop_unfinished = LOAD(st_stop_unfinished);
 	/* The caller's struct may be older (smaller) than ours. */
 	size_t n = out->size < sizeof(st) ? out->size : sizeof(st);
 	st.size = n;

@@ -64,7 +64,7 @@
 #define TOK_MASK     7u
 
 /* mllpi_timer.kind of the receiver's timers. */
-enum { T_IDLE = 1, T_DELAY, T_LISTEN };
+enum { T_IDLE = 1, T_DELAY, T_LISTEN, T_DRAIN };
 
 struct obuf {
 	unsigned char *p;
@@ -97,7 +97,8 @@ struct mllp_reply_handle {
 	struct held q;		/* its slot in the connection's FIFO */
 	struct mllpi_node node; /* on r->replies once completed */
 	struct mllp_receiver *r;
-	struct rconn *c; /* manager only: NULL once detached (closed) */
+	struct rconn *c;    /* manager only: NULL once detached (closed) */
+	uint64_t queued_us; /* manager only: when it was deferred */
 	_Atomic int state;
 	size_t cap; /* q.bytes allocated apart (0: inline) */
 	unsigned char inl[HANDLE_INLINE];
@@ -112,8 +113,9 @@ struct rconn {
 	bool recv_armed;
 	bool eof;
 	bool sending;
-	bool after_frame; /* last decoder event was a frame */
-	bool reaped;	  /* on the dead list */
+	bool after_frame;	    /* last decoder event was a frame */
+	bool reaped;		    /* on the dead list */
+	enum mllp_close_reason why; /* set by close: for reply_abandoned */
 	struct rconn *dead_next;
 	struct mllp_conn_info info;
 	uint64_t start_us;
@@ -177,6 +179,8 @@ struct mllp_receiver {
 	pthread_mutex_t mu; /* stop and join: one caller at a time */
 	_Atomic bool stop_req;
 	bool stopping;
+	bool draining;		   /* stopping: writing the replies it holds */
+	struct mllpi_timer dtimer; /* the end of the stop's drain */
 	struct rconn *conns;
 	struct rconn *dead; /* closed, nothing outstanding: free them */
 	uint32_t nconns;    /* allocated (admitted, not yet freed) */
@@ -204,7 +208,8 @@ struct mllp_receiver {
 	char pad_late_[64 - 2 * sizeof(uint64_t)];
 	_Atomic uint64_t st_accepted, st_active, st_refused, st_idle, st_error,
 	    st_msgs, st_hl7, st_replies, st_bytes_in, st_bytes_out, st_junk,
-	    st_too_big, st_paused, st_tls_hs, st_tls_resumed, st_tls_failed;
+	    st_too_big, st_paused, st_tls_hs, st_tls_resumed, st_tls_failed,
+	    st_abandoned, st_stop_unfinished;
 	_Atomic uint64_t st_refused_by[3]; /* enum refusal */
 };
 
@@ -293,8 +298,16 @@ void mllpi_rconn_fail(struct rconn *c, int error, const char *what);
 /* Plaintext bytes from the peer: decode, dispatch, then flush. */
 void mllpi_rconn_on_data(struct rconn *c, const unsigned char *p, size_t len);
 void mllpi_rconn_arm_recv(struct rconn *c);
-/* Close when the peer ended and every reply is out. */
+/* Close when the peer ended (or the receiver drains at stop) and every
+ * reply is out. */
 void mllpi_rconn_check_eof(struct rconn *c);
+/* Stop began: read and dispatch no more, close once the replies are out
+ * (a TLS handshake not done: at once). */
+void mllpi_rconn_drain(struct rconn *c);
+/* When the oldest deferred reply still awaited passes
+ * deferred_timeout_ms (0: none). */
+uint64_t mllpi_rconn_deferred_due(const struct mllp_receiver *r,
+				  const struct rconn *c);
 /* Decode the bytes kept while the pending limit held the connection. */
 void mllpi_rconn_replay(struct rconn *c);
 /* Arm or cancel the recv as the backlog and the budget say. */

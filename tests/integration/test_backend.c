@@ -261,6 +261,81 @@ static void test_recv_data_before_arm(void **state)
 	close(s);
 }
 
+/* sendmsg_inq: the bytes waiting before the send are measured with it,
+ * and that measure completes ahead of every receive completion that reads
+ * bytes sent after it (the reply here). */
+static void test_sendmsg_inq_measure(void **state)
+{
+	struct fx *f = FX(state);
+	if (!f->ops->sendmsg_inq) {
+		fprintf(stderr, "%s: no send with a measure (ioctl instead)\n",
+			f->ops->name);
+		skip();
+	}
+	int c, s;
+	connect_pair(f, &c, &s);
+	assert_int_equal(f->ops->recv(f->b, c, TOK_RECV), 0);
+	pump(f, 0); /* the recv is armed in the kernel */
+	/* Bytes waiting in c before the send: not read yet (receives run
+	 * only when the backend waits). */
+	assert_int_equal(write(s, "early", 5), 5);
+	struct pollfd p = {.fd = c, .events = POLLIN};
+	assert_int_equal(poll(&p, 1, 5000), 1);
+	char m[] = "msg";
+	struct iovec iov = {m, 3};
+	struct msghdr msg;
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	int rc = f->ops->sendmsg_inq(f->b, c, &msg, TOK_SEND, TOK_CANCEL);
+	if (rc == -EOPNOTSUPP) {
+		cancel_close(f, c, TOK_RECV);
+		close(s);
+		fprintf(stderr,
+			"%s: no SIOCINQ command in this kernel "
+			"(Linux 6.7+)\n",
+			f->ops->name);
+		skip();
+	}
+	assert_int_equal(rc, 0);
+	struct rec *r = await(f, TOK_SEND, 5000);
+	assert_non_null(r);
+	assert_int_equal(r->res, 3);
+	char got[8];
+	size_t n = 0;
+	while (n < 3) {
+		assert_int_equal(poll(&(struct pollfd){s, POLLIN, 0}, 1, 5000),
+				 1);
+		ssize_t k = read(s, got + n, sizeof(got) - n);
+		assert_true(k > 0);
+		n += (size_t)k;
+	}
+	assert_memory_equal(got, "msg", 3);
+	assert_int_equal(write(s, "reply", 5), 5);
+	uint64_t end = now_us() + 5000000;
+	while (f->rxlen < 10 && now_us() < end)
+		pump(f, 100000);
+	assert_int_equal(f->rxlen, 10);
+	assert_memory_equal(f->rx, "earlyreply", 10);
+	/* The measure: 5 bytes, completed before the send and before any
+	 * receive completion (every received byte came after it). */
+	int inq = -1, sent = -1, first_rx = -1;
+	for (int i = 0; i < f->nrec; i++) {
+		if (f->recs[i].token == TOK_CANCEL && inq < 0)
+			inq = i;
+		if (f->recs[i].token == TOK_SEND && sent < 0)
+			sent = i;
+		if (f->recs[i].token == TOK_RECV && first_rx < 0)
+			first_rx = i;
+	}
+	assert_true(inq >= 0);
+	assert_int_equal(f->recs[inq].res, 5);
+	assert_true(inq < sent);
+	assert_true(inq < first_rx);
+	cancel_close(f, c, TOK_RECV);
+	close(s);
+}
+
 struct write_arg {
 	int fd;
 	size_t total;
@@ -353,6 +428,7 @@ int main(void)
 	    BOTH(test_sendmsg_iovecs),	     BOTH(test_sendmsg_large_resumed),
 	    BOTH(test_recv_data_eof),	     BOTH(test_recv_data_before_arm),
 	    BOTH(test_recv_stream_recycled), BOTH(test_recv_many_sockets),
+	    BOTH(test_sendmsg_inq_measure),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -700,6 +700,57 @@ static void test_stop_while_connecting(void **state)
 	}
 }
 
+/* ---- MSH-15 NE: no accept ACK awaited ---------------------------------- */
+
+/* An NE message completes when its last byte is written (here in two
+ * sends) and arms no reply timer; the next message goes at once. The AA
+ * a receiver in original mode sends anyway, 5 ms later, is a late accept
+ * ACK: not the next message's reply, which gets its own. */
+static void test_ne_done_when_written(void **state)
+{
+	(void)state;
+	fb_reply_delay_ms(5);
+	struct fsm t;
+	fsm_up(&t, NULL);
+	fb_settle();
+	fb_trace_clear();
+	char ne[256];
+	int l = snprintf(ne, sizeof(ne),
+			 "MSH|^~\\&|SND|SFAC|RCV|RFAC|20240101120000||ADT^A01|"
+			 "CTRL1|P|2.5|||NE|NE\rPID|1||1\r");
+	fb_next(FB_SEND, FB_SEND_SHORT);
+	struct mllp_future *f = NULL;
+	assert_int_equal(
+	    mllp_pool_send(t.p, t.ep, ne, (size_t)l, NULL, &f, NULL), 0);
+	struct mllp_future *g = send_n(&t, 2);
+	fb_settle();
+	const struct mllp_result *r = done(f);
+	assert_int_equal(r->status, 0);
+	assert_true(r->written);
+	assert_false(r->has_verdict);
+	assert_null(r->reply);
+	assert_false(mllp_future_poll(g));
+	fb_run_until(60000);
+	assert_acked(done(g));
+	size_t fl = (size_t)l + 3;
+	char want[512];
+	snprintf(want, sizeof(want),
+		 "0 send s1 %zu\n"
+		 "0 send s1 %zu\n"
+		 "0 send s1 85\n"
+		 "5 event late_accept_ack conn0\n"
+		 "5 event receive_valid conn0\n",
+		 fl, fl - fl / 2);
+	assert_string_equal(fb_trace(FB_T_OPS | FB_T_EVENT), want);
+	struct mllp_pool_stats st;
+	mllp_pool_stats_init(&st);
+	assert_int_equal(mllp_pool_get_stats(t.p, &st), 0);
+	assert_int_equal(st.late_accept_acks, 1);
+	assert_int_equal(st.sent, 2);
+	mllp_future_free(f);
+	mllp_future_free(g);
+}
+
 #define FSM_TEST(f) cmocka_unit_test_setup_teardown(f, fsm_setup, fsm_teardown)
 
 int main(void)
@@ -719,6 +770,7 @@ int main(void)
 	    FSM_TEST(test_send_timeout),
 	    FSM_TEST(test_stop_with_work_queued),
 	    FSM_TEST(test_stop_while_connecting),
+	    FSM_TEST(test_ne_done_when_written),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

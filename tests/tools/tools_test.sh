@@ -761,6 +761,18 @@ PY
 		127.0.0.1 "$rport" "$MSGS/adt_a01.hl7"
 	[ "$(wc -l <"$TMP/out")" -eq 1 ] && grep -q ' application_accept AA ' "$TMP/out" ||
 		fail "original mode: $(cat "$TMP/out")"
+	# MSH-15 NE: no accept ACK comes (mllp-recv honours it); done when
+	# written, well before the reply timeout.
+	printf '%s\r%s\r' 'MSH|^~\&|A|B|C|D|20240101120000||ADT^A01|NE1|P|2.5|||NE|NE' \
+		'PID|1||111' >"$TMP/ne.hl7"
+	expect_rc 0 "send MSH-15 NE" timeout 10 "$SEND" --timeout 30000 \
+		127.0.0.1 "$rport" "$TMP/ne.hl7"
+	grep -qx '1 NE1 written - "" - (accept: none requested (MSH-15 NE))' "$TMP/out" ||
+		fail "MSH-15 NE line: $(cat "$TMP/out")"
+	expect_rc 0 "send MSH-15 NE, JSON" timeout 10 "$SEND" --json --timeout 30000 \
+		127.0.0.1 "$rport" "$TMP/ne.hl7"
+	jcheck "$TMP/out" 'J["verdict"] == "written" and J["error"] is None' \
+		'J["note"] == "accept: none requested (MSH-15 NE)"' || fail "MSH-15 NE JSON"
 	expect_rc 64 "--ack-listen with --raw" "$SEND" --raw --ack-listen 0 127.0.0.1 "$rport"
 	grep -q "enhanced and --ack-listen exclude --raw" "$TMP/err" || fail "--raw refusal text"
 }

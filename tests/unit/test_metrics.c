@@ -41,6 +41,8 @@ static struct mllp_receiver_stats recv_stats(void)
 	s.tls_handshake_failures = 24;
 	s.replies_pending = 25;
 	s.replies_after_close = 26;
+	s.replies_abandoned = 27;
+	s.connections_stop_unfinished = 28;
 	return s;
 }
 
@@ -88,6 +90,14 @@ static const char recv_text[] =
     "their connection had closed (not sent).\n"
     "# TYPE hl7_replies_after_close_total counter\n"
     "hl7_replies_after_close_total{site=\"x\"} 26\n"
+    "# HELP hl7_replies_abandoned_total Deferred replies still unanswered "
+    "when their connection closed (reported through reply_abandoned).\n"
+    "# TYPE hl7_replies_abandoned_total counter\n"
+    "hl7_replies_abandoned_total{site=\"x\"} 27\n"
+    "# HELP hl7_connections_stop_unfinished_total Connections closed by stop "
+    "with replies not yet written when stop_drain_ms passed.\n"
+    "# TYPE hl7_connections_stop_unfinished_total counter\n"
+    "hl7_connections_stop_unfinished_total{site=\"x\"} 28\n"
     "# HELP hl7_received_bytes_total Bytes received from clients.\n"
     "# TYPE hl7_received_bytes_total counter\n"
     "hl7_received_bytes_total{site=\"x\"} 9\n"
@@ -208,6 +218,7 @@ static void pool_case(struct pool_case *c)
 	c->s.lanes_held = 32;
 	c->s.lane_waiting = 33;
 	c->s.lane_held_waiting = 34;
+	c->s.late_accept_acks = 17;
 	mllp_latency_histogram_init(&c->h);
 	assert_int_equal(mllp_pool_get_latency(NULL, &c->h), 0);
 	c->h.count[0] = 3;	 /* <= 100 us */
@@ -306,6 +317,7 @@ static void test_pool_text(void **state)
 	assert_block(t, "mllp_tls_handshakes_total 12\n");
 	assert_block(t, "mllp_tls_sessions_resumed_total 11\n");
 	assert_block(t, "mllp_stale_replies_total 13\n");
+	assert_block(t, "mllp_late_accept_acks_total 17\n");
 	assert_block(t, "# TYPE mllp_inflight gauge\nmllp_inflight 2\n");
 	assert_block(t, "# TYPE mllp_queued gauge\nmllp_queued 9\n");
 	assert_block(t, "# TYPE mllp_lanes gauge\nmllp_lanes 31\n");
@@ -416,7 +428,7 @@ static void test_families(void **state)
 	check_families(t, names, &nn);
 	free(t);
 	size_t npool = nn;
-	assert_int_equal(npool, 38);
+	assert_int_equal(npool, 40);
 	char buf[8192];
 	struct mllp_receiver_stats s = recv_stats();
 	assert_true(mllp_metrics_render_receiver_stats(&s, "epoll", buf,
@@ -426,7 +438,7 @@ static void test_families(void **state)
 	assert_true(mllp_metrics_render_acks(counts, buf, sizeof(buf), NULL) >
 		    0);
 	check_families(buf, names, &nn);
-	assert_int_equal(nn, npool + 23);
+	assert_int_equal(nn, npool + 25);
 }
 
 static void test_escaping(void **state)
@@ -498,7 +510,7 @@ static void test_bad_options(void **state)
 {
 	(void)state;
 	struct mllp_receiver_stats s = recv_stats();
-	char buf[4096];
+	char buf[8192];
 	static const char *const bad_prefix[] = {"", "1x", "a-b", "a b", "é"};
 	for (size_t i = 0; i < 5; i++) {
 		struct mllp_metrics_options o = {.prefix = bad_prefix[i]};
