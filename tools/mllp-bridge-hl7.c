@@ -190,9 +190,12 @@ static uint32_t ror(uint32_t x, unsigned n)
 	return (x >> n) | (x << (32 - n));
 }
 
+#define SHA_S0(x) (ror(x, 2) ^ ror(x, 13) ^ ror(x, 22))
+#define SHA_S1(x) (ror(x, 6) ^ ror(x, 11) ^ ror(x, 25))
+
 static void sha_block(struct sha256 *s, const unsigned char *p)
 {
-	uint32_t w[64], v[8];
+	uint32_t w[64];
 	for (int i = 0; i < 16; i++)
 		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
 		       (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
@@ -203,19 +206,29 @@ static void sha_block(struct sha256 *s, const unsigned char *p)
 		    ror(w[i - 2], 17) ^ ror(w[i - 2], 19) ^ (w[i - 2] >> 10);
 		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
 	}
-	memcpy(v, s->h, sizeof(v));
+	uint32_t a = s->h[0], b = s->h[1], c = s->h[2], d = s->h[3];
+	uint32_t e = s->h[4], f = s->h[5], g = s->h[6], h = s->h[7];
 	for (int i = 0; i < 64; i++) {
 		uint32_t t1 =
-		    v[7] + (ror(v[4], 6) ^ ror(v[4], 11) ^ ror(v[4], 25)) +
-		    ((v[4] & v[5]) ^ (~v[4] & v[6])) + sha_k[i] + w[i];
-		uint32_t t2 = (ror(v[0], 2) ^ ror(v[0], 13) ^ ror(v[0], 22)) +
-			      ((v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]));
-		memmove(v + 1, v, 7 * sizeof(v[0]));
-		v[4] += t1;
-		v[0] = t1 + t2;
+		    h + SHA_S1(e) + ((e & f) ^ (~e & g)) + sha_k[i] + w[i];
+		uint32_t t2 = SHA_S0(a) + ((a & b) ^ (a & c) ^ (b & c));
+		h = g;
+		g = f;
+		f = e;
+		e = d + t1;
+		d = c;
+		c = b;
+		b = a;
+		a = t1 + t2;
 	}
-	for (int i = 0; i < 8; i++)
-		s->h[i] += v[i];
+	s->h[0] += a;
+	s->h[1] += b;
+	s->h[2] += c;
+	s->h[3] += d;
+	s->h[4] += e;
+	s->h[5] += f;
+	s->h[6] += g;
+	s->h[7] += h;
 }
 
 static void sha_init(struct sha256 *s)
@@ -232,31 +245,38 @@ static void sha_update(struct sha256 *s, const void *data, size_t len)
 {
 	const unsigned char *p = data;
 	s->total += len;
-	while (len) {
+	if (s->used) {
 		size_t n = 64 - s->used < len ? 64 - s->used : len;
 		memcpy(s->buf + s->used, p, n);
 		s->used += n;
 		p += n;
 		len -= n;
-		if (s->used == 64) {
-			sha_block(s, s->buf);
-			s->used = 0;
-		}
+		if (s->used < 64)
+			return;
+		sha_block(s, s->buf);
+		s->used = 0;
 	}
+	for (; len >= 64; p += 64, len -= 64)
+		sha_block(s, p);
+	memcpy(s->buf, p, len);
+	s->used = len;
 }
 
 static void sha_hex(struct sha256 *s, char out[65])
 {
 	static const char hex[] = "0123456789abcdef";
 	uint64_t bits = s->total * 8;
-	unsigned char pad = 0x80, len[8];
-	sha_update(s, &pad, 1);
-	pad = 0;
-	while (s->used != 56)
-		sha_update(s, &pad, 1);
+	/* 0x80, zeros up to 56 bytes into a block, the length in bits */
+	s->buf[s->used++] = 0x80;
+	if (s->used > 56) {
+		memset(s->buf + s->used, 0, 64 - s->used);
+		sha_block(s, s->buf);
+		s->used = 0;
+	}
+	memset(s->buf + s->used, 0, 56 - s->used);
 	for (int i = 0; i < 8; i++)
-		len[i] = (unsigned char)(bits >> (56 - 8 * i));
-	sha_update(s, len, 8);
+		s->buf[56 + i] = (unsigned char)(bits >> (56 - 8 * i));
+	sha_block(s, s->buf);
 	for (int i = 0; i < 32; i++) {
 		unsigned char b =
 		    (unsigned char)(s->h[i / 4] >> (24 - 8 * (i % 4)));
@@ -274,11 +294,17 @@ void bridge_sha256_hex(const void *data, size_t len, char out[65])
 	sha_hex(&s, out);
 }
 
+/* One part of a digest: its length in decimal, ':', its bytes. */
 static void sha_part(struct sha256 *s, struct mllp_str v)
 {
 	char n[24];
-	int w = snprintf(n, sizeof(n), "%zu:", v.len);
-	sha_update(s, n, (size_t)w);
+	size_t at = sizeof(n);
+	n[--at] = ':';
+	size_t len = v.len;
+	do
+		n[--at] = (char)('0' + len % 10);
+	while ((len /= 10) != 0);
+	sha_update(s, n + at, sizeof(n) - at);
 	if (v.len)
 		sha_update(s, v.ptr, v.len);
 }

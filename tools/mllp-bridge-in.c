@@ -43,7 +43,7 @@ struct in_state {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	struct in_entry *head, *tail; /* awaiting their PubAck, oldest first */
-	uint64_t pending;
+	_Atomic uint64_t pending; /* written under lock; --metrics reads it */
 	bool stop;
 	_Atomic bool draining;
 	_Atomic uint64_t ack_seq;
@@ -94,8 +94,11 @@ static void finish(struct in_state *st, struct in_entry *e, const char *code,
 	ao.code = code;
 	ao.text = text;
 	ao.sequence = atomic_fetch_add(&st->ack_seq, 1);
+	/* The reply is copied by mllp_receiver_reply: the usual ACK is built
+	 * on the stack. */
+	char local[1024];
 	size_t cap = e->msh_len + 512 + (text ? 2 * strlen(text) : 0), len = 0;
-	char *buf = malloc(cap);
+	char *buf = cap <= sizeof(local) ? local : malloc(cap);
 	int rc = buf ? mllp_ack_build(e->msh, e->msh_len, &ao, buf, cap, &len)
 		     : MLLP_ERR_NO_MEMORY;
 	if (rc == 0)
@@ -104,7 +107,8 @@ static void finish(struct in_state *st, struct in_entry *e, const char *code,
 		mllp_receiver_reply(e->h, NULL, 0);
 	if (rc != 0)
 		atomic_fetch_add(&st->replies_lost, 1);
-	free(buf);
+	if (buf != local)
+		free(buf);
 	free(e);
 }
 
@@ -427,7 +431,7 @@ int bridge_in_run(const struct bridge_nats_opts *no, struct bridge_in_opts *io,
 	jo.PublishAsync.AckHandler = on_puback;
 	jo.PublishAsync.AckHandlerClosure = &st;
 	jo.PublishAsync.StallWait = 1;
-	int code = bridge_nats_connect(no, &jo, &st.n);
+	int code = bridge_nats_connect(no, &jo, true, &st.n);
 	if (code == 0)
 		code = bridge_stream_ensure(no, &st.n);
 	pthread_t th;
@@ -438,10 +442,19 @@ int bridge_in_run(const struct bridge_nats_opts *no, struct bridge_in_opts *io,
 		return code;
 	}
 	code = start_receiver(&st);
+	struct bridge_metrics *mh = NULL;
+	const struct bridge_in_counters mc = {
+	    &st.received, &st.stored,	    &st.duplicates,
+	    &st.refused,  &st.timed_out,    &st.unavailable,
+	    &st.rejected, &st.replies_lost, &st.pending};
+	if (code == 0)
+		code = bridge_metrics_in_start(io->metrics, &mc, &st.n, st.recv,
+					       &mh);
 	if (code == 0) {
 		bridge_wait_signal(sig_fd, -1);
 		drain(&st);
 	}
+	bridge_metrics_stop(mh);
 	pthread_mutex_lock(&st.lock);
 	st.stop = true;
 	pthread_cond_signal(&st.wake);

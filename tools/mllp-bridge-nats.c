@@ -93,7 +93,8 @@ static natsStatus set_servers(natsOptions *o, const char *list)
 }
 
 /* Options: the servers, reconnect forever every 250 ms, the callbacks. */
-static natsStatus make_options(const char *url, natsOptions **out)
+static natsStatus make_options(const char *url, bool send_asap,
+			       natsOptions **out)
 {
 	natsOptions *o = NULL;
 	natsStatus s = natsOptions_Create(&o);
@@ -105,10 +106,11 @@ static natsStatus make_options(const char *url, natsOptions **out)
 		s = natsOptions_SetMaxReconnect(o, -1);
 	if (s == NATS_OK)
 		s = natsOptions_SetReconnectWait(o, 250);
-	/* Write each publish and ack at once instead of waiting for the
-	 * flusher thread: a message's latency is a PubAck round trip. */
+	/* send_asap: write each publish at once (one write per message);
+	 * otherwise the library's flusher writes what gathered within 1 ms
+	 * (one write for many). */
 	if (s == NATS_OK)
-		s = natsOptions_SetSendAsap(o, true);
+		s = natsOptions_SetSendAsap(o, send_asap);
 	if (s == NATS_OK)
 		s = natsOptions_SetDisconnectedCB(o, on_disconnected, NULL);
 	if (s == NATS_OK)
@@ -124,12 +126,12 @@ static natsStatus make_options(const char *url, natsOptions **out)
 }
 
 int bridge_nats_connect(const struct bridge_nats_opts *o, jsOptions *js_opts,
-			struct bridge_nats *n)
+			bool send_asap, struct bridge_nats *n)
 {
 	memset(n, 0, sizeof(*n));
 	n->url = o->url;
 	natsOptions *opts = NULL;
-	natsStatus s = make_options(o->url, &opts);
+	natsStatus s = make_options(o->url, send_asap, &opts);
 	if (s == NATS_OK)
 		s = natsConnection_Connect(&n->nc, opts);
 	natsOptions_Destroy(opts);

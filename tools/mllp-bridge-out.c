@@ -715,11 +715,24 @@ int bridge_out_run(const struct bridge_nats_opts *no,
 	st.oo = oo;
 	pthread_mutex_init(&st.lock, NULL);
 	pthread_cond_init(&st.wake, NULL);
-	int code = bridge_nats_connect(no, NULL, &st.n);
+	/* Acks need no haste: gathered, they cost a write per millisecond
+	 * instead of one per message. */
+	int code = bridge_nats_connect(no, NULL, false, &st.n);
 	if (code == 0)
 		code = bridge_stream_ensure(no, &st.n);
 	if (code == 0)
 		code = start_pool(&st);
+	struct bridge_metrics *mh = NULL;
+	const struct bridge_out_counters mc = {
+	    &st.received,	    &st.delivered, &st.dead_lettered,
+	    &st.lanes_held,	    &st.retries,   &st.redelivered,
+	    &st.duplicates_dropped, &st.released,  &st.in_progress,
+	    &st.held_jobs};
+	if (code == 0)
+		code = bridge_metrics_out_start(oo->metrics, &mc, &st.n,
+						st.pool, &mh);
+	if (code == 0) /* --exclusive: a standby until the consumer is ours */
+		code = bridge_lease_acquire(&st.n, no, oo, sig_fd);
 	pthread_t th;
 	bool worker_up = false;
 	if (code == 0)
@@ -746,10 +759,12 @@ int bridge_out_run(const struct bridge_nats_opts *no,
 		pthread_mutex_unlock(&st.lock);
 		pthread_join(th, NULL);
 	}
+	bridge_lease_release();
+	bridge_metrics_stop(mh);
 	natsSubscription_Destroy(st.sub);
 	bridge_nats_close(&st.n);
 	mllp_pool_destroy(st.pool);
-	if (code == 0)
+	if (code == 0 || code == BRIDGE_STOPPED)
 		print_counters(&st);
-	return code;
+	return code == BRIDGE_STOPPED ? 0 : code;
 }

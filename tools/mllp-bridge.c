@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "metrics_http.h"
 #include "mllp-bridge.h"
 #include "recv_opts.h"
 
@@ -38,6 +39,11 @@ static const char usage_text[] = USAGE_LINE
     "  --duplicate-window S  de-duplication window (default 120)\n"
     "  --memory-storage      memory instead of file storage\n"
     "  --key-field F         the ordering key's HL7 field (default PID-3)\n"
+    "  --metrics ADDR:PORT   serve the counters to Prometheus at\n"
+    "                        http://ADDR:PORT/metrics (IPv6 in brackets;\n"
+    "                        port 0: ephemeral) and print \"metrics on\n"
+    "                        ADDR:PORT\" (in: the second line on stdout,\n"
+    "                        out: the first)\n"
     "\n"
     "in:\n"
     "  --listen PORT         MLLP port (default 2575; 0: ephemeral); the\n"
@@ -79,6 +85,12 @@ static const char usage_text[] = USAGE_LINE
     "  --retry-max S         longest delay between retries (default 30)\n"
     "  --drain-timeout S     on SIGTERM, wait this long for messages in\n"
     "                        flight (default 10)\n"
+    "  --exclusive           own the consumer alone: while another bridge\n"
+    "                        holds its lease or is bound to it, wait as a\n"
+    "                        standby; take over when it is gone\n"
+    "  --lease S             the lease's lifetime (default 10; the lease\n"
+    "                        bucket keeps the first bridge's), renewed and\n"
+    "                        polled by standbys every S/3\n"
     "  --tls --ca FILE --cert FILE --key FILE --server-name N --insecure\n"
     "\n"
     "  -h, --help            this text\n"
@@ -86,7 +98,8 @@ static const char usage_text[] = USAGE_LINE
     "\n"
     "SIGINT/SIGTERM drain and exit 0, printing the counters. Exit status 1\n"
     "when the bridge cannot start (NATS unreachable, stream or consumer\n"
-    "missing, port in use), 64 for bad options.\n";
+    "missing, port in use) or lost its --exclusive lease (after draining),\n"
+    "64 for bad options.\n";
 
 enum {
 	O_NATS = 256,
@@ -99,6 +112,7 @@ enum {
 	O_MEMORY,
 	O_KEY_FIELD,
 	O_VERSION,
+	O_METRICS,
 	/* in */
 	O_LISTEN,
 	O_SUBJECT,
@@ -118,6 +132,8 @@ enum {
 	O_DEAD_LETTER,
 	O_RETRY_MAX,
 	O_DRAIN_TIMEOUT,
+	O_EXCLUSIVE,
+	O_LEASE,
 	O_SERVER_NAME,
 	O_INSECURE,
 };
@@ -258,6 +274,13 @@ static bool out_option(struct setup *st, int ch, const char *arg)
 				 "--drain-timeout wants 0..3600 s") *
 		    1000;
 		return true;
+	case O_EXCLUSIVE:
+		oo->exclusive = true;
+		return true;
+	case O_LEASE:
+		oo->lease_s =
+		    (int64_t)num(arg, 1, 3600, "--lease wants 1..3600 s");
+		return true;
 	default:
 		return false;
 	}
@@ -296,6 +319,14 @@ static bool nats_option(struct setup *st, int ch, const char *arg)
 		return true;
 	case O_KEY_FIELD:
 		st->key_field = arg;
+		return true;
+	case O_METRICS:
+		if (tool_metrics_check(arg) != 0)
+			tool_usage(BRIDGE_PROG,
+				   "--metrics wants ADDR:PORT (e.g. "
+				   "127.0.0.1:9464, [::1]:0), got '%s'",
+				   arg);
+		st->in.metrics = st->oo.metrics = arg;
 		return true;
 	default:
 		return false;
@@ -361,6 +392,10 @@ static void check(struct setup *st)
 	}
 	tool_tls_check(BRIDGE_PROG, &oo->tls);
 	oo->tls_enabled = oo->tls.enabled;
+	if (oo->lease_s && !oo->exclusive)
+		tool_usage(BRIDGE_PROG, "--lease goes with --exclusive");
+	if (!oo->lease_s)
+		oo->lease_s = 10;
 }
 
 /* Which options belong to which direction (0 both, 1 in, 2 out). */
@@ -390,6 +425,7 @@ static void parse(int argc, char **argv, struct setup *st)
 	    {"memory-storage", no_argument, NULL, O_MEMORY},
 	    {"key-field", required_argument, NULL, O_KEY_FIELD},
 	    {"version", no_argument, NULL, O_VERSION},
+	    {"metrics", required_argument, NULL, O_METRICS},
 	    {"help", no_argument, NULL, 'h'},
 	    {"listen", required_argument, NULL, O_LISTEN},
 	    {"subject", required_argument, NULL, O_SUBJECT},
@@ -409,6 +445,8 @@ static void parse(int argc, char **argv, struct setup *st)
 	    {"timeout", required_argument, NULL, 't'},
 	    {"retry-max", required_argument, NULL, O_RETRY_MAX},
 	    {"drain-timeout", required_argument, NULL, O_DRAIN_TIMEOUT},
+	    {"exclusive", no_argument, NULL, O_EXCLUSIVE},
+	    {"lease", required_argument, NULL, O_LEASE},
 	    {"server-name", required_argument, NULL, O_SERVER_NAME},
 	    {"insecure", no_argument, NULL, O_INSECURE},
 	    RECV_LONGOPTS,
@@ -481,5 +519,5 @@ int main(int argc, char **argv)
 			  : bridge_in_run(&st.no, &st.in, sfd);
 	recv_opts_free(&st.in.recv);
 	nats_Close();
-	return code;
+	return code == 0 && bridge_lease_lost() ? BRIDGE_EXIT_RUNTIME : code;
 }

@@ -105,9 +105,12 @@ struct bridge_nats {
 
 /* Connect (reconnecting forever afterwards, every reconnect and
  * disconnect logged) and make the JetStream context; js_opts may be NULL.
+ * send_asap: every publish is written at once (for latency: in's
+ * publishes wait for their PubAck); otherwise writes gather for up to
+ * 1 ms (out's acks: fewer writes for the bridge and the server).
  * 0, or BRIDGE_EXIT_RUNTIME after printing why. */
 int bridge_nats_connect(const struct bridge_nats_opts *o, jsOptions *js_opts,
-			struct bridge_nats *n);
+			bool send_asap, struct bridge_nats *n);
 
 /* Check that the stream exists, or create it with --create-stream. 0, or
  * BRIDGE_EXIT_RUNTIME after printing why ("stream 'HL7' not found ...").
@@ -133,6 +136,7 @@ struct bridge_in_opts {
 	int64_t max_pending;	   /* async publishes in flight */
 	struct bridge_field key;   /* --key-field (the key digest header) */
 	unsigned partitions;	   /* --partitions ({partition}) */
+	const char *metrics;	   /* --metrics ADDR:PORT, or NULL */
 };
 
 struct bridge_out_opts {
@@ -153,6 +157,9 @@ struct bridge_out_opts {
 	uint32_t retry_max_s;
 	struct mllp_tls_client_config tls;
 	bool tls_enabled;
+	const char *metrics; /* --metrics ADDR:PORT, or NULL */
+	bool exclusive;	     /* --exclusive (mllp-bridge-lease.c) */
+	int64_t lease_s;     /* --lease */
 };
 
 /* What bridge_consumer_bind read before subscribing: the consumer's
@@ -197,5 +204,63 @@ bool bridge_wait_signal(int sig_fd, int timeout_ms);
 #define BRIDGE_H_ACK	"Mllp-Ack"
 #define BRIDGE_H_CODE	"Mllp-Ack-Code"
 #define BRIDGE_H_REASON "Mllp-Reason"
+
+/* --metrics (mllp-bridge-metrics.c): the counters a direction serves to
+ * Prometheus, as pointers to its atomics (read on the HTTP server's
+ * thread, never written there). */
+struct bridge_in_counters {
+	const _Atomic uint64_t *received, *stored, *duplicates, *refused,
+	    *timed_out, *unavailable, *rejected, *replies_lost, *pending;
+};
+struct bridge_out_counters {
+	const _Atomic uint64_t *received, *delivered, *dead_lettered,
+	    *lanes_held, *retries, *redelivered, *duplicates_dropped, *released,
+	    *in_progress, *held;
+};
+struct bridge_metrics;
+
+/* Serve /metrics at spec (NULL: nothing, *out NULL, 0) and print "metrics
+ * on ADDR:PORT" on stdout: the bridge's families (mllp_bridge_*), NATS's
+ * connection state, and the receiver's (in) or the pool's (out) families
+ * as mllp-recv renders them. c, n and recv or pool must stay valid until
+ * bridge_metrics_stop. 0, or BRIDGE_EXIT_RUNTIME after logging why. */
+int bridge_metrics_in_start(const char *spec,
+			    const struct bridge_in_counters *c,
+			    const struct bridge_nats *n,
+			    const struct mllp_receiver *recv,
+			    struct bridge_metrics **out);
+int bridge_metrics_out_start(const char *spec,
+			     const struct bridge_out_counters *c,
+			     const struct bridge_nats *n,
+			     const struct mllp_pool *pool,
+			     struct bridge_metrics **out);
+/* Stop serving and free; NULL ignored. */
+void bridge_metrics_stop(struct bridge_metrics *m);
+
+/* --exclusive (mllp-bridge-lease.c): one owner per consumer, by a lease in
+ * the JetStream key-value bucket BRIDGE_LEASE_BUCKET. */
+#define BRIDGE_LEASE_BUCKET "mllp_bridge_leases"
+/* bridge_lease_acquire's answer when a signal arrived during the standby:
+ * the bridge exits 0 without having consumed. */
+enum { BRIDGE_STOPPED = -1 };
+
+/* Without --exclusive: 0 at once. With it: take the consumer's lease, as a
+ * standby while another bridge holds it or the consumer is bound (logged
+ * once, polled every lease/3), then keep it renewed from a thread of its
+ * own until bridge_lease_release. 0 once this bridge owns the consumer,
+ * BRIDGE_STOPPED after a signal on sig_fd, BRIDGE_EXIT_RUNTIME after
+ * logging why. When the lease is lost (taken by another bridge after this
+ * one could not renew it in time) the bridge logs it and raises SIGTERM
+ * on itself: it drains, and bridge_lease_lost() says so. */
+int bridge_lease_acquire(struct bridge_nats *n,
+			 const struct bridge_nats_opts *no,
+			 const struct bridge_out_opts *oo, int sig_fd);
+/* Stop renewing and give the lease up (a standby takes over at its next
+ * poll); before the NATS connection closes. Without a lease: nothing. */
+void bridge_lease_release(void);
+/* True when the lease was lost while running (the exit status is then 1). */
+bool bridge_lease_lost(void);
+/* 1 while waiting as a standby (for the metrics). */
+uint64_t bridge_lease_standby(void);
 
 #endif

@@ -390,6 +390,14 @@ case_errors() {
 	rc=$?
 	[ $rc -eq 64 ] && grep -qx "mllp-bridge: out needs --consumer NAME (see --help)" "$TMP/e" ||
 		fail "out without --consumer: exit $rc: $(cat "$TMP/e")"
+	"$BRIDGE" out --consumer c --to 127.0.0.1:1 --lease 3 >"$TMP/o" 2>"$TMP/e"
+	rc=$?
+	[ $rc -eq 64 ] && grep -qx "mllp-bridge: --lease goes with --exclusive (see --help)" "$TMP/e" ||
+		fail "--lease without --exclusive: exit $rc: $(cat "$TMP/e")"
+	"$BRIDGE" in --exclusive >"$TMP/o" 2>"$TMP/e"
+	rc=$?
+	[ $rc -eq 64 ] && grep -qx "mllp-bridge: --exclusive is an option of 'out' (see --help)" "$TMP/e" ||
+		fail "--exclusive to in: exit $rc: $(cat "$TMP/e")"
 	ok "start-up errors"
 }
 
@@ -625,12 +633,17 @@ EOF2
 	kill -9 "${pids[0]}"
 	wait "${pids[0]}" 2>/dev/null
 	# Messages sent while the cluster elects new leaders may get AE: the
-	# sender resends until every one is stored (AA).
+	# sender resends until every one is stored (AA). The first send's
+	# answers say which messages were stored at once (AA).
+	"$SEND" --json -t 10000 127.0.0.1 "$IN_PORT" "$TMP/msgs.hl7.b" \
+		>"$TMP/first.json" 2>"$TMP/send.err"
 	# Bounded by time, not by tries: electing new stream leaders and the
 	# in-bridge's reconnect take seconds, and a refused resend is quick.
-	local tries=0 end=$((SECONDS + 90))
-	until "$SEND" -q -t 10000 127.0.0.1 "$IN_PORT" "$TMP/msgs.hl7.b" \
-		2>"$TMP/send.err"; do
+	local tries=0 end=$((SECONDS + 90)) stored=0
+	[ "$(grep -c '"ack_code":"AA"' "$TMP/first.json")" -eq 500 ] && stored=1
+	until [ $stored = 1 ] ||
+		"$SEND" -q -t 10000 127.0.0.1 "$IN_PORT" "$TMP/msgs.hl7.b" \
+			2>"$TMP/send.err"; do
 		tries=$((tries + 1))
 		if [ $SECONDS -ge $end ]; then
 			fail "second half not stored after $tries resends in 90 s: $(tail -n 3 "$TMP/send.err")"
@@ -643,10 +656,35 @@ EOF2
 	[ "$RC" -eq 0 ] || fail "out: exit $RC"
 	stop_tool "$IN_PID"
 	[ "$RC" -eq 0 ] || fail "in: exit $RC"
-	# Not per-key order: mllp-send goes on after an AE, so a resent
-	# message is stored behind later ones of its key.
+	# Not per-key order of every message: mllp-send goes on after an AE,
+	# so a resent message is stored behind later ones of its key. The
+	# messages that got AA at their first send keep their key's order.
 	check_out "$TMP/recv.hl7" "$n" 1000000 1 || fail "delivery check"
-	ok "3 nodes, replicas 3, one killed: every message delivered ($tries resends)"
+	local clean
+	clean=$(python3 - "$TMP/recv.hl7" "$TMP/first.json" "$keys" <<'EOF2'
+import json, re, sys
+data = open(sys.argv[1], "rb").read().decode()
+keys = int(sys.argv[3])
+ids = [int(m) for m in re.findall(r"\|M(\d+)\|P\|", data)]
+clean = set(range(500))  # the first half: every message AA at once
+for line in open(sys.argv[2]):
+    r = json.loads(line)
+    if r.get("ack_code") == "AA":
+        clean.add(int(r["control_id"][1:]))
+seen, order = set(), {}
+for i in ids:
+    if i not in seen:
+        seen.add(i)
+        if i in clean:
+            order.setdefault(i % keys, []).append(i)
+for k, v in sorted(order.items()):
+    if v != sorted(v):
+        print("key P%d out of order among the messages stored at once: %s" % (k, v), file=sys.stderr)
+        sys.exit(1)
+print(len(clean))
+EOF2
+) || fail "per-key order of the messages stored at their first send"
+	ok "3 nodes, replicas 3, one killed: every message delivered ($tries resends); the $clean stored at their first send in per-key order"
 }
 
 # SIGTERM mid-run: the out-bridge finishes what is in flight, releases the
@@ -673,6 +711,214 @@ case_drain() {
 	stop_tool "$OUT_PID"
 	check_out "$TMP/recv.hl7" "$n" "$keys" 1 || fail "delivery check"
 	ok "SIGTERM: $delivered delivered, $released released, exit 0; the rest delivered by the next bridge"
+}
+
+# scrape PORT FILE: GET /metrics from 127.0.0.1:PORT over bash's /dev/tcp
+# (HTTP/1.0: the server closes after the answer; 10 s at most); the body
+# in FILE. Fails unless the status is 200.
+scrape() {
+	local fd
+	exec {fd}<>"/dev/tcp/127.0.0.1/$1" || { fail "scrape: cannot connect to $1"; return 1; }
+	printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&"$fd"
+	timeout 10 cat <&"$fd" >"$2.http"
+	exec {fd}<&-
+	head -1 "$2.http" | grep -q '^HTTP/1\.[01] 200 ' || { fail "scrape $1: $(head -1 "$2.http")"; return 1; }
+	sed '1,/^\r$/d' "$2.http" >"$2"
+}
+
+# sample FILE NAME: a sample's value in a scraped page (empty if none).
+sample() { awk -v n="$2" '$1 == n { print $2; exit }' "$1"; }
+
+# expect_sample FILE NAME VALUE
+expect_sample() {
+	local v
+	v=$(sample "$1" "$2")
+	[ "$v" = "$3" ] || fail "$(basename "$1"): $2 is '${v}', want $3"
+}
+
+# metrics_port NAME: the port of the "metrics on 127.0.0.1:PORT" line in
+# $TMP/NAME.out (waited for: 30 s).
+metrics_port() {
+	wait_for "$1: 'metrics on'" 30 grep -qs "^metrics on " "$TMP/$1.out" || return 1
+	local line
+	line=$(grep -m1 "^metrics on " "$TMP/$1.out")
+	[[ $line =~ ^metrics\ on\ 127\.0\.0\.1:([1-9][0-9]*)$ ]] || { fail "$1: '$line'"; return 1; }
+	echo "${BASH_REMATCH[1]}"
+}
+
+# promtool_ok FILE: the page passes `promtool check metrics` silently, and
+# has as many HELP as TYPE lines.
+promtool_ok() {
+	local out rc
+	out=$(promtool check metrics <"$1" 2>&1)
+	rc=$?
+	[ $rc -eq 0 ] && [ -z "$out" ] || fail "promtool on $(basename "$1") (exit $rc): $out"
+	[ "$(grep -c '^# HELP ' "$1")" = "$(grep -c '^# TYPE ' "$1")" ] ||
+		fail "$(basename "$1"): HELP and TYPE lines differ"
+}
+
+# --metrics on both directions: the counters printed on exit, the NATS
+# connection's state and the receiver's or pool's families, exact after a
+# known run, valid for promtool; NATS down and back shows in the page.
+case_metrics() {
+	if ! command -v promtool >/dev/null; then
+		echo "SKIP: promtool not found (install Debian's prometheus)"
+		exit 77
+	fi
+	local v n=200 keys=10 ip op
+	for v in nope 127.0.0.1 127.0.0.1:70000 '[::1]' :9; do
+		"$BRIDGE" out --consumer c --to 127.0.0.1:1 --metrics "$v" >"$TMP/o" 2>"$TMP/e"
+		[ $? -eq 64 ] && grep -qxF "mllp-bridge: --metrics wants ADDR:PORT (e.g. 127.0.0.1:9464, [::1]:0), got '$v' (see --help)" "$TMP/e" ||
+			fail "--metrics '$v': $(cat "$TMP/e")"
+	done
+	start_nats
+	start_recv --out "$TMP/recv.hl7"
+	start_in --metrics 127.0.0.1:0
+	ip=$(metrics_port in) || return
+	[ "$(sed -n 2p "$TMP/in.out")" = "metrics on 127.0.0.1:$ip" ] ||
+		fail "in: second line '$(sed -n 2p "$TMP/in.out")'"
+	"$BRIDGE" out --nats "$NATS_URL" --consumer feed --create-consumer \
+		--to "127.0.0.1:$RECV_PORT" -c 2 --metrics 127.0.0.1:0 \
+		>"$TMP/out.out" 2>"$TMP/out.err" &
+	OUT_PID=$!
+	PIDS+=("$OUT_PID")
+	op=$(metrics_port out) || return
+	wait_for "out: consuming" 30 grep -qs "^consuming HL7/feed$" "$TMP/out.out"
+	[ "$(head -1 "$TMP/out.out")" = "metrics on 127.0.0.1:$op" ] ||
+		fail "out: first line '$(head -1 "$TMP/out.out")'"
+	scrape "$ip" "$TMP/in0"
+	scrape "$op" "$TMP/out0"
+	promtool_ok "$TMP/in0"
+	promtool_ok "$TMP/out0"
+	expect_sample "$TMP/in0" mllp_bridge_in_received_total 0
+	expect_sample "$TMP/in0" mllp_bridge_nats_connected 1
+	expect_sample "$TMP/in0" mllp_connections_accepted_total 0
+	expect_sample "$TMP/out0" mllp_bridge_out_delivered_total 0
+	expect_sample "$TMP/out0" mllp_bridge_out_standby 0
+	expect_sample "$TMP/out0" mllp_bridge_nats_connected 1
+	grep -q '^mllp_pool_info{' "$TMP/out0" || fail "no pool families on out's page"
+	# n messages, the first 3 again (duplicates), one that is not HL7 (AR).
+	gen "$n" "$keys" "$TMP/msgs.hl7"
+	"$SEND" -q 127.0.0.1 "$IN_PORT" "$TMP/msgs.hl7" || fail "mllp-send: exit $?"
+	gen 3 "$keys" "$TMP/again.hl7"
+	"$SEND" -q 127.0.0.1 "$IN_PORT" "$TMP/again.hl7" || fail "resend: exit $?"
+	printf '\013not HL7\034\r' >"$TMP/junk.mllp"
+	"$SEND" --raw 127.0.0.1 "$IN_PORT" "$TMP/junk.mllp" >"$TMP/junk.out" 2>&1
+	grep -q 'MSA|AR|' "$TMP/junk.out" || fail "not HL7: $(cat "$TMP/junk.out")"
+	wait_for "$n messages at the receiver" 60 has_frames "$TMP/recv.hl7" "$n"
+	wait_for "out: all acked" 30 eval 'scrape "$op" "$TMP/out1" && [ "$(sample "$TMP/out1" mllp_bridge_out_held)" = 0 ]'
+	scrape "$ip" "$TMP/in1"
+	promtool_ok "$TMP/in1"
+	promtool_ok "$TMP/out1"
+	expect_sample "$TMP/in1" mllp_bridge_in_received_total $((n + 4))
+	expect_sample "$TMP/in1" mllp_bridge_in_stored_total "$n"
+	expect_sample "$TMP/in1" mllp_bridge_in_duplicates_total 3
+	expect_sample "$TMP/in1" mllp_bridge_in_rejected_total 1
+	expect_sample "$TMP/in1" mllp_bridge_in_timed_out_total 0
+	expect_sample "$TMP/in1" mllp_bridge_in_pending 0
+	expect_sample "$TMP/in1" mllp_messages_received_total $((n + 4))
+	expect_sample "$TMP/out1" mllp_bridge_out_received_total "$n"
+	expect_sample "$TMP/out1" mllp_bridge_out_delivered_total "$n"
+	expect_sample "$TMP/out1" mllp_bridge_out_redelivered_total 0
+	expect_sample "$TMP/out1" mllp_messages_sent_total "$n"
+	expect_sample "$TMP/out1" 'mllp_acks_total{verdict="application_accept"}' "$n"
+	# Every family of the bridge is documented; counters end in _total.
+	for v in $(sed -n 's/^# TYPE \(mllp_bridge_[a-z_]*\) counter$/\1/p' "$TMP/out1" "$TMP/in1"); do
+		[[ $v == *_total ]] || fail "counter $v does not end in _total"
+	done
+	ok "--metrics: in $((n + 4)) received, $n stored, 3 duplicates, 1 rejected; out $n delivered"
+	# NATS down, then back on its port: the state and the reconnect show.
+	kill "$NATS_PID"
+	wait "$NATS_PID" 2>/dev/null
+	wait_for "in: NATS down on the page" 30 eval 'scrape "$ip" "$TMP/in2" && [ "$(sample "$TMP/in2" mllp_bridge_nats_connected)" = 0 ]'
+	start_nats "$NATS_PORT"
+	wait_for "in: reconnected on the page" 30 eval 'scrape "$ip" "$TMP/in3" && [ "$(sample "$TMP/in3" mllp_bridge_nats_reconnects_total)" = 1 ] && [ "$(sample "$TMP/in3" mllp_bridge_nats_connected)" = 1 ]'
+	wait_for "out: reconnected on the page" 30 eval 'scrape "$op" "$TMP/out3" && [ "$(sample "$TMP/out3" mllp_bridge_nats_reconnects_total)" = 1 ]'
+	stop_tool "$OUT_PID"
+	[ "$RC" -eq 0 ] || fail "out: exit $RC"
+	[ "$(counter "$TMP/out.out" delivered)" = "$n" ] || fail "out: delivered=$(counter "$TMP/out.out" delivered) on exit"
+	stop_tool "$IN_PID"
+	[ "$RC" -eq 0 ] || fail "in: exit $RC"
+	ok "--metrics: NATS down and back (connected 0, then 1 after 1 reconnect)"
+}
+
+# start_excl NAME ARGS...: an out-bridge on consumer p0 with --exclusive
+# --lease 2 and --metrics; sets X_PID and X_MPORT.
+start_excl() {
+	local name=$1
+	shift
+	"$BRIDGE" out --nats "$NATS_URL" --consumer p0 --create-consumer \
+		--filter hl7.out.0 --ack-wait 2 --max-ack-pending 50 -c 2 \
+		--to "127.0.0.1:$RECV_PORT" --exclusive --lease 2 \
+		--metrics 127.0.0.1:0 "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
+	X_PID=$!
+	PIDS+=("$X_PID")
+	X_MPORT=$(metrics_port "$name") || exit 1
+}
+
+# standing_by NAME PORT: NAME logged its standby, its page says standby 1
+# and it has received nothing.
+standing_by() {
+	grep -q "^mllp-bridge: standby: consumer 'p0' is bound by another bridge (lease held by .*); waiting, checking every 666 ms$" \
+		"$TMP/$1.err" || return 1
+	scrape "$2" "$TMP/$1.page" || return 1
+	[ "$(sample "$TMP/$1.page" mllp_bridge_out_standby)" = 1 ] &&
+		[ "$(sample "$TMP/$1.page" mllp_bridge_out_received_total)" = 0 ] &&
+		! grep -q "^consuming" "$TMP/$1.out"
+}
+
+# One owner per partition consumer (--exclusive): A owns p0; B and C wait
+# as standbys and receive nothing; A is killed (-9): exactly one of them
+# takes over once A's lease expires, the other stays standby; every
+# message is delivered and each key's first deliveries keep their order.
+case_exclusive() {
+	local n=1500 keys=10 a b c t0 before owner other bport cport oport
+	start_nats
+	start_recv --out "$TMP/recv.hl7" --delay 20
+	start_in --subject 'hl7.out.{partition}' --partitions 1
+	gen "$n" "$keys" "$TMP/msgs.hl7"
+	"$SEND" -q 127.0.0.1 "$IN_PORT" "$TMP/msgs.hl7" || fail "mllp-send: exit $?"
+	start_excl A
+	a=$X_PID
+	wait_for "A consuming" 30 grep -qs "^consuming HL7/p0$" "$TMP/A.out" || return
+	wait_for "some messages delivered" 60 has_frames "$TMP/recv.hl7" 100
+	start_excl B
+	b=$X_PID bport=$X_MPORT
+	start_excl C
+	c=$X_PID cport=$X_MPORT
+	wait_for "B standing by" 30 standing_by B "$bport"
+	wait_for "C standing by" 30 standing_by C "$cport"
+	# A goes on for two lease periods while B and C poll (an
+	# observation window, ended by deliveries and the clock).
+	t0=$SECONDS before=$(frames "$TMP/recv.hl7")
+	wait_for "A delivering while B and C stand by" 60 \
+		eval '[ $SECONDS -ge $((t0 + 4)) ] && has_frames "$TMP/recv.hl7" $((before + 100))'
+	standing_by B "$bport" || fail "B left standby while A owned p0: $(cat "$TMP/B.err")"
+	standing_by C "$cport" || fail "C left standby while A owned p0: $(cat "$TMP/C.err")"
+	has_ids "$TMP/recv.hl7" "$n" && fail "A finished before it was killed: no takeover tested"
+	kill -9 "$a"
+	wait "$a" 2>/dev/null
+	t0=$SECONDS
+	wait_for "a standby to take over" 30 grep -qs "^consuming HL7/p0$" "$TMP/B.out" "$TMP/C.out" || return
+	local took=$((SECONDS - t0))
+	if grep -qs "^consuming" "$TMP/B.out"; then owner=B other=C oport=$cport; else owner=C other=B oport=$bport; fi
+	grep -q "^mllp-bridge: taking over consumer 'p0'$" "$TMP/$owner.err" || fail "$owner: no takeover line"
+	wait_for "every message delivered" 120 has_ids "$TMP/recv.hl7" "$n"
+	standing_by "$other" "$oport" || fail "$other took over too: $(cat "$TMP/$other.err")"
+	check_out "$TMP/recv.hl7" "$n" "$keys" 1 || fail "delivery check"
+	ok "--exclusive: A killed, $owner took over after ${took} s, $other stayed standby; nothing lost, per-key order kept"
+	# The owner stops (SIGTERM): it gives the lease up, the other takes
+	# over.
+	local opid=$b xpid=$c
+	[ "$owner" = B ] || { opid=$c xpid=$b; }
+	stop_tool "$opid"
+	[ "$RC" -eq 0 ] || fail "$owner: exit $RC after SIGTERM"
+	[ "$(counter "$TMP/$owner.out" delivered)" -gt 0 ] || fail "$owner delivered nothing"
+	wait_for "$other to take over from a stopped owner" 30 grep -qs "^consuming HL7/p0$" "$TMP/$other.out"
+	stop_tool "$xpid"
+	[ "$RC" -eq 0 ] || fail "$other: exit $RC"
+	[ "$(counter "$TMP/$other.out" received)" = 0 ] || fail "$other received $(counter "$TMP/$other.out" received) (all was acked)"
+	ok "--exclusive: $owner stopped, $other took over"
 }
 
 # TLS on both sides: mllp-send --tls -> in --tls -> JetStream -> out --tls
