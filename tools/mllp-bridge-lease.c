@@ -125,19 +125,28 @@ static enum take whose(char *holder, size_t cap)
 	return r;
 }
 
+/* After a write of the key that answered s: written (s NATS_OK), the
+ * owner's at rev; else err (errcap bytes) says why not and whose() says
+ * who has it. */
+static enum take written(natsStatus s, uint64_t rev, char *err, size_t errcap,
+			 char *holder, size_t cap)
+{
+	if (s == NATS_OK) {
+		L.rev = rev;
+		return TAKE_OWNED;
+	}
+	snprintf(err, errcap, "%s", nats_GetLastError(NULL));
+	return whose(holder, cap);
+}
+
 /* Take the key if it has no value. */
 static enum take take(char *holder, size_t cap)
 {
 	uint64_t rev = 0;
 	natsStatus s =
 	    kvStore_Create(&rev, L.kv, L.key, L.value, (int)strlen(L.value));
-	if (s == NATS_OK) {
-		L.rev = rev;
-		return TAKE_OWNED;
-	}
 	char err[300];
-	snprintf(err, sizeof(err), "%s", nats_GetLastError(NULL));
-	enum take r = whose(holder, cap);
+	enum take r = written(s, rev, err, sizeof(err), holder, cap);
 	if (r == TAKE_FREE) { /* expired meanwhile, or NATS is away */
 		snprintf(holder, cap, "%s", err);
 		r = TAKE_ERROR;
@@ -152,13 +161,8 @@ static enum take renew(char *holder, size_t cap)
 	uint64_t rev = 0;
 	natsStatus s = kvStore_Update(&rev, L.kv, L.key, L.value,
 				      (int)strlen(L.value), L.rev);
-	if (s == NATS_OK) {
-		L.rev = rev;
-		return TAKE_OWNED;
-	}
 	char err[300];
-	snprintf(err, sizeof(err), "%s", nats_GetLastError(NULL));
-	enum take r = whose(holder, cap);
+	enum take r = written(s, rev, err, sizeof(err), holder, cap);
 	if (r == TAKE_FREE) {
 		r = take(holder, cap);
 		if (r == TAKE_OWNED)

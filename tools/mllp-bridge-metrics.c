@@ -174,9 +174,20 @@ static int render(void *ctx, char *buf, size_t cap)
 					 : (int)p.len;
 }
 
-static int start(const char *spec, struct bridge_metrics *m,
+/* A copy of t serving its page on spec, in *out (NULL, and 0, without
+ * spec); BRIDGE_EXIT_RUNTIME when it cannot (said). */
+static int start(const char *spec, const struct bridge_metrics *t,
 		 struct bridge_metrics **out)
 {
+	*out = NULL;
+	if (!spec)
+		return 0;
+	struct bridge_metrics *m = calloc(1, sizeof(*m));
+	if (!m) {
+		bridge_log("--metrics: out of memory");
+		return BRIDGE_EXIT_RUNTIME;
+	}
+	*m = *t;
 	char err[400];
 	m->h = tool_metrics_http_start(spec, render, m, err, sizeof(err));
 	if (!m->h) {
@@ -196,18 +207,8 @@ int bridge_metrics_in_start(const char *spec,
 			    const struct mllp_receiver *recv,
 			    struct bridge_metrics **out)
 {
-	*out = NULL;
-	if (!spec)
-		return 0;
-	struct bridge_metrics *m = calloc(1, sizeof(*m));
-	if (!m) {
-		bridge_log("--metrics: out of memory");
-		return BRIDGE_EXIT_RUNTIME;
-	}
-	m->in = *c;
-	m->n = n;
-	m->recv = recv;
-	return start(spec, m, out);
+	struct bridge_metrics t = {.in = *c, .n = n, .recv = recv};
+	return start(spec, &t, out);
 }
 
 int bridge_metrics_out_start(const char *spec,
@@ -216,19 +217,8 @@ int bridge_metrics_out_start(const char *spec,
 			     const struct mllp_pool *pool,
 			     struct bridge_metrics **out)
 {
-	*out = NULL;
-	if (!spec)
-		return 0;
-	struct bridge_metrics *m = calloc(1, sizeof(*m));
-	if (!m) {
-		bridge_log("--metrics: out of memory");
-		return BRIDGE_EXIT_RUNTIME;
-	}
-	m->out = true;
-	m->oc = *c;
-	m->n = n;
-	m->pool = pool;
-	return start(spec, m, out);
+	struct bridge_metrics t = {.out = true, .oc = *c, .n = n, .pool = pool};
+	return start(spec, &t, out);
 }
 
 void bridge_metrics_stop(struct bridge_metrics *m)

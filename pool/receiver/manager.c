@@ -128,14 +128,7 @@ static void on_timer(struct mllp_receiver *r, struct mllpi_timer *t,
 	}
 	struct rconn *c = t->owner;
 	if (t->kind == T_DELAY) {
-		mllpi_rconn_release_held(c, now);
-		if (!c->closing) /* deferred slots released: room to read */
-			mllpi_rconn_replay(c);
-		if (!c->closing)
-			mllpi_rconn_flush(c);
-		if (!c->closing)
-			mllpi_rconn_check_eof(c);
-		mllpi_rconn_account(c);
+		mllpi_rconn_resume(c, now);
 		return;
 	}
 	on_idle(r, c, now); /* T_IDLE */

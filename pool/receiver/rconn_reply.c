@@ -207,6 +207,18 @@ void mllpi_rconn_release_held(struct rconn *c, uint64_t now)
 	conn_arm_delay(c);
 }
 
+void mllpi_rconn_resume(struct rconn *c, uint64_t now)
+{
+	mllpi_rconn_release_held(c, now);
+	if (!c->closing) /* deferred slots released: room to read */
+		mllpi_rconn_replay(c);
+	if (!c->closing)
+		mllpi_rconn_flush(c);
+	if (!c->closing)
+		mllpi_rconn_check_eof(c);
+	mllpi_rconn_account(c);
+}
+
 /* MLLP release 2: the commit answer of a frame in front of its n reply
  * bytes in r->scratch (the NAK instead of them when refused). With a
  * reply delay and nothing held, the commit ACK goes out at once and the

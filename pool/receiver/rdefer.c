@@ -213,14 +213,7 @@ static void move_on(struct rconn *c, uint64_t now)
 	c->dirty = false;
 	if (c->closing)
 		return;
-	mllpi_rconn_release_held(c, now);
-	if (!c->closing)
-		mllpi_rconn_replay(c);
-	if (!c->closing)
-		mllpi_rconn_flush(c);
-	if (!c->closing)
-		mllpi_rconn_check_eof(c);
-	mllpi_rconn_account(c);
+	mllpi_rconn_resume(c, now);
 }
 
 int mllpi_rdefer_take(struct mllp_receiver *r)

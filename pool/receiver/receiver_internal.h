@@ -334,6 +334,10 @@ void mllpi_rconn_send_flight(struct rconn *c);
 void mllpi_rconn_flush(struct rconn *c);
 /* Move the held replies due at now into the write buffer. */
 void mllpi_rconn_release_held(struct rconn *c, uint64_t now);
+/* Held replies due or completed: release them, then (while the connection
+ * stays open) decode what the pending limit held back, send what is
+ * ready and close after end of file; account. */
+void mllpi_rconn_resume(struct rconn *c, uint64_t now);
 /* One decoded frame: dispatch it, append or hold its reply. */
 void mllpi_rconn_on_frame(struct rconn *c, const unsigned char *data,
 			  size_t len);

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -175,4 +176,18 @@ size_t tn_put_ack(char *b, size_t cap, const char *id)
 			 "A%s|P|2.5\rMSA|AA|%s\r\x1c\r",
 			 id, id);
 	return (size_t)l;
+}
+
+int tn_take_ctrl_frame(char *buf, size_t *len)
+{
+	char *end = memmem(buf, *len, "\x1c\r", 2);
+	if (!end)
+		return -1;
+	size_t flen = (size_t)(end - buf) + 2;
+	*end = 0;
+	char *c = strstr(buf, "|CTRL");
+	int n = c ? atoi(c + 5) : 0;
+	memmove(buf, buf + flen, *len - flen);
+	*len -= flen;
+	return n;
 }

@@ -62,4 +62,10 @@ void tn_peer_start(struct tn_peer *s, tn_peer_bytes_fn on_bytes,
 /* Stop the thread, close the connection and the listener. */
 void tn_peer_stop(struct tn_peer *s);
 
+/* For an on_bytes callback: take the first complete frame (up to EB CR)
+ * off buf[0..*len), moving the rest to the front. Returns the n of its
+ * control id CTRL<n> (0 when it names none), or -1 when buf holds no
+ * complete frame (nothing taken). */
+int tn_take_ctrl_frame(char *buf, size_t *len);
+
 #endif

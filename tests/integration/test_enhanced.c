@@ -19,18 +19,8 @@
 #include "testutil.h"
 
 #include "common.h"
+#include "enhanced_util.h"
 #include "netutil.h"
-
-/* A message with control id CTRL<n>, MSH-15 acc and MSH-16 app ("" for
- * none). */
-static size_t make_msg(char *b, size_t cap, int n, const char *acc,
-		       const char *app)
-{
-	return (size_t)snprintf(b, cap,
-				"MSH|^~\\&|SND|SFAC|RCV|RFAC|20240101120000||"
-				"ADT^A01|CTRL%d|P|2.5|||%s|%s\rPID|1||%d\r",
-				n, acc, app, n);
-}
 
 /* An application ACK (MSA-1 code, MSA-2 ctrl), its own MSH-10 id and
  * MSH-15 acc. */
@@ -41,21 +31,6 @@ static size_t make_app_ack(char *b, size_t cap, const char *code,
 				"MSH|^~\\&|RCV|RFAC|SND|SFAC|20240101120001||"
 				"ACK^A01^ACK|%s|P|2.5|||%s|NE\rMSA|%s|%s\r",
 				id, acc, code, ctrl);
-}
-
-/* The receiving system: the built-in `ack` dispatcher answering `code`. */
-static struct mllp_receiver *rs_start(struct mllp_ack_dispatcher *d,
-				      const char *code)
-{
-	mllp_ack_dispatcher_init(d);
-	d->code = code;
-	struct mllp_receiver_config rc;
-	ti_receiver_config(&rc, mllp_dispatch_ack, d);
-	struct mllp_receiver *r = NULL;
-	struct mllp_error e;
-	if (mllp_receiver_create(&rc, &r, &e) != 0)
-		fail_msg("receiver: %s", e.message);
-	return r;
 }
 
 /* A pool with an endpoint per port and, when timeout_ms is not 0, an ack
@@ -74,15 +49,7 @@ static struct mllp_pool *pool_start(struct ti_rec *rec, const uint16_t *ports,
 							&eps[i], NULL),
 				 0);
 	if (timeout_ms) {
-		struct mllp_ack_listen_config lc;
-		mllp_ack_listen_config_init(&lc);
-		lc.address = "127.0.0.1";
-		lc.port = 0;
-		lc.backend = ti_backend();
-		lc.application_ack_timeout_ms = timeout_ms;
-		struct mllp_error e;
-		if (mllp_pool_listen_acks(p, &lc, &e) != 0)
-			fail_msg("listen_acks: %s", e.message);
+		te_listen_acks(p, timeout_ms);
 		assert_int_not_equal(mllp_pool_ack_port(p), 0);
 	}
 	return p;
@@ -95,7 +62,7 @@ static struct mllp_pool *pair_start(struct ti_rec *rec,
 				    const char *code, struct mllp_receiver **r,
 				    uint32_t *ep, int64_t timeout_ms)
 {
-	*r = rs_start(d, code);
+	*r = te_ack_receiver(d, code);
 	uint16_t port = mllp_receiver_port(*r);
 	return pool_start(rec, &port, 1, ep, timeout_ms);
 }
@@ -104,7 +71,7 @@ static struct mllp_future *send_msg(struct mllp_pool *p, uint32_t ep, int n,
 				    const char *acc, const char *app)
 {
 	char msg[256];
-	size_t l = make_msg(msg, sizeof(msg), n, acc, app);
+	size_t l = te_make_msg(msg, sizeof(msg), n, acc, app);
 	struct mllp_future *f = NULL;
 	assert_int_equal(mllp_pool_send(p, ep, msg, l, NULL, &f, NULL), 0);
 	assert_int_equal(mllp_future_wait(f, 10000), 0);
@@ -116,12 +83,7 @@ static void expect_accept(struct mllp_future *f, const char *code,
 {
 	const struct mllp_result *r = mllp_future_result(f);
 	assert_non_null(r);
-	if (r->status != 0)
-		fail_msg("status %s: %s", mllp_err_name(r->status),
-			 r->error.message);
-	assert_true(r->has_verdict);
-	assert_int_equal(r->verdict, v);
-	assert_true(mllp_str_eq(r->ack.code, code));
+	te_expect_verdict(r, code, v);
 }
 
 /* Accepted with code, and no application stage: waiting for one (up to
@@ -281,8 +243,8 @@ static void test_app_ack_two_endpoints(void **state)
 	static struct ti_rec rec;
 	ti_rec_init(&rec);
 	struct mllp_ack_dispatcher d1, d2;
-	struct mllp_receiver *r1 = rs_start(&d1, "AA");
-	struct mllp_receiver *r2 = rs_start(&d2, "AA");
+	struct mllp_receiver *r1 = te_ack_receiver(&d1, "AA");
+	struct mllp_receiver *r2 = te_ack_receiver(&d2, "AA");
 	uint16_t ports[2] = {mllp_receiver_port(r1), mllp_receiver_port(r2)};
 	uint32_t eps[2];
 	struct mllp_pool *p = pool_start(&rec, ports, 2, eps, 60000);
@@ -401,7 +363,7 @@ static void test_unmatched_app_ack(void **state)
 	assert_non_null(
 	    strstr(reply, "|no message waits for this acknowledgement"));
 	char nack[256];
-	l = make_msg(nack, sizeof(nack), 9, "AL", "NE");
+	l = te_make_msg(nack, sizeof(nack), 9, "AL", "NE");
 	expect_msa(fd, nack, l, reply, sizeof(reply), "CR|CTRL9");
 	assert_int_equal(mllp_future_wait_application(f, 0), MLLP_ERR_TIMEOUT);
 	struct mllp_ack_listen_stats s;
@@ -429,15 +391,6 @@ static void test_unmatched_app_ack(void **state)
 /* Original mode: no application stage even with a listener, AA as
  * always; an original-mode receiver answering an enhanced message with AA
  * gives both stages that one reply. */
-static void answer_aa(void *ctx, const struct mllp_message *m,
-		      struct mllp_reply *rep)
-{
-	(void)ctx;
-	(void)m;
-	rep->kind = MLLP_REPLY_ACK;
-	rep->ack_code = "AA";
-}
-
 static void answer_wrong_id(void *ctx, const struct mllp_message *m,
 			    struct mllp_reply *rep)
 {
@@ -468,9 +421,7 @@ static void test_original_mode(void **state)
 	mllp_pool_destroy(p);
 	mllp_receiver_destroy(r);
 
-	struct mllp_receiver_config rc;
-	ti_receiver_config(&rc, answer_aa, NULL);
-	assert_int_equal(mllp_receiver_create(&rc, &r, NULL), 0);
+	r = te_aa_receiver();
 	uint16_t port = mllp_receiver_port(r);
 	p = pool_start(NULL, &port, 1, &ep, 60000);
 	f = send_msg(p, ep, 2, "AL", "AL");
@@ -482,6 +433,7 @@ static void test_original_mode(void **state)
 	pair_stop(f, p, r);
 
 	/* an accept reply for another message: no application stage */
+	struct mllp_receiver_config rc;
 	ti_receiver_config(&rc, answer_wrong_id, NULL);
 	assert_int_equal(mllp_receiver_create(&rc, &r, NULL), 0);
 	port = mllp_receiver_port(r);
@@ -506,7 +458,7 @@ static const char *dispatch_code(const char *code, const char *acc,
 				 const char *app, bool echo)
 {
 	static char buf[256];
-	size_t l = make_msg(buf, sizeof(buf), 1, acc, app);
+	size_t l = te_make_msg(buf, sizeof(buf), 1, acc, app);
 	struct mllp_message m = {
 	    .data = (const unsigned char *)buf, .len = l, .kind = MLLP_MSG_HL7};
 	struct mllp_reply rep;

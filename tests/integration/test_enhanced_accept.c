@@ -17,6 +17,7 @@
 #include "testutil.h"
 
 #include "common.h"
+#include "enhanced_util.h"
 #include "netutil.h"
 
 /* Long enough that a message waiting for a reply fails the test's own
@@ -24,17 +25,6 @@
 #define REPLY_TIMEOUT_MS 30000
 #define WAIT_MS		 3000
 #define MSGS		 20
-
-/* A message with control id CTRL<n>, MSH-15 acc and MSH-16 app ("" for
- * none). */
-static size_t make_msg(char *b, size_t cap, int n, const char *acc,
-		       const char *app)
-{
-	return (size_t)snprintf(b, cap,
-				"MSH|^~\\&|SND|SFAC|RCV|RFAC|20240101120000||"
-				"ADT^A01|CTRL%d|P|2.5|||%s|%s\rPID|1||%d\r",
-				n, acc, app, n);
-}
 
 /* The MLLP frame of an ACK with MSA-1 code and MSA-2 id; its length. */
 static size_t put_ack(char *b, size_t cap, const char *code, const char *id)
@@ -72,6 +62,18 @@ static void log_reset(void)
 	pthread_mutex_unlock(&g_log.mu);
 }
 
+/* A pool of cfg with one endpoint (one connection) to 127.0.0.1:port, in
+ * *ep. */
+static struct mllp_pool *pool_to(const struct mllp_pool_config *cfg,
+				 uint16_t port, uint32_t *ep)
+{
+	struct mllp_pool *p = NULL;
+	assert_int_equal(mllp_pool_create(cfg, &p, NULL), 0);
+	assert_int_equal(
+	    mllp_pool_add_endpoint(p, "127.0.0.1", port, 1, NULL, ep, NULL), 0);
+	return p;
+}
+
 /* A pool to port: reply timeout REPLY_TIMEOUT_MS, max_inflight window,
  * telemetry into rec (may be NULL), an ack listener when listen. */
 static struct mllp_pool *pool_start(struct ti_rec *rec, uint16_t port,
@@ -86,21 +88,9 @@ static struct mllp_pool *pool_start(struct ti_rec *rec, uint16_t port,
 	cfg.conn.queue_timeout_ms = 5000;
 	cfg.conn.reply_timeout_ms = REPLY_TIMEOUT_MS;
 	cfg.conn.max_inflight = window;
-	struct mllp_pool *p = NULL;
-	assert_int_equal(mllp_pool_create(&cfg, &p, NULL), 0);
-	assert_int_equal(
-	    mllp_pool_add_endpoint(p, "127.0.0.1", port, 1, NULL, ep, NULL), 0);
-	if (listen) {
-		struct mllp_ack_listen_config lc;
-		mllp_ack_listen_config_init(&lc);
-		lc.address = "127.0.0.1";
-		lc.port = 0;
-		lc.backend = ti_backend();
-		lc.application_ack_timeout_ms = 60000;
-		struct mllp_error e;
-		if (mllp_pool_listen_acks(p, &lc, &e) != 0)
-			fail_msg("listen_acks: %s", e.message);
-	}
+	struct mllp_pool *p = pool_to(&cfg, port, ep);
+	if (listen)
+		te_listen_acks(p, 60000);
 	return p;
 }
 
@@ -108,7 +98,7 @@ static struct mllp_future *send_msg(struct mllp_pool *p, uint32_t ep, int n,
 				    const char *acc, const char *app)
 {
 	char msg[256];
-	size_t l = make_msg(msg, sizeof(msg), n, acc, app);
+	size_t l = te_make_msg(msg, sizeof(msg), n, acc, app);
 	struct mllp_future *f = NULL;
 	struct mllp_error e;
 	if (mllp_pool_send(p, ep, msg, l, NULL, &f, &e) != 0)
@@ -133,13 +123,7 @@ static void expect_written(struct mllp_future *f)
 static void expect_accept(struct mllp_future *f, const char *code)
 {
 	assert_int_equal(mllp_future_wait(f, WAIT_MS), 0);
-	const struct mllp_result *r = mllp_future_result(f);
-	if (r->status != 0)
-		fail_msg("status %s: %s", mllp_err_name(r->status),
-			 r->error.message);
-	assert_true(r->has_verdict);
-	assert_int_equal(r->verdict, MLLP_APPLICATION_ACCEPT);
-	assert_true(mllp_str_eq(r->ack.code, code));
+	te_expect_verdict(mllp_future_result(f), code, MLLP_APPLICATION_ACCEPT);
 }
 
 static void pool_stats(struct mllp_pool *p, uint32_t ep,
@@ -173,20 +157,16 @@ static void wait_late(struct mllp_pool *p, uint64_t n)
 	assert_true(tr_wait_until(late_reached, &w, 5000));
 }
 
-/* The library receiver with the built-in ack dispatcher answering code:
- * nothing for NE, nothing for ER on success, nothing for SU on error. */
-static struct mllp_receiver *ack_receiver(struct mllp_ack_dispatcher *d,
-					  const char *code)
+/* A receiver with the built-in ack dispatcher d answering AA in *r, and a
+ * pool of pool_start (telemetry into rec, max_inflight window, no ack
+ * listener) with one endpoint to it, in *ep. */
+static struct mllp_pool *ack_pair(struct ti_rec *rec,
+				  struct mllp_ack_dispatcher *d,
+				  uint32_t window, struct mllp_receiver **r,
+				  uint32_t *ep)
 {
-	mllp_ack_dispatcher_init(d);
-	d->code = code;
-	struct mllp_receiver_config rc;
-	ti_receiver_config(&rc, mllp_dispatch_ack, d);
-	struct mllp_receiver *r = NULL;
-	struct mllp_error e;
-	if (mllp_receiver_create(&rc, &r, &e) != 0)
-		fail_msg("receiver: %s", e.message);
-	return r;
+	*r = te_ack_receiver(d, "AA");
+	return pool_start(rec, mllp_receiver_port(*r), window, false, ep);
 }
 
 /* NE and ER to a receiver that honours MSH-15: each completes when
@@ -198,10 +178,9 @@ static void test_ne_er_written(void **state)
 	static struct ti_rec rec;
 	ti_rec_init(&rec);
 	struct mllp_ack_dispatcher d;
-	struct mllp_receiver *r = ack_receiver(&d, "AA");
+	struct mllp_receiver *r;
 	uint32_t ep;
-	struct mllp_pool *p =
-	    pool_start(&rec, mllp_receiver_port(r), 1, false, &ep);
+	struct mllp_pool *p = ack_pair(&rec, &d, 1, &r, &ep);
 	for (int i = 0; i < 4; i++) {
 		struct mllp_future *f =
 		    send_msg(p, ep, i, i % 2 ? "ER" : "NE", "NE");
@@ -233,17 +212,12 @@ static void test_su_times_out(void **state)
 {
 	(void)state;
 	struct mllp_ack_dispatcher d;
-	struct mllp_receiver *r = ack_receiver(&d, "AE");
+	struct mllp_receiver *r = te_ack_receiver(&d, "AE");
 	struct mllp_pool_config cfg;
 	ti_config(&cfg, NULL);
 	cfg.conn.reply_timeout_ms = 300;
-	struct mllp_pool *p = NULL;
-	assert_int_equal(mllp_pool_create(&cfg, &p, NULL), 0);
 	uint32_t ep;
-	assert_int_equal(mllp_pool_add_endpoint(p, "127.0.0.1",
-						mllp_receiver_port(r), 1, NULL,
-						&ep, NULL),
-			 0);
+	struct mllp_pool *p = pool_to(&cfg, mllp_receiver_port(r), &ep);
 	struct mllp_future *f = send_msg(p, ep, 1, "SU", "NE");
 	assert_int_equal(mllp_future_wait(f, 10000), 0);
 	const struct mllp_result *res = mllp_future_result(f);
@@ -267,14 +241,8 @@ struct late_srv {
 static bool late_frames(void *ctx, int fd, char *buf, size_t *len)
 {
 	struct late_srv *s = ctx;
-	char *end;
-	while ((end = memmem(buf, *len, "\x1c\r", 2)) != NULL) {
-		size_t flen = (size_t)(end - buf) + 2;
-		*end = 0;
-		char *c = strstr(buf, "|CTRL");
-		int n = c ? atoi(c + 5) : 0;
-		memmove(buf, buf + flen, *len - flen);
-		*len -= flen;
+	int n;
+	while ((n = tn_take_ctrl_frame(buf, len)) >= 0) {
 		atomic_fetch_add(&s->frames, 1);
 		char out[512];
 		size_t o = 0;
@@ -367,15 +335,6 @@ static void test_er_late_ce(void **state)
 
 /* ---- a receiver in original mode --------------------------------------- */
 
-static void answer_aa(void *ctx, const struct mllp_message *m,
-		      struct mllp_reply *rep)
-{
-	(void)ctx;
-	(void)m;
-	rep->kind = MLLP_REPLY_ACK;
-	rep->ack_code = "AA";
-}
-
 static void count_done(struct mllp_future *f, void *arg)
 {
 	(void)f;
@@ -390,10 +349,7 @@ static void aa_to_ne(uint32_t window)
 {
 	static struct ti_rec rec;
 	ti_rec_init(&rec);
-	struct mllp_receiver_config rc;
-	ti_receiver_config(&rc, answer_aa, NULL);
-	struct mllp_receiver *r = NULL;
-	assert_int_equal(mllp_receiver_create(&rc, &r, NULL), 0);
+	struct mllp_receiver *r = te_aa_receiver();
 	uint32_t ep;
 	struct mllp_pool *p =
 	    pool_start(&rec, mllp_receiver_port(r), window, false, &ep);
@@ -402,7 +358,7 @@ static void aa_to_ne(uint32_t window)
 	struct mllp_future *f[MSGS];
 	for (int i = 0; i < MSGS; i++) {
 		char msg[256];
-		size_t l = make_msg(msg, sizeof(msg), i, "NE", "NE");
+		size_t l = te_make_msg(msg, sizeof(msg), i, "NE", "NE");
 		struct mllp_send_options o;
 		mllp_send_options_init(&o);
 		o.callback = count_done;
@@ -456,10 +412,7 @@ static void test_original_mode_aa_to_ne_window(void **state)
  * raw payload's reply (which names no message). window: max_inflight. */
 static void raw_after_ne(uint32_t window)
 {
-	struct mllp_receiver_config rc;
-	ti_receiver_config(&rc, answer_aa, NULL);
-	struct mllp_receiver *r = NULL;
-	assert_int_equal(mllp_receiver_create(&rc, &r, NULL), 0);
+	struct mllp_receiver *r = te_aa_receiver();
 	uint32_t ep;
 	struct mllp_pool *p =
 	    pool_start(NULL, mllp_receiver_port(r), window, false, &ep);
@@ -512,10 +465,7 @@ static void test_raw_after_ne(void **state)
 static void test_original_mode_late_aa_app_stage(void **state)
 {
 	(void)state;
-	struct mllp_receiver_config rc;
-	ti_receiver_config(&rc, answer_aa, NULL);
-	struct mllp_receiver *r = NULL;
-	assert_int_equal(mllp_receiver_create(&rc, &r, NULL), 0);
+	struct mllp_receiver *r = te_aa_receiver();
 	uint32_t ep;
 	struct mllp_pool *p =
 	    pool_start(NULL, mllp_receiver_port(r), 1, true, &ep);
@@ -547,10 +497,9 @@ static void test_ne_window(void **state)
 	static struct ti_rec rec;
 	ti_rec_init(&rec);
 	struct mllp_ack_dispatcher d;
-	struct mllp_receiver *r = ack_receiver(&d, "AA");
+	struct mllp_receiver *r;
 	uint32_t ep;
-	struct mllp_pool *p =
-	    pool_start(&rec, mllp_receiver_port(r), 8, false, &ep);
+	struct mllp_pool *p = ack_pair(&rec, &d, 8, &r, &ep);
 	enum { N = 64 };
 	struct mllp_future *f[N];
 	for (int i = 0; i < N; i++)
@@ -591,13 +540,8 @@ static void test_r2_waits_for_commit(void **state)
 	struct mllp_pool_config cfg;
 	ti_config(&cfg, NULL);
 	cfg.conn.mllp_release = 2;
-	struct mllp_pool *p = NULL;
-	assert_int_equal(mllp_pool_create(&cfg, &p, NULL), 0);
 	uint32_t ep;
-	assert_int_equal(mllp_pool_add_endpoint(p, "127.0.0.1",
-						mllp_receiver_port(r), 1, NULL,
-						&ep, NULL),
-			 0);
+	struct mllp_pool *p = pool_to(&cfg, mllp_receiver_port(r), &ep);
 	for (int i = 0; i < 2; i++) {
 		struct mllp_future *f =
 		    send_msg(p, ep, i, i ? "ER" : "NE", "NE");

@@ -247,13 +247,8 @@ static void raw_answer(struct raw *s, int fd, int idx)
 static bool raw_bytes(void *ctx, int fd, char *buf, size_t *len)
 {
 	struct raw *s = ctx;
-	char *end;
-	while ((end = memmem(buf, *len, "\x1c\r", 2)) != NULL) {
-		size_t flen = (size_t)(end - buf) + 2;
-		memmove(buf, buf + flen, *len - flen);
-		*len -= flen;
+	while (tn_take_ctrl_frame(buf, len) >= 0)
 		raw_answer(s, fd, atomic_fetch_add(&s->frames, 1));
-	}
 	return true;
 }
 

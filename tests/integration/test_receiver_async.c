@@ -25,44 +25,10 @@
 
 #include "common.h" /* ti_backend(), ti_receiver_config() */
 #include "netutil.h"
+#include "rx_util.h"
 
 #define DEADLINE_MS 20000
 #define MAX_HANDLES 4096
-
-/* ---- a counting allocator (thread-safe) ---------------------------------- */
-
-struct counted {
-	_Atomic long long blocks;
-};
-
-static void *cnt_alloc(void *ctx, size_t size)
-{
-	struct counted *k = ctx;
-	void *p = malloc(size);
-	if (p)
-		atomic_fetch_add(&k->blocks, 1);
-	return p;
-}
-
-static void *cnt_realloc(void *ctx, void *p, size_t old_size, size_t new_size)
-{
-	struct counted *k = ctx;
-	(void)old_size;
-	void *n = realloc(p, new_size);
-	if (n && !p)
-		atomic_fetch_add(&k->blocks, 1);
-	return n;
-}
-
-static void cnt_free(void *ctx, void *p, size_t size)
-{
-	struct counted *k = ctx;
-	(void)size;
-	if (!p)
-		return;
-	atomic_fetch_sub(&k->blocks, 1);
-	free(p);
-}
 
 /* ---- the dispatcher: defers every frame, keeps the handles ----------------
  */
@@ -101,41 +67,14 @@ static void disp_init(struct disp *d, enum mode m)
 	atomic_store(&d->mode, m);
 }
 
-/* n of the message's control id CTRL<n>, or -1. */
-static int ctrl_of(const struct mllp_message *msg)
-{
-	char buf[512];
-	size_t l = msg->len < sizeof(buf) - 1 ? msg->len : sizeof(buf) - 1;
-	memcpy(buf, msg->data, l);
-	buf[l] = 0;
-	const char *p = strstr(buf, "|CTRL");
-	return p ? atoi(p + 5) : -1;
-}
-
-/* The reply of frame n: an ACK naming CTRL<n> in MSA-2. */
-static int ack_text(char *out, size_t cap, int n)
-{
-	return snprintf(out, cap,
-			"MSH|^~\\&|RCV|RFAC|SND|SFAC|20240101120000||ACK|"
-			"A%d|P|2.5\rMSA|AA|CTRL%d\r",
-			n, n);
-}
-
-static int reply_n(struct mllp_reply_handle *h, int n)
-{
-	char a[256];
-	int l = ack_text(a, sizeof(a), n);
-	return mllp_receiver_reply(h, a, (size_t)l);
-}
-
 static void dispatch(void *ctx, const struct mllp_message *msg,
 		     struct mllp_reply *reply)
 {
 	struct disp *d = ctx;
-	int n = ctrl_of(msg);
+	int n = rx_ctrl_of(msg);
 	int m = atomic_load(&d->mode);
 	if (m == M_MIXED && n % 3 == 1) { /* synchronous */
-		int l = ack_text(d->sync_reply, sizeof(d->sync_reply), n);
+		int l = rx_ack_text(d->sync_reply, sizeof(d->sync_reply), n);
 		reply->kind = MLLP_REPLY_BYTES;
 		reply->data = d->sync_reply;
 		reply->len = (size_t)l;
@@ -151,7 +90,7 @@ static void dispatch(void *ctx, const struct mllp_message *msg,
 		atomic_fetch_add(&d->inline_rc_bad, 1);
 	atomic_fetch_add(&d->deferred, 1);
 	if (m == M_INLINE || (m == M_MIXED && n % 3 == 0)) {
-		if (reply_n(h, n) != 0)
+		if (rx_reply_n(h, n) != 0)
 			atomic_fetch_add(&d->inline_rc_bad, 1);
 		return;
 	}
@@ -204,7 +143,7 @@ static void *worker(void *arg)
 		int k = atomic_fetch_add(&d->ncompleted, 1);
 		if (k < MAX_HANDLES)
 			atomic_store(&d->order[k], it.n);
-		if (reply_n(it.h, it.n) != 0)
+		if (rx_reply_n(it.h, it.n) != 0)
 			atomic_fetch_add(&d->inline_rc_bad, 1);
 		pthread_mutex_lock(&d->mu);
 	}
@@ -215,28 +154,6 @@ static void *worker(void *arg)
 /* ---- receiver and client helpers ------------------------------------------
  */
 
-static bool start(struct mllp_receiver_config *c, struct mllp_receiver **rv)
-{
-	struct mllp_error err;
-	int rc = mllp_receiver_create(c, rv, &err);
-	if (rc == MLLP_ERR_IO_URING_UNAVAILABLE) {
-		fprintf(stderr, "io_uring unavailable: %s\n", err.message);
-		return false;
-	}
-	if (rc != 0)
-		fprintf(stderr, "receiver start: %s\n", err.message);
-	assert_int_equal(rc, 0);
-	return true;
-}
-
-static struct mllp_receiver_stats stats(struct mllp_receiver *rv)
-{
-	struct mllp_receiver_stats s;
-	mllp_receiver_stats_init(&s);
-	mllp_receiver_get_stats(rv, &s);
-	return s;
-}
-
 struct stat_wait {
 	struct mllp_receiver *rv;
 	uint64_t pending, active, sent;
@@ -246,7 +163,7 @@ struct stat_wait {
 static bool stat_reached(void *arg)
 {
 	struct stat_wait *w = arg;
-	struct mllp_receiver_stats s = stats(w->rv);
+	struct mllp_receiver_stats s = rx_stats(w->rv);
 	return (!w->use_pending || s.replies_pending == w->pending) &&
 	       (!w->use_active || s.connections_active == w->active) &&
 	       (!w->use_sent || s.replies_sent >= w->sent);
@@ -280,7 +197,7 @@ static void page_has(struct mllp_receiver *rv, const char *line)
 /* What the receiver says when replies did not all come. */
 static void print_stats(struct mllp_receiver *rv, int got)
 {
-	struct mllp_receiver_stats s = stats(rv);
+	struct mllp_receiver_stats s = rx_stats(rv);
 	fprintf(stderr,
 		"%d replies read; receiver: %llu messages, %llu replies "
 		"sent, %llu pending, %llu reads paused, %llu buffered bytes\n",
@@ -289,20 +206,6 @@ static void print_stats(struct mllp_receiver *rv, int got)
 		(unsigned long long)s.replies_pending,
 		(unsigned long long)s.reads_paused,
 		(unsigned long long)s.buffered_bytes);
-}
-
-/* Frame i: SB CTRL<i> message EB CR. */
-static size_t frame(char *out, size_t cap, int i)
-{
-	size_t len;
-	char *m = tr_hl7(i, &len);
-	assert_true(len + 3 <= cap);
-	out[0] = 0x0b;
-	memcpy(out + 1, m, len);
-	out[len + 1] = 0x1c;
-	out[len + 2] = 0x0d;
-	free(m);
-	return len + 3;
 }
 
 static void send_all(int fd, const void *p, size_t n)
@@ -328,7 +231,7 @@ static void *sender_main(void *arg)
 	struct sender *s = arg;
 	char f[512];
 	for (int i = s->from; i < s->from + s->count; i++)
-		send_all(s->fd, f, frame(f, sizeof(f), i));
+		send_all(s->fd, f, rx_frame(f, sizeof(f), i));
 	return NULL;
 }
 
@@ -373,8 +276,7 @@ static int read_replies(int fd, int *out, int count)
  * is unavailable: the caller skips), connects f->fd and sends frames
  * 0..n-1, which all wait as pending replies. */
 struct fixture {
-	struct counted k;
-	struct mllp_allocator a;
+	struct rx_counted k;
 	struct mllp_receiver_config c;
 	struct mllp_receiver *rv;
 	int fd;
@@ -384,20 +286,20 @@ static void fixture_config(struct fixture *f, struct disp *d, enum mode m)
 {
 	memset(f, 0, sizeof(*f));
 	disp_init(d, m);
-	f->a = (struct mllp_allocator){cnt_alloc, cnt_realloc, cnt_free, &f->k};
+	rx_counted_init(&f->k);
 	ti_receiver_config(&f->c, dispatch, d);
-	f->c.allocator = &f->a;
+	f->c.allocator = &f->k.a;
 	f->fd = -1;
 }
 
 static bool fixture_start(struct fixture *f, int n)
 {
-	if (!start(&f->c, &f->rv))
+	if (!rx_start(&f->c, &f->rv))
 		return false;
 	f->fd = tn_connect(mllp_receiver_port(f->rv), 0);
 	char fr[512];
 	for (int i = 0; i < n; i++)
-		send_all(f->fd, fr, frame(fr, sizeof(fr), i));
+		send_all(f->fd, fr, rx_frame(fr, sizeof(fr), i));
 	assert_true(wait_pending(f->rv, (uint64_t)n));
 	return true;
 }
@@ -419,7 +321,7 @@ static void test_out_of_order_completion(void **state)
 	struct mllp_receiver_config c;
 	ti_receiver_config(&c, dispatch, &d);
 	struct mllp_receiver *rv;
-	if (!start(&c, &rv))
+	if (!rx_start(&c, &rv))
 		skip();
 	pthread_t w[OOO_WORKERS];
 	for (int i = 0; i < OOO_WORKERS; i++)
@@ -452,7 +354,7 @@ static void test_out_of_order_completion(void **state)
 	/* counted when the send completes, maybe after the client read it */
 	struct stat_wait sw = {.rv = rv, .sent = OOO_FRAMES, .use_sent = true};
 	assert_true(tr_wait_until(stat_reached, &sw, DEADLINE_MS));
-	struct mllp_receiver_stats st = stats(rv);
+	struct mllp_receiver_stats st = rx_stats(rv);
 	assert_int_equal(st.replies_sent, OOO_FRAMES);
 	assert_int_equal(st.replies_after_close, 0);
 	close(s.fd);
@@ -485,13 +387,13 @@ static void test_closed_with_pending(void **state)
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	close(fd);
 	assert_true(wait_active(rv, 0));
-	assert_int_equal(stats(rv).replies_pending, 0);
+	assert_int_equal(rx_stats(rv).replies_pending, 0);
 	static struct item it[MAX_HANDLES];
 	int n = disp_take_all(&d, it);
 	assert_int_equal(n, 5);
 	for (int i = 0; i < n; i++)
-		assert_int_equal(reply_n(it[i].h, it[i].n), MLLP_ERR_CLOSED);
-	assert_int_equal(stats(rv).replies_after_close, 5);
+		assert_int_equal(rx_reply_n(it[i].h, it[i].n), MLLP_ERR_CLOSED);
+	assert_int_equal(rx_stats(rv).replies_after_close, 5);
 	page_has(rv, "mllp_replies_pending 0");
 	page_has(rv, "mllp_replies_after_close_total 5");
 	mllp_receiver_destroy(rv);
@@ -515,7 +417,7 @@ static void test_backpressure(void **state)
 	ti_receiver_config(&c, dispatch, &d);
 	c.max_pending_replies = BP_LIMIT;
 	struct mllp_receiver *rv;
-	if (!start(&c, &rv))
+	if (!rx_start(&c, &rv))
 		skip();
 	struct sender s = {.fd = tn_connect(mllp_receiver_port(rv), 0),
 			   .from = 0,
@@ -527,14 +429,14 @@ static void test_backpressure(void **state)
 	 * beyond the limit would show as more kept handles. */
 	uint64_t until = tn_now_ms() + 300;
 	while (tn_now_ms() < until) {
-		struct mllp_receiver_stats st = stats(rv);
+		struct mllp_receiver_stats st = rx_stats(rv);
 		assert_int_equal(st.replies_pending, BP_LIMIT);
 		assert_int_equal(st.messages_received, BP_LIMIT);
 		assert_true(st.buffered_bytes < 1024 * 1024);
 		struct pollfd p = {.fd = s.fd, .events = 0};
 		poll(&p, 1, 10);
 	}
-	assert_true(stats(rv).reads_paused >= 1);
+	assert_true(rx_stats(rv).reads_paused >= 1);
 	assert_false(disp_has(&d, BP_LIMIT + 1));
 	/* Resume: the dispatcher answers what comes next itself; the test
 	 * completes the kept ones, newest first. */
@@ -543,7 +445,7 @@ static void test_backpressure(void **state)
 	int n = disp_take_all(&d, it);
 	assert_int_equal(n, BP_LIMIT);
 	for (int i = n - 1; i >= 0; i--)
-		assert_int_equal(reply_n(it[i].h, it[i].n), 0);
+		assert_int_equal(rx_reply_n(it[i].h, it[i].n), 0);
 	static int got[BP_FRAMES];
 	int r = read_replies(s.fd, got, BP_FRAMES);
 	pthread_join(s.th, NULL);
@@ -568,7 +470,7 @@ static void test_reply_from_dispatcher(void **state)
 	struct fixture t;
 	fixture_config(&t, &d, M_MIXED);
 	struct mllp_receiver *rv;
-	if (!start(&t.c, &rv))
+	if (!rx_start(&t.c, &rv))
 		skip();
 	struct sender s = {.fd = tn_connect(mllp_receiver_port(rv), 0),
 			   .from = 0,
@@ -611,19 +513,19 @@ static void test_stop_with_outstanding(void **state)
 	int n = disp_take_all(&d, it);
 	assert_int_equal(n, 4);
 	/* One completed and sent before the stop. */
-	assert_int_equal(reply_n(it[0].h, it[0].n), 0);
+	assert_int_equal(rx_reply_n(it[0].h, it[0].n), 0);
 	int got[1];
 	assert_int_equal(read_replies(fd, got, 1), 1);
 	assert_int_equal(got[0], 0);
 	assert_int_equal(mllp_receiver_stop(rv), 0);
-	assert_int_equal(stats(rv).replies_pending, 0);
-	assert_int_equal(reply_n(it[1].h, it[1].n), MLLP_ERR_CLOSED);
+	assert_int_equal(rx_stats(rv).replies_pending, 0);
+	assert_int_equal(rx_reply_n(it[1].h, it[1].n), MLLP_ERR_CLOSED);
 	assert_int_equal(mllp_receiver_reply(it[2].h, NULL, 0),
 			 MLLP_ERR_CLOSED);
-	assert_int_equal(stats(rv).replies_after_close, 2);
+	assert_int_equal(rx_stats(rv).replies_after_close, 2);
 	mllp_receiver_destroy(rv);
 	assert_true(atomic_load(&t.k.blocks) > 0); /* held by it[3] */
-	assert_int_equal(reply_n(it[3].h, it[3].n), MLLP_ERR_CLOSED);
+	assert_int_equal(rx_reply_n(it[3].h, it[3].n), MLLP_ERR_CLOSED);
 	assert_int_equal(atomic_load(&t.k.blocks), 0);
 	close(fd);
 }
@@ -661,7 +563,7 @@ static void test_bad_input(void **state)
 			 MLLP_ERR_INVALID_ARGUMENT);
 	assert_int_equal(mllp_receiver_reply(it[1].h, "\x0bMSH|", 5),
 			 MLLP_ERR_PARTIAL_WRAP);
-	assert_int_equal(reply_n(it[2].h, it[2].n), 0);
+	assert_int_equal(rx_reply_n(it[2].h, it[2].n), 0);
 	int got[1];
 	assert_int_equal(read_replies(fd, got, 1), 1);
 	assert_int_equal(got[0], 2);
@@ -680,7 +582,7 @@ static void test_stop_frees_port(void **state)
 	struct mllp_receiver_config c;
 	ti_receiver_config(&c, mllp_dispatch_echo, NULL);
 	struct mllp_receiver *rv;
-	if (!start(&c, &rv))
+	if (!rx_start(&c, &rv))
 		skip();
 	uint16_t port = mllp_receiver_port(rv);
 	int fd = tn_connect(port, 0);

@@ -26,6 +26,7 @@
 
 #include "common.h" /* ti_backend(), ti_receiver_config() */
 #include "netutil.h"
+#include "rx_util.h"
 
 #define DEADLINE_MS 20000
 #define MAX_H	    16
@@ -34,42 +35,10 @@
  * being written when stop is called. Set by big_reply(). */
 static size_t big_len;
 
-/* ---- a counting allocator (thread-safe) ---------------------------------- */
+/* ---- the allocator that counts what is live (rx_util.h) ------------------ */
 
-static _Atomic long long blocks;
+static struct rx_counted cnt;
 static long long blocks_base; /* at the start of the test (config()) */
-
-static void *cnt_alloc(void *ctx, size_t size)
-{
-	(void)ctx;
-	void *p = malloc(size);
-	if (p)
-		atomic_fetch_add(&blocks, 1);
-	return p;
-}
-
-static void *cnt_realloc(void *ctx, void *p, size_t old_size, size_t new_size)
-{
-	(void)ctx;
-	(void)old_size;
-	void *n = realloc(p, new_size);
-	if (n && !p)
-		atomic_fetch_add(&blocks, 1);
-	return n;
-}
-
-static void cnt_free(void *ctx, void *p, size_t size)
-{
-	(void)ctx;
-	(void)size;
-	if (!p)
-		return;
-	atomic_fetch_sub(&blocks, 1);
-	free(p);
-}
-
-static const struct mllp_allocator counting = {cnt_alloc, cnt_realloc, cnt_free,
-					       NULL};
 
 /* ---- the dispatcher and what the receiver reports -------------------------
  */
@@ -124,39 +93,12 @@ static void ctx_init(enum mode m)
 	X.mode = m;
 }
 
-/* n of the message's control id CTRL<n>, or -1. */
-static int ctrl_of(const struct mllp_message *msg)
-{
-	char buf[512];
-	size_t l = msg->len < sizeof(buf) - 1 ? msg->len : sizeof(buf) - 1;
-	memcpy(buf, msg->data, l);
-	buf[l] = 0;
-	const char *p = strstr(buf, "|CTRL");
-	return p ? atoi(p + 5) : -1;
-}
-
-/* The reply of frame n: an ACK naming CTRL<n> in MSA-2. */
-static int ack_text(char *out, size_t cap, int n)
-{
-	return snprintf(out, cap,
-			"MSH|^~\\&|RCV|RFAC|SND|SFAC|20240101120000||ACK|"
-			"A%d|P|2.5\rMSA|AA|CTRL%d\r",
-			n, n);
-}
-
-static int reply_n(struct mllp_reply_handle *h, int n)
-{
-	char a[256];
-	int l = ack_text(a, sizeof(a), n);
-	return mllp_receiver_reply(h, a, (size_t)l);
-}
-
 /* No cmocka assert here: this is the receiver's thread. */
 static void dispatch(void *ctx, const struct mllp_message *msg,
 		     struct mllp_reply *reply)
 {
 	struct ctx *x = ctx;
-	int n = ctrl_of(msg);
+	int n = rx_ctrl_of(msg);
 	if (x->mode == M_BIG) {
 		reply->kind = MLLP_REPLY_BYTES;
 		reply->data = x->big;
@@ -170,7 +112,7 @@ static void dispatch(void *ctx, const struct mllp_message *msg,
 		return;
 	}
 	if (n == 0) {
-		if (reply_n(h, 0) != 0)
+		if (rx_reply_n(h, 0) != 0)
 			atomic_fetch_add(&x->on_manager_bad, 1);
 	} else {
 		pthread_mutex_lock(&x->mu);
@@ -228,8 +170,9 @@ static struct mllp_reply_handle *kept(int n)
 static void config(struct mllp_receiver_config *c)
 {
 	ti_receiver_config(c, dispatch, &X);
-	blocks_base = atomic_load(&blocks); /* a failed test may leak */
-	c->allocator = &counting;
+	rx_counted_init(&cnt);
+	blocks_base = atomic_load(&cnt.blocks); /* a failed test may leak */
+	c->allocator = &cnt.a;
 	c->reply_abandoned = abandoned;
 	c->telemetry = tel;
 	c->telemetry_ctx = &X;
@@ -237,53 +180,23 @@ static void config(struct mllp_receiver_config *c)
 	c->log_ctx = &X;
 }
 
-static bool start(const struct mllp_receiver_config *c,
-		  struct mllp_receiver **rv)
-{
-	struct mllp_error err;
-	int rc = mllp_receiver_create(c, rv, &err);
-	if (rc == MLLP_ERR_IO_URING_UNAVAILABLE) {
-		fprintf(stderr, "io_uring unavailable: %s\n", err.message);
-		return false;
-	}
-	if (rc != 0)
-		fprintf(stderr, "receiver start: %s\n", err.message);
-	assert_int_equal(rc, 0);
-	return true;
-}
-
-static struct mllp_receiver_stats stats(struct mllp_receiver *rv)
-{
-	struct mllp_receiver_stats s;
-	mllp_receiver_stats_init(&s);
-	mllp_receiver_get_stats(rv, &s);
-	return s;
-}
-
 static bool pending_is(void *arg)
 {
 	struct mllp_receiver *rv = arg;
-	return stats(rv).replies_pending == (uint64_t)atomic_load(&X.deferred);
+	return rx_stats(rv).replies_pending ==
+	       (uint64_t)atomic_load(&X.deferred);
 }
 
 static bool none_active(void *arg)
 {
-	return stats(arg).connections_active == 0;
+	return rx_stats(arg).connections_active == 0;
 }
 
 /* Frame of CTRL<i> to fd. */
 static void send_frame(int fd, int i)
 {
-	size_t len;
-	char *m = tr_hl7(i, &len);
 	char f[512];
-	assert_true(len + 3 <= sizeof(f));
-	f[0] = 0x0b;
-	memcpy(f + 1, m, len);
-	f[len + 1] = 0x1c;
-	f[len + 2] = 0x0d;
-	free(m);
-	tn_send_all(fd, f, len + 3);
+	tn_send_all(fd, f, rx_frame(f, sizeof(f), i));
 }
 
 /* Read until the peer closes (or an error, or the deadline); returns the
@@ -357,22 +270,57 @@ static void stop_async(struct stopper *s, struct mllp_receiver *rv)
  * before that is closed again; the drain closes it at once). */
 static bool stop_begun(uint16_t port)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-				 .sin_port = htons(port)};
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	uint64_t end = tn_now_ms() + DEADLINE_MS;
-	while (tn_now_ms() < end) {
-		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		assert_true(fd >= 0);
-		int rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-		int e = errno;
-		close(fd);
-		if (rc < 0 && e == ECONNREFUSED)
-			return true;
-		struct pollfd none = {.fd = -1};
-		poll(&none, 1, 1);
-	}
-	return false;
+	return rx_port_refuses(port, DEADLINE_MS);
+}
+
+/* ---- one test's receiver and client --------------------------------------
+ */
+
+struct run {
+	struct mllp_receiver *rv;
+	int fd; /* the client; -1 once the test closed it */
+};
+
+/* The receiver (the dispatcher in mode m, config()) with stop_drain_ms
+ * drain_ms (-1: the default) and deferred_timeout_ms timeout_ms, and a
+ * client connected to it with receive buffer rcvbuf (0: the default).
+ * False when io_uring is unavailable: the caller skips. */
+static bool run_start(struct run *r, enum mode m, int drain_ms,
+		      uint32_t timeout_ms, int rcvbuf)
+{
+	ctx_init(m);
+	if (m == M_BIG)
+		big_reply();
+	struct mllp_receiver_config c;
+	config(&c);
+	if (drain_ms >= 0)
+		c.stop_drain_ms = (uint32_t)drain_ms;
+	if (timeout_ms > 0)
+		c.deferred_timeout_ms = timeout_ms;
+	if (!rx_start(&c, &r->rv))
+		return false;
+	r->fd = tn_connect(mllp_receiver_port(r->rv), rcvbuf);
+	return true;
+}
+
+/* Close the client, destroy the receiver: nothing leaked. */
+static void run_end(struct run *r)
+{
+	if (r->fd >= 0)
+		close(r->fd);
+	mllp_receiver_destroy(r->rv);
+	assert_int_equal(atomic_load(&cnt.blocks), blocks_base);
+}
+
+/* Read the client's side of a big reply until the close, into a buffer
+ * with room for big_len + 16 bytes (free it): *got bytes, *eof as
+ * read_to_close. */
+static char *read_big(int fd, size_t *got, bool *eof)
+{
+	char *buf = malloc(big_len + 16);
+	assert_non_null(buf);
+	*got = read_to_close(fd, buf, big_len + 16, eof);
+	return buf;
 }
 
 /* ---- the drain ------------------------------------------------------------
@@ -384,24 +332,20 @@ static bool stop_begun(uint16_t port)
 static void test_sync_reply_written_at_stop(void **state)
 {
 	(void)state;
-	ctx_init(M_BIG);
-	big_reply();
-	struct mllp_receiver_config c;
-	config(&c);
-	struct mllp_receiver *rv;
-	if (!start(&c, &rv))
+	struct run t;
+	if (!run_start(&t, M_BIG, -1, 0, 16384))
 		skip();
-	int fd = tn_connect(mllp_receiver_port(rv), 16384);
+	struct mllp_receiver *rv = t.rv;
+	int fd = t.fd;
 	send_frame(fd, 1);
 	assert_true(tr_wait_count(&X.dispatched, 1, DEADLINE_MS));
-	assert_int_equal(stats(rv).replies_sent, 0); /* not yet written */
+	assert_int_equal(rx_stats(rv).replies_sent, 0); /* not yet written */
 	struct stopper s;
 	stop_async(&s, rv);
 	assert_true(stop_begun(mllp_receiver_port(rv)));
-	char *buf = malloc(big_len + 16);
-	assert_non_null(buf);
+	size_t got;
 	bool eof;
-	size_t got = read_to_close(fd, buf, big_len + 16, &eof);
+	char *buf = read_big(fd, &got, &eof);
 	pthread_join(s.th, NULL);
 	assert_int_equal(s.rc, 0);
 	fprintf(stderr, "read %zu of %zu reply bytes; stop took %llu ms\n", got,
@@ -411,13 +355,11 @@ static void test_sync_reply_written_at_stop(void **state)
 	assert_int_equal(buf[0], 0x0b);
 	assert_int_equal(buf[got - 2], 0x1c);
 	free(buf);
-	struct mllp_receiver_stats st = stats(rv);
+	struct mllp_receiver_stats st = rx_stats(rv);
 	assert_int_equal(st.replies_sent, 1);
 	assert_int_equal(st.connections_stop_unfinished, 0);
 	assert_true(atomic_load(&X.closes[MLLP_CLOSE_STOPPED]) >= 1);
-	close(fd);
-	mllp_receiver_destroy(rv);
-	assert_int_equal(atomic_load(&blocks), blocks_base);
+	run_end(&t);
 }
 
 /* stop_drain_ms 0: as before the drain, the connection is closed at once
@@ -425,33 +367,26 @@ static void test_sync_reply_written_at_stop(void **state)
 static void test_drain_zero_closes_at_once(void **state)
 {
 	(void)state;
-	ctx_init(M_BIG);
-	big_reply();
-	struct mllp_receiver_config c;
-	config(&c);
-	c.stop_drain_ms = 0;
-	struct mllp_receiver *rv;
-	if (!start(&c, &rv))
+	struct run t;
+	if (!run_start(&t, M_BIG, 0, 0, 16384))
 		skip();
-	int fd = tn_connect(mllp_receiver_port(rv), 16384);
+	struct mllp_receiver *rv = t.rv;
+	int fd = t.fd;
 	send_frame(fd, 1);
 	assert_true(tr_wait_count(&X.dispatched, 1, DEADLINE_MS));
 	assert_int_equal(mllp_receiver_stop(rv), 0);
-	char *buf = malloc(big_len + 16);
-	assert_non_null(buf);
+	size_t got;
 	bool eof;
-	size_t got = read_to_close(fd, buf, big_len + 16, &eof);
+	char *buf = read_big(fd, &got, &eof);
 	fprintf(stderr, "read %zu of %zu reply bytes\n", got, big_len + 3);
 	assert_true(eof);
 	assert_true(got < big_len + 3);
 	free(buf);
-	struct mllp_receiver_stats st = stats(rv);
+	struct mllp_receiver_stats st = rx_stats(rv);
 	assert_int_equal(st.replies_sent, 0);
 	assert_int_equal(st.connections_stop_unfinished, 0); /* no drain */
 	assert_int_equal(atomic_load(&X.closes[MLLP_CLOSE_STOPPED]), 1);
-	close(fd);
-	mllp_receiver_destroy(rv);
-	assert_int_equal(atomic_load(&blocks), blocks_base);
+	run_end(&t);
 }
 
 /* A deferred reply completed after stop began (within the bound) is sent;
@@ -460,14 +395,11 @@ static void test_drain_zero_closes_at_once(void **state)
 static void test_deferred_completed_during_drain(void **state)
 {
 	(void)state;
-	ctx_init(M_DEFER);
-	struct mllp_receiver_config c;
-	config(&c);
-	c.stop_drain_ms = 10000;
-	struct mllp_receiver *rv;
-	if (!start(&c, &rv))
+	struct run t;
+	if (!run_start(&t, M_DEFER, 10000, 0, 0))
 		skip();
-	int fd = tn_connect(mllp_receiver_port(rv), 0);
+	struct mllp_receiver *rv = t.rv;
+	int fd = t.fd;
 	send_frame(fd, 0); /* answered at once */
 	send_frame(fd, 1);
 	assert_true(tr_wait_count(&X.deferred, 1, DEADLINE_MS));
@@ -476,7 +408,7 @@ static void test_deferred_completed_during_drain(void **state)
 	stop_async(&s, rv);
 	assert_true(stop_begun(mllp_receiver_port(rv)));
 	send_frame(fd, 2); /* after stop began: never dispatched */
-	assert_int_equal(reply_n(kept(1), 1), 0);
+	assert_int_equal(rx_reply_n(kept(1), 1), 0);
 	static char buf[4096];
 	bool eof;
 	size_t got = read_to_close(fd, buf, sizeof(buf), &eof);
@@ -488,14 +420,12 @@ static void test_deferred_completed_during_drain(void **state)
 	assert_int_equal(atomic_load(&X.dispatched), 2);
 	assert_int_equal(atomic_load(&X.nab), 0);
 	assert_int_equal(atomic_load(&X.on_manager_bad), 0);
-	struct mllp_receiver_stats st = stats(rv);
+	struct mllp_receiver_stats st = rx_stats(rv);
 	assert_int_equal(st.replies_sent, 2);
 	assert_int_equal(st.replies_after_close, 0);
 	assert_int_equal(st.replies_abandoned, 0);
 	assert_int_equal(st.connections_stop_unfinished, 0);
-	close(fd);
-	mllp_receiver_destroy(rv);
-	assert_int_equal(atomic_load(&blocks), blocks_base);
+	run_end(&t);
 }
 
 #define DRAIN_MS 300
@@ -507,14 +437,11 @@ static void test_deferred_completed_during_drain(void **state)
 static void test_drain_bound(void **state)
 {
 	(void)state;
-	ctx_init(M_DEFER);
-	struct mllp_receiver_config c;
-	config(&c);
-	c.stop_drain_ms = DRAIN_MS;
-	struct mllp_receiver *rv;
-	if (!start(&c, &rv))
+	struct run t;
+	if (!run_start(&t, M_DEFER, DRAIN_MS, 0, 0))
 		skip();
-	int fd = tn_connect(mllp_receiver_port(rv), 0);
+	struct mllp_receiver *rv = t.rv;
+	int fd = t.fd;
 	send_frame(fd, 1);
 	assert_true(tr_wait_count(&X.deferred, 1, DEADLINE_MS));
 	assert_true(tr_wait_until(pending_is, rv, DEADLINE_MS));
@@ -535,16 +462,14 @@ static void test_drain_bound(void **state)
 	assert_ptr_equal(X.ab[0], kept(1));
 	assert_int_equal(X.ab_reason[0], MLLP_CLOSE_STOPPED);
 	assert_int_equal(atomic_load(&X.stop_lines), 1);
-	struct mllp_receiver_stats st = stats(rv);
+	struct mllp_receiver_stats st = rx_stats(rv);
 	assert_int_equal(st.connections_stop_unfinished, 1);
 	assert_int_equal(st.replies_abandoned, 1);
 	assert_int_equal(st.replies_pending, 0);
-	assert_int_equal(reply_n(kept(1), 1), MLLP_ERR_CLOSED);
-	assert_int_equal(stats(rv).replies_after_close, 1);
+	assert_int_equal(rx_reply_n(kept(1), 1), MLLP_ERR_CLOSED);
+	assert_int_equal(rx_stats(rv).replies_after_close, 1);
 	assert_int_equal(atomic_load(&X.nab), 1); /* once */
-	close(fd);
-	mllp_receiver_destroy(rv);
-	assert_int_equal(atomic_load(&blocks), blocks_base);
+	run_end(&t);
 }
 
 /* ---- abandoned deferred replies -----------------------------------------
@@ -557,21 +482,20 @@ static void test_drain_bound(void **state)
 static void test_abandoned_on_peer_reset(void **state)
 {
 	(void)state;
-	ctx_init(M_DEFER);
-	struct mllp_receiver_config c;
-	config(&c);
-	struct mllp_receiver *rv;
-	if (!start(&c, &rv))
+	struct run t;
+	if (!run_start(&t, M_DEFER, -1, 0, 0))
 		skip();
-	int fd = tn_connect(mllp_receiver_port(rv), 0);
+	struct mllp_receiver *rv = t.rv;
+	int fd = t.fd;
 	for (int i = 0; i < 4; i++)
 		send_frame(fd, i);
 	assert_true(tr_wait_count(&X.deferred, 3, DEADLINE_MS));
 	assert_true(tr_wait_until(pending_is, rv, DEADLINE_MS));
-	assert_int_equal(stats(rv).replies_pending, 3);
+	assert_int_equal(rx_stats(rv).replies_pending, 3);
 	struct linger lg = {.l_onoff = 1, .l_linger = 0};
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	close(fd);
+	t.fd = -1;
 	assert_true(tr_wait_until(none_active, rv, DEADLINE_MS));
 	assert_true(tr_wait_count(&X.nab, 3, DEADLINE_MS));
 	assert_int_equal(atomic_load(&X.nab), 3);
@@ -585,14 +509,13 @@ static void test_abandoned_on_peer_reset(void **state)
 			}
 		assert_int_equal(seen, 1);
 	}
-	assert_int_equal(stats(rv).replies_abandoned, 3);
+	assert_int_equal(rx_stats(rv).replies_abandoned, 3);
 	for (int n = 1; n <= 3; n++)
-		assert_int_equal(reply_n(kept(n), n), MLLP_ERR_CLOSED);
-	assert_int_equal(stats(rv).replies_after_close, 3);
+		assert_int_equal(rx_reply_n(kept(n), n), MLLP_ERR_CLOSED);
+	assert_int_equal(rx_stats(rv).replies_after_close, 3);
 	assert_int_equal(atomic_load(&X.on_manager_bad), 0);
 	assert_int_equal(atomic_load(&X.closes[MLLP_CLOSE_PEER]), 1);
-	mllp_receiver_destroy(rv);
-	assert_int_equal(atomic_load(&blocks), blocks_base);
+	run_end(&t);
 }
 
 /* deferred_timeout_ms: a connection whose replies all come stays open; a
@@ -602,14 +525,11 @@ static void test_abandoned_on_peer_reset(void **state)
 static void test_deferred_timeout(void **state)
 {
 	(void)state;
-	ctx_init(M_DEFER);
-	struct mllp_receiver_config c;
-	config(&c);
-	c.deferred_timeout_ms = DRAIN_MS;
-	struct mllp_receiver *rv;
-	if (!start(&c, &rv))
+	struct run t;
+	if (!run_start(&t, M_DEFER, -1, DRAIN_MS, 0))
 		skip();
-	int fd = tn_connect(mllp_receiver_port(rv), 0);
+	struct mllp_receiver *rv = t.rv;
+	int fd = t.fd;
 	send_frame(fd, 0); /* answered at once: no timeout */
 	char buf[4096];
 	size_t got = 0;
@@ -624,7 +544,7 @@ static void test_deferred_timeout(void **state)
 	/* Longer than the timeout with nothing deferred: still open. */
 	struct pollfd p = {.fd = fd, .events = POLLIN};
 	assert_int_equal(poll(&p, 1, 2 * DRAIN_MS), 0);
-	assert_int_equal(stats(rv).connections_active, 1);
+	assert_int_equal(rx_stats(rv).connections_active, 1);
 	uint64_t t0 = tn_now_ms();
 	send_frame(fd, 1); /* deferred, never answered */
 	bool eof;
@@ -642,12 +562,10 @@ static void test_deferred_timeout(void **state)
 	assert_int_equal(atomic_load(&X.timeout_lines), 1);
 	assert_string_equal(mllp_close_reason_name(MLLP_CLOSE_REPLY_TIMEOUT),
 			    "reply_timeout");
-	assert_int_equal(reply_n(kept(1), 1), MLLP_ERR_CLOSED);
-	assert_int_equal(stats(rv).replies_abandoned, 1);
+	assert_int_equal(rx_reply_n(kept(1), 1), MLLP_ERR_CLOSED);
+	assert_int_equal(rx_stats(rv).replies_abandoned, 1);
 	assert_int_equal(atomic_load(&X.nab), 1);
-	close(fd);
-	mllp_receiver_destroy(rv);
-	assert_int_equal(atomic_load(&blocks), blocks_base);
+	run_end(&t);
 }
 
 /* The defaults: a drain of MLLP_RECEIVER_DEFAULT_STOP_DRAIN_MS, no

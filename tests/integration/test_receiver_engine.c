@@ -18,51 +18,12 @@
 
 #include "common.h"
 #include "netutil.h"
+#include "rx_util.h"
 #include "wrap_backend.h"
 
 #include "receiver_internal.h"
 
 #define DEADLINE_MS 5000
-
-/* ---- an allocator that counts what is live ------------------------------ */
-
-struct counted {
-	_Atomic long long bytes;
-	_Atomic long blocks;
-};
-
-static void *cnt_alloc(void *ctx, size_t size)
-{
-	struct counted *k = ctx;
-	void *p = malloc(size);
-	if (p) {
-		atomic_fetch_add(&k->bytes, (long long)size);
-		atomic_fetch_add(&k->blocks, 1);
-	}
-	return p;
-}
-
-static void *cnt_realloc(void *ctx, void *p, size_t old_size, size_t new_size)
-{
-	struct counted *k = ctx;
-	void *q = realloc(p, new_size);
-	if (!q)
-		return NULL;
-	atomic_fetch_add(&k->bytes, (long long)new_size - (long long)old_size);
-	if (!p)
-		atomic_fetch_add(&k->blocks, 1);
-	return q;
-}
-
-static void cnt_free(void *ctx, void *p, size_t size)
-{
-	struct counted *k = ctx;
-	if (!p)
-		return;
-	atomic_fetch_sub(&k->bytes, (long long)size);
-	atomic_fetch_sub(&k->blocks, 1);
-	free(p);
-}
 
 /* ---- the log and the telemetry ------------------------------------------ */
 
@@ -148,29 +109,6 @@ static bool sees_close(int fd)
 	return false;
 }
 
-/* True when a connect to 127.0.0.1:port is refused within the deadline
- * (a connect that is taken in is closed and tried again). */
-static bool port_refuses(uint16_t port)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-				 .sin_port = htons(port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	uint64_t end = tn_now_ms() + DEADLINE_MS;
-	while (tn_now_ms() < end) {
-		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		assert_true(fd >= 0);
-		int rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-		int e = errno;
-		close(fd);
-		if (rc < 0 && e == ECONNREFUSED)
-			return true;
-		struct timespec ts = {0, 10 * 1000 * 1000};
-		nanosleep(&ts,
-			  NULL); /* a bounded retry, not a synchronisation */
-	}
-	return false;
-}
-
 /* ---- stop within a deadline -----------------------------------------------
  */
 
@@ -204,8 +142,8 @@ static bool stop_in_time(struct mllp_receiver *rv)
 static void test_wait_error_stops_receiver(void **state)
 {
 	(void)state;
-	struct counted k = {0};
-	struct mllp_allocator a = {cnt_alloc, cnt_realloc, cnt_free, &k};
+	struct rx_counted k = {0};
+	rx_counted_init(&k);
 	struct watch w = {0};
 	pthread_mutex_init(&w.mu, NULL);
 	snprintf(w.want, sizeof(w.want),
@@ -214,7 +152,7 @@ static void test_wait_error_stops_receiver(void **state)
 	const struct mllpi_backend_ops *ops = tw_reset();
 	struct mllp_receiver_config c;
 	ti_receiver_config(&c, mllp_dispatch_echo, NULL);
-	c.allocator = &a;
+	c.allocator = &k.a;
 	c.log = watch_log;
 	c.log_ctx = &w;
 	c.telemetry = watch_event;
@@ -244,7 +182,7 @@ static void test_wait_error_stops_receiver(void **state)
 
 	bool logged = tr_wait_until(watch_seen, &w, DEADLINE_MS);
 	bool closed = sees_close(fd);
-	bool refuses = port_refuses(mllp_receiver_port(rv));
+	bool refuses = rx_port_refuses(mllp_receiver_port(rv), DEADLINE_MS);
 	int failures = atomic_load(&tw_wait_failures);
 	bool stopped = stop_in_time(rv);
 	if (!stopped) {

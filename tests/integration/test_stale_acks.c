@@ -57,14 +57,8 @@ static void answer(struct srv *s, int fd, const int *ids, int nids)
 static bool frames(void *ctx, int fd, char *buf, size_t *len)
 {
 	struct srv *s = ctx;
-	char *end;
-	while ((end = memmem(buf, *len, "\x1c\r", 2)) != NULL) {
-		size_t flen = (size_t)(end - buf) + 2;
-		*end = 0;
-		char *c = strstr(buf, "|CTRL");
-		int n = c ? atoi(c + 5) : 0;
-		memmove(buf, buf + flen, *len - flen);
-		*len -= flen;
+	int n;
+	while ((n = tn_take_ctrl_frame(buf, len)) >= 0) {
 		atomic_fetch_add(&s->frames, 1);
 		if (s->nids < MSGS * 2)
 			s->ids[s->nids++] = n;
