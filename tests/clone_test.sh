@@ -9,10 +9,9 @@
 # a run tests what is in the tree. The commands are read from README.md's
 # first ```sh block (trailing # comments dropped), so the README cannot
 # drift from what is tested: the first must build and its load report show
-# messages acknowledged, the second (the suite's build, unit and
-# integration labels: inside the clone, .ci/test leaves the heavy labels,
-# which build the same sources in other configurations, to the outer run)
-# must pass. Inside the clone this test skips (exit 77): it does not run
+# messages acknowledged, the second (the suite's set-up, build and unit
+# label: inside the clone, .ci/test leaves the other labels, which run the
+# same sources again, to the outer run) must pass. Inside the clone this test skips (exit 77): it does not run
 # itself again.
 set -euo pipefail
 src=$(cd "$1" && pwd)
@@ -92,7 +91,7 @@ if ! run 1 "$tmp/second.log"; then
 	fail "the second README command failed"
 fi
 grep -E 'Test +#|tests passed|tests failed out of' "$tmp/second.log" || true
-grep -q '^bare-clone check: labels fuzz, sanitize, config and clone' "$tmp/second.log" ||
+grep -q '^bare-clone check: labels integration, fuzz, sanitize, config and clone' "$tmp/second.log" ||
 	fail "the clone's test command did not leave the heavy labels to this run"
 echo "bare clone: both README commands pass ($accepted messages acknowledged)" \
 	"in $((SECONDS - start)) s"
