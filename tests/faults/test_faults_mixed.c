@@ -146,9 +146,9 @@ static void mix_faults(struct fr *fr)
 
 /* The accounting identity of a mixed run: every message completed
  * exactly once, the pool's counters agree with the callbacks, each kind
- * of outcome was seen. Returns the failed messages. */
-static int mix_check(struct mix *m, const struct mllp_pool_stats *st, int total,
-		     bool keep_socket)
+ * of outcome whose fault fired was seen. */
+static void mix_check(struct mix *m, const struct mllp_pool_stats *st,
+		      int total, bool keep_socket, struct fr *fr)
 {
 	/* Exactly once, nothing pending. */
 	assert_int_equal(atomic_load(&m->sync_errors), 0);
@@ -177,10 +177,16 @@ static int mix_check(struct mix *m, const struct mllp_pool_stats *st, int total,
 	assert_true(atomic_load(&m->verdicts[MLLP_APPLICATION_ACCEPT]) >
 		    total * 9 / 10);
 	assert_true(failed > 0);
+	/* Each verdict a fault that fired stands for was seen (a short run,
+	 * as under valgrind, may fire a rare fault not at all). */
 	if (!TU_SANITIZED) {
-		assert_true(atomic_load(&m->verdicts[MLLP_APPLICATION_ERROR]) >
+		if (atomic_load(&fr->fired[FR_AE]) > 0)
+			assert_true(
+			    atomic_load(&m->verdicts[MLLP_APPLICATION_ERROR]) >
 			    0);
-		assert_true(atomic_load(&m->verdicts[MLLP_APPLICATION_REJECT]) >
+		if (atomic_load(&fr->fired[FR_AR]) > 0)
+			assert_true(
+			    atomic_load(&m->verdicts[MLLP_APPLICATION_REJECT]) >
 			    0);
 		/* Correlation drops a reply with a wrong MSA-2 (the message
 		 * then times out); without it the verdict says so. */
@@ -189,12 +195,11 @@ static int mix_check(struct mix *m, const struct mllp_pool_stats *st, int total,
 			    atomic_load(
 				&m->verdicts[MLLP_BAD_MESSAGE_CONTROL_ID]),
 			    0);
-		else
+		else if (atomic_load(&fr->fired[FR_WRONG_ID]) > 0)
 			assert_true(
 			    atomic_load(
 				&m->verdicts[MLLP_BAD_MESSAGE_CONTROL_ID]) > 0);
 	}
-	return failed;
 }
 
 /* What a mixed run did, on stderr. */
@@ -313,8 +318,9 @@ static void run_mixed(int total, uint32_t rbufs, uint32_t rbsize,
 	mllp_pool_stats_init(&st);
 	mllp_pool_get_stats(e.pool, &st);
 	mllp_pool_stop(e.pool);
-	int failed = mix_check(m, &st, total, keep_socket);
-	mix_report(m, &e, &st, conns, dt, failed);
+	/* The report first: a failed check below still shows the run. */
+	mix_report(m, &e, &st, conns, dt, atomic_load(&m->failed));
+	mix_check(m, &st, total, keep_socket, &e.fr);
 	mllp_pool_destroy(e.pool);
 	fr_stop(&e.fr);
 	free((void *)m->done);

@@ -21,7 +21,10 @@ cmake --build "$build" -j"$(nproc)" --target "${suites[@]}" >/dev/null
 # of scenarios plus a small mixed run keep it to a minute or two.
 export MLLP_TEST_BACKEND=epoll FAULTS_LIBC_ALLOC=1 FAULTS_MIXED_TOTAL=2000
 export FAULTS_ONLY=${FAULTS_ONLY:-*}
+# Each suite is bounded (it takes well under a minute): a failed case can
+# leave threads behind that hang a later one, and the failure must show
+# at once rather than at ctest's timeout.
 for t in "${suites[@]}"; do
-  valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+  timeout -k 10 300 valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
     --show-leak-kinds=definite,indirect "$build/tests/faults/$t"
 done
