@@ -366,6 +366,8 @@ static int start_receiver(struct in_state *st)
 	struct mllp_receiver_config *c = &io->recv.cfg;
 	c->dispatch = dispatch;
 	c->dispatch_ctx = st;
+	/* Each publish in flight is answered within publish_timeout_ms. */
+	c->stop_drain_ms = (uint32_t)io->publish_timeout_ms + 1000;
 	c->log = tool_log;
 	c->log_ctx = (void *)BRIDGE_PROG;
 	struct mllp_error err;
@@ -385,22 +387,13 @@ static int start_receiver(struct in_state *st)
 
 /* SIGTERM: refuse new messages (AE), wait up to 30 s for the PubAcks and
  * for the replies to be written, then stop the receiver. */
+/* The receiver's stop drains: it stops reading at once and writes every
+ * answer of a publish in flight as its PubAck (or its timeout) comes, for
+ * up to stop_drain_ms (start_receiver). A frame dispatched meanwhile is
+ * refused. */
 static void drain(struct in_state *st)
 {
 	atomic_store(&st->draining, true);
-	int64_t end = bridge_now_ms() + 30000;
-	for (;;) {
-		pthread_mutex_lock(&st->lock);
-		uint64_t pending = st->pending;
-		pthread_mutex_unlock(&st->lock);
-		struct mllp_receiver_stats rs;
-		mllp_receiver_stats_init(&rs);
-		mllp_receiver_get_stats(st->recv, &rs);
-		if ((pending == 0 && rs.replies_pending == 0) ||
-		    bridge_now_ms() > end)
-			break;
-		nats_Sleep(10);
-	}
 	mllp_receiver_stop(st->recv);
 }
 

@@ -713,6 +713,37 @@ case_drain() {
 	ok "SIGTERM: $delivered delivered, $released released, exit 0; the rest delivered by the next bridge"
 }
 
+# SIGTERM of the in-bridge with publishes in flight (JetStream frozen, so
+# no PubAck comes): the receiver's drain keeps the connection open until
+# each publish is answered at its --publish-timeout (longer than the
+# receiver's default 1 s drain), so the sender gets an AE for every
+# message rather than a closed connection; then the bridge exits 0.
+case_drain_in() {
+	local ip n=5
+	start_nats
+	start_in --publish-timeout 2500 --metrics 127.0.0.1:0
+	ip=$(metrics_port in) || return
+	gen "$n" "$n" "$TMP/msgs.hl7"
+	kill -STOP "$NATS_PID"
+	"$SEND" --window "$n" -t 30000 127.0.0.1 "$IN_PORT" "$TMP/msgs.hl7" \
+		>"$TMP/send.out" 2>&1 &
+	local send_pid=$!
+	PIDS+=("$send_pid")
+	pending_is() { scrape "$ip" "$TMP/m.txt" && [ "$(sample "$TMP/m.txt" mllp_bridge_in_pending)" = "$1" ]; }
+	wait_for "$n publishes in flight" 30 pending_is "$n" || return
+	kill -TERM "$IN_PID"
+	wait "$send_pid"
+	local rc=$?
+	kill -CONT "$NATS_PID"
+	[ $rc -eq 1 ] || fail "mllp-send exit $rc, want 1 (AE): $(cat "$TMP/send.out")"
+	local ae
+	ae=$(grep -c "AE.*not stored: JetStream did not acknowledge within 2500 ms (--publish-timeout)" "$TMP/send.out")
+	[ "$ae" -eq "$n" ] || fail "$ae of $n answered AE: $(cat "$TMP/send.out")"
+	stop_tool "$IN_PID"
+	[ "$RC" -eq 0 ] || fail "in: exit $RC after SIGTERM"
+	ok "in-bridge SIGTERM: every publish in flight answered (AE at its timeout), exit 0"
+}
+
 # scrape PORT FILE: GET /metrics from 127.0.0.1:PORT over bash's /dev/tcp
 # (HTTP/1.0: the server closes after the answer; 10 s at most); the body
 # in FILE. Fails unless the status is 200.
