@@ -394,6 +394,10 @@ case_errors() {
 	rc=$?
 	[ $rc -eq 64 ] && grep -qx "mllp-bridge: --lease goes with --exclusive (see --help)" "$TMP/e" ||
 		fail "--lease without --exclusive: exit $rc: $(cat "$TMP/e")"
+	"$BRIDGE" out --consumer c --to 127.0.0.1:1 --exclusive --lease 0 >"$TMP/o" 2>"$TMP/e"
+	rc=$?
+	[ $rc -eq 64 ] && grep -qx "mllp-bridge: --lease wants 1..3600 s, got '0' (see --help)" "$TMP/e" ||
+		fail "--lease 0: exit $rc: $(cat "$TMP/e")"
 	"$BRIDGE" in --exclusive >"$TMP/o" 2>"$TMP/e"
 	rc=$?
 	[ $rc -eq 64 ] && grep -qx "mllp-bridge: --exclusive is an option of 'out' (see --help)" "$TMP/e" ||
