@@ -12,19 +12,18 @@
  * socket queue holds ciphertext, whose plaintext length is unknown.
  *
  * The waiting bytes are measured one of two ways:
- *   - by the kernel, in the same submission as the send and linked ahead
- *     of it (the backend's sendmsg_inq: io_uring on Linux 6.7+): no system
- *     call of its own. The measure comes back as a completion (TOK_INQ)
- *     ahead of every receive completion that read bytes which came after
- *     it; until it is back, every byte delivered was read before it and is
- *     early.
+ *   - by the backend with the send (sendmsg_inq: io_uring, backend_uring.c
+ *     says how): no system call per message. The measure comes back as a
+ *     completion (TOK_INQ) ahead of every receive completion that read
+ *     bytes which came after it; until it is back, every byte delivered
+ *     was read before it and is early.
  *   - else with ioctl(SIOCINQ) right before wait(), one system call per
  *     message.
  * Left open either way: bytes that arrive between the measure and the
- * kernel taking the send are still taken as a reply (microseconds: the
- * rest of the turn's submission and, when linked, the task work queued
- * ahead of the send). Measuring after the send instead would fail genuine
- * fast replies whenever the manager is preempted right after its send. */
+ * kernel taking the send are still taken as a reply (microseconds: from
+ * the backend's measure to the send's turn in its submission). Measuring after
+ * the send instead would fail genuine fast replies whenever the manager is
+ * preempted right after its send. */
 #include <errno.h>
 #include <sys/ioctl.h>
 #include <linux/sockios.h>
@@ -87,6 +86,9 @@ int mllpi_presend_send(struct mllpi_conn *c, uint64_t token, uint64_t inq_token)
 	if (ops->sendmsg_inq && !p->inq_unsupported) {
 		int rc = ops->sendmsg_inq(p->loop.be, c->sock->fd, &c->msg,
 					  token, inq_token);
+		if (rc == -EAGAIN) /* this one by ioctl, see _start */
+			return ops->sendmsg(p->loop.be, c->sock->fd, &c->msg,
+					    token);
 		if (rc != -EOPNOTSUPP) {
 			if (rc == 0) {
 				c->sock->pending++;

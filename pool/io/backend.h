@@ -3,9 +3,10 @@
  * The manager's connection state machines, timers, futures and queue see
  * only this interface: submit connect / sendmsg / recv / cancel on a socket,
  * then wait for completions, each tagged with the caller's 64-bit token.
- * io_uring implements it natively (backend_uring.c, the only file that
- * includes liburing.h); backend_epoll.c implements the same by readiness
- * (non-blocking sockets, sendmsg/recv loops, edge-triggered epoll).
+ * io_uring implements it natively (backend_uring.c and uring_measure.c,
+ * the only files that include liburing.h); backend_epoll.c implements the
+ * same by readiness (non-blocking sockets, sendmsg/recv loops, edge-triggered
+ * epoll).
  *
  * Threading: every function but wake() is called on the manager thread
  * only (io_uring SINGLE_ISSUER: the backend is created on that thread too).
@@ -68,15 +69,15 @@ struct mllpi_backend_ops {
 	 * copy). One completion: bytes written (may be short) or -errno. */
 	int (*sendmsg)(struct mllpi_backend *b, int fd,
 		       const struct msghdr *msg, uint64_t token);
-	/* sendmsg() with the bytes already waiting in fd's receive queue
-	 * (SIOCINQ, TCP sockets) measured by the kernel right before it
-	 * takes the send, without a system call of its own: inq_token
-	 * completes before the send with res = the bytes waiting, or -errno.
-	 * Receive completions of fd returned before it read bytes taken from
-	 * the socket before the measure; the first res bytes of those after
-	 * it are the bytes measured, the rest came later. 0, -EBUSY, or
-	 * -EOPNOTSUPP (nothing submitted) when the kernel cannot; NULL in a
-	 * backend that never can. */
+	/* sendmsg() with the bytes that reached fd (TCP) before the kernel
+	 * takes the send measured, without a system call per send: inq_token
+	 * completes with res = bytes, or -errno. Receive completions of fd
+	 * returned before it read bytes that came before the send; the first
+	 * res bytes of those after it came before it too, the rest came
+	 * later. 0; -EBUSY; -EAGAIN (nothing submitted: this send cannot be
+	 * measured so, fd's receive is not in the kernel yet); -EOPNOTSUPP
+	 * (nothing submitted) when the kernel never can; NULL in a backend
+	 * that never can. */
 	int (*sendmsg_inq)(struct mllpi_backend *b, int fd,
 			   const struct msghdr *msg, uint64_t token,
 			   uint64_t inq_token);

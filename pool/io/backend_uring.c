@@ -1,5 +1,5 @@
-/* The io_uring backend: the only file of the library that includes
- * liburing.h (see backend.h for the contract).
+/* The io_uring backend (see backend.h for the contract); with
+ * uring_measure.c the only files of the library that include liburing.h.
  *
  * Receive: multishot recv with ring-mapped provided buffers, set up by hand
  * on liburing 2.3 (mmap a page-aligned ring, io_uring_register_buf_ring,
@@ -22,13 +22,23 @@
  * To find the fd of a recv completion, a recv is submitted with user_data
  * RECV_BIT | fd and its caller's token is kept in the fd's slot.
  *
- * Send with a measure (sendmsg_inq): an IORING_OP_URING_CMD SIOCINQ on the
- * socket hard-linked ahead of the send, when a probe at set-up found the
- * kernel runs it (Linux 6.7+). */
-#include "backend.h"
-
+ * Send with a measure (sendmsg_inq), two ways:
+ *   - a harvest (deferred task running, Linux 6.1+), when the socket's recv
+ *     is armed in the kernel: every byte that reached a socket with an
+ *     armed multishot recv has queued deferred task work, which runs only
+ *     when this thread enters the ring for events. So before a submission
+ *     that holds such sends, the backend runs all of that work (an enter
+ *     with no submission, again while the kernel flags work still
+ *     pending) and queues a NOP behind the sends: the completions ahead of
+ *     the NOP read every byte that was waiting before the sends (the
+ *     caller takes them as read before the measure) and the NOP's
+ *     completion becomes each send's measure, res 0 (or, for a socket
+ *     whose recv ended meanwhile, the bytes ioctl(SIOCINQ) finds then).
+ *     One more enter per submission instead of a command per message;
+ *   - else an IORING_OP_URING_CMD SIOCINQ on the socket hard-linked ahead
+ *     of the send, when a probe at set-up found the kernel runs it (Linux
+ *     6.7+). */
 #include <errno.h>
-#include <liburing.h>
 #include <stdio.h>
 #include <string.h>
 #include <netinet/in.h>
@@ -36,72 +46,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define WAKE_TOKEN UINT64_MAX
-#define BGID	   7
-/* user_data of a recv: RECV_BIT | fd (callers' tokens stay below it). */
-#define RECV_BIT ((uint64_t)1 << 63)
-/* IORING_OP_URING_CMD on a socket: SIOCINQ (Linux 6.7). The value of
- * SOCKET_URING_OP_SIOCINQ in linux/io_uring.h, which older kernel headers
- * (Debian 12's 6.1) lack. */
-#define SOCK_CMD_SIOCINQ 0u
-
-/* Per fd: the recv outstanding on it, and its place in a starved list. */
-struct rslot {
-	uint64_t token;
-	int prev, next;	 /* list links (fd), -1: none */
-	bool parked;	 /* ended by a dry ring, waiting for buffers */
-	bool canceled;	 /* parked, then cancelled: completes -ECANCELED */
-	bool cancel_req; /* cancel_fd() since the recv was submitted */
-	bool retry;	 /* buffers came back after it was submitted */
-	uint32_t gen;	 /* back_gen when it was submitted */
-};
-
-/* A FIFO of fds linked through their slots. */
-struct fdlist {
-	int head, tail;
-};
-
-struct mllpi_backend {
-	struct io_uring ring;
-	const struct mllp_allocator *alloc;
-	int efd;
-	uint64_t efd_value;
-	struct io_uring_buf_ring *br;
-	size_t br_bytes;
-	unsigned char *bufs;
-	size_t bufs_bytes;
-	uint32_t nbufs, buf_size;
-	uint16_t *used; /* buffer ids handed out by the last wait() */
-	uint32_t nused;
-	bool wake_armed;
-	struct rslot *rs; /* indexed by fd */
-	uint32_t nrs;
-	struct fdlist starved;	/* parked recvs, oldest first */
-	struct fdlist canceled; /* parked recvs cancelled, to complete */
-	bool rearm_retry;	/* a re-arm found the SQ full */
-	uint32_t back_gen;	/* wait()s that gave buffers back */
-	bool inq_ok;		/* the kernel runs SIOCINQ commands */
-};
-
-static struct io_uring_sqe *get_sqe(struct mllpi_backend *b)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
-	if (!sqe) {
-		/* SQ full: flush it to the kernel and retry. */
-		io_uring_submit(&b->ring);
-		sqe = io_uring_get_sqe(&b->ring);
-	}
-	return sqe;
-}
-
-/* Room for n more SQEs (submitting what is queued if need be). */
-static bool sq_room(struct mllpi_backend *b, unsigned n)
-{
-	if (io_uring_sq_space_left(&b->ring) >= n)
-		return true;
-	io_uring_submit(&b->ring);
-	return io_uring_sq_space_left(&b->ring) >= n;
-}
+#include "uring_internal.h"
 
 static void prep_inq(struct io_uring_sqe *sqe, int fd)
 {
@@ -136,7 +81,7 @@ static bool probe_inq(struct mllpi_backend *b)
 
 static int arm_wake(struct mllpi_backend *b)
 {
-	struct io_uring_sqe *sqe = get_sqe(b);
+	struct io_uring_sqe *sqe = mllpi_uring_get_sqe(b);
 	if (!sqe)
 		return -EBUSY;
 	io_uring_prep_read(sqe, b->efd, &b->efd_value, sizeof(b->efd_value), 0);
@@ -162,6 +107,9 @@ static void destroy(struct mllpi_backend *b)
 			       b->nbufs * sizeof(*b->used));
 	if (b->rs)
 		b->alloc->free(b->alloc->ctx, b->rs, b->nrs * sizeof(*b->rs));
+	if (b->marks)
+		b->alloc->free(b->alloc->ctx, b->marks,
+			       b->mcap * sizeof(*b->marks));
 	b->alloc->free(b->alloc->ctx, b, sizeof(*b));
 }
 
@@ -179,16 +127,20 @@ static int ring_setup(struct mllpi_backend *b,
 		 * the manager for task work. Deferred task running (kernel
 		 * 6.1+): completion work (the recv copies) runs in batches
 		 * when the manager waits, not one task-work notification per
-		 * packet. A generous CQ (8x) keeps multishot completions from
-		 * overflowing. */
+		 * packet; flagged in the SQ ring while some is pending (for
+		 * the harvest of sendmsg_inq). A generous CQ (8x) keeps
+		 * multishot completions from overflowing. */
 		p.flags = IORING_SETUP_SINGLE_ISSUER |
 			  IORING_SETUP_COOP_TASKRUN |
-			  IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE;
+			  IORING_SETUP_DEFER_TASKRUN |
+			  IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_CQSIZE;
 		p.cq_entries = cfg->entries * 8;
 		rc = io_uring_queue_init_params(cfg->entries, &b->ring, &p);
+		b->harvest_ok = rc >= 0;
 		if (rc == -EINVAL) {
 			/* Before 6.1: no deferred task running. */
-			p.flags &= ~IORING_SETUP_DEFER_TASKRUN;
+			p.flags &= ~(IORING_SETUP_DEFER_TASKRUN |
+				     IORING_SETUP_TASKRUN_FLAG);
 			rc = io_uring_queue_init_params(cfg->entries, &b->ring,
 							&p);
 		}
@@ -309,7 +261,7 @@ fail:
 static int do_connect(struct mllpi_backend *b, int fd,
 		      const struct sockaddr *sa, socklen_t len, uint64_t token)
 {
-	struct io_uring_sqe *sqe = get_sqe(b);
+	struct io_uring_sqe *sqe = mllpi_uring_get_sqe(b);
 	if (!sqe)
 		return -EBUSY;
 	io_uring_prep_connect(sqe, fd, sa, len);
@@ -336,7 +288,7 @@ static void prep_send(struct io_uring_sqe *sqe, int fd,
 static int do_sendmsg(struct mllpi_backend *b, int fd, const struct msghdr *msg,
 		      uint64_t token)
 {
-	struct io_uring_sqe *sqe = get_sqe(b);
+	struct io_uring_sqe *sqe = mllpi_uring_get_sqe(b);
 	if (!sqe)
 		return -EBUSY;
 	prep_send(sqe, fd, msg, token);
@@ -356,9 +308,21 @@ static int do_sendmsg_inq(struct mllpi_backend *b, int fd,
 			  const struct msghdr *msg, uint64_t token,
 			  uint64_t inq_token)
 {
+	struct rslot *s = fd >= 0 && (uint32_t)fd < b->nrs ? &b->rs[fd] : NULL;
+	if (b->harvest_ok && s && s->armed && !s->ended && !s->cancel_req &&
+	    s->sgen != b->sub_gen) {
+		/* The recv is in the kernel: measured by the harvest. */
+		if (!mllpi_uring_sq_room(b, 2))
+			return -EBUSY;
+		int rc = mllpi_uring_marks_push(b, fd, inq_token);
+		if (rc < 0)
+			return rc;
+		prep_send(io_uring_get_sqe(&b->ring), fd, msg, token);
+		return 0;
+	}
 	if (!b->inq_ok)
-		return -EOPNOTSUPP;
-	if (!sq_room(b, 2))
+		return b->harvest_ok ? -EAGAIN : -EOPNOTSUPP;
+	if (!mllpi_uring_sq_room(b, 2))
 		return -EBUSY;
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
 	prep_inq(sqe, fd);
@@ -421,14 +385,18 @@ static int slot_reserve(struct mllpi_backend *b, int fd)
 
 static int submit_recv(struct mllpi_backend *b, int fd)
 {
-	struct io_uring_sqe *sqe = get_sqe(b);
+	struct io_uring_sqe *sqe = mllpi_uring_get_sqe(b);
 	if (!sqe)
 		return -EBUSY;
 	io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = BGID;
 	io_uring_sqe_set_data64(sqe, RECV_BIT | (uint64_t)fd);
-	b->rs[fd].gen = b->back_gen;
+	struct rslot *s = &b->rs[fd];
+	s->gen = b->back_gen;
+	s->sgen = b->sub_gen;
+	s->armed = true;
+	s->ended = false;
 	return 0;
 }
 
@@ -477,7 +445,7 @@ static int do_recv(struct mllpi_backend *b, int fd, uint64_t token)
  * a CQE without it (error, cancel) ends it and the caller re-arms. */
 static int do_accept(struct mllpi_backend *b, int listen_fd, uint64_t token)
 {
-	struct io_uring_sqe *sqe = get_sqe(b);
+	struct io_uring_sqe *sqe = mllpi_uring_get_sqe(b);
 	if (!sqe)
 		return -EBUSY;
 	io_uring_prep_multishot_accept(sqe, listen_fd, NULL, NULL,
@@ -488,7 +456,7 @@ static int do_accept(struct mllpi_backend *b, int listen_fd, uint64_t token)
 
 static int do_cancel_fd(struct mllpi_backend *b, int fd, uint64_t token)
 {
-	struct io_uring_sqe *sqe = get_sqe(b);
+	struct io_uring_sqe *sqe = mllpi_uring_get_sqe(b);
 	if (!sqe)
 		return -EBUSY;
 	if (fd >= 0 && (uint32_t)fd < b->nrs) {
@@ -536,51 +504,29 @@ static int emit_canceled(struct mllpi_backend *b, struct mllpi_cqe *out,
 	return n;
 }
 
-static int do_wait(struct mllpi_backend *b, int64_t timeout_us,
-		   struct mllpi_cqe *out, int max)
+/* The completions posted, into out[n..max). */
+static int reap(struct mllpi_backend *b, struct mllpi_cqe *out, int n, int max)
 {
-	bool back = b->nused > 0;
-	if (back)
-		b->back_gen++;
-	recycle(b);
-	if (b->starved.head >= 0)
-		rearm_starved(b, back || b->rearm_retry);
-	if (!b->wake_armed)
-		arm_wake(b);
-	int n = emit_canceled(b, out, max);
-	if (n > 0)
-		timeout_us = 0; /* completions in hand: do not block */
-	int rc;
-	if (timeout_us == 0) {
-		/* Submit and run deferred completion work without waiting: a
-		 * plain submit would leave it pending (DEFER_TASKRUN) for as
-		 * long as the manager finds new work on every turn. */
-		rc = io_uring_submit_and_get_events(&b->ring);
-	} else if (timeout_us < 0) {
-		rc = io_uring_submit_and_wait(&b->ring, 1);
-	} else {
-		struct __kernel_timespec ts = {
-		    .tv_sec = timeout_us / 1000000,
-		    .tv_nsec = (timeout_us % 1000000) * 1000,
-		};
-		struct io_uring_cqe *cqe = NULL;
-		rc = io_uring_submit_and_wait_timeout(&b->ring, &cqe, 1, &ts,
-						      NULL);
-	}
-	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN &&
-	    rc != -EBUSY)
-		return n > 0 ? n : rc;
-
 	struct io_uring_cqe *cqe;
-	while (n < max && io_uring_peek_cqe(&b->ring, &cqe) == 0) {
+	/* An empty CQ is not entered for (as io_uring_peek_cqe would while
+	 * the kernel flags task work) unless completions overflowed. */
+	while (n < max &&
+	       (io_uring_cq_ready(&b->ring) ||
+		(IO_URING_READ_ONCE(*b->ring.sq.kflags) &
+		 IORING_SQ_CQ_OVERFLOW)) &&
+	       io_uring_peek_cqe(&b->ring, &cqe) == 0) {
 		uint64_t token = io_uring_cqe_get_data64(cqe);
-		if (token == WAKE_TOKEN) {
-			b->wake_armed = false;
+		if (token == WAKE_TOKEN || token == 0) {
+			if (token)
+				b->wake_armed = false;
 			io_uring_cqe_seen(&b->ring, cqe);
 			continue;
 		}
-		if (token == 0) {
+		if (IS_MARK(token)) {
+			/* The measures of the sends this NOP went with. */
+			b->memit += (uint32_t)(token & UINT32_MAX);
 			io_uring_cqe_seen(&b->ring, cqe);
+			n += mllpi_uring_emit_marks(b, out + n, max - n);
 			continue;
 		}
 		int res = cqe->res;
@@ -588,6 +534,7 @@ static int do_wait(struct mllpi_backend *b, int64_t timeout_us,
 			int fd = (int)(token & ~RECV_BIT);
 			struct rslot *s = &b->rs[fd];
 			if (!(cqe->flags & IORING_CQE_F_MORE)) {
+				s->armed = s->ended = false;
 				if (res == -ENOBUFS && !s->cancel_req) {
 					/* Dry ring: parked until buffers
 					 * are back. */
@@ -617,6 +564,48 @@ static int do_wait(struct mllpi_backend *b, int64_t timeout_us,
 		io_uring_cqe_seen(&b->ring, cqe);
 	}
 	return n;
+}
+
+static int do_wait(struct mllpi_backend *b, int64_t timeout_us,
+		   struct mllpi_cqe *out, int max)
+{
+	bool back = b->nused > 0;
+	if (back)
+		b->back_gen++;
+	recycle(b);
+	if (b->starved.head >= 0)
+		rearm_starved(b, back || b->rearm_retry);
+	if (!b->wake_armed)
+		arm_wake(b);
+	int n = emit_canceled(b, out, max);
+	n += mllpi_uring_emit_marks(b, out + n, max - n);
+	if (b->memit > 0)
+		return n; /* out is full: the measures first, all of them */
+	if (n > 0)
+		timeout_us = 0; /* completions in hand: do not block */
+	mllpi_uring_marks_seal(b);
+	int rc;
+	if (timeout_us == 0) {
+		/* Submit and run deferred completion work without waiting: a
+		 * plain submit would leave it pending (DEFER_TASKRUN) for as
+		 * long as the manager finds new work on every turn. */
+		rc = io_uring_submit_and_get_events(&b->ring);
+	} else if (timeout_us < 0) {
+		rc = io_uring_submit_and_wait(&b->ring, 1);
+	} else {
+		struct __kernel_timespec ts = {
+		    .tv_sec = timeout_us / 1000000,
+		    .tv_nsec = (timeout_us % 1000000) * 1000,
+		};
+		struct io_uring_cqe *cqe = NULL;
+		rc = io_uring_submit_and_wait_timeout(&b->ring, &cqe, 1, &ts,
+						      NULL);
+	}
+	b->sub_gen++;
+	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN &&
+	    rc != -EBUSY)
+		return n > 0 ? n : rc;
+	return reap(b, out, n, max);
 }
 
 static void do_wake(struct mllpi_backend *b)
