@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -445,4 +446,51 @@ void e2e_pool_row(const struct mllp_pool_config *cfg, uint16_t port, int conns,
 	if (atomic_load(&row_bad))
 		fprintf(stderr, "pool: %llu failed\n",
 			(unsigned long long)atomic_load(&row_bad));
+}
+
+bool e2e_pin_cpus(const char *prog, int *client, int *receiver, char *how,
+		  size_t cap)
+{
+	const char *env = getenv("E2E_PIN");
+	int c = 0, r = 1;
+	if (env && strcmp(env, "off") == 0) {
+		snprintf(how, cap, "not pinned");
+		return false;
+	}
+	if (env && sscanf(env, "%d,%d", &c, &r) != 2) {
+		fprintf(stderr,
+			"%s: E2E_PIN wants CLIENT,RECEIVER or off, got '%s'\n",
+			prog, env);
+		exit(2);
+	}
+	cpu_set_t mine;
+	if (sched_getaffinity(0, sizeof(mine), &mine) != 0 || c == r || c < 0 ||
+	    r < 0 || c >= CPU_SETSIZE || r >= CPU_SETSIZE ||
+	    !CPU_ISSET(c, &mine) || !CPU_ISSET(r, &mine)) {
+		snprintf(how, cap, "not pinned (CPUs %d,%d not both allowed)",
+			 c, r);
+		return false;
+	}
+	*client = c;
+	*receiver = r;
+	return true;
+}
+
+int e2e_pin_to(pid_t pid, int cpu)
+{
+	cpu_set_t s;
+	CPU_ZERO(&s);
+	CPU_SET(cpu, &s);
+	return sched_setaffinity(pid, sizeof(s), &s) == 0 ? 0 : -1;
+}
+
+double e2e_median(double *v, int n)
+{
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
+			double t = v[j];
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }

@@ -89,4 +89,17 @@ void e2e_pool_row(const struct mllp_pool_config *cfg, uint16_t port, int conns,
  * into list[0..max); returns how many. */
 int e2e_parse_list(const char *s, int *list, int max);
 
+/* The median of v[0..n) (sorts v; n >= 1). */
+double e2e_median(double *v, int n);
+
+/* E2E_PIN=CLIENT,RECEIVER (default 0,1) or off: the CPUs to pin the client
+ * and the receiver to. True when both are allowed to this process and
+ * differ; else false, with why in how. A malformed value exits 2 (prog
+ * names the program). Pin a thread or a process's threads to come with
+ * e2e_pin_to (pid 0: the calling thread, inherited by threads it then
+ * starts): 0 or -1. */
+bool e2e_pin_cpus(const char *prog, int *client, int *receiver, char *how,
+		  size_t cap);
+int e2e_pin_to(pid_t pid, int cpu);
+
 #endif

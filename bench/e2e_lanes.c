@@ -31,18 +31,6 @@ static void run(enum mllp_backend_kind be, uint16_t port, int conns, int keys,
 	e2e_pool_row(&cfg, port, conns, keys, secs, rate, cpu_us);
 }
 
-static double median(double *v, int n)
-{
-	for (int i = 0; i < n; i++)
-		for (int j = i + 1; j < n; j++)
-			if (v[j] < v[i]) {
-				double t = v[i];
-				v[i] = v[j];
-				v[j] = t;
-			}
-	return v[n / 2];
-}
-
 #define MAX_ROUNDS 15
 
 int main(int argc, char **argv)
@@ -74,11 +62,11 @@ int main(int argc, char **argv)
 			for (int i = 0; i < nkeys; i++)
 				run(be, port, conns, keys[i], secs, &r[i][k],
 				    &c[i][k]);
-		double base = median(r[0], rounds),
-		       base_c = median(c[0], rounds);
+		double base = e2e_median(r[0], rounds),
+		       base_c = e2e_median(c[0], rounds);
 		for (int i = 0; i < nkeys; i++) {
-			double mr = median(r[i], rounds),
-			       mc = median(c[i], rounds);
+			double mr = e2e_median(r[i], rounds),
+			       mc = e2e_median(c[i], rounds);
 			char kn[16];
 			snprintf(kn, sizeof(kn), "%d", keys[i]);
 			printf("%6d %8s %8s %12.0f %10.2f %7.2fx %7.2fx\n",

@@ -169,45 +169,14 @@ static int run_load(const char *path, const char *msgfile, uint16_t port,
  * E2E_PIN; writes what was done into how. */
 static void pin(pid_t receiver, char *how, size_t cap)
 {
-	const char *env = getenv("E2E_PIN");
-	int c = 0, r = 1;
-	if (env && strcmp(env, "off") == 0) {
-		snprintf(how, cap, "not pinned");
+	int c, r;
+	if (!e2e_pin_cpus("e2e_load", &c, &r, how, cap))
 		return;
-	}
-	if (env && sscanf(env, "%d,%d", &c, &r) != 2) {
-		fprintf(stderr,
-			"e2e_load: E2E_PIN wants CLIENT,RECEIVER or "
-			"off, got '%s'\n",
-			env);
-		exit(2);
-	}
-	cpu_set_t mine, cs, rs;
-	CPU_ZERO(&cs);
-	CPU_ZERO(&rs);
-	CPU_SET(c, &cs);
-	CPU_SET(r, &rs);
-	if (sched_getaffinity(0, sizeof(mine), &mine) != 0 || c == r ||
-	    !CPU_ISSET(c, &mine) || !CPU_ISSET(r, &mine) ||
-	    sched_setaffinity(receiver, sizeof(rs), &rs) != 0 ||
-	    sched_setaffinity(0, sizeof(cs), &cs) != 0) {
-		snprintf(how, cap, "not pinned (CPUs %d,%d not both allowed)",
-			 c, r);
+	if (e2e_pin_to(receiver, r) != 0 || e2e_pin_to(0, c) != 0) {
+		snprintf(how, cap, "not pinned (CPUs %d,%d refused)", c, r);
 		return;
 	}
 	snprintf(how, cap, "client on CPU %d, receiver on CPU %d", c, r);
-}
-
-/* The median of v[0..n) (sorts v). */
-static double median(double *v, int n)
-{
-	for (int i = 1; i < n; i++)
-		for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
-			double t = v[j];
-			v[j] = v[j - 1];
-			v[j - 1] = t;
-		}
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 #define MAX_ROUNDS 64
@@ -281,7 +250,7 @@ static int row(const char *load, const char *msgfile, uint16_t port, int conns,
 	}
 	double lo[C_N], hi[C_N], m[C_N];
 	for (int c = 0; c < C_N; c++) {
-		m[c] = median(v[c], rounds); /* sorted now */
+		m[c] = e2e_median(v[c], rounds); /* sorted now */
 		lo[c] = v[c][0];
 		hi[c] = v[c][rounds - 1];
 	}

@@ -13,19 +13,29 @@
  *           message: what the engine itself costs);
  *   async — the library's receiver answering later from another thread:
  *           the dispatcher defers (mllp_reply_defer) and queues the handle
- *           with a copy of the message; one worker thread builds the ACK
- *           with mllp_ack_build and completes it (mllp_receiver_reply).
- *           `vs mllp` is its throughput relative to the mllp row (the
- *           same ACKs answered synchronously).
- * The parent drives each with the pool (mllp_pool, N connections up before
- * the clock starts, a producer keeping the queue full) for `seconds`, lets
- * every queued message complete, and prints ACKed messages/s and receiver
- * CPU microseconds per ACKed message (the child's whole-life CPU divided by
- * every message it ACKed). `tput` and `cpu` are ratios to the epoll row;
- * throughput at equal receiver CPU, relative to the epoll receiver, is
- * 1 / cpu (messages per receiver CPU-second).
+ *           with a copy of the message, and wakes the worker once per
+ *           batch of frames (dispatch_batch_end); one worker thread takes what
+ * is queued, builds each ACK with mllp_ack_build and completes them in one
+ * mllp_receiver_reply_batch call (one wake-up of the manager per batch). `vs
+ * mllp` is its throughput relative to the mllp row (the same ACKs answered
+ * synchronously). The parent drives each with the pool (mllp_pool, N
+ * connections up before the clock starts, a producer keeping the queue full)
+ * for `seconds`, lets every queued message complete, and prints ACKed
+ * messages/s and receiver CPU microseconds per ACKed message (the child's
+ * whole-life CPU divided by every message it ACKed). `tput` and `cpu` are
+ * ratios to the epoll row; throughput at equal receiver CPU, relative to the
+ * epoll receiver, is 1 / cpu (messages per receiver CPU-second).
  *
- * usage: e2e_recv [seconds=2] [conns list, default 16,64]
+ * Pinning: this process (the pool's threads) on one CPU, the receiver
+ * child (all its threads: its manager, and the async worker) on another
+ * (E2E_PIN=CLIENT,RECEIVER, default 0,1 when both CPUs are allowed;
+ * E2E_PIN=off leaves placement to the scheduler).
+ *
+ * Rounds (E2E_ROUNDS, default 3): the four receivers run in turn once per
+ * round; a row gives the medians over the rounds, each ratio taken within
+ * its round, and the async row the range of "vs mllp".
+ *
+ * usage: [E2E_ROUNDS=N] e2e_recv [seconds=2] [conns list, default 16,64]
  *        E2E_BACKEND=io_uring|epoll picks the receiver's (and pool's)
  *        backend (default io_uring). */
 #include <pthread.h>
@@ -43,6 +53,8 @@
 #include "e2e_common.h"
 
 static enum mllp_backend_kind backend = MLLP_BACKEND_IO_URING;
+/* The receiver's CPU (E2E_PIN), or -1: not pinned. */
+static int pin_receiver = -1;
 
 /* ---- the library's receiver (child process) ------------------------------
  */
@@ -85,24 +97,32 @@ static struct {
 	bool worker_waits;
 } aq = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, false};
 
-/* Build the ACK of it and complete its handle. */
-static void aq_answer(struct aq_item *it, uint64_t seq, int64_t now)
+/* Build the ACK of it into ack (n bytes; 0: no reply). */
+static size_t aq_ack(struct aq_item *it, uint64_t seq, int64_t now, char *ack,
+		     size_t cap)
 {
 	struct mllp_ack_options o;
 	mllp_ack_options_init(&o);
 	o.sequence = seq;
 	o.now_s = now; /* one clock read per batch, as the manager per turn */
-	char ack[1024];
 	size_t n = 0;
-	if (mllp_ack_build(it->msg, it->len, &o, ack, sizeof(ack), &n) < 0)
+	if (mllp_ack_build(it->msg, it->len, &o, ack, cap, &n) < 0)
 		n = 0;
-	mllp_receiver_reply(it->h, n ? ack : NULL, n);
+	return n;
 }
 
+#define AQ_BATCH   256
+#define AQ_ACK_MAX 1024
+
+/* Takes all that is queued (up to AQ_BATCH), builds the ACKs and completes
+ * them in one mllp_receiver_reply_batch call: the manager is woken once
+ * per batch. */
 static void *aq_worker(void *arg)
 {
 	(void)arg;
-	static struct aq_item batch[256];
+	static struct aq_item batch[AQ_BATCH];
+	static char acks[AQ_BATCH][AQ_ACK_MAX];
+	static struct mllp_reply_item items[AQ_BATCH];
 	uint64_t seq = 0;
 	for (;;) {
 		pthread_mutex_lock(&aq.mu);
@@ -112,15 +132,22 @@ static void *aq_worker(void *arg)
 		}
 		aq.worker_waits = false;
 		size_t k = 0;
-		while (aq.n > 0 && k < 256) {
+		while (aq.n > 0 && k < AQ_BATCH) {
 			batch[k++] = aq.items[aq.head];
 			aq.head = (aq.head + 1) % AQ_CAP;
 			aq.n--;
 		}
 		pthread_mutex_unlock(&aq.mu);
 		int64_t now = (int64_t)time(NULL);
-		for (size_t i = 0; i < k; i++)
-			aq_answer(&batch[i], ++seq, now);
+		for (size_t i = 0; i < k; i++) {
+			size_t n =
+			    aq_ack(&batch[i], ++seq, now, acks[i], AQ_ACK_MAX);
+			items[i] =
+			    (struct mllp_reply_item){.handle = batch[i].h,
+						     .data = n ? acks[i] : NULL,
+						     .len = n};
+		}
+		mllp_receiver_reply_batch(items, k);
 	}
 	return NULL;
 }
@@ -149,8 +176,18 @@ static void async_dispatch(void *ctx, const struct mllp_message *m,
 	it->len = m->len;
 	memcpy(it->msg, m->data, m->len);
 	aq.n++;
-	bool wake = aq.worker_waits;
-	aq.worker_waits = false;
+	pthread_mutex_unlock(&aq.mu);
+}
+
+/* The end of a batch of frames: the worker is woken once for all of
+ * them. */
+static void async_batch_end(void *ctx)
+{
+	(void)ctx;
+	pthread_mutex_lock(&aq.mu);
+	bool wake = aq.worker_waits && aq.n > 0;
+	if (wake)
+		aq.worker_waits = false;
 	pthread_mutex_unlock(&aq.mu);
 	if (wake)
 		pthread_cond_signal(&aq.cv);
@@ -158,6 +195,9 @@ static void async_dispatch(void *ctx, const struct mllp_message *m,
 
 static void mllp_receiver_child(int port_pipe, int kind)
 {
+	/* Before any thread starts: the manager and the worker inherit it. */
+	if (pin_receiver >= 0 && e2e_pin_to(0, pin_receiver) != 0)
+		_exit(1);
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -180,6 +220,8 @@ static void mllp_receiver_child(int port_pipe, int kind)
 			_exit(1);
 		}
 	}
+	if (kind == 3)
+		c.dispatch_batch_end = async_batch_end;
 	c.dispatch_ctx = &d;
 	c.log = quiet;
 	c.backend = backend;
@@ -203,8 +245,12 @@ static void mllp_receiver_child(int port_pipe, int kind)
  * pid and port. */
 static pid_t spawn(int kind, uint16_t *port)
 {
-	if (kind == 0)
-		return e2e_receiver_spawn(false, port);
+	if (kind == 0) {
+		pid_t pid = e2e_receiver_spawn(false, port);
+		if (pin_receiver >= 0 && e2e_pin_to(pid, pin_receiver) != 0)
+			exit(1); /* one thread: pinned whole */
+		return pid;
+	}
 	int pp[2];
 	if (pipe(pp) != 0)
 		exit(1);
@@ -300,6 +346,8 @@ static void drive(uint16_t port, int conns, double secs, double *rate,
 			(unsigned long long)atomic_load(&bad));
 }
 
+#define MAX_ROUNDS 15
+
 int main(int argc, char **argv)
 {
 	double secs = argc > 1 ? atof(argv[1]) : 2.0;
@@ -309,34 +357,80 @@ int main(int argc, char **argv)
 	const char *be = getenv("E2E_BACKEND");
 	if (be && strcmp(be, "epoll") == 0)
 		backend = MLLP_BACKEND_EPOLL;
+	const char *re = getenv("E2E_ROUNDS");
+	int rounds = re ? atoi(re) : 3;
+	if (secs <= 0 || nlist == 0 || rounds < 1 || rounds > MAX_ROUNDS) {
+		fprintf(stderr,
+			"usage: [E2E_ROUNDS=1..%d] e2e_recv "
+			"[seconds=2] [conns list, default 16,64]\n",
+			MAX_ROUNDS);
+		return 2;
+	}
 	e2e_init();
+	/* This process (the pool's threads start later and inherit it) on
+	 * one CPU, each receiver child on the other. */
+	char how[96];
+	int pc, pr;
+	if (e2e_pin_cpus("e2e_recv", &pc, &pr, how, sizeof(how))) {
+		if (e2e_pin_to(0, pc) != 0) {
+			fprintf(stderr, "e2e_recv: cannot pin to CPU %d\n", pc);
+			return 1;
+		}
+		pin_receiver = pr;
+		snprintf(how, sizeof(how),
+			 "client on CPU %d, receiver on CPU %d", pc, pr);
+	}
 
-	printf("backend %s, %.1f s per row\n",
-	       backend == MLLP_BACKEND_EPOLL ? "epoll" : "io_uring", secs);
+	printf("backend %s, %d rounds of %.1f s per receiver, %s (medians)\n",
+	       backend == MLLP_BACKEND_EPOLL ? "epoll" : "io_uring", rounds,
+	       secs, how);
 	printf("%6s %8s %12s %14s %8s %8s\n", "conns", "receiver", "msg/s",
 	       "recv us/msg", "tput", "cpu");
 	for (int i = 0; i < nlist; i++) {
-		double rate[4], cpu[4];
-		for (int k = 0; k < 4; k++) {
-			uint16_t port;
-			uint64_t acked;
-			pid_t pid = spawn(k, &port);
-			drive(port, list[i], secs, &rate[k], &acked);
-			/* The receiver's CPU over its whole life (start,
-			 * accepts, the run, the drain) per message it
-			 * ACKed. */
-			double c = e2e_child_stop(pid, SIGTERM);
-			cpu[k] = acked ? c * 1e6 / (double)acked : 0;
+		/* Per round: each receiver's rate and CPU, and the ratios
+		 * taken within the round. */
+		double rate[4][MAX_ROUNDS], cpu[4][MAX_ROUNDS];
+		double tput[4][MAX_ROUNDS], cpur[4][MAX_ROUNDS];
+		double vs[MAX_ROUNDS];
+		for (int rd = 0; rd < rounds; rd++) {
+			for (int k = 0; k < 4; k++) {
+				uint16_t port;
+				uint64_t acked;
+				pid_t pid = spawn(k, &port);
+				drive(port, list[i], secs, &rate[k][rd],
+				      &acked);
+				/* The receiver's CPU over its whole life
+				 * (start, accepts, the run, the drain) per
+				 * message it ACKed. */
+				double c = e2e_child_stop(pid, SIGTERM);
+				cpu[k][rd] =
+				    acked ? c * 1e6 / (double)acked : 0;
+			}
+			for (int k = 1; k < 4; k++) {
+				tput[k][rd] = rate[k][rd] / rate[0][rd];
+				cpur[k][rd] = cpu[k][rd] / cpu[0][rd];
+			}
+			vs[rd] = rate[3][rd] / rate[1][rd];
 		}
-		printf("%6d %8s %12.0f %14.2f\n", list[i], "epoll", rate[0],
-		       cpu[0]);
-		printf("%6s %8s %12.0f %14.2f %7.2fx %7.2fx\n", "", "mllp",
-		       rate[1], cpu[1], rate[1] / rate[0], cpu[1] / cpu[0]);
-		printf("%6s %8s %12.0f %14.2f %7.2fx %7.2fx\n", "", "fixed",
-		       rate[2], cpu[2], rate[2] / rate[0], cpu[2] / cpu[0]);
-		printf("%6s %8s %12.0f %14.2f %7.2fx %7.2fx  %.2fx vs mllp\n",
-		       "", "async", rate[3], cpu[3], rate[3] / rate[0],
-		       cpu[3] / cpu[0], rate[3] / rate[1]);
+		static const char *const name[4] = {"epoll", "mllp", "fixed",
+						    "async"};
+		char cn[16];
+		snprintf(cn, sizeof(cn), "%d", list[i]);
+		for (int k = 0; k < 4; k++) {
+			printf("%6s %8s %12.0f %14.2f", k ? "" : cn, name[k],
+			       e2e_median(rate[k], rounds),
+			       e2e_median(cpu[k], rounds));
+			if (k > 0)
+				printf(" %7.2fx %7.2fx",
+				       e2e_median(tput[k], rounds),
+				       e2e_median(cpur[k], rounds));
+			if (k == 3) {
+				double m = e2e_median(vs, rounds); /* sorted */
+				printf("  %.2fx [%.2f-%.2f] vs mllp", m, vs[0],
+				       vs[rounds - 1]);
+			}
+			printf("\n");
+		}
 		fflush(stdout);
 	}
 	return 0;

@@ -232,6 +232,25 @@ MLLP_API struct mllp_reply_handle *mllp_reply_defer(struct mllp_reply *reply);
 MLLP_API int mllp_receiver_reply(struct mllp_reply_handle *h, const void *data,
 				 size_t len);
 
+/* One reply of mllp_receiver_reply_batch(). */
+struct mllp_reply_item {
+	struct mllp_reply_handle *handle; /* consumed, as by the call below */
+	const void *data;		  /* as mllp_receiver_reply() */
+	size_t len;
+	int result; /* out: what mllp_receiver_reply() would return */
+};
+
+/* Complete several deferred replies at once, from any thread: as
+ * mllp_receiver_reply() on each item in order (each item's result says
+ * how it went; handles of several receivers may be mixed), except that a
+ * receiver's manager thread is woken at most once per run of its handles,
+ * after the last of them. A worker that answers what it took in one go
+ * hands it over with one wake-up, instead of one per reply while the
+ * manager sleeps. items NULL or n 0: nothing. Returns the number of items
+ * whose result is 0. */
+MLLP_API size_t mllp_receiver_reply_batch(struct mllp_reply_item *items,
+					  size_t n);
+
 /* Refuse a deferred frame (not stored), from any thread: with mllp_release
  * 2 it is answered with a NAK block (the sender sends it again); with
  * release 1 it gets no reply. Consumes h in every case. Returns 0,
@@ -611,10 +630,17 @@ struct mllp_receiver_config {
 	/* Told when deferred replies are abandoned (see
 	 * mllp_reply_abandoned_fn); NULL for none. Its ctx is dispatch_ctx. */
 	mllp_reply_abandoned_fn reply_abandoned;
+	/* Called on the manager thread after a batch of completions in which
+	 * the dispatcher was called (at least once since the last call),
+	 * before the manager waits again; NULL
+	 * for none. Its ctx is dispatch_ctx. A dispatcher that defers frames
+	 * to other threads queues them quietly and wakes those threads here,
+	 * once per batch instead of once per frame. Must not block. */
+	void (*dispatch_batch_end)(void *ctx);
 	/* Reserved (MLLP_RESERVED_WORDS, export.h): zeroed by
 	 * mllp_receiver_config_init, must stay zero. Options are taken from
 	 * it at its start (the struct keeps its size and layout). */
-	uint64_t reserved_[MLLP_RESERVED_WORDS - 2];
+	uint64_t reserved_[MLLP_RESERVED_WORDS - 3];
 };
 
 MLLP_API void mllp_receiver_config_init(struct mllp_receiver_config *cfg);

@@ -223,7 +223,12 @@ static void mgr_on_cqe(void *ctx, const struct mllpi_cqe *cq)
 
 static void mgr_end_turn(void *ctx)
 {
-	mllpi_recv_free_dead(ctx);
+	struct mllp_receiver *r = ctx;
+	if (r->dispatched && r->cfg.dispatch_batch_end) {
+		r->dispatched = false;
+		r->cfg.dispatch_batch_end(r->cfg.dispatch_ctx);
+	}
+	mllpi_recv_free_dead(r);
 }
 
 static bool mgr_done(void *ctx)

@@ -269,6 +269,7 @@ void mllpi_rconn_on_frame(struct rconn *c, const unsigned char *data,
 	struct mllp_reply rep;
 	memset(&rep, 0, sizeof(rep));
 	rep.deferral_ = c; /* for mllp_reply_defer */
+	r->dispatched = true;
 	r->cfg.dispatch(r->cfg.dispatch_ctx, &m, &rep);
 	if (c->defer_h) { /* answered later: its slot waits in the FIFO */
 		mllpi_rdefer_queue(c, c->defer_h);

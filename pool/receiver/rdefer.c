@@ -145,8 +145,11 @@ void mllpi_receiver_unref(struct mllp_receiver *r)
 		mllpi_receiver_free(r);
 }
 
-/* Hand the completed h to its connection; rc: the caller's result. */
-static int complete(struct mllp_reply_handle *h, int rc)
+/* Hand the completed h to its connection, the manager not woken yet: true
+ * when it must be (it sleeps). *rc: MLLP_ERR_CLOSED when the connection
+ * had closed (h is freed). h may be gone once pushed: r stays, held by
+ * h's reference until the caller drops it. */
+static bool hand_over(struct mllp_reply_handle *h, int *rc)
 {
 	struct mllp_receiver *r = h->r;
 	/* acq_rel: release publishes the bytes (to the manager through the
@@ -157,11 +160,35 @@ static int complete(struct mllp_reply_handle *h, int rc)
 	if (old == H_ORPHANED) {
 		atomic_fetch_add_explicit(&r->st_late, 1, memory_order_relaxed);
 		mllpi_rdefer_free(r, h);
-		rc = MLLP_ERR_CLOSED;
-	} else if (mllpi_subq_push(&r->replies, &h->node) ==
-		   MLLPI_PUSHED_WAKE) {
-		mllpi_loop_wake(&r->loop);
+		*rc = MLLP_ERR_CLOSED;
+		return false;
 	}
+	return mllpi_subq_push(&r->replies, &h->node) == MLLPI_PUSHED_WAKE;
+}
+
+/* Frame the reply into h; on an error the frame gets no reply (with
+ * release 2: the commit ACK alone). */
+static int fill(struct mllp_reply_handle *h, const void *data, size_t len)
+{
+	int rc = frame_into(h, data, len);
+	if (rc < 0) {
+		if (h->cap)
+			h->r->alloc.free(h->r->alloc.ctx, h->q.bytes, h->cap);
+		h->cap = 0;
+		h->q.bytes = h->inl;
+		h->q.len = h->r->cfg.mllp_release == 2
+			       ? mllpi_r2_block(h->q.bytes, false)
+			       : 0;
+	}
+	return rc;
+}
+
+/* Hand h over and wake the manager if need be; rc: the caller's result. */
+static int complete(struct mllp_reply_handle *h, int rc)
+{
+	struct mllp_receiver *r = h->r;
+	if (hand_over(h, &rc))
+		mllpi_loop_wake(&r->loop);
 	mllpi_receiver_unref(r);
 	return rc;
 }
@@ -171,17 +198,47 @@ int mllp_receiver_reply(struct mllp_reply_handle *h, const void *data,
 {
 	if (!h)
 		return MLLP_ERR_INVALID_ARGUMENT;
-	int rc = frame_into(h, data, len);
-	if (rc < 0) { /* the frame gets no reply (release 2: the commit) */
-		if (h->cap)
-			h->r->alloc.free(h->r->alloc.ctx, h->q.bytes, h->cap);
-		h->cap = 0;
-		h->q.bytes = h->inl;
-		h->q.len = h->r->cfg.mllp_release == 2
-			       ? mllpi_r2_block(h->q.bytes, false)
-			       : 0;
+	return complete(h, fill(h, data, len));
+}
+
+/* The end of a run of n handles of r handed over: one wake-up, then their
+ * references (the last may free r). */
+static void run_end(struct mllp_receiver *r, size_t n, bool wake)
+{
+	if (wake)
+		mllpi_loop_wake(&r->loop);
+	while (n-- > 0)
+		mllpi_receiver_unref(r);
+}
+
+size_t mllp_receiver_reply_batch(struct mllp_reply_item *items, size_t n)
+{
+	size_t ok = 0, run = 0;
+	struct mllp_receiver *r = NULL;
+	bool wake = false;
+	for (size_t i = 0; items && i < n; i++) {
+		struct mllp_reply_item *it = &items[i];
+		struct mllp_reply_handle *h = it->handle;
+		if (!h) {
+			it->result = MLLP_ERR_INVALID_ARGUMENT;
+			continue;
+		}
+		if (h->r != r) { /* handles of another receiver */
+			if (r)
+				run_end(r, run, wake);
+			r = h->r;
+			run = 0;
+			wake = false;
+		}
+		int rc = fill(h, it->data, it->len);
+		wake |= hand_over(h, &rc);
+		run++;
+		it->result = rc;
+		ok += rc == 0;
 	}
-	return complete(h, rc);
+	if (r)
+		run_end(r, run, wake);
+	return ok;
 }
 
 int mllp_receiver_refuse(struct mllp_reply_handle *h)

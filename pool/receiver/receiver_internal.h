@@ -199,6 +199,8 @@ struct mllp_receiver {
 	struct mllpi_subq replies;
 	uint64_t hwait;
 	struct rconn *dirty;
+	/* frames dispatched since the last dispatch_batch_end call */
+	bool dispatched;
 	_Atomic uint64_t st_pending;
 	/* Written by the completing threads: a cache line of their own
 	 * (padding, not alignas: see mpsc.h). */
