@@ -270,6 +270,11 @@ static void test_recv_data_before_arm(void **state)
  * command (Linux 6.7+) or not at all (-EAGAIN: the caller's ioctl). */
 static void inq_measure_run(struct fx *f, bool armed)
 {
+	if (!f->ops->sendmsg_inq) {
+		fprintf(stderr, "%s: no send with a measure (ioctl instead)\n",
+			f->ops->name);
+		skip();
+	}
 	int c, s;
 	connect_pair(f, &c, &s);
 	assert_int_equal(f->ops->recv(f->b, c, TOK_RECV), 0);
@@ -339,24 +344,12 @@ static void inq_measure_run(struct fx *f, bool armed)
 
 static void test_sendmsg_inq_measure(void **state)
 {
-	struct fx *f = FX(state);
-	if (!f->ops->sendmsg_inq) {
-		fprintf(stderr, "%s: no send with a measure (ioctl instead)\n",
-			f->ops->name);
-		skip();
-	}
-	inq_measure_run(f, true);
+	inq_measure_run(FX(state), true);
 }
 
 static void test_sendmsg_inq_measure_queued(void **state)
 {
-	struct fx *f = FX(state);
-	if (!f->ops->sendmsg_inq) {
-		fprintf(stderr, "%s: no send with a measure (ioctl instead)\n",
-			f->ops->name);
-		skip();
-	}
-	inq_measure_run(f, false);
+	inq_measure_run(FX(state), false);
 }
 
 struct write_arg {
