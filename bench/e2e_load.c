@@ -204,7 +204,7 @@ static int round_once(const char *load, const char *msgfile, uint16_t port,
 {
 	double rr = 0, rc_us = 0;
 	struct e2e_latency rl = {0};
-	struct load_result lr;
+	struct load_result lr = {0};
 	for (int k = 0; k < 2; k++) {
 		if ((k == 0) == raw_first) {
 			e2e_raw_client_lat(port, conns, secs, &rr, &rc_us,

@@ -2,8 +2,9 @@
  *
  * Public library API only (mllp_receiver_*), plus the tools' shared
  * argument helpers. The first line on stdout is "listening on ADDR:PORT"
- * so scripts can read the port; SIGINT/SIGTERM stop it gracefully and
- * print the counters. --metrics serves them to Prometheus (the second
+ * so scripts can read the port; SIGINT/SIGTERM stop it gracefully (the
+ * replies held are written for up to --stop-drain ms) and print the
+ * counters. --metrics serves them to Prometheus (the second
  * line is then "metrics on ADDR:PORT"). */
 #include <errno.h>
 #include <getopt.h>
@@ -82,6 +83,10 @@ static const char usage_text[] = USAGE_LINE
     "\n"
     "Run and output:\n"
     "  --count N             exit 0 after N messages have been answered\n"
+    "  --stop-drain MS       on stop (SIGINT/SIGTERM, --count), keep\n"
+    "                        writing the replies already held, --delay's\n"
+    "                        too, for up to MS milliseconds (default 1000;\n"
+    "                        0: close at once)\n"
     "  --out FILE            append each received message, framed\n"
     "  --quiet               log errors only (no warnings) on stderr\n"
     "  --stats               print the counters on exit (always printed\n"
@@ -192,12 +197,14 @@ static void print_stats(const struct mllp_receiver *r)
 	       "frames_too_big=%" PRIu64 "\n"
 	       "buffered_bytes_peak=%" PRIu64 "\n"
 	       "connections_shed=%" PRIu64 "\n"
-	       "reads_paused=%" PRIu64 "\n",
+	       "reads_paused=%" PRIu64 "\n"
+	       "connections_stop_unfinished=%" PRIu64 "\n",
 	       s.messages_received, s.messages_hl7, s.replies_sent,
 	       s.connections_accepted, s.connections_refused,
 	       s.connections_idle_timeout, s.connections_error,
 	       s.bytes_received, s.bytes_sent, s.junk_bytes, s.frames_too_big,
-	       s.buffered_bytes_peak, s.connections_shed, s.reads_paused);
+	       s.buffered_bytes_peak, s.connections_shed, s.reads_paused,
+	       s.connections_stop_unfinished);
 	fflush(stdout);
 }
 
@@ -213,6 +220,7 @@ enum {
 	OPT_STATS,
 	OPT_VERSION,
 	OPT_METRICS,
+	OPT_STOP_DRAIN,
 };
 
 /* Everything the command line sets. */
@@ -262,6 +270,11 @@ static bool dispatch_option(struct setup *st, int ch, const char *arg)
 		a->delay_ms = (uint32_t)tool_arg_u64(
 		    PROG, arg, 0, 3600000,
 		    "--delay wants milliseconds 0..3600000");
+		return true;
+	case OPT_STOP_DRAIN:
+		st->ro.cfg.stop_drain_ms = (uint32_t)tool_arg_u64(
+		    PROG, arg, 0, 3600000,
+		    "--stop-drain wants milliseconds 0..3600000");
 		return true;
 	case OPT_COUNT:
 		a->count = tool_arg_u64(PROG, arg, 1, UINT64_MAX,
@@ -315,6 +328,7 @@ static void parse_args(int argc, char **argv, struct setup *st)
 	    {"quiet", no_argument, NULL, OPT_QUIET},
 	    {"stats", no_argument, NULL, OPT_STATS},
 	    {"metrics", required_argument, NULL, OPT_METRICS},
+	    {"stop-drain", required_argument, NULL, OPT_STOP_DRAIN},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, OPT_VERSION},
 	    RECV_LONGOPTS,

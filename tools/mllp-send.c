@@ -4,7 +4,8 @@
  *
  * Reads messages from FILEs (or stdin), sends them through a pool of
  * connections, waits for each reply and verifies it as an HL7 ACK against
- * the message's MSH-10. Exit 0 when every message was accepted, 1 when any
+ * the message's MSH-10. Exit 0 when every message was accepted (or written,
+ * when its MSH-15 NE/ER asks for no accept ACK), 1 when any
  * got an application error or reject, 2 when any failed, 64 for bad usage,
  * 65 for no message in the input, 66 for an unreadable input file, 128 +
  * the signal when SIGINT or SIGTERM cut the run short. Public library API
@@ -129,7 +130,12 @@ static void usage(FILE *f)
 	    "3 with --key-field: a message failed after its retries and "
 	    "its key's later\n"
 	    "messages were not sent (the failure itself counts as 1 or 2 "
-	    "otherwise).\n");
+	    "otherwise).\n"
+	    "A message whose MSH-15 is NE or ER asks for no accept ACK: it "
+	    "counts as a\n"
+	    "success once written, and the summary counts it as \"written "
+	    "without an accept\n"
+	    "ACK\", not as accepted.\n");
 }
 
 static void parse_args(int argc, char **argv, struct opts *o)
@@ -223,7 +229,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
 
 /* What happened to one message, ready to print. */
 struct outcome {
-	int cls; /* 0 accepted / written / replied, 1 AE/AR, 2 failure */
+	int cls;	/* 0 accepted / written / replied, 1 AE/AR, 2 failure */
+	bool no_accept; /* MSH-15 NE/ER: written, no accept ACK asked */
 	const char *verdict;
 	struct mllp_str code;
 	struct mllp_str text;
@@ -234,19 +241,6 @@ struct outcome {
 	const unsigned char *reply;
 	size_t reply_len;
 };
-
-static int verdict_class(enum mllp_verdict v)
-{
-	switch (v) {
-	case MLLP_APPLICATION_ACCEPT:
-		return 0;
-	case MLLP_APPLICATION_ERROR:
-	case MLLP_APPLICATION_REJECT:
-		return 1;
-	default:
-		return 2;
-	}
-}
 
 /* The reply to a batch carries no id to match: judge it by MSA-1 alone. */
 static void judge_batch_reply(struct outcome *oc)
@@ -273,7 +267,7 @@ static void judge_batch_reply(struct outcome *oc)
 	else if (mllp_str_eq(oc->code, "AR") || mllp_str_eq(oc->code, "CR"))
 		v = MLLP_APPLICATION_REJECT;
 	oc->verdict = mllp_verdict_name(v);
-	oc->cls = verdict_class(v);
+	oc->cls = send_enh_verdict_class(v);
 	if (v == MLLP_BAD_ACK_CODE)
 		snprintf(oc->error, sizeof(oc->error),
 			 "The value %.*s is not a valid acknowledgment_code",
@@ -316,6 +310,7 @@ static void judge(const struct opts *o, const struct tool_msg *msg,
 	    (acc = send_enh_no_accept(msg->data, msg->len)) != NULL) {
 		/* MSH-15 NE / ER: done when written, no reply awaited */
 		oc->verdict = "written";
+		oc->no_accept = true;
 		snprintf(oc->note, sizeof(oc->note),
 			 "accept: none requested (MSH-15 %s)", acc);
 		return;
@@ -327,7 +322,7 @@ static void judge(const struct opts *o, const struct tool_msg *msg,
 		return;
 	}
 	oc->verdict = mllp_verdict_name(r->verdict);
-	oc->cls = verdict_class(r->verdict);
+	oc->cls = send_enh_verdict_class(r->verdict);
 	oc->code = r->ack.code;
 	oc->text = r->ack.text;
 	if (r->verdict != MLLP_APPLICATION_ACCEPT)
@@ -523,6 +518,7 @@ static void sigwatch_block(struct sigwatch *w)
 struct tally {
 	size_t counts[3]; /* by class */
 	size_t app_err, app_rej, not_sent;
+	size_t no_accept; /* of counts[0]: MSH-15 NE/ER, written */
 	int worst;
 	struct send_enh_tally app; /* the application stage */
 	/* --key-field: the keys (send_keys.h), the messages not sent because
@@ -549,9 +545,9 @@ static void print_summary(const struct opts *o, const struct tally *t, size_t n,
 	const char *ok_word = o->async ? "written"
 			      : o->raw ? "replied"
 				       : "accepted";
-	fprintf(stderr, "%s: %s%zu message%s: %zu %s", prog,
-		interrupted ? "interrupted: " : "", n, n == 1 ? "" : "s",
-		t->counts[0], ok_word);
+	fprintf(stderr, "%s: %s%zu message%s: ", prog,
+		interrupted ? "interrupted: " : "", n, n == 1 ? "" : "s");
+	send_enh_summary_ok(t->counts[0], t->no_accept, ok_word);
 	if (!o->async && !o->raw)
 		fprintf(stderr, ", %zu application error%s, %zu reject%s",
 			t->app_err, t->app_err == 1 ? "" : "s", t->app_rej,
@@ -701,6 +697,7 @@ static void report_one(const struct opts *o, const struct inputs *in, size_t i,
 	print_outcome(o, i + 1, id, &oc);
 	send_enh_report(o->quiet, o->json, i + 1, id, f, &t->app, &t->worst);
 	t->counts[oc.cls]++;
+	t->no_accept += oc.cls == 0 && oc.no_accept;
 	if (oc.cls == 1 && strstr(oc.verdict, "reject"))
 		t->app_rej++;
 	else if (oc.cls == 1)

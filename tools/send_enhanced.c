@@ -126,16 +126,24 @@ int send_enh_listen(const char *prog, struct mllp_pool *pool, const char *spec,
 	return 0;
 }
 
+int send_enh_verdict_class(enum mllp_verdict v)
+{
+	switch (v) {
+	case MLLP_APPLICATION_ACCEPT:
+		return 0;
+	case MLLP_APPLICATION_ERROR:
+	case MLLP_APPLICATION_REJECT:
+		return 1;
+	default:
+		return 2;
+	}
+}
+
 static int cls_of(const struct mllp_result *r)
 {
 	if (r->status != 0)
 		return 2;
-	if (!r->has_verdict || r->verdict == MLLP_APPLICATION_ACCEPT)
-		return 0;
-	return r->verdict == MLLP_APPLICATION_ERROR ||
-		       r->verdict == MLLP_APPLICATION_REJECT
-		   ? 1
-		   : 2;
+	return r->has_verdict ? send_enh_verdict_class(r->verdict) : 0;
 }
 
 static void print_json(size_t index, struct mllp_str id, const char *verdict,
@@ -221,6 +229,15 @@ const char *send_enh_no_accept(const void *data, size_t len)
 	if (mllp_str_eq(h.accept_ack_type, "ER"))
 		return "ER";
 	return NULL;
+}
+
+void send_enh_summary_ok(size_t ok, size_t no_accept, const char *ok_word)
+{
+	fprintf(stderr, "%zu %s", ok - no_accept, ok_word);
+	if (no_accept)
+		fprintf(stderr,
+			", %zu written without an accept ACK (MSH-15 NE/ER)",
+			no_accept);
 }
 
 void send_enh_summary(const char *prog, bool quiet,

@@ -97,6 +97,17 @@ void send_enh_report(bool quiet, bool json, size_t index, struct mllp_str id,
  * ACK on success (the pool completes it when written), else NULL. */
 const char *send_enh_no_accept(const void *data, size_t len);
 
+/* The class of a verdict for the summary and the exit status: 0 accept,
+ * 1 application error or reject, 2 anything else (a failure). */
+int send_enh_verdict_class(enum mllp_verdict v);
+
+/* The successes of the summary line, on stderr: "N WORD" (ok_word:
+ * "accepted", "written", ...), N being ok less no_accept, then, when
+ * no_accept > 0, ", M written without an accept ACK (MSH-15 NE/ER)": the
+ * messages of the ok whose MSH-15 asked for no accept ACK, done once
+ * written (send_enh_no_accept). */
+void send_enh_summary_ok(size_t ok, size_t no_accept, const char *ok_word);
+
 /* "application stage: N accepted, N errors or rejects, N failed" on
  * stderr, when any was reported and not quiet. */
 void send_enh_summary(const char *prog, bool quiet,

@@ -773,6 +773,22 @@ PY
 		127.0.0.1 "$rport" "$TMP/ne.hl7"
 	jcheck "$TMP/out" 'J["verdict"] == "written" and J["error"] is None' \
 		'J["note"] == "accept: none requested (MSH-15 NE)"' || fail "MSH-15 NE JSON"
+	# The summary counts NE messages apart from the accepted ones; a run
+	# with accept ACKs only keeps its line.
+	printf '%s\r%s\r%s\r%s\r%s\r%s\r' \
+		'MSH|^~\&|A|B|C|D|20240101120000||ADT^A01|NE2|P|2.5|||NE|NE' 'PID|1||111' \
+		'MSH|^~\&|A|B|C|D|20240101120000||ADT^A01|AL1|P|2.5|||AL|NE' 'PID|1||222' \
+		'MSH|^~\&|A|B|C|D|20240101120000||ADT^A01|NE3|P|2.5|||NE|NE' 'PID|1||333' \
+		>"$TMP/mix.hl7"
+	expect_rc 0 "send 1 AL and 2 NE" timeout 10 "$SEND" --timeout 30000 \
+		127.0.0.1 "$rport" "$TMP/mix.hl7"
+	grep -q '^2 AL1 application_accept CA ' "$TMP/out" || fail "AL line: $(cat "$TMP/out")"
+	expect_err "1 AL and 2 NE summary" "mllp-send: 3 messages: 1 accepted, 2 written without an accept ACK (MSH-15 NE/ER), 0 application errors, 0 rejects, 0 failed"
+	tr '\r' '\n' <"$TMP/mix.hl7" | sed -n '3,4p' >"$TMP/al.hl7"
+	expect_rc 0 "send AL only" "$SEND" 127.0.0.1 "$rport" "$TMP/al.hl7" "$TMP/al.hl7"
+	expect_err "AL only summary" "mllp-send: 2 messages: 2 accepted, 0 application errors, 0 rejects, 0 failed"
+	"$SEND" --help | grep -qx 'A message whose MSH-15 is NE or ER asks for no accept ACK: it counts as a' ||
+		fail "--help does not say how MSH-15 NE/ER messages count"
 	expect_rc 64 "--ack-listen with --raw" "$SEND" --raw --ack-listen 0 127.0.0.1 "$rport"
 	grep -q "enhanced and --ack-listen exclude --raw" "$TMP/err" || fail "--raw refusal text"
 }
@@ -803,6 +819,97 @@ case_keys() {
 		fail "--key-field message"
 	expect_rc 0 "load --keys" "$LOAD" --keys 50 -n 5000 -c 8 --no-progress --json -
 	jcheck "$TMP/out" 'J["accepted"] == 5000' 'J["failed"] == 0' || fail "load --keys counts"
+}
+
+# drain_run DRAIN_MS: mllp-recv holding each reply 1.5 s (--delay 1500)
+# with --stop-drain DRAIN_MS; one message, SIGTERM once it is in the --out
+# file (a bounded poll), then what the client got before the close
+# ("ack MSA|..." or "closed", and the seconds from SIGTERM) in
+# $TMP/drain.client, mllp-recv's stdout after its first line in
+# $TMP/drain.stats, its stderr in $TMP/drain.err; RC its exit status,
+# SECS the whole seconds from the client's close to its exit (it is
+# killed after 20 s).
+drain_run() {
+	: >"$TMP/drain.out"
+	open_listener drain "$RECV" --bind 127.0.0.1 --delay 1500 \
+		--stop-drain "$1" --out "$TMP/drain.out" 0
+	python3 - "$PORT" "$PID" "$TMP/drain.out" >"$TMP/drain.client" <<'PY' ||
+import os, signal, socket, sys, time
+port, pid, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+s = socket.create_connection(("127.0.0.1", port), timeout=20)
+s.sendall(b"\x0bMSH|^~\\&|A|B|C|D|20240101120000||ADT^A01|DRAIN1|P|2.5\rPID|1\r\x1c\r")
+end = time.monotonic() + 10
+while not open(out, "rb").read().endswith(b"\x1c\r"):
+    if time.monotonic() > end:
+        sys.exit("the message never reached the --out file")
+    time.sleep(0.01)
+t0 = time.monotonic()
+os.kill(pid, signal.SIGTERM)
+buf = b""
+try:
+    while True:
+        d = s.recv(4096)
+        if not d:
+            break
+        buf += d
+except ConnectionResetError:
+    pass
+dt = time.monotonic() - t0
+msa = [x for x in buf.split(b"\r") if x.startswith(b"MSA|")]
+print("ack %s %.2f" % (msa[0].decode(), dt) if msa else "closed %.2f" % dt)
+PY
+		fail "drain client: $(cat "$TMP/drain.client")"
+	local end=$((SECONDS + 20)) t0=$SECONDS
+	while kill -0 "$PID" 2>/dev/null && [ $SECONDS -lt $end ]; do
+		read -r -t 0.05 <> <(:) || true
+	done
+	SECS=$((SECONDS - t0))
+	kill -0 "$PID" 2>/dev/null && { fail "--stop-drain $1: still running 20 s after SIGTERM"; kill -9 "$PID"; }
+	wait "$PID"
+	RC=$?
+	cat <&5 >"$TMP/drain.stats"
+	exec 5<&-
+}
+
+# --stop-drain: the replies held when SIGTERM comes still go out (or not,
+# with 0 or a drain shorter than the hold), then mllp-recv exits 0.
+case_recv_stop_drain() {
+	[ "$RECV" != none ] || { echo "mllp-recv is not built: --stop-drain not checked" >&2; exit 77; }
+	local stop_line='mllp-recv: warning: stop: 1 connection closed with replies not written after 500 ms'
+	# A drain longer than the hold: the ACK, then the exit (before the
+	# drain's 5 s: each connection closes once it has written all).
+	drain_run 5000
+	grep -Eqx 'ack MSA\|AA\|DRAIN1 [0-9.]+' "$TMP/drain.client" &&
+		awk '{ exit !($3 < 4.5) }' "$TMP/drain.client" ||
+		fail "--stop-drain 5000: client got $(cat "$TMP/drain.client"), want the ACK, closed when written"
+	[ $RC -eq 0 ] || fail "--stop-drain 5000: exit $RC"
+	[ $SECS -lt 3 ] || fail "--stop-drain 5000: exit $SECS s after the close"
+	grep -qx 'connections_stop_unfinished=0' "$TMP/drain.stats" ||
+		fail "--stop-drain 5000 stats: $(cat "$TMP/drain.stats")"
+	grep -q 'not written' "$TMP/drain.err" && fail "--stop-drain 5000 logs: $(cat "$TMP/drain.err")"
+	ok "--stop-drain 5000: ACK held 1.5 s written after SIGTERM"
+	# Shorter than the hold: closed at its end, one line says so.
+	drain_run 500
+	grep -Eqx 'closed [0-9.]+' "$TMP/drain.client" ||
+		fail "--stop-drain 500: client got $(cat "$TMP/drain.client"), want closed"
+	[ $RC -eq 0 ] || fail "--stop-drain 500: exit $RC"
+	[ "$(grep -c 'not written' "$TMP/drain.err")" -eq 1 ] && grep -qx "$stop_line" "$TMP/drain.err" ||
+		fail "--stop-drain 500: stderr '$(cat "$TMP/drain.err")', want the line '$stop_line'"
+	grep -qx 'connections_stop_unfinished=1' "$TMP/drain.stats" ||
+		fail "--stop-drain 500 stats: $(cat "$TMP/drain.stats")"
+	ok "--stop-drain 500: closed unfinished, said once"
+	# 0: closed at once, the reply dropped.
+	drain_run 0
+	grep -Eqx 'closed 0\.[0-9]+' "$TMP/drain.client" ||
+		fail "--stop-drain 0: client got $(cat "$TMP/drain.client"), want closed within 1 s"
+	[ $RC -eq 0 ] || fail "--stop-drain 0: exit $RC"
+	[ $SECS -lt 3 ] || fail "--stop-drain 0: exit $SECS s after the close"
+	ok "--stop-drain 0: closed at once"
+	local v
+	for v in -1 x 3600001; do
+		expect_rc 64 "--stop-drain $v" "$RECV" --stop-drain "$v" 0
+		expect_err "--stop-drain $v" "mllp-recv: --stop-drain wants milliseconds 0..3600000, got '$v' (see --help)"
+	done
 }
 
 # The long options --help prints.
