@@ -267,6 +267,28 @@ static void client_expect_nothing(struct client *c)
 	assert_int_equal(e, EAGAIN);
 }
 
+/* k fresh and the receiver of f started with it; skips the test when
+ * io_uring is unavailable. */
+static void start(struct fixture *f, struct keep *k)
+{
+	keep_init(k);
+	if (!fixture_start(f, k))
+		skip();
+}
+
+/* The end of a test with one receiver and one client: no frame was
+ * mishandled, the receiver sent exactly sent replies and c got nothing
+ * more; both closed and freed. */
+static void end_one(struct fixture *f, struct keep *k, struct client *c,
+		    uint64_t sent)
+{
+	assert_int_equal(atomic_load(&k->bad), 0);
+	fixture_settle(f, sent);
+	client_expect_nothing(c);
+	fixture_destroy(f);
+	client_close(c);
+}
+
 /* ---- the tests ------------------------------------------------------------
  */
 
@@ -292,10 +314,8 @@ static void test_order_and_content(void **state)
 {
 	(void)state;
 	static struct keep k;
-	keep_init(&k);
 	struct fixture f;
-	if (!fixture_start(&f, &k))
-		skip();
+	start(&f, &k);
 	struct client c;
 	client_open(&c, f.rv);
 	for (int i = 0; i < ORDER_FRAMES; i++)
@@ -318,11 +338,7 @@ static void test_order_and_content(void **state)
 		assert_int_equal(items[j].result, 0);
 	for (int i = 0; i < ORDER_FRAMES; i++)
 		client_expect(&c, i);
-	assert_int_equal(atomic_load(&k.bad), 0);
-	fixture_settle(&f, ORDER_FRAMES);
-	client_expect_nothing(&c);
-	fixture_destroy(&f);
-	client_close(&c);
+	end_one(&f, &k, &c, ORDER_FRAMES);
 }
 
 /* One call with a good item, a NULL handle, data NULL with a length, a
@@ -337,10 +353,8 @@ static void test_mixed_results(void **state)
 	assert_int_equal(mllp_wrap_check(NULL, partial, 4),
 			 MLLP_ERR_PARTIAL_WRAP);
 	static struct keep k;
-	keep_init(&k);
 	struct fixture f;
-	if (!fixture_start(&f, &k))
-		skip();
+	start(&f, &k);
 	struct client c;
 	client_open(&c, f.rv);
 	for (int i = 0; i < 4; i++)
@@ -367,11 +381,7 @@ static void test_mixed_results(void **state)
 	keep_wait(&k, 1);
 	assert_int_equal(rx_reply_n(keep_take(&k, 4), 4), 0);
 	client_expect(&c, 4);
-	assert_int_equal(atomic_load(&k.bad), 0);
-	fixture_settle(&f, 2);
-	client_expect_nothing(&c);
-	fixture_destroy(&f);
-	client_close(&c);
+	end_one(&f, &k, &c, 2);
 }
 
 /* Two connections, a deferred frame on each; the first resets and the
@@ -381,10 +391,8 @@ static void test_closed_in_batch(void **state)
 {
 	(void)state;
 	static struct keep k;
-	keep_init(&k);
 	struct fixture f;
-	if (!fixture_start(&f, &k))
-		skip();
+	start(&f, &k);
 	struct client c1, c2;
 	client_open(&c1, f.rv);
 	client_open(&c2, f.rv);
@@ -413,11 +421,7 @@ static void test_closed_in_batch(void **state)
 	assert_int_equal(s.replies_after_close, 1);
 	assert_int_equal(s.replies_abandoned, 1);
 	assert_int_equal(atomic_load(&k.abandoned), 1);
-	assert_int_equal(atomic_load(&k.bad), 0);
-	fixture_settle(&f, 1);
-	client_expect_nothing(&c2);
-	fixture_destroy(&f);
-	client_close(&c2);
+	end_one(&f, &k, &c2, 1);
 }
 
 /* Handles of two receivers in one call, r1 r2 r1: all sent, each client
@@ -576,10 +580,8 @@ static void test_many_threads(void **state)
 {
 	(void)state;
 	static struct keep k;
-	keep_init(&k);
 	struct fixture f;
-	if (!fixture_start(&f, &k))
-		skip();
+	start(&f, &k);
 	static struct mt m;
 	memset(&m, 0, sizeof(m));
 	m.k = &k;
@@ -634,10 +636,8 @@ static void test_no_items(void **state)
 	assert_int_equal(mllp_receiver_reply_batch(NULL, 0), 0);
 	assert_int_equal(mllp_receiver_reply_batch(NULL, 3), 0);
 	static struct keep k;
-	keep_init(&k);
 	struct fixture f;
-	if (!fixture_start(&f, &k))
-		skip();
+	start(&f, &k);
 	struct client c;
 	client_open(&c, f.rv);
 	client_send(&c, 7);
@@ -650,11 +650,7 @@ static void test_no_items(void **state)
 	assert_int_equal(rx_stats(f.rv).replies_pending, 1);
 	assert_int_equal(mllp_receiver_reply(it.handle, ack, (size_t)l), 0);
 	client_expect(&c, 7);
-	assert_int_equal(atomic_load(&k.bad), 0);
-	fixture_settle(&f, 1);
-	client_expect_nothing(&c);
-	fixture_destroy(&f);
-	client_close(&c);
+	end_one(&f, &k, &c, 1);
 }
 
 int main(void)
