@@ -27,14 +27,17 @@
  *     is armed in the kernel: every byte that reached a socket with an
  *     armed multishot recv has queued deferred task work, which runs only
  *     when this thread enters the ring for events. So before a submission
- *     that holds such sends, the backend runs all of that work (an enter
- *     with no submission, again while the kernel flags work still
- *     pending) and queues a NOP behind the sends: the completions ahead of
- *     the NOP read every byte that was waiting before the sends (the
- *     caller takes them as read before the measure) and the NOP's
+ *     that holds such sends, the backend runs all of that work (enters
+ *     with no submission while the kernel flags work pending: none when
+ *     it flags none, at most 64) and queues a NOP behind the sends: the
+ *     completions ahead of the NOP read every byte that was waiting
+ *     before the sends (the caller takes them as read before the
+ *     measure) and the NOP's
  *     completion becomes each send's measure, res 0 (or, for a socket
  *     whose recv ended meanwhile, the bytes ioctl(SIOCINQ) finds then).
- *     One more enter per submission instead of a command per message;
+ *     One NOP per submission instead of a command per message (the
+ *     enters do work the wait would do anyway: at 64 connections 0.07
+ *     io_uring_enter per message before, 0.23 after, perf stat);
  *   - else an IORING_OP_URING_CMD SIOCINQ on the socket hard-linked ahead
  *     of the send, when a probe at set-up found the kernel runs it (Linux
  *     6.7+). */

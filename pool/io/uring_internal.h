@@ -77,11 +77,33 @@ struct mllpi_backend {
 	uint32_t memit;	 /* of them, the oldest, whose NOP is reaped */
 };
 
-/* The submission queue (uring_measure.c): an SQE, flushing a full queue
- * to the kernel first; room for n more SQEs; every SQ slot but the one
- * kept for the NOP of the queued measures. */
-struct io_uring_sqe *mllpi_uring_get_sqe(struct mllpi_backend *b);
-bool mllpi_uring_sq_room(struct mllpi_backend *b, unsigned n);
+/* The submission queue: hand what is queued to the kernel now (the
+ * queued measures sealed first; uring_measure.c). */
+void mllpi_uring_flush(struct mllpi_backend *b);
+
+/* SQ slots kept for the NOP of the sends with a measure queued. */
+static inline unsigned mllpi_uring_sq_reserve(const struct mllpi_backend *b)
+{
+	return b->munsub ? 1 : 0;
+}
+
+/* An SQE, flushing a full queue to the kernel first (NULL: none even
+ * then). */
+static inline struct io_uring_sqe *mllpi_uring_get_sqe(struct mllpi_backend *b)
+{
+	if (io_uring_sq_space_left(&b->ring) <= mllpi_uring_sq_reserve(b))
+		mllpi_uring_flush(b);
+	return io_uring_get_sqe(&b->ring);
+}
+
+/* Room for n more SQEs (submitting what is queued if need be). */
+static inline bool mllpi_uring_sq_room(struct mllpi_backend *b, unsigned n)
+{
+	if (io_uring_sq_space_left(&b->ring) >= n + mllpi_uring_sq_reserve(b))
+		return true;
+	mllpi_uring_flush(b);
+	return io_uring_sq_space_left(&b->ring) >= n;
+}
 
 /* Measures by harvest: queue fd's (its send is queued next); before a
  * submission, harvest and queue their NOP; the measures whose NOP came

@@ -93,32 +93,9 @@ int mllpi_uring_emit_marks(struct mllpi_backend *b, struct mllpi_cqe *out,
 
 /* ---- the submission queue ---------------------------------------------- */
 
-/* SQ slots kept for the NOP of the sends with a measure queued. */
-static unsigned sq_reserve(const struct mllpi_backend *b)
-{
-	return b->munsub ? 1 : 0;
-}
-
-/* Hand what is queued to the kernel now. */
-static void flush(struct mllpi_backend *b)
+void mllpi_uring_flush(struct mllpi_backend *b)
 {
 	mllpi_uring_marks_seal(b);
 	io_uring_submit(&b->ring);
 	b->sub_gen++;
-}
-
-struct io_uring_sqe *mllpi_uring_get_sqe(struct mllpi_backend *b)
-{
-	if (io_uring_sq_space_left(&b->ring) <= sq_reserve(b))
-		flush(b); /* SQ full: flush it to the kernel */
-	return io_uring_get_sqe(&b->ring);
-}
-
-/* Room for n more SQEs (submitting what is queued if need be). */
-bool mllpi_uring_sq_room(struct mllpi_backend *b, unsigned n)
-{
-	if (io_uring_sq_space_left(&b->ring) >= n + sq_reserve(b))
-		return true;
-	flush(b);
-	return io_uring_sq_space_left(&b->ring) >= n;
 }

@@ -1,4 +1,5 @@
-/* The real backend wrapped, its wait() failing on demand (wrap_backend.h). */
+/* The real backend wrapped, its wait() and sendmsg_inq failing on demand
+ * (wrap_backend.h). */
 #include "wrap_backend.h"
 
 #include <stdio.h>
@@ -11,6 +12,8 @@
 
 _Atomic int tw_wait_fail;
 _Atomic int tw_wait_failures;
+_Atomic int tw_inq_fail;
+_Atomic int tw_inq_calls;
 
 static const struct mllpi_backend_ops *real_ops;
 
@@ -33,6 +36,14 @@ static int wrap_sendmsg(struct mllpi_backend *b, int fd,
 			const struct msghdr *msg, uint64_t token)
 {
 	return real_ops->sendmsg(b, fd, msg, token);
+}
+static int wrap_sendmsg_inq(struct mllpi_backend *b, int fd,
+			    const struct msghdr *msg, uint64_t token,
+			    uint64_t inq_token)
+{
+	atomic_fetch_add(&tw_inq_calls, 1);
+	int rc = atomic_load(&tw_inq_fail);
+	return rc ? rc : real_ops->sendmsg_inq(b, fd, msg, token, inq_token);
 }
 static int wrap_recv(struct mllpi_backend *b, int fd, uint64_t token)
 {
@@ -79,7 +90,10 @@ const struct mllpi_backend_ops *tw_reset(void)
 	real_ops = ti_backend() == MLLP_BACKEND_EPOLL ? &mllpi_backend_epoll
 						      : &mllpi_backend_uring;
 	wrap_ops.nonblocking_sockets = real_ops->nonblocking_sockets;
+	wrap_ops.sendmsg_inq = real_ops->sendmsg_inq ? wrap_sendmsg_inq : NULL;
 	atomic_store(&tw_wait_fail, 0);
 	atomic_store(&tw_wait_failures, 0);
+	atomic_store(&tw_inq_fail, 0);
+	atomic_store(&tw_inq_calls, 0);
 	return &wrap_ops;
 }
